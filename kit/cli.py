@@ -1,0 +1,154 @@
+"""The ``kit`` command line: parses, calls the library, prints.
+
+It holds no logic of its own. Every :class:`~kit.exceptions.KitError` is
+caught in :func:`main` and printed as one line (exit 2); Ctrl-C exits 130.
+Heavy modules (cookiecutter, questionary, devpi) are imported inside the
+commands so that ``kit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kit import __version__
+
+app = typer.Typer(
+    name="kit",
+    help="Ready-to-run configurations for a Python package mirror, private team indexes, "
+    "client settings and a local master + mirror + edge cluster.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+ANSWER_KEYS_HELP = (
+    "Answer keys: setups, upstream, teams, host, scheme, master_port, mirror_port, "
+    "edge_port, clients, admin_password (see the reference docs)."
+)
+
+
+def _say(message: str) -> None:
+    typer.echo(message)
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"kit: warning: {message}", err=True)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _version(value: bool) -> None:
+    if value:
+        _say(f"kit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show kit's version."),
+) -> None:
+    pass
+
+
+@app.command("init")
+def init_command(
+    site_dir: Path = typer.Argument(Path("kit-site"), help="Folder of the site to create or update."),
+    no_input: bool = typer.Option(False, "--no-input", help="Ask nothing: take every default (or the site's answers)."),
+    answers: Optional[Path] = typer.Option(None, "--answers", metavar="FILE", help="TOML answer file, e.g. a site's kit.toml."),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Set one answer (repeatable). " + ANSWER_KEYS_HELP),
+    force: bool = typer.Option(False, "--force", help="Overwrite generated files even if edited by hand."),
+) -> None:
+    """Generate (or update) a site: server, team client settings and cluster files."""
+    from kit.answers import answers_from_raw, site_warnings
+    from kit.exceptions import NotATerminalError
+    from kit.init import TerminalIniter, existing_answers, resolve_preset
+    from kit.render import check_site_dir, render_site
+
+    check_site_dir(site_dir)
+    preset = resolve_preset(answers, set_)
+    base = existing_answers(site_dir)
+    if no_input or answers is not None:
+        result = answers_from_raw(preset, base)
+    else:
+        if not _stdin_is_terminal():
+            raise NotATerminalError(
+                "standard input is not a terminal, so the wizard cannot ask; "
+                "pass --no-input for the defaults or --answers FILE"
+            )
+        result = TerminalIniter(preset, base).run()
+    for warning in site_warnings(result):
+        _warn(warning)
+    changes = render_site(result, site_dir, force=force)
+    _report_changes(site_dir, changes)
+
+
+def _report_changes(site_dir: Path, changes) -> None:
+    if not changes.changed:
+        _say(f"{site_dir}: up to date, nothing changed ({len(changes.unchanged)} files)")
+        return
+    for label, names in (("created", changes.created), ("updated", changes.updated), ("removed", changes.removed)):
+        if names:
+            _say(f"{label} {len(names)}: " + ", ".join(names))
+    _say(f"Site ready in {site_dir}; start with {site_dir / 'README.md'}")
+
+
+@app.command("clients")
+def clients_command(
+    index_url: str = typer.Option(..., "--index-url", metavar="URL", help="Simple index URL, e.g. http://host:3141/team/private/+simple/"),
+    team: Optional[str] = typer.Option(None, "--team", metavar="NAME", help="Team name (default: the index's user)."),
+    tool: list[str] = typer.Option(["all"], "--tool", help="pip, uv, buildout, setuptools, poetry, pdm, twine, env or all (repeatable)."),
+    upload_url: Optional[str] = typer.Option(None, "--upload-url", metavar="URL", help="Upload URL for twine (default: derived from a devpi index URL)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Write the files into DIR instead of printing them."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files in DIR."),
+) -> None:
+    """Print (or write) client settings for any existing index, no wizard."""
+    from kit.answers import parse_tools
+    from kit.clients import index_context, render_clients, write_clients
+    from kit.exceptions import AnswerError, ClientsError
+
+    try:
+        tools = parse_tools(tool, key="--tool")
+    except AnswerError as exc:
+        raise ClientsError(str(exc)) from None
+    if team is not None:
+        from kit.answers import parse_teams
+
+        try:
+            (team,) = parse_teams([team])
+        except AnswerError as exc:
+            raise ClientsError(str(exc).replace("teams:", "--team:", 1)) from None
+    files = render_clients(index_context(index_url, team=team, tools=tools, upload_url=upload_url))
+    if out is None:
+        for name, text in files.items():
+            _say(f"# ---- {name} ----")
+            _say(text.rstrip("\n"))
+        return
+    written = write_clients(files, out, force=force)
+    _say(f"wrote {len(written)} files to {out}: " + ", ".join(written))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, and turn kit's errors into one line and an exit code."""
+    import click
+
+    from kit.exceptions import KitError
+
+    try:
+        code = app(args=argv, prog_name="kit", standalone_mode=False)
+    except KitError as exc:
+        typer.echo(f"kit: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        typer.echo("kit: interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

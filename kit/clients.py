@@ -1,0 +1,137 @@
+"""Client settings for one index: pip, uv, buildout, setuptools, poetry, pdm,
+twine and CI variables, rendered from the ``team`` template.
+
+The same template serves ``kit init`` (one folder per team of a site) and
+``kit clients`` (any existing index, no wizard), so a team lead hands out
+exactly the files a site would have. Safe by default: one index only (never
+``extra-index-url`` or a multi-index "best match" mode), no password in
+pip.conf, uv.toml or buildout.cfg, and ``trusted-host`` only where plain http
+goes to a host that is not loopback.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from kit.answers import TOOLS, Answers, is_loopback, parse_url
+from kit.exceptions import AnswerError, ClientsError
+
+__all__ = ["team_context", "index_context", "render_team", "render_clients", "write_clients"]
+
+
+def _urls(simple_url: str) -> dict[str, Any]:
+    parts = urlsplit(simple_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or ""
+    netloc_host = f"[{host}]" if ":" in host else host
+    return {
+        "index_url": simple_url,
+        "host": host,
+        "host_port": f"{netloc_host}:{port}",
+        "base_url": f"{parts.scheme}://{parts.netloc}",
+        # pip, uv and buildout take the host (with port) they may use without TLS.
+        "trusted_host": f"{netloc_host}:{port}" if parts.scheme == "http" and not is_loopback(host) else "",
+        "plain_http": parts.scheme == "http",
+    }
+
+
+def team_context(answers: Answers, team: str) -> dict[str, Any]:
+    """The template context of one team of a site."""
+    private = "private" in answers.setups
+    index_path = f"{team}/private" if private else "root/pypi"
+    context = _urls(f"{answers.base_url}/{index_path}/+simple/")
+    context.update(
+        team=team,
+        index_name=index_path,
+        upload_url=f"{answers.base_url}/{team}/private/" if private else "",
+        username=team if private else "",
+        password=answers.team_password(team) if private else "",
+        tools=list(answers.clients),
+        env_name=team.upper().replace("-", "_"),
+    )
+    return context
+
+
+def index_context(
+    index_url: str, *, team: str | None = None, tools: tuple[str, ...] = tuple(TOOLS), upload_url: str | None = None
+) -> dict[str, Any]:
+    """The template context for any existing simple index (``kit clients``)."""
+    try:
+        index_url = parse_url("--index-url", index_url)
+    except AnswerError as exc:
+        raise ClientsError(str(exc)) from None
+    if upload_url:
+        try:
+            upload_url = parse_url("--upload-url", upload_url)
+        except AnswerError as exc:
+            raise ClientsError(str(exc)) from None
+    path = urlsplit(index_url).path
+    if not upload_url and path.endswith("/+simple/"):
+        # devpi: the upload URL is the index URL without "+simple/".
+        upload_url = index_url[: -len("+simple/")]
+    segments = [s for s in path.split("/") if s and not s.startswith("+")]
+    if team is None:
+        team = segments[0] if segments else "team"
+    context = _urls(index_url)
+    context.update(
+        team=team,
+        index_name="/".join(segments) or context["host"],
+        upload_url=upload_url or "",
+        username=team if upload_url else "",
+        password="",  # kit clients never knows a password: twine asks, or reads TWINE_PASSWORD
+        tools=list(tools),
+        env_name=team.upper().replace("-", "_"),
+    )
+    if "twine" in tools and not context["upload_url"]:
+        raise ClientsError(
+            f"cannot tell the upload URL of {index_url}; pass --upload-url URL or leave out --tool twine"
+        )
+    return context
+
+
+def render_team(context: dict[str, Any], dest: Path) -> None:
+    """Render the client files of ``context['tools']`` (and a README) into ``dest``."""
+    from kit.render import render_template
+
+    render_template("team", context, dest)
+    wanted = {TOOLS[tool] for tool in context["tools"]}
+    for tool_file in TOOLS.values():
+        if tool_file not in wanted:
+            (dest / tool_file).unlink()
+
+
+def render_clients(context: dict[str, Any]) -> dict[str, str]:
+    """The client files for ``context`` as {file name: text}, README first."""
+    with tempfile.TemporaryDirectory(prefix="kit-clients-") as tmp:
+        dest = Path(tmp, "team")
+        render_team(context, dest)
+        names = ["README.md"] + [TOOLS[t] for t in context["tools"]]
+        files = {name: (dest / name).read_text(encoding="utf-8") for name in names}
+        shutil.rmtree(dest)
+    return files
+
+
+def write_clients(files: dict[str, str], out: Path, *, force: bool = False) -> list[str]:
+    """Write rendered client files into ``out``; secrets get mode 0600.
+
+    Refuses, before writing anything, to replace a different existing file
+    unless ``force``.
+    """
+    from kit.exceptions import SiteDirError
+    from kit.render import SECRET_FILES
+
+    if out.exists() and not out.is_dir():
+        raise SiteDirError(f"{out} is a file, not a folder; choose another --out")
+    clashes = [n for n, text in files.items() if (out / n).is_file() and (out / n).read_text(encoding="utf-8") != text]
+    if clashes and not force:
+        raise SiteDirError(f"{', '.join(clashes)} already exist in {out} with other content; use --force to replace them")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o600 if name in SECRET_FILES else 0o644)
+    return list(files)

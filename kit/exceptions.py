@@ -1,0 +1,62 @@
+"""Every error kit raises on purpose.
+
+The tree::
+
+    KitError                    base class; the CLI prints it as one line, exit 2
+    ├── AnswerError             a value is invalid (bad URL, port, team name…)
+    │   └── UnknownKeyError     an answer key kit does not know
+    ├── AnswerFileError         kit.toml (or --answers FILE) is unreadable
+    ├── SiteDirError            the target folder cannot hold a site
+    ├── HandEditedError         generated files were edited by hand
+    ├── NotATerminalError       a wizard was asked for without a terminal
+    └── ClientsError            ``kit clients`` cannot do what it was asked
+
+Each message names the problem and the fix in one sentence, because it is
+shown to the user as it is.
+"""
+
+
+class KitError(Exception):
+    """Base class of kit's own errors; never raised directly."""
+
+    exit_code = 2
+
+
+class AnswerError(KitError):
+    """Raised when an answer has an invalid value (from the wizard, a file or --set)."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+class UnknownKeyError(AnswerError):
+    """Raised when an answer key is not one kit knows, with a did-you-mean if close."""
+
+
+class AnswerFileError(KitError):
+    """Raised when an answer file is missing, not TOML, or not a table of answers."""
+
+
+class SiteDirError(KitError):
+    """Raised when the site folder is unwritable, a file, or non-empty and not a kit site."""
+
+
+class HandEditedError(KitError):
+    """Raised when re-running ``kit init`` would overwrite files edited by hand."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        super().__init__(
+            f"files edited by hand would be overwritten: {shown}; "
+            "move your changes aside or re-run with --force to overwrite them"
+        )
+
+
+class NotATerminalError(KitError):
+    """Raised when the interactive wizard is needed but standard input is not a terminal."""
+
+
+class ClientsError(KitError):
+    """Raised when ``kit clients`` is given an index URL or tool it cannot handle."""
