@@ -401,19 +401,19 @@ def collect_answers(
         if question.key in raw:
             done[question.key] = question.parse(raw[question.key], done)
             continue
-        # Defaults are checked too: a default port may clash with a chosen one.
         default = base[question.key] if base and question.key in base else question.default(done)
-        default = question.parse(default, done)
         if ask is None or not question.when(done):
-            done[question.key] = default
-            continue
+            # Defaults are checked too: a default port may clash with a chosen one.
+            try:
+                done[question.key] = question.parse(default, done)
+                continue
+            except AnswerError:
+                if ask is None:
+                    raise
         while True:
             reply = ask(question, default, done)
-            if reply is None or reply == "":
-                done[question.key] = default
-                break
             try:
-                done[question.key] = question.parse(reply, done)
+                done[question.key] = question.parse(default if reply is None or reply == "" else reply, done)
                 break
             except AnswerError as exc:
                 if on_error is None:

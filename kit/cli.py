@@ -146,9 +146,10 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"kit: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        typer.echo("kit: interrupted; nothing was written", err=True)
-        sys.exit(130)
+        code = 130
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        typer.echo("kit: interrupted", err=True)
     sys.exit(code if isinstance(code, int) else 0)

@@ -252,7 +252,8 @@ def _update_site(
             path.unlink()
             changes.removed.append(name)
             _prune_empty_dirs(path.parent, site_dir)
-    os.replace(staged / MANIFEST, site_dir / MANIFEST)
+    if changes.changed or _sha256(staged / MANIFEST) != _sha256(site_dir / MANIFEST):
+        os.replace(staged / MANIFEST, site_dir / MANIFEST)
     return changes
 
 

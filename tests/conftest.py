@@ -1,0 +1,186 @@
+"""Shared fixtures: an isolated environment for every test, a local upstream,
+and a real devpi-server started from the files ``kit init`` generates.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kit.upstream import LocalUpstream
+from tests.support.dists import make_wheel
+
+BIN = Path(sys.executable).parent
+#: devpi's key derivation costs seconds and ~590 MB per start by default; for
+#: tests, the cheapest argon2 settings (the production templates keep defaults).
+FAST_DEVPI = {
+    "DEVPISERVER_ARGON2_MEMORY_COST": "8",
+    "DEVPISERVER_ARGON2_PARALLELISM": "1",
+    "DEVPISERVER_ARGON2_TIME_COST": "1",
+}
+_LEAKY_PREFIXES = ("PIP_", "UV_", "TWINE_", "DEVPI", "POETRY_", "PDM_", "VIRTUAL_ENV", "PYTHONPATH", "XDG_", "BUILDOUT")
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment with none of the developer's packaging settings.
+
+    The developer's pip config (extra index URLs, find-links) and any PIP_*,
+    UV_* or TWINE_* variable would otherwise change what a client does.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY_PREFIXES)}
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    """Every test runs with its own HOME and XDG folders and no PIP_*/UV_* leaks."""
+    for key in list(os.environ):
+        if key.startswith(_LEAKY_PREFIXES):
+            monkeypatch.delenv(key)
+    for key, value in clean_env(tmp_path / "home").items():
+        monkeypatch.setenv(key, value)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            text = log.read_text() if log and log.exists() else ""
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}:\n{text[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def run(cmd: list[str], *, env: dict, cwd: Path | None = None, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a real client; on failure, show its whole output in the test report."""
+    proc = subprocess.run(
+        [str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+# -- distributions -----------------------------------------------------------
+
+PRIVATE = "kitdemo-private"
+UPSTREAM_ONLY = "kitdemo-upstream"
+
+
+@dataclass
+class Dists:
+    private: Path  # the team's own kitdemo-private 1.0 (WHO = "team")
+    upstream_folder: Path  # what the local upstream serves
+
+
+@pytest.fixture(scope="session")
+def dists(tmp_path_factory) -> Dists:
+    root = tmp_path_factory.mktemp("dists")
+    private = make_wheel(root / "private", PRIVATE, "1.0", marker="team")
+    folder = root / "upstream"
+    make_wheel(folder, UPSTREAM_ONLY, "1.0", marker="upstream")
+    # The attack: the private name on the upstream, once with a higher version
+    # and once with the same version but other bytes (same file name).
+    make_wheel(folder, PRIVATE, "2.0", marker="attacker")
+    make_wheel(folder / "same-version", PRIVATE, "1.0", marker="attacker")
+    shutil.move(folder / "same-version" / private.name, folder / private.name)
+    (folder / "same-version").rmdir()
+    return Dists(private=private, upstream_folder=folder)
+
+
+@pytest.fixture(scope="session")
+def local_upstream(dists):
+    with LocalUpstream(dists.upstream_folder) as upstream:
+        yield upstream
+
+
+# -- a real devpi-server from a generated site --------------------------------
+
+
+@dataclass
+class Server:
+    site: Path
+    url: str
+    env: dict[str, str]
+    log: Path
+
+    def team_dir(self, team: str) -> Path:
+        return self.site / "teams" / team
+
+
+def kit_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kit", *args]
+
+
+@pytest.fixture(scope="session")
+def devpi_site(tmp_path_factory, local_upstream):
+    """A site for teams web and data, its devpi-server running as the generated files say.
+
+    Runs the site's own init.sh, devpi-server -c devpi-server.yml and
+    create-indexes.sh, so those files are proven by the programs that read them.
+    """
+    root = tmp_path_factory.mktemp("devpi")
+    env = clean_env(root / "home", **FAST_DEVPI)
+    port = free_port()
+    site = root / "site"
+    run(
+        kit_cmd(
+            "init", str(site), "--no-input",
+            "--set", "setups=mirror,private,clients",
+            "--set", f"upstream={local_upstream.url}",
+            "--set", "teams=web,data",
+            "--set", f"master_port={port}",
+        ),
+        env=env,
+    )
+    server_dir = site / "server"
+    run(["sh", server_dir / "init.sh"], env=env)
+    log = root / "devpi.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [BIN / "devpi-server", "-c", "devpi-server.yml"], cwd=server_dir, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/+api", proc, log=log)
+        run(["sh", server_dir / "create-indexes.sh"], env=env)
+        yield Server(site=site, url=url, env=env, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,254 @@
+"""``kit init`` and ``kit clients`` from the command line: defaults, replay,
+re-runs, and every kind of bad input (one line, exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from kit.cli import main
+from kit.render import MANIFEST
+
+
+def kit(*args: str, capsys) -> tuple[int, str, str]:
+    """Run kit in-process through its real entry point."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_no_input_writes_a_complete_site(tmp_path, capsys):
+    code, out, err = kit("init", str(tmp_path / "site"), "--no-input", capsys=capsys)
+    assert code == 0, err
+    site = tmp_path / "site"
+    answers = tomllib.loads((site / "kit.toml").read_text())
+    assert answers["upstream"] == "pypi" and answers["teams"] == ["team"]
+    assert len(answers["admin_password"]) >= 16
+    for name in ("pip.conf", "uv.toml", "buildout.cfg", "setup.cfg", ".pypirc", "ci.env", "poetry-source.toml", "pdm.toml", "README.md"):
+        assert (site / "teams" / "team" / name).is_file(), name
+    for name in ("devpi-server.yml", "init.sh", "create-indexes.sh", "README.md"):
+        assert (site / "server" / name).is_file(), name
+    # secrets are for the owner only
+    for secret in ("kit.toml", "teams/team/.pypirc", "teams/team/ci.env", "server/secrets.env", "server/devpi-secret"):
+        assert stat.S_IMODE((site / secret).stat().st_mode) == 0o600, secret
+    assert "created" in out
+
+
+def test_generated_client_files_are_single_index_and_password_free(tmp_path, capsys):
+    site = tmp_path / "site"
+    assert kit("init", str(site), "--no-input", "--set", "teams=web,data", capsys=capsys)[0] == 0
+    answers = tomllib.loads((site / "kit.toml").read_text())
+    for team in ("web", "data"):
+        folder = site / "teams" / team
+        for name in ("pip.conf", "uv.toml", "buildout.cfg", "setup.cfg", "pdm.toml", "poetry-source.toml"):
+            text = (folder / name).read_text()
+            assert "extra-index-url" not in text.replace("never add extra-index-url", "")
+            assert "extra_index_url" not in text
+            assert "unsafe-best-match" not in text
+            assert answers["admin_password"] not in text
+            assert "password" not in text.lower().replace("no password", "")
+            assert f"/{team}/private/+simple/" in text
+        assert "password = " in (folder / ".pypirc").read_text()
+        assert "TWINE_PASSWORD=" in (folder / "ci.env").read_text()
+
+
+def test_replaying_kit_toml_reproduces_the_site_byte_for_byte(tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert kit("init", str(first), "--no-input", "--set", "teams=a,b", "--set", "host=pkgs.example.test", capsys=capsys)[0] == 0
+    assert kit("init", str(second), "--answers", str(first / "kit.toml"), capsys=capsys)[0] == 0
+    assert snapshot(first) == snapshot(second)
+
+
+def test_rerun_with_same_answers_changes_nothing(tmp_path, capsys):
+    site = tmp_path / "site"
+    assert kit("init", str(site), "--no-input", capsys=capsys)[0] == 0
+    before = snapshot(site)
+    mtimes = {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()}
+    code, out, _ = kit("init", str(site), "--no-input", capsys=capsys)
+    assert code == 0 and "nothing changed" in out
+    assert snapshot(site) == before
+    assert {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()} == mtimes
+
+
+def test_rerun_with_changed_answers_updates_and_removes(tmp_path, capsys):
+    site = tmp_path / "site"
+    assert kit("init", str(site), "--no-input", "--set", "teams=web,data", capsys=capsys)[0] == 0
+    (site / "notes.txt").write_text("mine")  # a user's own file is never touched
+    code, out, _ = kit("init", str(site), "--no-input", "--set", "teams=web,ops", "--set", "master_port=4000", capsys=capsys)
+    assert code == 0, out
+    assert not (site / "teams" / "data").exists()
+    assert (site / "teams" / "ops" / "pip.conf").is_file()
+    assert "4000" in (site / "server" / "devpi-server.yml").read_text()
+    assert (site / "notes.txt").read_text() == "mine"
+    # the admin password survived: defaults on a re-run come from the site
+    assert "removed" in out and "updated" in out
+
+
+def test_hand_edited_file_is_not_overwritten_without_force(tmp_path, capsys):
+    site = tmp_path / "site"
+    assert kit("init", str(site), "--no-input", capsys=capsys)[0] == 0
+    pip_conf = site / "teams" / "team" / "pip.conf"
+    pip_conf.write_text(pip_conf.read_text() + "# my change\n")
+    before = snapshot(site)
+    code, out, err = kit("init", str(site), "--no-input", "--set", "master_port=4000", capsys=capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "teams/team/pip.conf" in err and "--force" in err
+    assert snapshot(site) == before
+    code, _, err = kit("init", str(site), "--no-input", "--set", "master_port=4000", "--force", capsys=capsys)
+    assert code == 0, err
+    assert "# my change" not in pip_conf.read_text()
+
+
+BAD_SETS = [
+    ("upstream=htp//nope", "is not a URL"),
+    ("upstream=ftp://mirror.example.test/simple/", "unsupported scheme 'ftp'"),
+    ("upstream=http://", "is not a URL"),
+    ("master_port=70000", "out of range"),
+    ("master_port=abc", "is not a port number"),
+    ("mirror_port=3141", "already used by master_port"),
+    ("teams=Web", "invalid team name 'Web'"),
+    ("teams=web,web", "listed twice"),
+    ("teams=root", "reserved"),
+    ("host=http://x", "not a host name"),
+    ("clients=pip,npm", "unknown choice 'npm'"),
+    ("setups=", "choose at least one"),
+    ("teem=web", "did you mean 'teams'"),
+    ("admin_password=short", "too short"),
+    ("nokeyvalue", "is not KEY=VALUE"),
+]
+
+
+@pytest.mark.parametrize("option, message", BAD_SETS)
+def test_bad_set_option_is_one_line_exit_2_nothing_written(tmp_path, capsys, option, message):
+    site = tmp_path / "site"
+    code, out, err = kit("init", str(site), "--no-input", "--set", option, capsys=capsys)
+    assert code == 2
+    assert message in err
+    assert err.startswith("kit: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err + out
+    assert not site.exists()
+    assert list(tmp_path.iterdir()) == [tmp_path / "home"]  # no staging folder left
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("teams = [\n", "is not valid TOML"),
+        ("teams = 5\n", "expected a list of names"),
+        ("master_port = true\n", "expected a port number"),
+        ("[teams]\nweb = 1\n", "expected a list of names"),
+        ("upstream = 'pypi'\nhots = 'x'\n", "did you mean 'host'"),
+    ],
+)
+def test_bad_answer_file(tmp_path, capsys, content, message):
+    answers = tmp_path / "answers.toml"
+    answers.write_text(content)
+    code, _, err = kit("init", str(tmp_path / "site"), "--answers", str(answers), capsys=capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "site").exists()
+
+
+def test_corrupt_kit_toml_of_existing_site(tmp_path, capsys):
+    site = tmp_path / "site"
+    assert kit("init", str(site), "--no-input", capsys=capsys)[0] == 0
+    (site / "kit.toml").write_text("master_port = 'x'\n")
+    before = snapshot(site)
+    code, _, err = kit("init", str(site), "--no-input", capsys=capsys)
+    assert code == 2 and "kit.toml: master_port" in err and err.count("\n") == 1
+    assert snapshot(site) == before
+
+
+def test_missing_answer_file(tmp_path, capsys):
+    code, _, err = kit("init", str(tmp_path / "site"), "--answers", str(tmp_path / "nope.toml"), capsys=capsys)
+    assert code == 2 and "does not exist" in err
+
+
+def test_non_empty_folder_that_is_not_a_site_is_refused(tmp_path, capsys):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "setup.py").write_text("precious")
+    code, _, err = kit("init", str(folder), "--no-input", capsys=capsys)
+    assert code == 2 and "not empty and is not a kit site" in err
+    assert [p.name for p in folder.iterdir()] == ["setup.py"]
+
+
+def test_site_dir_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    code, _, err = kit("init", str(target), "--no-input", capsys=capsys)
+    assert code == 2 and "is a file" in err and target.read_text() == "x"
+
+
+def test_unwritable_parent_is_refused(tmp_path, capsys, monkeypatch):
+    """CI runs as root, which can write anywhere; os.access is what kit asks."""
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != parent)
+    code, _, err = kit("init", str(parent / "site"), "--no-input", capsys=capsys)
+    assert code == 2 and "not writable" in err
+    assert list(parent.iterdir()) == []
+
+
+def test_non_tty_without_no_input_says_so_instead_of_hanging(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "kit", "init", str(tmp_path / "site")],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "not a terminal" in proc.stderr and "--no-input" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert not (tmp_path / "site").exists()
+
+
+def test_non_loopback_http_warns_and_trusts_host_exactly(tmp_path, capsys):
+    site = tmp_path / "site"
+    code, _, err = kit("init", str(site), "--no-input", "--set", "host=pkgs.lan.test", "--set", "setups=private,clients", capsys=capsys)
+    assert code == 0 and "TLS" in err
+    team = site / "teams" / "team"
+    assert "trusted-host = pkgs.lan.test:3141" in (team / "pip.conf").read_text()
+    assert "verify_ssl = false" in (team / "pdm.toml").read_text()
+    assert "PIP_TRUSTED_HOST=pkgs.lan.test:3141" in (team / "ci.env").read_text()
+    code, _, err = kit("init", str(tmp_path / "tls"), "--no-input", "--set", "host=pkgs.lan.test", "--set", "scheme=https", capsys=capsys)
+    assert code == 0 and "TLS" not in err
+    assert "trusted-host" not in (tmp_path / "tls" / "teams" / "team" / "pip.conf").read_text()
+
+
+def test_loopback_http_carries_no_trusted_host(tmp_path, capsys):
+    site = tmp_path / "site"
+    assert kit("init", str(site), "--no-input", capsys=capsys)[0] == 0
+    for name in ("pip.conf", "uv.toml", "ci.env"):
+        text = (site / "teams" / "team" / name).read_text()
+        assert "trusted-host" not in text and "TRUSTED_HOST" not in text
+
+
+def test_clients_subset_and_mirror_only(tmp_path, capsys):
+    site = tmp_path / "site"
+    code, _, err = kit("init", str(site), "--no-input", "--set", "setups=mirror,clients", "--set", "clients=pip,uv", capsys=capsys)
+    assert code == 0, err
+    team = site / "teams" / "team"
+    assert sorted(p.name for p in team.iterdir()) == ["README.md", "pip.conf", "uv.toml"]
+    assert "/root/pypi/+simple/" in (team / "pip.conf").read_text()
+    assert "secrets.env" in {p.name for p in (site / "server").iterdir()}
+    assert "team/private" not in (site / "server" / "create-indexes.sh").read_text()
+
+
+def test_help_lists_commands_and_answer_keys(capsys):
+    code, out, _ = kit("init", "--help", capsys=capsys)
+    assert code == 0
+    for key in ("upstream", "teams", "master_port", "mirror_port", "edge_port", "admin_password", "--no-input", "--answers", "--set"):
+        assert key in out

@@ -1,0 +1,190 @@
+"""Each generated client file, used by the real client against a real devpi-server.
+
+The team index holds the team's own kitdemo-private 1.0; the upstream serves
+the same name as 2.0 and as 1.0 with other bytes. Every client must install
+the team's bytes (module attribute WHO == "team") and the upstream-only
+package through the one team index.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, run
+
+
+@pytest.fixture(scope="module")
+def uploaded(devpi_site, dists):
+    """kitdemo-private 1.0 uploaded to web/private with twine and the generated .pypirc."""
+    pypirc = devpi_site.team_dir("web") / ".pypirc"
+    result = run(
+        [BIN / "twine", "upload", "--config-file", pypirc, "-r", "web", "--disable-progress-bar", dists.private],
+        env=devpi_site.env,
+    )
+    assert "Uploading" in result.stdout + result.stderr
+    return devpi_site
+
+
+def new_venv(path: Path) -> Path:
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(path)
+    return path / "bin" / "python"
+
+
+def who(python: Path, env: dict) -> tuple[str, str]:
+    code = "import kitdemo_private as p, kitdemo_upstream as u; print(p.WHO, p.VERSION, u.WHO)"
+    out = run([python, "-c", code], env=env).stdout.split()
+    return out[0], out[1], out[2]
+
+
+def test_devpi_server_reads_generated_config_without_warnings(devpi_site):
+    text = devpi_site.log.read_text(errors="replace")
+    assert "Unknown devpi-server option" not in text
+    assert f"{devpi_site.url.rsplit(':', 1)[1]}" in text  # listens where devpi-server.yml says
+
+
+def test_pip_installs_team_bytes_with_generated_pip_conf(uploaded, tmp_path):
+    python = new_venv(tmp_path / "venv")
+    env = dict(uploaded.env, PIP_CONFIG_FILE=str(uploaded.team_dir("web") / "pip.conf"))
+    run([python, "-m", "pip", "--version"], env=env, check=False)
+    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=env)
+    assert who(python, env) == ("team", "1.0", "upstream")
+
+
+def test_uv_installs_team_bytes_with_generated_uv_toml(uploaded, tmp_path):
+    python = new_venv(tmp_path / "venv")
+    env = dict(uploaded.env, UV_CONFIG_FILE=str(uploaded.team_dir("web") / "uv.toml"), UV_CACHE_DIR=str(tmp_path / "uvcache"))
+    run([BIN / "uv", "pip", "install", "--python", python, PRIVATE, UPSTREAM_ONLY], env=env)
+    assert who(python, env) == ("team", "1.0", "upstream")
+
+
+def load_env_file(path: Path) -> dict[str, str]:
+    """What `set -a; . ./ci.env` gives a job, read by the shell itself."""
+    out = subprocess.run(["sh", "-c", f"set -a; . '{path}'; env -0"], capture_output=True, env={}, check=True)
+    pairs = [item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item]
+    return {k: v for k, v in pairs if k.startswith(("PIP_", "UV_", "PDM_", "TWINE_"))}
+
+
+def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
+    ci = load_env_file(uploaded.team_dir("data") / "ci.env")
+    env = dict(uploaded.env, **ci, UV_CACHE_DIR=str(tmp_path / "uvcache"))
+    # twine: the data team uploads its own build of the private name
+    from tests.support.dists import make_wheel
+
+    wheel = make_wheel(tmp_path / "dist", PRIVATE, "1.0", marker="data-team")
+    run([BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar", wheel], env=env)
+    python = new_venv(tmp_path / "venv")
+    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=env)
+    assert who(python, env) == ("data-team", "1.0", "upstream")
+    python = new_venv(tmp_path / "venv-uv")
+    run([BIN / "uv", "pip", "install", "--python", python, PRIVATE, UPSTREAM_ONLY], env=env)
+    assert who(python, env) == ("data-team", "1.0", "upstream")
+
+
+def test_setup_requires_fetches_team_bytes_with_generated_setup_cfg(uploaded, tmp_path):
+    project = tmp_path / "legacy"
+    project.mkdir()
+    (project / "setup.cfg").write_text((uploaded.team_dir("web") / "setup.cfg").read_text())
+    (project / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='legacy', version='0.1', setup_requires=['kitdemo-private'])\n"
+    )
+    run([BIN / "python", "setup.py", "egg_info"], env=uploaded.env, cwd=project)
+    eggs = list((project / ".eggs").glob("kitdemo_private-1.0*"))
+    assert eggs, list((project / ".eggs").iterdir())
+    init = next(eggs[0].rglob("kitdemo_private/__init__.py"))
+    assert "WHO = 'team'" in init.read_text()
+
+
+def test_buildout_installs_team_bytes_with_generated_buildout_cfg(uploaded, tmp_path):
+    project = tmp_path / "buildout"
+    project.mkdir()
+    (project / "buildout.cfg").write_text(
+        "[buildout]\n"
+        f"extends = {uploaded.team_dir('web') / 'buildout.cfg'}\n"
+        "parts = app\n\n"
+        "[app]\nrecipe = zc.recipe.egg\neggs =\n    kitdemo-private\n    kitdemo-upstream\ninterpreter = py\n"
+    )
+    env = dict(uploaded.env, PIP_CONFIG_FILE=str(uploaded.team_dir("web") / "pip.conf"))
+    result = run([BIN / "buildout"], env=env, cwd=project)
+    log = result.stdout + result.stderr
+    assert "/web/private/+simple/" in log  # it read the team index, and only that
+    out = run([project / "bin" / "py", "-c", "import kitdemo_private as p, kitdemo_upstream as u; print(p.WHO, p.VERSION, u.WHO)"], env=env)
+    assert out.stdout.split() == ["team", "1.0", "upstream"]
+
+
+def test_allow_hosts_keeps_buildout_off_other_hosts(uploaded, tmp_path, local_upstream):
+    """The upstream also serves kitdemo-upstream; buildout told about it via
+    find-links must still not fetch from it, because allow-hosts says no."""
+    project = tmp_path / "buildout"
+    project.mkdir()
+    (project / "buildout.cfg").write_text(
+        "[buildout]\n"
+        f"extends = {uploaded.team_dir('web') / 'buildout.cfg'}\n"
+        f"find-links = {local_upstream.url}kitdemo-private/\n"
+        "parts = app\n\n[app]\nrecipe = zc.recipe.egg\neggs = kitdemo-private\n"
+    )
+    env = dict(uploaded.env, PIP_CONFIG_FILE=str(uploaded.team_dir("web") / "pip.conf"))
+    result = run([BIN / "buildout", "-v"], env=env, cwd=project)
+    assert f"Reading {local_upstream.url}" not in result.stdout + result.stderr
+    assert "2.0" not in "".join(p.name for p in (project / "eggs").iterdir())
+
+
+def test_without_kit_the_attack_works(uploaded, tmp_path, local_upstream):
+    """Control: the classic extra-index-url set-up installs the attacker's 2.0,
+    so the tests above would catch a config that let it in."""
+    python = new_venv(tmp_path / "venv")
+    env = dict(uploaded.env, PIP_CONFIG_FILE=str(tmp_path / "unsafe.conf"))
+    (tmp_path / "unsafe.conf").write_text(
+        f"[global]\nindex-url = {uploaded.url}/web/private/+simple/\nextra-index-url = {local_upstream.url}\n"
+    )
+    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=env)
+    assert who(python, env)[0] == "attacker"
+
+
+def test_team_index_hides_the_upstream_versions_of_a_private_name(uploaded):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{uploaded.url}/web/private/+simple/kitdemo-private/") as response:
+        page = response.read().decode()
+    assert "kitdemo_private-1.0-py3-none-any.whl" in page
+    assert "2.0" not in page and "/root/pypi/+f/" not in page
+
+
+CONSUMER = """\
+[project]
+name = "consumer"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["kitdemo-private", "kitdemo-upstream"]
+"""
+
+
+@pytest.mark.slow_client
+def test_poetry_installs_team_bytes_with_generated_source(uploaded, tmp_path):
+    project = tmp_path / "poetry-project"
+    project.mkdir()
+    snippet = (uploaded.team_dir("web") / "poetry-source.toml").read_text()
+    (project / "pyproject.toml").write_text(CONSUMER + "\n[tool.poetry]\npackage-mode = false\n\n" + snippet)
+    env = dict(uploaded.env, POETRY_VIRTUALENVS_IN_PROJECT="true", POETRY_CACHE_DIR=str(tmp_path / "poetry-cache"))
+    run([BIN / "poetry", "lock"], env=env, cwd=project)
+    lock = (project / "poetry.lock").read_text()
+    assert 'reference = "web"' in lock and "password" not in lock
+    run([BIN / "poetry", "install"], env=env, cwd=project)
+    assert who(project / ".venv" / "bin" / "python", env) == ("team", "1.0", "upstream")
+
+
+@pytest.mark.slow_client
+def test_pdm_installs_team_bytes_with_generated_pdm_toml(uploaded, tmp_path):
+    project = tmp_path / "pdm-project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(CONSUMER + "\n[tool.pdm]\ndistribution = false\n")
+    (project / "pdm.toml").write_text((uploaded.team_dir("web") / "pdm.toml").read_text())
+    env = dict(uploaded.env, PDM_CACHE_DIR=str(tmp_path / "pdm-cache"))
+    run([BIN / "pdm", "lock"], env=env, cwd=project)
+    run([BIN / "pdm", "install"], env=env, cwd=project)
+    assert who(project / ".venv" / "bin" / "python", env) == ("team", "1.0", "upstream")

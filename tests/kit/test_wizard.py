@@ -1,0 +1,158 @@
+"""The interactive wizard, driven by keystrokes through prompt_toolkit's pipe input.
+
+typer's CliRunner cannot drive questionary; a pipe input can, through the same
+``kit`` entry point a user runs.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+import tomllib
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output.vt100 import Vt100_Output
+
+from kit import cli
+from kit.answers import QUESTIONS
+from kit.init import IniterBase
+
+ENTER = "\r"
+CLEAR = "\x15"  # Ctrl-U: drop the pre-filled default
+CTRL_C = "\x03"
+
+
+def drive(keys: list[str], args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """Run ``kit`` with ``keys`` typed at its prompts; return exit code, screen, stderr.
+
+    Each chunk is typed after a pause, as a person would, so the screen is
+    redrawn in between (and shows the reason a reply was refused).
+    """
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    screen = io.StringIO()
+    output = Vt100_Output(screen, lambda: Size(rows=50, columns=200), term="xterm")
+    with create_pipe_input() as pipe:
+
+        def typist():
+            for chunk in keys:
+                time.sleep(0.08)
+                pipe.send_text(chunk)
+
+        thread = threading.Thread(target=typist, daemon=True)
+        thread.start()
+        with create_app_session(input=pipe, output=output):
+            with pytest.raises(SystemExit) as exit_info:
+                cli.main(args)
+        thread.join(timeout=10)
+    _, err = capsys.readouterr()
+    # Keep the words, drop the terminal's control sequences.
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    return exit_info.value.code, text, err
+
+
+def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, capsys):
+    keys = [
+        ENTER,  # setups: the defaults (all four)
+        ENTER,  # upstream: pypi
+        CLEAR + "Web Team" + ENTER,  # refused: not a valid team name
+        CLEAR + "web,data" + ENTER,  # teams
+        ENTER,  # host
+        ENTER,  # scheme
+        CLEAR + "99999" + ENTER,  # refused: out of range
+        CLEAR + "4141" + ENTER,  # master_port
+        ENTER, ENTER,  # mirror_port, edge_port
+        ENTER,  # clients: all
+        ENTER,  # admin password: empty = random
+    ]
+    site = tmp_path / "site"
+    code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
+    assert code == 0, err
+    assert "invalid team name 'Web'" in screen
+    assert "port 99999 is out of range" in screen
+    answers = tomllib.loads((site / "kit.toml").read_text())
+    assert answers["teams"] == ["web", "data"]
+    assert answers["master_port"] == 4141
+    assert len(answers["admin_password"]) >= 16
+    assert (site / "teams" / "data" / "pip.conf").is_file()
+
+
+def test_wizard_checkbox_can_deselect(tmp_path, monkeypatch, capsys):
+    # Move down to "cluster" (4th) and untick it: the ports of mirror and edge are not asked.
+    keys = [
+        "\x1b[B" * 3 + " " + ENTER,  # setups without cluster
+        ENTER, ENTER, ENTER, ENTER, ENTER,  # upstream, teams, host, scheme, master_port
+        ENTER,  # clients
+        "secret-passw0rd" + ENTER,
+    ]
+    site = tmp_path / "site"
+    code, _, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
+    assert code == 0, err
+    answers = tomllib.loads((site / "kit.toml").read_text())
+    assert answers["setups"] == ["mirror", "private", "clients"]
+    assert answers["admin_password"] == "secret-passw0rd"
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    site = tmp_path / "site"
+    code, _, err = drive([ENTER, ENTER, CTRL_C], ["init", str(site)], monkeypatch, capsys)
+    assert code == 130
+    assert "interrupted" in err and err.count("\n") == 1
+    assert not site.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["home"]
+
+
+def test_set_options_are_not_asked(tmp_path, monkeypatch, capsys):
+    keys = [ENTER] * 9  # one fewer question: teams is given
+    site = tmp_path / "site"
+    code, screen, err = drive(keys, ["init", str(site), "--set", "teams=ops"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "Teams" not in screen
+    assert tomllib.loads((site / "kit.toml").read_text())["teams"] == ["ops"]
+
+
+class ScriptedIniter(IniterBase):
+    """The wizard's logic with replies from a list: no terminal at all."""
+
+    def __init__(self, replies, **kwargs):
+        super().__init__(**kwargs)
+        self.replies = dict(replies)
+        self.errors = []
+        self.asked = []
+
+    def ask(self, question, default, answers):
+        self.asked.append(question.key)
+        queue = self.replies.get(question.key, [""])
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def show_error(self, error):
+        self.errors.append(str(error))
+
+
+def test_initer_logic_without_terminal():
+    initer = ScriptedIniter(
+        {"teams": ["web,web", "web"], "master_port": ["3143", "5000"], "setups": [["private", "clients", "cluster"]]},
+        base={"admin_password": "kept-from-site"},
+    )
+    answers = initer.run()
+    assert answers.teams == ("web",)
+    assert answers.master_port == 5000
+    assert answers.admin_password == "kept-from-site"
+    assert initer.errors == [
+        "teams: team 'web' is listed twice; list each team once",
+        # the edge's default port was taken by the master's first reply: asked again
+    ]
+    assert initer.asked.count("teams") == 2
+    assert [q.key for q in QUESTIONS if q.key in initer.asked] == [k for k in dict.fromkeys(initer.asked)]
+    assert answers.edge_port == 3143
+
+
+def test_initer_asks_again_when_a_default_clashes():
+    initer = ScriptedIniter({"master_port": ["3143"], "edge_port": ["", "3150"]})
+    answers = initer.run()
+    assert answers.master_port == 3143 and answers.edge_port == 3150
+    assert initer.errors == ["edge_port: port 3143 is already used by master_port; give each service its own port"]
