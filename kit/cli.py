@@ -135,21 +135,18 @@ def clients_command(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, and turn kit's errors into one line and an exit code."""
-    import click
+    """Entry point: run the app; turn kit's errors into one line and an exit code.
 
+    typer itself reports usage errors (exit 2) and turns Ctrl-C into exit 130.
+    """
     from kit.exceptions import KitError
 
     try:
-        code = app(args=argv, prog_name="kit", standalone_mode=False)
+        app(args=argv, prog_name="kit")
     except KitError as exc:
         typer.echo(f"kit: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        code = 130
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    if code == 130:  # typer turns Ctrl-C into exit code 130
-        typer.echo("kit: interrupted", err=True)
-    sys.exit(code if isinstance(code, int) else 0)
+    except SystemExit as exc:
+        if exc.code == 130:
+            typer.echo("kit: interrupted", err=True)
+        raise

@@ -252,3 +252,15 @@ def test_help_lists_commands_and_answer_keys(capsys):
     assert code == 0
     for key in ("upstream", "teams", "master_port", "mirror_port", "edge_port", "admin_password", "--no-input", "--answers", "--set"):
         assert key in out
+
+
+@pytest.mark.parametrize("args", [["init", "--bogus"], ["nope"], ["clients"]])
+def test_usage_errors_exit_2_without_traceback(args, capsys):
+    code, out, err = kit(*args, capsys=capsys)
+    assert code == 2
+    assert "Traceback" not in out + err and "Error" in err
+
+
+def test_python_dash_m_kit_and_version():
+    proc = subprocess.run([sys.executable, "-m", "kit", "--version"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and proc.stdout.startswith("kit ")

@@ -1,0 +1,70 @@
+"""``kit clients``: settings for any existing index, printed or written."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from tests.conftest import BIN, PRIVATE, run
+from tests.kit.test_cli_init import kit
+from tests.kit.test_clients_real import new_venv, uploaded  # noqa: F401 - fixture
+
+
+def test_prints_every_tool_for_a_devpi_index(capsys):
+    code, out, err = kit("clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/", capsys=capsys)
+    assert code == 0, err
+    for name in ("README.md", "pip.conf", "uv.toml", "buildout.cfg", "setup.cfg", "poetry-source.toml", "pdm.toml", ".pypirc", "ci.env"):
+        assert f"# ---- {name} ----" in out
+    assert "repository = http://127.0.0.1:3141/web/private/" in out
+    assert "username = web" in out
+    assert "password =" not in out  # kit clients never knows one
+
+
+def test_one_tool_only(capsys):
+    code, out, _ = kit("clients", "--index-url", "https://pkgs.example.test/simple/", "--tool", "pip", capsys=capsys)
+    assert code == 0
+    assert "index-url = https://pkgs.example.test/simple/" in out
+    assert "# ---- uv.toml ----" not in out and "trusted-host" not in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--index-url", "ftp://x/simple/"], "unsupported scheme 'ftp'"),
+        (["--index-url", "not a url"], "is not a URL"),
+        (["--index-url", "http://x/simple/", "--tool", "npm"], "--tool: unknown choice 'npm'"),
+        (["--index-url", "http://x/simple/", "--tool", "twine"], "pass --upload-url"),
+        (["--index-url", "http://x/web/dev/+simple/", "--team", "Bad Team"], "invalid team name"),
+    ],
+)
+def test_bad_input(capsys, tmp_path, args, message):
+    code, out, err = kit("clients", *args, "--out", str(tmp_path / "out"), capsys=capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_writes_files_with_modes_and_refuses_to_clobber(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    args = ("clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/", "--out", str(out_dir))
+    assert kit(*args, capsys=capsys)[0] == 0
+    assert stat.S_IMODE((out_dir / ".pypirc").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out_dir / "pip.conf").stat().st_mode) == 0o644
+    assert kit(*args, capsys=capsys)[0] == 0  # same content: fine
+    (out_dir / "pip.conf").write_text("mine\n")
+    code, _, err = kit(*args, capsys=capsys)
+    assert code == 2 and "pip.conf" in err and "--force" in err
+    assert (out_dir / "pip.conf").read_text() == "mine\n"
+    assert kit(*args, "--force", capsys=capsys)[0] == 0
+    assert "index-url" in (out_dir / "pip.conf").read_text()
+
+
+def test_written_pip_conf_installs_from_a_running_index(uploaded, tmp_path, capsys):  # noqa: F811
+    out_dir = tmp_path / "out"
+    code, _, err = kit("clients", "--index-url", f"{uploaded.url}/web/private/+simple/", "--tool", "pip", "--out", str(out_dir), capsys=capsys)
+    assert code == 0, err
+    python = new_venv(tmp_path / "venv")
+    env = dict(uploaded.env, PIP_CONFIG_FILE=str(out_dir / "pip.conf"))
+    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE], env=env)
+    out = run([python, "-c", "import kitdemo_private as p; print(p.WHO)"], env=env).stdout.strip()
+    assert out == "team"
