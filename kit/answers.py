@@ -130,9 +130,19 @@ def parse_url(key: str, raw: Any) -> str:
 
 
 def parse_upstream(raw: Any, answers: dict | None = None) -> str:
+    """'pypi', an http(s) simple index URL, or a local folder of wheels and sdists."""
     if isinstance(raw, str) and raw.strip().lower() == DEFAULT_UPSTREAM:
         return DEFAULT_UPSTREAM
+    if isinstance(raw, str) and raw.strip().startswith(("/", "./", "../", "~")):
+        folder = Path(raw.strip()).expanduser().absolute()
+        if not folder.is_dir():
+            raise AnswerError("upstream", f"folder {str(folder)!r} does not exist; give a folder of wheels and sdists")
+        return str(folder)
     return parse_url("upstream", raw)
+
+
+def upstream_is_folder(upstream: str) -> bool:
+    return upstream.startswith("/")
 
 
 def parse_teams(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
@@ -248,9 +258,10 @@ QUESTIONS: tuple[Question, ...] = (
         choices=SETUPS,
     ),
     Question(
-        "upstream", "Upstream index to mirror ('pypi' for PyPI)", "text",
+        "upstream", "Upstream index to mirror ('pypi' for PyPI, a URL, or a folder)", "text",
         lambda a: DEFAULT_UPSTREAM, parse_upstream,
-        "'pypi' uses devpi-server's own built-in PyPI mirror; or the http(s) URL of any simple index.",
+        "'pypi' uses devpi-server's own built-in PyPI mirror; or the http(s) URL of any simple index; "
+        "or a local folder of wheels and sdists (offline, classroom), written as a path.",
     ),
     Question(
         "teams", "Teams (one private index each, comma separated)", "text",
@@ -283,6 +294,12 @@ QUESTIONS: tuple[Question, ...] = (
         lambda a: 3143, _port_parser("edge_port", ("master_port", "mirror_port")),
         "The caching proxy clients talk to when the cluster is generated.",
         when=_wants("cluster"),
+    ),
+    Question(
+        "upstream_port", "Port of the local upstream (serves the upstream folder)", "text",
+        lambda a: 3144, _port_parser("upstream_port", ("master_port", "mirror_port", "edge_port")),
+        "Used only when upstream is a folder: kit serves it as a simple index on this port.",
+        when=lambda a: upstream_is_folder(a.get("upstream", "")),
     ),
     Question(
         "clients", "Which clients should get settings?", "checkbox",
@@ -339,6 +356,7 @@ class Answers:
     master_port: int
     mirror_port: int
     edge_port: int
+    upstream_port: int
     clients: tuple[str, ...]
     admin_password: str
 
@@ -354,6 +372,15 @@ class Answers:
     @property
     def master_url(self) -> str:
         return f"{self.scheme}://{_netloc(self.host, self.master_port)}"
+
+    @property
+    def mirror_url(self) -> str | None:
+        """What root/pypi mirrors: None for devpi's built-in PyPI default."""
+        if self.upstream == DEFAULT_UPSTREAM:
+            return None
+        if upstream_is_folder(self.upstream):
+            return f"http://127.0.0.1:{self.upstream_port}/simple/"
+        return self.upstream
 
     @property
     def needs_trusted_host(self) -> bool:

@@ -134,6 +134,76 @@ def clients_command(
     _say(f"wrote {len(written)} files to {out}: " + ", ".join(written))
 
 
+SITE_ARG = typer.Argument(Path("kit-site"), help="Folder of the site (made by kit init).")
+
+
+@app.command("up")
+def up_command(site_dir: Path = SITE_ARG) -> None:
+    """Start the site's cluster (master, mirror, edge) detached; return when all answer."""
+    from kit.cluster import Cluster
+
+    Cluster.load(site_dir).up(say=_say)
+
+
+@app.command("down")
+def down_command(site_dir: Path = SITE_ARG) -> None:
+    """Stop everything kit up started."""
+    from kit.cluster import Cluster
+
+    stopped = Cluster.load(site_dir).down(say=_say)
+    if not stopped:
+        _say(f"nothing is running in {site_dir}; nothing to stop")
+
+
+@app.command("status")
+def status_command(
+    site_dir: Path = SITE_ARG,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Show each service: URL, pid, health, and how far the mirror is behind.
+
+    Exit code: 0 all healthy, 1 some service down, 3 nothing running.
+    """
+    from kit.cluster import Cluster, status_json
+
+    rows = Cluster.load(site_dir).status()
+    if as_json:
+        _say(status_json(rows))
+    else:
+        _say(f"{'service':9} {'url':32} {'pid':>7}  {'state':9} notes")
+        for r in rows:
+            state = "healthy" if r.healthy else "unhealthy" if r.running else "stopped"
+            _say(f"{r.name:9} {r.url:32} {r.pid or '-':>7}  {state:9} {r.detail or r.role}")
+    if not any(r.running for r in rows):
+        if not as_json:
+            _say(f"nothing is running; start it with: kit up {site_dir}")
+        raise typer.Exit(3)
+    if not all(r.healthy for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command("logs")
+def logs_command(
+    site_dir: Path = SITE_ARG,
+    service: Optional[str] = typer.Argument(None, help="upstream, master, mirror or edge (default: all)."),
+    lines: int = typer.Option(40, "--lines", "-n", min=1, help="How many of the last lines to show."),
+) -> None:
+    """Show the service logs kept under SITE_DIR/cluster/run/logs."""
+    from kit.cluster import Cluster
+
+    cluster = Cluster.load(site_dir)
+    names = [cluster.service(service).name] if service else [s.name for s in cluster.services()]
+    for name in names:
+        path = cluster.log_path(name)
+        if len(names) > 1:
+            _say(f"==> {name} ({path}) <==")
+        if not path.is_file():
+            _say(f"(no log yet: {name} has not been started)")
+            continue
+        text = path.read_text(errors="replace").splitlines()
+        _say("\n".join(text[-lines:]))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; turn kit's errors into one line and an exit code.
 

@@ -9,7 +9,8 @@ The tree::
     ├── SiteDirError            the target folder cannot hold a site
     ├── HandEditedError         generated files were edited by hand
     ├── NotATerminalError       a wizard was asked for without a terminal
-    └── ClientsError            ``kit clients`` cannot do what it was asked
+    ├── ClientsError            ``kit clients`` cannot do what it was asked
+    └── ClusterError            the cluster cannot start, stop or answer (exit 1)
 
 Each message names the problem and the fix in one sentence, because it is
 shown to the user as it is.
@@ -60,3 +61,9 @@ class NotATerminalError(KitError):
 
 class ClientsError(KitError):
     """Raised when ``kit clients`` is given an index URL or tool it cannot handle."""
+
+
+class ClusterError(KitError):
+    """Raised when a cluster service cannot start (busy port, failed start), or is asked for by a wrong name."""
+
+    exit_code = 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kit.answers import Answers, dump_answers
+from kit.answers import Answers, dump_answers, upstream_is_folder
 from kit.exceptions import HandEditedError, SiteDirError
 
 __all__ = ["render_site", "render_template", "SiteChanges", "MANIFEST", "ANSWERS_FILE", "template_dir"]
@@ -155,7 +155,10 @@ def site_context(answers: Answers) -> dict[str, Any]:
         "answers": answers.as_dict(),
         "setups": list(answers.setups),
         "upstream": answers.upstream,
-        "upstream_is_default": answers.upstream == "pypi",
+        "upstream_is_default": answers.mirror_url is None,
+        "upstream_folder": upstream_is_folder(answers.upstream),
+        "mirror_url": answers.mirror_url,
+        "upstream_port": answers.upstream_port,
         "host": answers.host,
         "bind_host": answers.host if _binds_loopback(answers.host) else "0.0.0.0",
         "master_port": answers.master_port,
@@ -167,6 +170,9 @@ def site_context(answers: Answers) -> dict[str, Any]:
         "devpi_secret": _derived(answers, "devpi-secret"),
         "teams": [team_context(answers, team) for team in answers.teams],
         "private": "private" in answers.setups,
+        "edge_public_url": answers.base_url if "cluster" in answers.setups else "",
+        "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
+        "cluster_mirror_url": f"http://127.0.0.1:{answers.mirror_port}",
     }
 
 
@@ -188,6 +194,8 @@ def build_site(answers: Answers, dest: Path) -> None:
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
         shutil.rmtree(dest / "server")
+    if "cluster" not in answers.setups:
+        shutil.rmtree(dest / "cluster")
     if "clients" in answers.setups:
         teams = dest / "teams"
         teams.mkdir()

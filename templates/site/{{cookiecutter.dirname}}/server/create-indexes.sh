@@ -15,11 +15,11 @@ devpi login root --password "$KIT_ADMIN_PASSWORD" >/dev/null
 {%- if not k.upstream_is_default %}
 # The mirror of the upstream. No web-search indexing of its project list.
 if devpi getjson /root/pypi >/dev/null 2>&1; then
-    devpi index root/pypi mirror_url={{ k.upstream }} >/dev/null
+    devpi index root/pypi mirror_url={{ k.mirror_url }} >/dev/null
 else
-    devpi index -c root/pypi type=mirror mirror_url={{ k.upstream }} title="Upstream mirror" >/dev/null
+    devpi index -c root/pypi type=mirror mirror_url={{ k.mirror_url }} title="Upstream mirror" >/dev/null
 fi
-echo "root/pypi: mirror of {{ k.upstream }}"
+echo "root/pypi: mirror of {{ k.mirror_url }}"
 {%- endif %}
 {%- if k.private %}
 {%- for t in k.teams %}

@@ -8,6 +8,6 @@ cd "$(dirname "$0")"
 # root/pypi: devpi-server's own built-in mirror of PyPI.
 exec devpi-init -c devpi-server.yml --root-passwd "$KIT_ADMIN_PASSWORD"
 {%- else %}
-# root/pypi is created by create-indexes.sh, as a mirror of {{ k.upstream }}
+# root/pypi is created by create-indexes.sh, as a mirror of {{ k.mirror_url }}
 exec devpi-init -c devpi-server.yml --root-passwd "$KIT_ADMIN_PASSWORD" --no-root-pypi
 {%- endif %}

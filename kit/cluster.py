@@ -1,0 +1,396 @@
+"""The local cluster: start, stop and inspect a site's master, mirror, edge
+(and, for a folder upstream, the local upstream) as detached processes.
+
+Everything a running cluster has lives under ``SITE/cluster/run/``: the data
+folders, one log and one pid file per service. ``kit init`` never touches
+that folder, and nothing here deletes data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from kit.answers import Answers, upstream_is_folder
+from kit.exceptions import ClusterError, SiteDirError
+
+__all__ = ["Cluster", "ServiceStatus", "SERVICE_NAMES"]
+
+SERVICE_NAMES = ("upstream", "master", "mirror", "edge")
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    role: str
+    port: int
+    url: str
+    health_path: str
+    argv: tuple[str, ...]
+    marker: str  # a word of its command line, to tell our process from a reused pid
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    role: str
+    url: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    detail: str = ""
+
+
+def _bin(name: str) -> str:
+    """A console script of kit's own environment (where devpi-server was installed with kit)."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if not found:
+        raise ClusterError(f"{name} is not installed; install kit with its dependencies (pip install kit)")
+    return found
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def _port_busy(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As servers do: a port held only by closed connections (TIME_WAIT) is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class Cluster:
+    """One site's cluster. Build it with :meth:`load`."""
+
+    def __init__(self, site_dir: Path, answers: Answers):
+        self.site_dir = site_dir
+        self.answers = answers
+        self.dir = site_dir / "cluster"
+        self.run_dir = self.dir / "run"
+        self.logs_dir = self.run_dir / "logs"
+        self.pids_dir = self.run_dir / "pids"
+        #: Services whose pid file was left by a process that is gone.
+        self.stale: list[str] = []
+
+    @classmethod
+    def load(cls, site_dir: Path) -> "Cluster":
+        from kit.answers import answers_from_raw
+        from kit.init import existing_answers
+
+        site_dir = Path(site_dir)
+        raw = existing_answers(site_dir)
+        if raw is None:
+            raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
+        answers = answers_from_raw(raw)
+        if "cluster" not in answers.setups or not (site_dir / "cluster").is_dir():
+            raise SiteDirError(
+                f"{site_dir} has no cluster; add it with: kit init {site_dir} --set setups="
+                + ",".join((*answers.setups, "cluster"))
+            )
+        return cls(site_dir, answers)
+
+    # -- the services ------------------------------------------------------
+
+    def services(self) -> list[Service]:
+        a = self.answers
+        py = sys.executable
+        found = []
+        if upstream_is_folder(a.upstream):
+            found.append(Service(
+                "upstream", "local upstream (the upstream folder as a simple index)", a.upstream_port,
+                f"http://127.0.0.1:{a.upstream_port}/simple/", "/simple/",
+                (py, "-m", "kit.upstream", a.upstream, "--host", "127.0.0.1", "--port", str(a.upstream_port)),
+                "kit.upstream",
+            ))
+        found += [
+            Service("master", "devpi primary: indexes, uploads", a.master_port, f"http://127.0.0.1:{a.master_port}",
+                    "/+api", (_bin("devpi-server"), "-c", "master.yml"), "master.yml"),
+            Service("mirror", "devpi replica of the master", a.mirror_port, f"http://127.0.0.1:{a.mirror_port}",
+                    "/+api", (_bin("devpi-server"), "-c", "mirror.yml"), "mirror.yml"),
+            Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
+                    "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge"),
+        ]
+        return found
+
+    def service(self, name: str) -> Service:
+        for service in self.services():
+            if service.name == name:
+                return service
+        names = ", ".join(s.name for s in self.services())
+        raise ClusterError(f"unknown service {name!r}; this cluster has: {names}")
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    def _pid_path(self, name: str) -> Path:
+        return self.pids_dir / f"{name}.pid"
+
+    def _health_url(self, service: Service) -> str:
+        port_url = f"http://127.0.0.1:{service.port}" if service.name == "edge" else service.url.split("/simple")[0]
+        return port_url + service.health_path
+
+    # -- processes ---------------------------------------------------------
+
+    def pid_of(self, service: Service) -> int | None:
+        """The pid of the running service, or None; a stale pid file is removed."""
+        path = self._pid_path(service.name)
+        try:
+            pid = int(path.read_text().strip())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            path.unlink()
+            return None
+        if _alive(pid) and _is_ours(pid, service.marker):
+            return pid
+        path.unlink()
+        self.stale.append(f"{service.name} (pid {pid})")
+        return None
+
+    def _start(self, service: Service, env: dict) -> subprocess.Popen:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.pids_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(service.name), "ab") as log:
+            log.write(f"\n--- kit up: {' '.join(service.argv)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                service.argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # detached: it outlives `kit up` and is stopped as a group
+            )
+        self._pid_path(service.name).write_text(f"{proc.pid}\n")
+        return proc
+
+    def _stop(self, name: str, pid: int, timeout: float = 10.0) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+            if not _alive(pid):
+                break
+        self._pid_path(name).unlink(missing_ok=True)
+
+    # -- commands ----------------------------------------------------------
+
+    def up(self, say: Say = print) -> list[str]:
+        """Start whatever is not running; return the names started.
+
+        Raises :class:`ClusterError` (having stopped what it started) when a
+        port is busy or a service does not become healthy.
+        """
+        self.stale = []
+        started_at = time.monotonic()
+        services = self.services()
+        running = {s.name: self.pid_of(s) for s in services}
+        for stale in self.stale:
+            say(f"cleaned a stale pid file: {stale} was not running")
+        to_start = [s for s in services if running[s.name] is None]
+        if not to_start:
+            say(f"already up: {', '.join(s.name for s in services)} running; see kit status")
+            return []
+        busy = [s for s in to_start if _port_busy("127.0.0.1" if s.name != "edge" else self._edge_bind(), s.port)]
+        if busy:
+            s = busy[0]
+            key = "upstream_port" if s.name == "upstream" else f"{s.name}_port"
+            raise ClusterError(
+                f"port {s.port} ({s.name}) is busy: another program listens there; stop it, "
+                f"or pick another port with kit init {self.site_dir} --set {key}=N; nothing was started"
+            )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
+        self._init_data([s.name for s in to_start], env, say)
+        procs: dict[str, subprocess.Popen] = {}
+        try:
+            for service in to_start:
+                procs[service.name] = self._start(service, env)
+                say(f"{service.name:8} starting on {service.url} ({service.role})")
+            for service in [s for s in services if s.name in procs]:
+                self._wait_healthy(service, procs[service.name])
+                if service.name == "master":
+                    self._configure_master(service)
+                say(f"{service.name:8} healthy after {time.monotonic() - started_at:.1f} s")
+            if "mirror" in procs or "master" in procs:
+                self._wait_mirror_in_sync(say)
+        except BaseException:
+            for name, proc in procs.items():
+                self._stop(name, proc.pid)
+            raise
+        say(f"cluster up in {time.monotonic() - started_at:.1f} s; clients use {self.service('edge').url}")
+        return list(procs)
+
+    def _edge_bind(self) -> str:
+        return json.loads((self.dir / "edge.json").read_text())["host"]
+
+    def _init_data(self, names: list[str], env: dict, say: Say) -> None:
+        """devpi-init the data folders that do not exist yet (master and mirror in parallel)."""
+        jobs = []
+        for name, config in (("master", "master.yml"), ("mirror", "mirror.yml")):
+            if name not in names or (self.run_dir / name).exists():
+                continue
+            argv = [_bin("devpi-init"), "-c", config]
+            if name == "master":
+                argv += ["--root-passwd", self.answers.admin_password]
+                if self.answers.mirror_url is not None:
+                    argv.append("--no-root-pypi")  # kit creates root/pypi with the site's upstream
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path(name), "ab")
+            jobs.append((name, subprocess.Popen(argv, cwd=self.dir, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+            say(f"{name:8} creating its data folder run/{name}")
+        for name, proc, log in jobs:
+            code = proc.wait()
+            log.close()
+            if code != 0:
+                raise ClusterError(f"{name}: devpi-init failed (exit {code}): {self._last_line(name)}; see kit logs {name}")
+
+    def _wait_healthy(self, service: Service, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+        url = self._health_url(service)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ClusterError(
+                    f"{service.name} exited with code {proc.returncode} while starting: "
+                    f"{self._last_line(service.name)}; see kit logs {service.name}"
+                )
+            if _http_ok(url, timeout=1.0):
+                return
+            time.sleep(0.05)
+        raise ClusterError(f"{service.name} did not answer {url} within {timeout:.0f} s; see kit logs {service.name}")
+
+    def _configure_master(self, service: Service) -> None:
+        """root/pypi and one private index per team, as the answers say; safe to repeat."""
+        from kit.devpi import DevpiAPI, DevpiError
+
+        api = DevpiAPI(service.url)
+        a = self.answers
+        try:
+            api.login("root", a.admin_password)
+            if a.mirror_url is not None:
+                api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": a.mirror_url, "title": "Upstream mirror"})
+            if "private" in a.setups:
+                for team in a.teams:
+                    api.ensure_user(team, a.team_password(team))
+                    api.ensure_index(
+                        f"{team}/private",
+                        {"type": "stage", "bases": ["root/pypi"], "mirror_whitelist": [], "volatile": False},
+                    )
+        except DevpiError as exc:
+            raise ClusterError(f"master: setting up the indexes failed: {exc}; see kit logs master") from None
+
+    def _wait_mirror_in_sync(self, say: Say, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        behind = None
+        while time.monotonic() < deadline:
+            behind = self.mirror_lag()
+            if behind == 0:
+                return
+            time.sleep(0.1)
+        say(f"warning: the mirror is still {behind} changes behind the master; see kit status")
+
+    def mirror_lag(self) -> int | None:
+        """How many changes the mirror has not applied yet (None if unknown)."""
+        mirror = _devpi_status(self.answers.mirror_port)
+        if mirror is None:
+            return None
+        primary = _devpi_status(self.answers.master_port)
+        # With the master gone, the mirror's last word from it is the best we have.
+        primary_serial = primary["serial"] if primary else mirror.get("primary-serial")
+        try:
+            return int(primary_serial) - int(mirror["serial"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def down(self, say: Say = print) -> list[str]:
+        """Stop every running service (edge first); return the names stopped."""
+        self.stale = []
+        stopped = []
+        for service in reversed(self.services()):
+            pid = self.pid_of(service)
+            if pid is not None:
+                self._stop(service.name, pid)
+                stopped.append(service.name)
+                say(f"{service.name:8} stopped (pid {pid})")
+        for stale in self.stale:
+            say(f"cleaned a stale pid file: {stale} was not running")
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        self.stale = []
+        rows = []
+        for service in self.services():
+            pid = self.pid_of(service)
+            healthy = pid is not None and _http_ok(self._health_url(service))
+            detail = ""
+            if service.name == "mirror" and healthy:
+                lag = self.mirror_lag()
+                detail = "in sync with the master" if lag == 0 else f"{lag} changes behind the master" if lag is not None else ""
+            rows.append(ServiceStatus(service.name, service.role, service.url, pid, pid is not None, healthy, detail))
+        return rows
+
+    def _last_line(self, name: str) -> str:
+        try:
+            lines = [l for l in self.log_path(name).read_text(errors="replace").splitlines() if l.strip()]
+        except FileNotFoundError:
+            return "no log"
+        return lines[-1][-200:] if lines else "empty log"
+
+
+def _devpi_status(port: int) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/+status", timeout=2) as response:
+            return json.loads(response.read())["result"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def status_json(rows: list[ServiceStatus]) -> str:
+    return json.dumps([asdict(r) for r in rows], indent=2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # Reap it if it is our own finished child, so it does not linger as a zombie.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_ours(pid: int, marker: str) -> bool:
+    """Guard against a pid reused by another program after a crash."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True  # no /proc: trust the pid file
+    return marker in cmdline
