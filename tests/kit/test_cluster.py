@@ -1,0 +1,247 @@
+"""The local cluster, really run: kit up, uploads and installs through the edge,
+the mirror catching up, the master killed, kit down leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, run
+from tests.kit.test_clients_real import new_venv, who
+
+
+def make_site(root: Path, env: dict, upstream_folder: Path, *extra: str) -> Path:
+    site = root / "site"
+    ports = [free_port() for _ in range(4)]
+    while len(set(ports)) < 4:
+        ports = [free_port() for _ in range(4)]
+    run(
+        kit_cmd(
+            "init", str(site), "--no-input",
+            "--set", f"upstream={upstream_folder}",
+            "--set", "teams=web",
+            "--set", f"master_port={ports[0]}",
+            "--set", f"mirror_port={ports[1]}",
+            "--set", f"edge_port={ports[2]}",
+            "--set", f"upstream_port={ports[3]}",
+            *extra,
+        ),
+        env=env,
+    )
+    return site
+
+
+def pids(site: Path) -> dict[str, int]:
+    folder = site / "cluster" / "run" / "pids"
+    return {p.stem: int(p.read_text()) for p in folder.glob("*.pid")} if folder.is_dir() else {}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def status(site: Path, env: dict) -> list[dict]:
+    proc = run(kit_cmd("status", str(site), "--json"), env=env, check=False)
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, dists):
+    root = tmp_path_factory.mktemp("cluster")
+    env = clean_env(root / "home")
+    site = make_site(root, env, dists.upstream_folder)
+    up = run(kit_cmd("up", str(site)), env=env)
+    started = pids(site)
+    try:
+        yield site, env, up.stdout
+    finally:
+        run(kit_cmd("down", str(site)), env=env, check=False)
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in started.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in started.values():  # never leave a server behind, even after a failed test
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def edge_url(site: Path) -> str:
+    config = json.loads((site / "cluster" / "edge.json").read_text())
+    return f"http://127.0.0.1:{config['port']}"
+
+
+def test_up_starts_every_service_healthy(cluster):
+    site, env, out = cluster
+    assert "cluster up in" in out
+    rows = {r["name"]: r for r in status(site, env)}
+    assert set(rows) == {"upstream", "master", "mirror", "edge"}
+    assert all(r["healthy"] for r in rows.values()), rows
+    assert rows["mirror"]["detail"] == "in sync with the master"
+
+
+def test_up_twice_says_already_up(cluster):
+    site, env, _ = cluster
+    before = pids(site)
+    proc = run(kit_cmd("up", str(site)), env=env)
+    assert "already up" in proc.stdout
+    assert pids(site) == before
+
+
+def test_upload_and_install_through_the_edge(cluster, dists, tmp_path):
+    site, env, _ = cluster
+    team = site / "teams" / "web"
+    assert edge_url(site).rsplit(":", 1)[1] in (team / "pip.conf").read_text()  # clients use the edge
+    run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar", dists.private], env=env)
+    python = new_venv(tmp_path / "venv")
+    pip_env = dict(env, PIP_CONFIG_FILE=str(team / "pip.conf"))
+    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=pip_env)
+    assert who(python, pip_env) == ("team", "1.0", "upstream")
+
+
+def test_mirror_catches_up_with_the_master(cluster):
+    site, env, _ = cluster
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        mirror = {r["name"]: r for r in status(site, env)}["mirror"]
+        if mirror["detail"] == "in sync with the master":
+            break
+        time.sleep(0.2)
+    assert mirror["detail"] == "in sync with the master"
+    # and the replica serves the upload itself
+    mirror_url = mirror["url"]
+    with urllib.request.urlopen(f"{mirror_url}/web/private/+simple/kitdemo-private/") as response:
+        assert "kitdemo_private-1.0-py3-none-any.whl" in response.read().decode()
+
+
+def test_edge_caches_package_files(cluster):
+    site, _, _ = cluster
+    with urllib.request.urlopen(f"{edge_url(site)}/web/private/+simple/kitdemo-private/") as response:
+        page = response.read().decode()
+    href = page.split('href="')[1].split("#")[0]
+    file_url = urllib.request.urljoin(f"{edge_url(site)}/web/private/+simple/kitdemo-private/", href)
+    headers = []
+    for _ in range(2):
+        with urllib.request.urlopen(file_url) as response:
+            headers.append(response.headers["X-Kit-Edge"])
+            body = response.read()
+    assert headers[1] == "hit"
+    assert body[:2] == b"PK"
+
+
+def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster, dists, tmp_path):
+    site, env, _ = cluster
+    master_pid = pids(site)["master"]
+    os.kill(master_pid, signal.SIGKILL)
+    team = site / "teams" / "web"
+    pip_env = dict(env, PIP_CONFIG_FILE=str(team / "pip.conf"))
+    python = new_venv(tmp_path / "venv")
+    for attempt in range(20):
+        run(
+            [BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", "--force-reinstall", PRIVATE, UPSTREAM_ONLY],
+            env=pip_env,
+        )
+    assert who(python, pip_env) == ("team", "1.0", "upstream")
+    from tests.support.dists import make_wheel
+
+    newer = make_wheel(tmp_path / "dist", PRIVATE, "1.1", marker="team")
+    upload = run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar", newer], env=env, check=False)
+    assert upload.returncode != 0
+    assert "503" in upload.stdout and "Master down, uploads paused" in upload.stdout
+    request = urllib.request.Request(f"{edge_url(site)}/web/private/", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request)
+    assert error.value.code == 503
+    assert "uploads and changes cannot be made now" in error.value.read().decode()
+    rows = {r["name"]: r for r in status(site, env)}
+    assert not rows["master"]["running"] and rows["edge"]["healthy"] and rows["mirror"]["healthy"]
+    # kit up brings the master back, and the stale pid file is noticed
+    up = run(kit_cmd("up", str(site)), env=env)
+    assert "master" in up.stdout and "healthy" in up.stdout
+    assert all(r["healthy"] for r in status(site, env))
+    run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar", newer], env=env)
+
+
+def test_logs_show_each_service(cluster):
+    site, env, _ = cluster
+    out = run(kit_cmd("logs", str(site)), env=env).stdout
+    for name in ("upstream", "master", "mirror", "edge"):
+        assert f"==> {name}" in out
+    assert "GET /+edge/health" in run(kit_cmd("logs", str(site), "edge", "-n", "5"), env=env).stdout
+    bad = run(kit_cmd("logs", str(site), "nginx"), env=env, check=False)
+    assert bad.returncode == 1 and "unknown service 'nginx'" in bad.stderr
+
+
+# -- bad input ---------------------------------------------------------------
+
+
+@pytest.fixture
+def idle_site(tmp_path, dists):
+    env = clean_env(tmp_path / "home")
+    return make_site(tmp_path, env, dists.upstream_folder), env
+
+
+def test_up_on_a_folder_that_is_not_a_site(tmp_path):
+    env = clean_env(tmp_path / "home")
+    proc = run(kit_cmd("up", str(tmp_path)), env=env, check=False)
+    assert proc.returncode == 2 and "is not a kit site" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_up_on_a_site_without_cluster(tmp_path):
+    env = clean_env(tmp_path / "home")
+    run(kit_cmd("init", str(tmp_path / "s"), "--no-input", "--set", "setups=private,clients"), env=env)
+    proc = run(kit_cmd("up", str(tmp_path / "s")), env=env, check=False)
+    assert proc.returncode == 2 and "has no cluster" in proc.stderr and "setups=private,clients,cluster" in proc.stderr
+
+
+def test_down_and_status_when_nothing_runs(idle_site):
+    site, env = idle_site
+    down = run(kit_cmd("down", str(site)), env=env, check=False)
+    assert down.returncode == 0 and "nothing to stop" in down.stdout
+    st = run(kit_cmd("status", str(site)), env=env, check=False)
+    assert st.returncode == 3 and "nothing is running" in st.stdout
+
+
+def test_busy_port_is_named_and_nothing_starts(idle_site):
+    site, env = idle_site
+    port = int((site / "kit.toml").read_text().split("edge_port = ")[1].split("\n")[0])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        proc = run(kit_cmd("up", str(site)), env=env, check=False)
+    assert proc.returncode == 1
+    assert f"port {port} (edge) is busy" in proc.stderr and proc.stderr.count("\n") == 1
+    assert pids(site) == {}
+
+
+def test_stale_pid_file_is_detected_and_cleaned(idle_site):
+    site, env = idle_site
+    folder = site / "cluster" / "run" / "pids"
+    folder.mkdir(parents=True)
+    (folder / "master.pid").write_text("999999\n")  # no such process
+    down = run(kit_cmd("down", str(site)), env=env)
+    assert "stale pid file: master (pid 999999)" in down.stdout
+    assert not (folder / "master.pid").exists()
+
+
+def test_corrupt_data_folder_fails_clearly_and_keeps_the_data(idle_site):
+    site, env = idle_site
+    data = site / "cluster" / "run" / "master"
+    data.mkdir(parents=True)
+    (data / ".sqlite").write_bytes(b"this is not a database")
+    proc = run(kit_cmd("up", str(site)), env=env, check=False)
+    assert proc.returncode == 1
+    assert "master" in proc.stderr and "kit logs master" in proc.stderr and proc.stderr.count("\n") == 1
+    assert (data / ".sqlite").read_bytes() == b"this is not a database"
+    assert not any(alive(pid) for pid in pids(site).values())
+    assert pids(site) == {}
