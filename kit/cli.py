@@ -204,6 +204,57 @@ def logs_command(
         _say("\n".join(text[-lines:]))
 
 
+@app.command("check")
+def check_command(
+    site_dir: Path = SITE_ARG,
+    package: Optional[str] = typer.Option(None, "--package", metavar="NAME", help="A package every index should resolve (default: one from the upstream folder, else pip)."),
+) -> None:
+    """Check each team's client files: unsafe settings, and against the running cluster."""
+    from kit.answers import answers_from_raw, upstream_is_folder
+    from kit.check import check_site
+    from kit.exceptions import SiteDirError
+    from kit.init import existing_answers
+
+    raw = existing_answers(site_dir)
+    if raw is None:
+        raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
+    if package is None:
+        package = _known_package(answers_from_raw(raw).upstream, upstream_is_folder)
+    findings = check_site(site_dir, package=package)
+    if not findings:
+        _say(f"{site_dir} has no team folders to check (setups without clients)")
+        return
+    _say(f"{'team':10} {'check':28} {'result':6} detail")
+    for f in findings:
+        _say(f"{f.team:10} {f.check:28} {'pass' if f.ok else 'FAIL':6} {f.detail}")
+        if not f.ok:
+            _say(f"{'':10} {'':28} {'':6} fix: {f.fix}")
+    failed = sum(not f.ok for f in findings)
+    _say(f"{len(findings) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _known_package(upstream: str, is_folder) -> str:
+    if is_folder(upstream):
+        from kit.upstream import project_of
+
+        names = sorted(filter(None, (project_of(p.name) for p in Path(upstream).iterdir())))
+        if names:
+            return names[0]
+    return "pip"
+
+
+@app.command("tour")
+def tour_command(
+    keep: Optional[Path] = typer.Option(None, "--keep", metavar="DIR", help="Keep the tour's site in DIR (must be new)."),
+) -> None:
+    """Watch the whole architecture work: init, up, upload, install, kill the master, install again, down."""
+    from kit.tour import run_tour
+
+    run_tour(say=_say, keep=keep)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; turn kit's errors into one line and an exit code.
 

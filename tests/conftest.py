@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kit.upstream import LocalUpstream
-from tests.support.dists import make_wheel
+from kit.sample import make_wheel
 
 BIN = Path(sys.executable).parent
 #: devpi's key derivation costs seconds and ~590 MB per start by default; for

@@ -3,6 +3,7 @@ re-runs, and every kind of bad input (one line, exit 2, nothing written)."""
 
 from __future__ import annotations
 
+import configparser
 import os
 import stat
 import subprocess
@@ -55,9 +56,12 @@ def test_generated_client_files_are_single_index_and_password_free(tmp_path, cap
     answers = tomllib.loads((site / "kit.toml").read_text())
     for team in ("web", "data"):
         folder = site / "teams" / team
+        pip_conf = configparser.ConfigParser()
+        pip_conf.read(folder / "pip.conf")
+        assert pip_conf["global"]["extra-index-url"] == "" and pip_conf["global"]["find-links"] == ""
+        assert "PIP_EXTRA_INDEX_URL=\n" in (folder / "ci.env").read_text()
         for name in ("pip.conf", "uv.toml", "buildout.cfg", "setup.cfg", "pdm.toml", "poetry-source.toml"):
             text = (folder / name).read_text()
-            assert "extra-index-url" not in text.replace("never add extra-index-url", "")
             assert "extra_index_url" not in text
             assert "unsafe-best-match" not in text
             assert answers["admin_password"] not in text

@@ -73,7 +73,7 @@ def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
     ci = load_env_file(uploaded.team_dir("data") / "ci.env")
     env = dict(uploaded.env, **ci, UV_CACHE_DIR=str(tmp_path / "uvcache"))
     # twine: the data team uploads its own build of the private name
-    from tests.support.dists import make_wheel
+    from kit.sample import make_wheel
 
     wheel = make_wheel(tmp_path / "dist", PRIVATE, "1.0", marker="data-team")
     run([BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar", wheel], env=env)

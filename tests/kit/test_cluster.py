@@ -152,7 +152,7 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster
             env=pip_env,
         )
     assert who(python, pip_env) == ("team", "1.0", "upstream")
-    from tests.support.dists import make_wheel
+    from kit.sample import make_wheel
 
     newer = make_wheel(tmp_path / "dist", PRIVATE, "1.1", marker="team")
     upload = run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar", newer], env=env, check=False)
@@ -245,3 +245,64 @@ def test_corrupt_data_folder_fails_clearly_and_keeps_the_data(idle_site):
     assert (data / ".sqlite").read_bytes() == b"this is not a database"
     assert not any(alive(pid) for pid in pids(site).values())
     assert pids(site) == {}
+
+
+# -- kit check -----------------------------------------------------------------
+
+
+def test_check_passes_on_a_running_cluster(cluster):
+    site, env, _ = cluster
+    proc = run(kit_cmd("check", str(site)), env=env)
+    assert "0 failed" in proc.stdout
+    for check in ("one index only", "no credentials in configs", "secrets not world-readable",
+                  "TLS beyond loopback", "index answers", "package resolves", "upload accepted"):
+        assert check in proc.stdout
+    assert "kitdemo-private" in proc.stdout  # the first project of the upstream folder
+
+
+def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):
+    site, env = idle_site
+    team = site / "teams" / "web"
+    pip_conf = team / "pip.conf"
+    pip_conf.write_text(pip_conf.read_text().replace("extra-index-url =", "extra-index-url = http://evil.example.test/simple/"))
+    buildout = team / "buildout.cfg"
+    buildout.write_text(buildout.read_text().replace("index = http://", "index = http://web:secret@"))
+    (team / ".pypirc").chmod(0o644)
+    uv = team / "uv.toml"
+    uv.write_text(uv.read_text().replace("http://127.0.0.1", "http://pkgs.lan.test"))
+    proc = run(kit_cmd("check", str(site)), env=env, check=False)
+    out = proc.stdout
+    assert proc.returncode == 1
+    assert "pip.conf has an extra-index-url" in out
+    assert "buildout.cfg holds a password" in out
+    assert ".pypirc is mode 0644" in out and "chmod 600" in out
+    assert "uv.toml uses plain http to pkgs.lan.test" in out
+    assert "fix: start the cluster: kit up" in out
+    assert "Traceback" not in out + proc.stderr
+
+
+def test_check_on_a_folder_that_is_not_a_site(tmp_path):
+    env = clean_env(tmp_path / "home")
+    proc = run(kit_cmd("check", str(tmp_path)), env=env, check=False)
+    assert proc.returncode == 2 and "is not a kit site" in proc.stderr
+
+
+# -- kit tour --------------------------------------------------------------------
+
+
+def test_tour_runs_offline_and_leaves_no_process(tmp_path):
+    env = clean_env(tmp_path / "home")
+    before = {p.name for p in Path("/proc").iterdir() if p.name.isdigit()}
+    proc = run(kit_cmd("tour", "--keep", str(tmp_path / "tour")), env=env)
+    out = proc.stdout
+    for n in range(1, 8):
+        assert f"[{n}/7]" in out
+    assert "tour-private (the team's own), tour-upstream (from the upstream)" in out
+    assert "is dead and pip still installed" in out
+    assert "Tour finished in" in out
+    site = tmp_path / "tour" / "site"
+    leftover = [pid for pid in pids(site).values() if alive(pid)]
+    assert leftover == [] and pids(site) == {}
+    after = {p.name for p in Path("/proc").iterdir() if p.name.isdigit()} - before
+    cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in after if Path(f"/proc/{pid}/cmdline").exists()]
+    assert not [c for c in cmdlines if b"devpi-server" in c or b"kit.edge" in c or b"kit.upstream" in c]

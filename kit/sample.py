@@ -1,8 +1,9 @@
-"""Tiny distributions built by hand, so tests need neither a network nor a build backend.
+"""Tiny sample distributions, built by hand: the tour's packages and the tests'.
 
 A wheel is a zip with a module and a dist-info folder; writing one directly
-takes milliseconds and lets a test make two files with the same name and
-version but different bytes (the dependency-confusion case).
+takes milliseconds, needs neither a network nor a build backend, and lets a
+test make two files with the same name and version but different bytes (the
+dependency-confusion case).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import hashlib
 import io
 import zipfile
 from pathlib import Path
+
+__all__ = ["make_wheel"]
 
 
 def _record_hash(data: bytes) -> str:
