@@ -4,7 +4,7 @@ Clients talk only to the edge. For each read it asks the master first and
 falls over to the mirror (the devpi replica) when the master refuses the
 connection, times out, or answers 5xx; a master that failed is skipped for a
 short while instead of costing every request a timeout. Package files
-(devpi's ``/+f/`` paths) are immutable, so the edge keeps a copy on disk and
+(devpi's ``/+f/`` paths, and wheel or sdist file names) are immutable, so the edge keeps a copy on disk and
 serves it without asking anyone again. Writes (uploads, logins, index
 changes) go to the master only; with the master down they get a clear 503.
 
@@ -51,9 +51,9 @@ class EdgeConfig:
     mirrors: list[str] = field(default_factory=list)
     cache_dir: str = "edge-cache"
     connect_timeout: float = 1.0
-    read_timeout: float = 30.0
+    read_timeout: float = 10.0
     #: After the master fails, reads skip it for this long before trying it again.
-    retry_after: float = 2.0
+    retry_after: float = 5.0
 
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
@@ -110,8 +110,12 @@ class Edge:
 
     @staticmethod
     def cacheable(path: str) -> bool:
-        """devpi serves each package file once under /+f/ and never changes it."""
-        return "/+f/" in path.split("?", 1)[0]
+        """Package files never change once published: devpi's /+f/ paths, and any
+        URL that ends in a distribution's file name."""
+        from kit.upstream import project_of
+
+        path = path.split("?", 1)[0].split("#", 1)[0]
+        return "/+f/" in path or project_of(path.rsplit("/", 1)[-1]) is not None
 
     def cache_path(self, path: str) -> Path:
         return self.cache_dir / (hashlib.sha256(path.encode()).hexdigest() + ".file")

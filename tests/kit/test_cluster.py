@@ -139,6 +139,16 @@ def test_edge_caches_package_files(cluster):
     assert body[:2] == b"PK"
 
 
+def test_check_passes_on_a_running_cluster(cluster):
+    site, env, _ = cluster
+    proc = run(kit_cmd("check", str(site)), env=env)
+    assert "0 failed" in proc.stdout
+    for check in ("one index only", "no credentials in configs", "secrets not world-readable",
+                  "TLS beyond loopback", "index answers", "package resolves", "upload accepted"):
+        assert check in proc.stdout
+    assert "kitdemo-private" in proc.stdout  # the first project of the upstream folder
+
+
 def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster, dists, tmp_path):
     site, env, _ = cluster
     master_pid = pids(site)["master"]
@@ -180,6 +190,35 @@ def test_logs_show_each_service(cluster):
     assert "GET /+edge/health" in run(kit_cmd("logs", str(site), "edge", "-n", "5"), env=env).stdout
     bad = run(kit_cmd("logs", str(site), "nginx"), env=env, check=False)
     assert bad.returncode == 1 and "unknown service 'nginx'" in bad.stderr
+
+
+def test_down_stops_everything_and_leaves_no_process(cluster):
+    site, env, _ = cluster
+    running = pids(site)
+    assert set(running) == {"upstream", "master", "mirror", "edge"}
+    proc = run(kit_cmd("down", str(site)), env=env)
+    for name in running:
+        assert f"{name:8} stopped" in proc.stdout
+    assert not [pid for pid in running.values() if alive(pid)]
+    assert pids(site) == {}
+    assert run(kit_cmd("status", str(site)), env=env, check=False).returncode == 3
+
+
+@pytest.mark.online
+def test_default_upstream_mirrors_pypi_through_the_edge(tmp_path):
+    """Online: the default upstream (devpi's built-in PyPI mirror) through the cluster."""
+    env = clean_env(tmp_path / "home")
+    site = tmp_path / "site"
+    m, r, e = free_port(), free_port(), free_port()
+    run(kit_cmd("init", str(site), "--no-input", "--set", f"master_port={m}", "--set", f"mirror_port={r}",
+                "--set", f"edge_port={e}"), env=env)
+    run(kit_cmd("up", str(site)), env=env)
+    try:
+        pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "team" / "pip.conf"))
+        run([BIN / "python", "-m", "pip", "download", "--no-deps", "-d", tmp_path / "dl", "six"], env=pip_env)
+        assert list((tmp_path / "dl").glob("six-*"))
+    finally:
+        run(kit_cmd("down", str(site)), env=env)
 
 
 # -- bad input ---------------------------------------------------------------
@@ -248,16 +287,6 @@ def test_corrupt_data_folder_fails_clearly_and_keeps_the_data(idle_site):
 
 
 # -- kit check -----------------------------------------------------------------
-
-
-def test_check_passes_on_a_running_cluster(cluster):
-    site, env, _ = cluster
-    proc = run(kit_cmd("check", str(site)), env=env)
-    assert "0 failed" in proc.stdout
-    for check in ("one index only", "no credentials in configs", "secrets not world-readable",
-                  "TLS beyond loopback", "index answers", "package resolves", "upload accepted"):
-        assert check in proc.stdout
-    assert "kitdemo-private" in proc.stdout  # the first project of the upstream folder
 
 
 def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):

@@ -1,0 +1,109 @@
+"""The edge alone, in front of real small servers that fail in each way it
+must survive: refusing connections, hanging, and answering 5xx."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from kit.edge import EdgeConfig, make_server
+from kit.sample import make_wheel
+from kit.upstream import LocalUpstream
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    make_wheel(tmp_path / "wheels", "pkg", "1.0", marker="mirror")
+    with LocalUpstream(tmp_path / "wheels") as upstream:
+        yield f"http://127.0.0.1:{upstream.port}"
+
+
+def serve_edge(tmp_path, master: str, mirror: str):
+    config = EdgeConfig(host="127.0.0.1", port=0, public_url="http://edge.test", master=master, mirrors=[mirror],
+                        cache_dir=str(tmp_path / "cache"), connect_timeout=0.5, read_timeout=0.5, retry_after=60)
+    server = make_server(config)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture
+def hung_master():
+    """Accepts connections and never answers: a master that froze."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+@pytest.fixture
+def failing_master():
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers.get("X-Kit-Edge", ""), response.read()
+
+
+@pytest.mark.parametrize("master_kind", ["refused", "hung", "5xx"])
+def test_reads_fall_over_to_the_mirror(tmp_path, mirror, hung_master, failing_master, master_kind):
+    master = {"refused": f"http://127.0.0.1:{free_port()}", "hung": hung_master, "5xx": failing_master}[master_kind]
+    server, edge = serve_edge(tmp_path, master, mirror)
+    try:
+        status, _, page = get(f"{edge}/simple/pkg/")
+        assert status == 200 and b"pkg-1.0-py3-none-any.whl" in page
+        health = get(f"{edge}/+edge/health")[2].decode()
+        assert '"failovers": 1' in health and "skipped" in health
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_package_files_are_cached_and_survive_every_backend_dying(tmp_path, mirror):
+    server, edge = serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror)
+    try:
+        first = get(f"{edge}/files/pkg-1.0-py3-none-any.whl")
+        assert first[1] == "miss"
+        server.RequestHandlerClass.edge.config.mirrors = [f"http://127.0.0.1:{free_port()}"]  # the mirror is gone too
+        second = get(f"{edge}/files/pkg-1.0-py3-none-any.whl")
+        assert second[1] == "hit" and second[2] == first[2]
+        with pytest.raises(urllib.error.HTTPError) as error:
+            get(f"{edge}/simple/pkg/")  # pages are not cached (yet): nobody answers
+        assert error.value.code == 503
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_writes_go_to_the_master_only_and_get_a_clear_503(tmp_path, mirror):
+    server, edge = serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror)
+    try:
+        request = urllib.request.Request(f"{edge}/team/private/", data=b"upload", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=10)
+        assert error.value.code == 503 and error.value.reason == "Master down, uploads paused"
+        assert error.value.headers["Retry-After"] == "5"
+        assert "installs keep working from the mirror" in error.value.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
