@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,18 +17,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from kit.cluster import free_ports
 from kit.sample import make_wheel
 
 BIN = Path(sys.executable).parent
-
-
-def free_ports(n: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < n:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.add(s.getsockname()[1])
-    return sorted(ports)
 
 
 def kit(*args: str, env: dict) -> None:

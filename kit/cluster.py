@@ -24,7 +24,7 @@ from typing import Callable
 from kit.answers import Answers, upstream_is_folder
 from kit.exceptions import ClusterError, SiteDirError
 
-__all__ = ["Cluster", "ServiceStatus", "SERVICE_NAMES"]
+__all__ = ["Cluster", "ServiceStatus", "SERVICE_NAMES", "free_ports"]
 
 SERVICE_NAMES = ("upstream", "master", "mirror", "edge")
 Say = Callable[[str], None]
@@ -69,6 +69,16 @@ def _http_ok(url: str, timeout: float = 2.0) -> bool:
             return response.status == 200
     except (OSError, ValueError):
         return False
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports that are free on loopback right now."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.add(sock.getsockname()[1])
+    return sorted(ports)
 
 
 def _port_busy(host: str, port: int) -> bool:

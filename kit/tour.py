@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,15 +23,6 @@ from kit.exceptions import ClusterError
 __all__ = ["run_tour"]
 
 Say = Callable[[str], None]
-
-
-def _free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.add(sock.getsockname()[1])
-    return sorted(ports)
 
 
 def _client_env(home: Path, **extra: str) -> dict[str, str]:
@@ -53,7 +43,7 @@ def _run(argv: list[str], env: dict, what: str) -> str:
 def run_tour(say: Say = print, keep: Path | None = None) -> float:
     """Run the tour; return its duration in seconds. ``keep`` keeps the site there."""
     from kit.answers import answers_from_raw
-    from kit.cluster import Cluster
+    from kit.cluster import Cluster, free_ports
     from kit.render import render_site
     from kit.sample import make_wheel
 
@@ -74,7 +64,7 @@ def run_tour(say: Say = print, keep: Path | None = None) -> float:
              "kit init's defaults, with free ports and a local upstream, give a complete site")
         upstream = tmp / "upstream"
         make_wheel(upstream, "tour-upstream", "1.0", marker="from the upstream")
-        master, mirror, edge, local = _free_ports(4)
+        master, mirror, edge, local = free_ports(4)
         answers = answers_from_raw({
             "upstream": str(upstream), "teams": ["tour"], "master_port": master,
             "mirror_port": mirror, "edge_port": edge, "upstream_port": local,

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from kit.cluster import free_ports
 from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, run
 from tests.kit.test_clients_real import new_venv, who
 
 
 def make_site(root: Path, env: dict, upstream_folder: Path, *extra: str) -> Path:
     site = root / "site"
-    ports = [free_port() for _ in range(4)]
-    while len(set(ports)) < 4:
-        ports = [free_port() for _ in range(4)]
+    ports = free_ports(4)
     run(
         kit_cmd(
             "init", str(site), "--no-input",

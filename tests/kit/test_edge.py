@@ -3,6 +3,7 @@ must survive: refusing connections, hanging, and answering 5xx."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import urllib.error
@@ -24,12 +25,18 @@ def mirror(tmp_path):
         yield f"http://127.0.0.1:{upstream.port}"
 
 
+@contextlib.contextmanager
 def serve_edge(tmp_path, master: str, mirror: str):
+    """A real edge on a free port, with short timeouts; always shut down."""
     config = EdgeConfig(host="127.0.0.1", port=0, public_url="http://edge.test", master=master, mirrors=[mirror],
                         cache_dir=str(tmp_path / "cache"), connect_timeout=0.5, read_timeout=0.5, retry_after=60)
     server = make_server(config)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield server, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
@@ -68,20 +75,15 @@ def get(url: str) -> tuple[int, str, bytes]:
 @pytest.mark.parametrize("master_kind", ["refused", "hung", "5xx"])
 def test_reads_fall_over_to_the_mirror(tmp_path, mirror, hung_master, failing_master, master_kind):
     master = {"refused": f"http://127.0.0.1:{free_port()}", "hung": hung_master, "5xx": failing_master}[master_kind]
-    server, edge = serve_edge(tmp_path, master, mirror)
-    try:
+    with serve_edge(tmp_path, master, mirror) as (_, edge):
         status, _, page = get(f"{edge}/simple/pkg/")
         assert status == 200 and b"pkg-1.0-py3-none-any.whl" in page
         health = get(f"{edge}/+edge/health")[2].decode()
         assert '"failovers": 1' in health and "skipped" in health
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_package_files_are_cached_and_survive_every_backend_dying(tmp_path, mirror):
-    server, edge = serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror)
-    try:
+    with serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror) as (server, edge):
         first = get(f"{edge}/files/pkg-1.0-py3-none-any.whl")
         assert first[1] == "miss"
         server.RequestHandlerClass.edge.config.mirrors = [f"http://127.0.0.1:{free_port()}"]  # the mirror is gone too
@@ -90,20 +92,13 @@ def test_package_files_are_cached_and_survive_every_backend_dying(tmp_path, mirr
         with pytest.raises(urllib.error.HTTPError) as error:
             get(f"{edge}/simple/pkg/")  # pages are not cached (yet): nobody answers
         assert error.value.code == 503
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_writes_go_to_the_master_only_and_get_a_clear_503(tmp_path, mirror):
-    server, edge = serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror)
-    try:
+    with serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror) as (_, edge):
         request = urllib.request.Request(f"{edge}/team/private/", data=b"upload", method="POST")
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(request, timeout=10)
         assert error.value.code == 503 and error.value.reason == "Master down, uploads paused"
         assert error.value.headers["Retry-After"] == "5"
         assert "installs keep working from the mirror" in error.value.read().decode()
-    finally:
-        server.shutdown()
-        server.server_close()
