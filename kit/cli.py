@@ -255,6 +255,28 @@ def tour_command(
     run_tour(say=_say, keep=keep)
 
 
+@app.command("sample")
+def sample_command(
+    folder: Path = typer.Argument(..., help="Folder to write the wheel into (created if missing)."),
+    name: str = typer.Option("kit-sample", "--name", help="Project name."),
+    version: str = typer.Option("1.0", "--version", help="Version."),
+    says: str = typer.Option("hello", "--says", help="What the module's WHO attribute says once installed."),
+) -> None:
+    """Write a tiny sample wheel: a package to upload or mirror, with no network and no build tool."""
+    import re
+
+    from kit.exceptions import AnswerError
+    from kit.sample import make_wheel
+
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+        raise AnswerError("--name", f"{name!r} is not a valid project name; use letters, digits, '-', '_' and '.'")
+    if not re.fullmatch(r"\d+(\.\d+)*", version):
+        raise AnswerError("--version", f"{version!r} is not a simple version; write it like 1.0 or 2.3.1")
+    if folder.exists() and not folder.is_dir():
+        raise AnswerError("FOLDER", f"{folder} is a file; give a folder")
+    _say(str(make_wheel(folder, name, version, marker=says)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; turn kit's errors into one line and an exit code.
 
