@@ -67,7 +67,7 @@ def test_a_working_chapter_passes(tmp_path):
 def test_parse_steps_with_continuations_and_heredocs():
     body = textwrap.indent("$ echo a \\\n  b\na b\n$ cat <<'EOF'\nx\nEOF\nx\n", "   ")
     steps = parse_steps(body, 10)
-    assert [s.command for s in steps] == ["echo a \n  b", "cat <<'EOF'\nx\nEOF"]
+    assert [s.command for s in steps] == ["echo a \\\n  b", "cat <<'EOF'\nx\nEOF"]
     assert [s.expected for s in steps] == ["a b", "x"]
     assert [s.line for s in steps] == [10, 13]
 
