@@ -65,6 +65,20 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+def processes_under(folder: Path) -> list[int]:
+    """Pids of the processes whose working folder is inside ``folder`` (cluster services run in SITE/cluster)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cwd = os.readlink(proc / "cwd")
+            except OSError:
+                continue
+            if cwd == str(folder) or cwd.startswith(str(folder) + os.sep):
+                found.append(int(proc.name))
+    return found
+
+
 def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

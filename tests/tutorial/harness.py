@@ -32,6 +32,8 @@ from pathlib import Path
 import pytest
 from sybil import Region, Sybil
 
+from tests.conftest import processes_under
+
 BIN = Path(sys.executable).parent
 _BLOCK = re.compile(r"^\.\. (code-block:: console|hidden-console:)[ \t]*\n((?:[ \t]*\n|   .*\n?)*)", re.M)
 _NOT_RUN = ".. not-run:"
@@ -129,16 +131,7 @@ def setup(namespace: dict) -> None:
 def teardown(namespace: dict) -> None:
     """Kill what a chapter left running, then fail loudly about it."""
     home = namespace["home"]
-    leftovers = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if cwd.startswith(str(home)):
-            leftovers.append(int(proc.name))
+    leftovers = processes_under(home)
     for pid in leftovers:
         try:
             os.kill(pid, signal.SIGKILL)
