@@ -208,8 +208,12 @@ def logs_command(
 def check_command(
     site_dir: Path = SITE_ARG,
     package: Optional[str] = typer.Option(None, "--package", metavar="NAME", help="A package every index should resolve (default: one from the upstream folder, else pip)."),
+    lint_only: bool = typer.Option(False, "--lint-only", help="Only read the files; contact no server."),
 ) -> None:
-    """Check each team's client files: unsafe settings, and against the running cluster."""
+    """Check each team's client files: unsafe settings, and against the running cluster.
+
+    Exit code: 0 when every check passes, 1 otherwise.
+    """
     from kit.answers import answers_from_raw, upstream_is_folder
     from kit.check import check_site
     from kit.exceptions import SiteDirError
@@ -220,7 +224,7 @@ def check_command(
         raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
     if package is None:
         package = _known_package(answers_from_raw(raw).upstream, upstream_is_folder)
-    findings = check_site(site_dir, package=package)
+    findings = check_site(site_dir, package=package, live=not lint_only)
     if not findings:
         _say(f"{site_dir} has no team folders to check (setups without clients)")
         return

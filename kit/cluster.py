@@ -164,20 +164,23 @@ class Cluster:
 
     # -- processes ---------------------------------------------------------
 
-    def pid_of(self, service: Service) -> int | None:
-        """The pid of the running service, or None; a stale pid file is removed."""
+    def pid_of(self, service: Service, *, clean: bool = True) -> int | None:
+        """The pid of the running service, or None.
+
+        A pid file whose process is gone (or is now another program) is
+        stale: noted in :attr:`stale`, and removed when ``clean``.
+        """
         path = self._pid_path(service.name)
         try:
-            pid = int(path.read_text().strip())
+            text = path.read_text().strip()
         except FileNotFoundError:
             return None
-        except ValueError:
-            path.unlink()
-            return None
-        if _alive(pid) and _is_ours(pid, service.marker):
+        pid = int(text) if text.isdigit() else None
+        if pid is not None and _alive(pid) and _is_ours(pid, service.marker):
             return pid
-        path.unlink()
-        self.stale.append(f"{service.name} (pid {pid})")
+        if clean:
+            path.unlink()
+        self.stale.append(f"{service.name} (pid {text or '?'})")
         return None
 
     def _start(self, service: Service, env: dict) -> subprocess.Popen:
@@ -352,9 +355,10 @@ class Cluster:
         self.stale = []
         rows = []
         for service in self.services():
-            pid = self.pid_of(service)
+            stale_before = len(self.stale)
+            pid = self.pid_of(service, clean=False)  # status only looks; kit up and down clean
             healthy = pid is not None and _http_ok(self._health_url(service))
-            detail = ""
+            detail = "stale pid file: the process is gone" if len(self.stale) > stale_before else ""
             if service.name == "mirror" and healthy:
                 lag = self.mirror_lag()
                 detail = "in sync with the master" if lag == 0 else f"{lag} changes behind the master" if lag is not None else ""

@@ -11,5 +11,5 @@ def pytest_terminal_summary(terminalreporter):
     if COUNTS["chapters"]:
         terminalreporter.write_line(
             f"tutorial: {COUNTS['commands']} console commands executed in {COUNTS['chapters']} chapters "
-            f"({COUNTS['not_run']} shown but not run: they need the network)"
+            f"({COUNTS['not_run']} shown but not run, each marked with a not-run note)"
         )

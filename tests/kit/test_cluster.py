@@ -309,6 +309,12 @@ def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):
     assert "Traceback" not in out + proc.stderr
 
 
+def test_check_lint_only_contacts_no_server(idle_site):
+    site, env = idle_site
+    proc = run(kit_cmd("check", str(site), "--lint-only"), env=env)
+    assert "4 passed, 0 failed" in proc.stdout and "index answers" not in proc.stdout
+
+
 def test_check_on_a_folder_that_is_not_a_site(tmp_path):
     env = clean_env(tmp_path / "home")
     proc = run(kit_cmd("check", str(tmp_path)), env=env, check=False)
