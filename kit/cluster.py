@@ -225,7 +225,9 @@ class Cluster:
             say(f"cleaned a stale pid file: {stale} was not running")
         to_start = [s for s in services if running[s.name] is None]
         if not to_start:
-            say(f"already up: {', '.join(s.name for s in services)} running; see kit status")
+            # Answers may have changed (a new team): bring the indexes in line.
+            self._configure_master(self.service("master"))
+            say(f"already up: {', '.join(s.name for s in services)} running; indexes match kit.toml; see kit status")
             return []
         busy = [s for s in to_start if _port_busy("127.0.0.1" if s.name != "edge" else self._edge_bind(), s.port)]
         if busy:
@@ -302,6 +304,13 @@ class Cluster:
         a = self.answers
         try:
             api.login("root", a.admin_password)
+        except DevpiError:
+            raise ClusterError(
+                "master: the admin password in kit.toml is not the master's; put the old one back "
+                f"(kit init {self.site_dir} --set admin_password=OLD) or, with the cluster down, change the "
+                f"master's: cd {self.dir} && devpi-passwd -c master.yml root"
+            ) from None
+        try:
             if a.mirror_url is not None:
                 api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": a.mirror_url, "title": "Upstream mirror"})
             if "private" in a.setups:

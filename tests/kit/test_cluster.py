@@ -191,6 +191,15 @@ def test_logs_show_each_service(cluster):
     assert bad.returncode == 1 and "unknown service 'nginx'" in bad.stderr
 
 
+def test_up_on_a_running_cluster_applies_a_new_team(cluster):
+    site, env, _ = cluster
+    run(kit_cmd("init", str(site), "--no-input", "--set", "teams=web,data"), env=env)
+    proc = run(kit_cmd("up", str(site)), env=env)
+    assert "already up" in proc.stdout and "indexes match kit.toml" in proc.stdout
+    check = run(kit_cmd("check", str(site)), env=env)
+    assert "data       upload accepted              pass" in check.stdout
+
+
 def test_down_stops_everything_and_leaves_no_process(cluster):
     site, env, _ = cluster
     running = pids(site)
@@ -307,6 +316,20 @@ def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):
     assert "uv.toml uses plain http to pkgs.lan.test" in out
     assert "fix: start the cluster: kit up" in out
     assert "Traceback" not in out + proc.stderr
+
+
+def test_changed_admin_password_is_explained(idle_site):
+    site, env = idle_site
+    run(kit_cmd("up", str(site)), env=env)
+    try:
+        run(kit_cmd("down", str(site)), env=env)
+        run(kit_cmd("init", str(site), "--no-input", "--set", "admin_password=a-new-passw0rd"), env=env)
+        proc = run(kit_cmd("up", str(site)), env=env, check=False)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+        assert "admin password in kit.toml is not the master's" in proc.stderr and "devpi-passwd" in proc.stderr
+        assert pids(site) == {}  # what it started, it stopped
+    finally:
+        run(kit_cmd("down", str(site)), env=env, check=False)
 
 
 def test_check_lint_only_contacts_no_server(idle_site):
