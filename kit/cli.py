@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from kit import __version__
+from kit.answers import QUESTIONS  # stdlib only: cheap to import
 
 app = typer.Typer(
     name="kit",
@@ -26,10 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ANSWER_KEYS_HELP = (
-    "Answer keys: setups, upstream, teams, host, scheme, master_port, mirror_port, "
-    "edge_port, clients, admin_password (see the reference docs)."
-)
+ANSWER_KEYS_HELP = "Answer keys: " + ", ".join(q.key for q in QUESTIONS) + " (see the reference docs)."
 
 
 def _say(message: str) -> None:

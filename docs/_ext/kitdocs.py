@@ -1,0 +1,138 @@
+"""Reference pages generated from kit itself, so they cannot drift:
+
+- ``.. kit-cli::`` every command of the typer app, with its options;
+- ``.. kit-answers::`` every answer key of kit.toml, from the questions.
+"""
+
+from __future__ import annotations
+
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {row[0]}")
+        lines += [f"     - {cell}" for cell in row[1:]]
+    return lines + [""]
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()) or "—"
+
+
+class _GeneratedDirective(SphinxDirective):
+    def lines(self) -> list[str]:
+        raise NotImplementedError
+
+    def run(self):
+        from docutils import nodes
+
+        container = nodes.container()
+        nested_parse_with_titles(self.state, StringList(self.lines(), source="kitdocs"), container)
+        return container.children
+
+
+class KitCli(_GeneratedDirective):
+    def lines(self) -> list[str]:
+        import typer.main
+
+        from kit.cli import app
+
+        group = typer.main.get_command(app)
+        ctx = group.make_context("kit", [], resilient_parsing=True)
+        out: list[str] = []
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            sub = command.make_context(name, [], parent=ctx, resilient_parsing=True)
+            out += [f"``kit {name}``", "-" * (len(name) + 8), ""]
+            out += [line for line in (command.help or "").strip().splitlines()] + [""]
+            out += [".. code-block:: text", "", "   " + command.get_usage(sub).replace("Usage: ", ""), ""]
+            rows = []
+            for param in command.params:
+                if param.name == "help":
+                    continue
+                names = ", ".join(f"``{opt}``" for opt in param.opts) if param.param_type_name == "option" else f"``{(param.metavar or param.name).upper()}``"
+                value = param.default
+                value = ", ".join(value) if isinstance(value, (list, tuple)) else value
+                default = "" if value in (None, False, "") or param.required else f"``{value}``"
+                rows.append([names, _cell(getattr(param, "help", "") or ""), default or "—"])
+            if rows:
+                out += _table(["argument or option", "meaning", "default"], rows)
+        return out
+
+
+class KitAnswers(_GeneratedDirective):
+    def lines(self) -> list[str]:
+        from kit.answers import QUESTIONS
+
+        rows = []
+        for question in QUESTIONS:
+            if question.kind == "password":
+                default = "a random 24-character password"
+            else:
+                value = question.default({"upstream": "pypi", "setups": ("cluster",)})
+                default = ", ".join(value) if isinstance(value, tuple) else str(value)
+            rows.append([f"``{question.key}``", f"``{default}``" if question.kind != "password" else default,
+                         _cell(question.help), _cell(question.prompt)])
+        return _table(["key", "default", "meaning", "wizard question"], rows)
+
+
+#: What each generated file is for; the build fails when kit writes a file not described here.
+FILE_PURPOSES = {
+    "README.md": "what the site holds and where to start",
+    "kit.toml": "the answers the site was generated from; replay with ``kit init --answers`` (0600: admin password)",
+    ".kit-manifest.json": "hashes of the generated files, so a re-run spots hand edits",
+    "server/README.md": "how to run the production index server",
+    "server/devpi-server.yml": "devpi-server settings of the production master (devpi's default key derivation)",
+    "server/devpi-secret": "the production server secret (0600)",
+    "server/secrets.env": "admin and team upload passwords for the scripts (0600)",
+    "server/init.sh": "creates the data folder with the admin password (``devpi-init``)",
+    "server/create-indexes.sh": "creates the mirror, team users and team indexes on the running server (devpi-client)",
+    "cluster/README.md": "the local cluster: services, ports, commands, and the start-up trade-off",
+    "cluster/master.yml": "devpi-server settings of the cluster's master (primary role, cheap key derivation)",
+    "cluster/mirror.yml": "devpi-server settings of the cluster's mirror (replica of the master)",
+    "cluster/edge.json": "the edge's listen address, backends, cache folder and timeouts",
+    "cluster/devpi-secret": "the secret master and mirror share (0600)",
+    "teams/TEAM/README.md": "what each client file is and how to use it",
+    "teams/TEAM/pip.conf": "pip: one ``index-url``; empty ``extra-index-url`` and ``find-links``; ``trusted-host`` only for plain http beyond loopback",
+    "teams/TEAM/uv.toml": "uv: one default ``[[index]]``, ``first-index`` strategy",
+    "teams/TEAM/buildout.cfg": "zc.buildout: ``index``, ``allow-hosts = host:port``, ``use-dependency-links = false``; for ``extends``",
+    "teams/TEAM/setup.cfg": "setuptools: ``[easy_install] index_url`` for legacy ``setup_requires``",
+    "teams/TEAM/poetry-source.toml": "poetry: one ``primary`` source, which turns PyPI off for the project",
+    "teams/TEAM/pdm.toml": "pdm: replaces the source named ``pypi``; no update check",
+    "teams/TEAM/.pypirc": "twine: the team's upload repository and credentials (0600)",
+    "teams/TEAM/ci.env": "CI: ``PIP_*``, ``UV_*``, ``PDM_*`` and ``TWINE_*`` variables (0600)",
+}
+
+
+class KitFiles(_GeneratedDirective):
+    def lines(self) -> list[str]:
+        import re
+        import tempfile
+        from pathlib import Path
+
+        from kit.answers import answers_from_raw
+        from kit.render import render_site
+
+        with tempfile.TemporaryDirectory() as tmp:
+            answers = answers_from_raw({"upstream": tmp, "teams": ["team"]})
+            site = Path(tmp, "site")
+            render_site(answers, site)
+            names = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
+        rows = []
+        for name in names:
+            key = re.sub(r"^teams/[^/]+/", "teams/TEAM/", name)
+            if key not in FILE_PURPOSES:
+                raise self.error(f"kit generates {name}, which the reference does not describe")
+            rows.append([f"``{key}``", FILE_PURPOSES[key]])
+        return _table(["file", "what it is for"], rows)
+
+
+def setup(app):
+    app.add_directive("kit-cli", KitCli)
+    app.add_directive("kit-answers", KitAnswers)
+    app.add_directive("kit-files", KitFiles)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,21 @@
+"""Sphinx settings for kit's documentation (build: sphinx-build -W docs docs/_build/html)."""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # kit itself, for the generated reference
+sys.path.insert(0, str(HERE / "_ext"))
+
+project = "kit"
+author = "kit developers"
+copyright = "2026, kit developers"
+release = "0.1.0"
+
+extensions = ["sphinx_copybutton", "kitdocs"]
+html_theme = "furo"
+html_title = "kit"
+exclude_patterns = ["_build"]
+# The console prompt is not copied with the command.
+copybutton_prompt_text = "$ "
+copybutton_only_copy_prompt_lines = True
