@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from kit.answers import is_loopback
 
-__all__ = ["Finding", "check_site", "lint_team"]
+__all__ = ["Finding", "check_site", "default_package", "lint_team"]
 
 SECRET_NAMES = (".pypirc", "ci.env")
 _CREDENTIAL_URL = re.compile(r"://[^/@\s]+:[^/@\s]*@")
@@ -198,8 +198,32 @@ def _check_upload_credentials(team: str, pypirc: Path) -> Finding:
                    else f"{user} is not in acl_upload of {parts.path.strip('/')}", "" if ok else "re-run kit up")
 
 
+def default_package(upstream: str) -> str:
+    """A name every index of the site should resolve: one from a folder upstream, else pip."""
+    from kit.answers import upstream_is_folder
+    from kit.upstream import project_of
+
+    if upstream_is_folder(upstream):
+        names = sorted(filter(None, (project_of(p.name) for p in Path(upstream).iterdir())))
+        if names:
+            return names[0]
+    return "pip"
+
+
 def check_site(site_dir: Path, package: str | None = None, live: bool = True) -> list[Finding]:
-    """Every team folder of a site: lint, then (``live``) against the cluster."""
+    """Every team folder of a site: lint, then (``live``) against the cluster.
+
+    Raises :class:`~kit.exceptions.SiteDirError` when ``site_dir`` is not a site.
+    """
+    from kit.answers import answers_from_raw
+    from kit.exceptions import SiteDirError
+    from kit.init import existing_answers
+
+    raw = existing_answers(site_dir)
+    if raw is None:
+        raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
+    if package is None and live:
+        package = default_package(answers_from_raw(raw).upstream)
     findings = []
     teams_dir = site_dir / "teams"
     for folder in sorted(p for p in teams_dir.iterdir() if p.is_dir()) if teams_dir.is_dir() else []:

@@ -212,16 +212,8 @@ def check_command(
 
     Exit code: 0 when every check passes, 1 otherwise.
     """
-    from kit.answers import answers_from_raw, upstream_is_folder
     from kit.check import check_site
-    from kit.exceptions import SiteDirError
-    from kit.init import existing_answers
 
-    raw = existing_answers(site_dir)
-    if raw is None:
-        raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
-    if package is None:
-        package = _known_package(answers_from_raw(raw).upstream, upstream_is_folder)
     findings = check_site(site_dir, package=package, live=not lint_only)
     if not findings:
         _say(f"{site_dir} has no team folders to check (setups without clients)")
@@ -235,16 +227,6 @@ def check_command(
     _say(f"{len(findings) - failed} passed, {failed} failed")
     if failed:
         raise typer.Exit(1)
-
-
-def _known_package(upstream: str, is_folder) -> str:
-    if is_folder(upstream):
-        from kit.upstream import project_of
-
-        names = sorted(filter(None, (project_of(p.name) for p in Path(upstream).iterdir())))
-        if names:
-            return names[0]
-    return "pip"
 
 
 @app.command("tour")
@@ -265,18 +247,9 @@ def sample_command(
     says: str = typer.Option("hello", "--says", help="What the module's WHO attribute says once installed."),
 ) -> None:
     """Write a tiny sample wheel: a package to upload or mirror, with no network and no build tool."""
-    import re
+    from kit.sample import make_sample
 
-    from kit.exceptions import AnswerError
-    from kit.sample import make_wheel
-
-    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
-        raise AnswerError("--name", f"{name!r} is not a valid project name; use letters, digits, '-', '_' and '.'")
-    if not re.fullmatch(r"\d+(\.\d+)*", version):
-        raise AnswerError("--version", f"{version!r} is not a simple version; write it like 1.0 or 2.3.1")
-    if folder.exists() and not folder.is_dir():
-        raise AnswerError("FOLDER", f"{folder} is a file; give a folder")
-    _say(str(make_wheel(folder, name, version, marker=says)))
+    _say(str(make_sample(folder, name, version, says)))
 
 
 def main(argv: list[str] | None = None) -> None:

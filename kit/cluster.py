@@ -24,9 +24,8 @@ from typing import Callable
 from kit.answers import Answers, upstream_is_folder
 from kit.exceptions import ClusterError, SiteDirError
 
-__all__ = ["Cluster", "ServiceStatus", "SERVICE_NAMES", "free_ports"]
+__all__ = ["Cluster", "ServiceStatus", "free_ports"]
 
-SERVICE_NAMES = ("upstream", "master", "mirror", "edge")
 Say = Callable[[str], None]
 
 

@@ -15,7 +15,7 @@ import io
 import zipfile
 from pathlib import Path
 
-__all__ = ["make_wheel"]
+__all__ = ["make_sample", "make_wheel"]
 
 
 def _record_hash(data: bytes) -> str:
@@ -53,3 +53,18 @@ def make_wheel(folder: Path, name: str, version: str, *, marker: str = "", requi
     }
     folder.mkdir(parents=True, exist_ok=True)
     return _write_wheel(folder / f"{module}-{version}-py3-none-any.whl", files, dist_info)
+
+
+def make_sample(folder: Path, name: str, version: str, says: str) -> Path:
+    """``kit sample``: :func:`make_wheel` with the user's input checked first."""
+    import re
+
+    from kit.exceptions import AnswerError
+
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?", name):
+        raise AnswerError("--name", f"{name!r} is not a valid project name; use letters, digits, '-' and '_'")
+    if not re.fullmatch(r"\d+(\.\d+)*", version):
+        raise AnswerError("--version", f"{version!r} is not a simple version; write it like 1.0 or 2.3.1")
+    if folder.exists() and not folder.is_dir():
+        raise AnswerError("FOLDER", f"{folder} is a file; give a folder")
+    return make_wheel(folder, name, version, marker=says)

@@ -268,3 +268,26 @@ def test_usage_errors_exit_2_without_traceback(args, capsys):
 def test_python_dash_m_kit_and_version():
     proc = subprocess.run([sys.executable, "-m", "kit", "--version"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and proc.stdout.startswith("kit ")
+
+
+def test_sample_writes_an_installable_wheel(tmp_path, capsys):
+    code, out, err = kit("sample", str(tmp_path / "w"), "--name", "my-pkg", "--version", "2.1", "--says", "hi", capsys=capsys)
+    assert code == 0, err
+    wheel = Path(out.strip())
+    assert wheel.name == "my_pkg-2.1-py3-none-any.whl" and wheel.is_file()
+    target = tmp_path / "target"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-c", "import my_pkg; print(my_pkg.WHO, my_pkg.VERSION)"],
+                          env=dict(os.environ, PYTHONPATH=str(target)), capture_output=True, text=True)
+    assert proc.stdout.split() == ["hi", "2.1"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--name", "bad name"], "--name: 'bad name' is not a valid project name"),
+    (["--name", "dotted.name"], "is not a valid project name"),
+    (["--version", "1.0rc1"], "--version: '1.0rc1' is not a simple version"),
+])
+def test_sample_bad_input(tmp_path, capsys, args, message):
+    code, _, err = kit("sample", str(tmp_path / "w"), *args, capsys=capsys)
+    assert code == 2 and message in err and not (tmp_path / "w").exists()
