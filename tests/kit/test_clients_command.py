@@ -68,3 +68,10 @@ def test_written_pip_conf_installs_from_a_running_index(uploaded, tmp_path, caps
     run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE], env=env)
     out = run([python, "-c", "import kitdemo_private as p; print(p.WHO)"], env=env).stdout.strip()
     assert out == "team"
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("keep")
+    code, _, err = kit("clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/", "--out", str(target), capsys=capsys)
+    assert code == 2 and "is a file" in err and target.read_text() == "keep"

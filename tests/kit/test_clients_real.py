@@ -188,3 +188,41 @@ def test_pdm_installs_team_bytes_with_generated_pdm_toml(uploaded, tmp_path):
     run([BIN / "pdm", "lock"], env=env, cwd=project)
     run([BIN / "pdm", "install"], env=env, cwd=project)
     assert who(project / ".venv" / "bin" / "python", env) == ("team", "1.0", "upstream")
+
+
+def test_server_files_with_the_default_upstream(tmp_path):
+    """upstream = pypi: init.sh lets devpi create its own built-in root/pypi,
+    create-indexes.sh adds the team index on top. Nothing asks the upstream."""
+    import json
+    import urllib.request
+
+    from tests.conftest import FAST_DEVPI, clean_env, free_port, kit_cmd, wait_http
+
+    env = clean_env(tmp_path / "home", **FAST_DEVPI)
+    port = free_port()
+    site = tmp_path / "site"
+    run(kit_cmd("init", str(site), "--no-input", "--set", "setups=private,clients", "--set", f"master_port={port}"), env=env)
+    server_dir = site / "server"
+    assert "--no-root-pypi" not in (server_dir / "init.sh").read_text()
+    run(["sh", server_dir / "init.sh"], env=env)
+    log = tmp_path / "devpi.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([BIN / "devpi-server", "-c", "devpi-server.yml"], cwd=server_dir, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/+api", proc, log=log)
+        out = run(["sh", server_dir / "create-indexes.sh"], env=env).stdout
+        assert "team/private: private index of team team, inherits root/pypi" in out
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/root/pypi", headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            config = json.loads(response.read())["result"]
+        assert config["type"] == "mirror" and config["title"] == "PyPI"  # devpi's own definition
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/team/private", headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            team = json.loads(response.read())["result"]
+        assert team["bases"] == ["root/pypi"] and team["mirror_whitelist"] == []
+        # safe to run again
+        assert "team/private" in run(["sh", server_dir / "create-indexes.sh"], env=env).stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -271,6 +271,12 @@ def test_busy_port_is_named_and_nothing_starts(idle_site):
     assert pids(site) == {}
 
 
+def test_logs_before_the_first_start(idle_site):
+    site, env = idle_site
+    proc = run(kit_cmd("logs", str(site), "master"), env=env)
+    assert "(no log yet: master has not been started)" in proc.stdout
+
+
 def test_stale_pid_file_is_detected_and_cleaned(idle_site):
     site, env = idle_site
     folder = site / "cluster" / "run" / "pids"

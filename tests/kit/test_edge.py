@@ -102,3 +102,14 @@ def test_writes_go_to_the_master_only_and_get_a_clear_503(tmp_path, mirror):
         assert error.value.code == 503 and error.value.reason == "Master down, uploads paused"
         assert error.value.headers["Retry-After"] == "5"
         assert "installs keep working from the mirror" in error.value.read().decode()
+
+
+def test_a_chunked_body_is_refused_with_411(tmp_path, mirror):
+    import http.client
+
+    with serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror) as (server, _):
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        conn.request("POST", "/team/private/", body=iter([b"part"]), headers={"Transfer-Encoding": "chunked"})
+        response = conn.getresponse()
+        assert response.status == 411 and b"Content-Length" in response.read()
+        conn.close()
