@@ -49,6 +49,8 @@ class ServiceStatus:
     running: bool
     healthy: bool
     detail: str = ""
+    #: For the mirror: how many changes (devpi serials) it is behind the master.
+    behind: int | None = None
 
 
 def _bin(name: str) -> str:
@@ -367,10 +369,10 @@ class Cluster:
             pid = self.pid_of(service, clean=False)  # status only looks; kit up and down clean
             healthy = pid is not None and _http_ok(self._health_url(service))
             detail = "stale pid file: the process is gone" if len(self.stale) > stale_before else ""
-            if service.name == "mirror" and healthy:
-                lag = self.mirror_lag()
-                detail = "in sync with the master" if lag == 0 else f"{lag} changes behind the master" if lag is not None else ""
-            rows.append(ServiceStatus(service.name, service.role, service.url, pid, pid is not None, healthy, detail))
+            lag = self.mirror_lag() if service.name == "mirror" and healthy else None
+            if lag is not None:
+                detail = "in sync with the master" if lag == 0 else f"{lag} changes behind the master"
+            rows.append(ServiceStatus(service.name, service.role, service.url, pid, pid is not None, healthy, detail, lag))
         return rows
 
     def _last_line(self, name: str) -> str:

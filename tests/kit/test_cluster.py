@@ -86,7 +86,8 @@ def test_up_starts_every_service_healthy(cluster):
     rows = {r["name"]: r for r in status(site, env)}
     assert set(rows) == {"upstream", "master", "mirror", "edge"}
     assert all(r["healthy"] for r in rows.values()), rows
-    assert rows["mirror"]["detail"] == "in sync with the master"
+    assert rows["mirror"]["detail"] == "in sync with the master" and rows["mirror"]["behind"] == 0
+    assert all(isinstance(r["pid"], int) for r in rows.values())
 
 
 def test_up_twice_says_already_up(cluster):
