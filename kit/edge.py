@@ -19,6 +19,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -229,9 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
             conn.close()
 
     def _relay(self, response: http.client.HTTPResponse) -> None:
-        cache_file = None
         if self.command == "GET" and response.status == 200 and self.edge.cacheable(self.path):
-            cache_file = tempfile.NamedTemporaryFile(dir=self.edge.cache_dir, suffix=".part", delete=False)
+            return self._fill_cache_and_send(response)
         self.send_response(response.status)
         for key, value in response.getheaders():
             if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
@@ -241,36 +241,52 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", length)
         else:
             self.close_connection = True  # the end of the body is the end of the connection
-        self.send_header("X-Kit-Edge", "miss")
+        self.send_header("X-Kit-Edge", "pass")
         self.end_headers()
-        try:
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                if self.command != "HEAD":
-                    self.wfile.write(chunk)
-                if cache_file:
-                    cache_file.write(chunk)
-            if cache_file:
-                cache_file.close()
-                os.replace(cache_file.name, self.edge.cache_path(self.path))
-                cache_file = None
-        finally:
-            if cache_file:  # the transfer broke: keep no partial file
-                cache_file.close()
-                os.unlink(cache_file.name)
+        while True:
+            chunk = response.read(_CHUNK)
+            if not chunk:
+                break
+            if self.command != "HEAD":
+                self.wfile.write(chunk)
 
-    def _send_cached(self, path: Path) -> None:
-        data = path.read_bytes()
+    def _fill_cache_and_send(self, response: http.client.HTTPResponse) -> None:
+        """Store the whole file first, then serve it from the cache.
+
+        The cache entry exists before the client has its last byte, so the
+        next request is always a hit, and a broken transfer never leaves a
+        partial file behind.
+        """
+        part = tempfile.NamedTemporaryFile(dir=self.edge.cache_dir, suffix=".part", delete=False)
+        try:
+            with part:
+                while True:
+                    chunk = response.read(_CHUNK)
+                    if not chunk:
+                        break
+                    part.write(chunk)
+            cached = self.edge.cache_path(self.path)
+            os.replace(part.name, cached)
+        except (OSError, http.client.HTTPException) as exc:
+            os.unlink(part.name)
+            # Nothing has reached the client yet: the next backend may serve it.
+            raise _BackendDown(f"transfer broke: {exc.__class__.__name__}: {exc}") from None
+        except BaseException:
+            os.unlink(part.name)
+            raise
+        self._send_cached(cached, "miss")
+
+    def _send_cached(self, path: Path, state: str = "hit") -> None:
+        size = path.stat().st_size
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(size))
         self.send_header("Cache-Control", "max-age=31536000, immutable")
-        self.send_header("X-Kit-Edge", "hit")
+        self.send_header("X-Kit-Edge", state)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data)
+            with open(path, "rb") as data:
+                shutil.copyfileobj(data, self.wfile, _CHUNK)
 
     def _reply(
         self, status: HTTPStatus, data: bytes, content_type: str, retry_after: bool = False, reason: str | None = None
