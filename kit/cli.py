@@ -157,6 +157,7 @@ def down_command(site_dir: Path = SITE_ARG) -> None:
 def status_command(
     site_dir: Path = SITE_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    wait: float = typer.Option(0, "--wait", metavar="SECONDS", min=0, help="Wait up to SECONDS for running services to be healthy and the mirror in sync."),
 ) -> None:
     """Show each service: URL, pid, health, and how far the mirror is behind.
 
@@ -164,7 +165,8 @@ def status_command(
     """
     from kit.cluster import Cluster, status_json
 
-    rows = Cluster.load(site_dir).status()
+    cluster = Cluster.load(site_dir)
+    rows = cluster.wait_ready(wait) if wait else cluster.status()
     if as_json:
         _say(status_json(rows))
     else:

@@ -375,6 +375,18 @@ class Cluster:
             rows.append(ServiceStatus(service.name, service.role, service.url, pid, pid is not None, healthy, detail, lag))
         return rows
 
+    def wait_ready(self, timeout: float = 30.0) -> list[ServiceStatus]:
+        """Status once every running service is healthy and the mirror in sync (or at the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.status()
+            ready = all(r.healthy for r in rows if r.running) and all(
+                r.behind == 0 for r in rows if r.name == "mirror" and r.healthy
+            )
+            if ready or time.monotonic() >= deadline:
+                return rows
+            time.sleep(0.1)
+
     def _last_line(self, name: str) -> str:
         try:
             lines = [l for l in self.log_path(name).read_text(errors="replace").splitlines() if l.strip()]
