@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -73,12 +74,17 @@ def _http_ok(url: str, timeout: float = 2.0) -> bool:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` different ports that are free on loopback right now."""
+    """``count`` different ports that are free on loopback right now.
+
+    They are drawn below Linux's ephemeral range (32768 and up), where the
+    kernel never puts the local end of an outgoing connection, so a port
+    chosen now is still free when a server binds it a moment later.
+    """
     ports: set[int] = set()
     while len(ports) < count:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.add(sock.getsockname()[1])
+        port = random.randrange(20000, 32000)
+        if port not in ports and not _port_busy("127.0.0.1", port):
+            ports.add(port)
     return sorted(ports)
 
 
