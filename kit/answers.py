@@ -374,6 +374,11 @@ class Answers:
         return f"{self.scheme}://{_netloc(self.host, self.master_port)}"
 
     @property
+    def bind_host(self) -> str:
+        """Where the client-facing server listens: the host itself on loopback, else every interface."""
+        return self.host if is_loopback(self.host) else "0.0.0.0"
+
+    @property
     def mirror_url(self) -> str | None:
         """What root/pypi mirrors: None for devpi's built-in PyPI default."""
         if self.upstream == DEFAULT_UPSTREAM:

@@ -215,15 +215,11 @@ def check_site(site_dir: Path, package: str | None = None, live: bool = True) ->
 
     Raises :class:`~kit.exceptions.SiteDirError` when ``site_dir`` is not a site.
     """
-    from kit.answers import answers_from_raw
-    from kit.exceptions import SiteDirError
-    from kit.init import existing_answers
+    from kit.init import load_site
 
-    raw = existing_answers(site_dir)
-    if raw is None:
-        raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
+    answers = load_site(site_dir)
     if package is None and live:
-        package = default_package(answers_from_raw(raw).upstream)
+        package = default_package(answers.upstream)
     findings = []
     teams_dir = site_dir / "teams"
     for folder in sorted(p for p in teams_dir.iterdir() if p.is_dir()) if teams_dir.is_dir() else []:

@@ -69,7 +69,7 @@ def init_command(
     from kit.init import TerminalIniter, existing_answers, resolve_preset
     from kit.render import check_site_dir, render_site
 
-    check_site_dir(site_dir)
+    check_site_dir(site_dir)  # before any question: refuse a wrong folder first (render_site checks again)
     preset = resolve_preset(answers, set_)
     base = existing_answers(site_dir)
     if no_input or answers is not None:

@@ -35,10 +35,16 @@ class Service:
     name: str
     role: str
     port: int
-    url: str
+    url: str  # what users see
     health_path: str
     argv: tuple[str, ...]
     marker: str  # a word of its command line, to tell our process from a reused pid
+    bind: str = "127.0.0.1"
+
+    @property
+    def health_url(self) -> str:
+        host = "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
+        return f"http://{host}:{self.port}{self.health_path}"
 
 
 @dataclass
@@ -114,14 +120,10 @@ class Cluster:
 
     @classmethod
     def load(cls, site_dir: Path) -> "Cluster":
-        from kit.answers import answers_from_raw
-        from kit.init import existing_answers
+        from kit.init import load_site
 
         site_dir = Path(site_dir)
-        raw = existing_answers(site_dir)
-        if raw is None:
-            raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
-        answers = answers_from_raw(raw)
+        answers = load_site(site_dir)
         if "cluster" not in answers.setups or not (site_dir / "cluster").is_dir():
             raise SiteDirError(
                 f"{site_dir} has no cluster; add it with: kit init {site_dir} --set setups="
@@ -148,7 +150,7 @@ class Cluster:
             Service("mirror", "devpi replica of the master", a.mirror_port, f"http://127.0.0.1:{a.mirror_port}",
                     "/+api", (_bin("devpi-server"), "-c", "mirror.yml"), "mirror.yml"),
             Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
-                    "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge"),
+                    "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host),
         ]
         return found
 
@@ -164,10 +166,6 @@ class Cluster:
 
     def _pid_path(self, name: str) -> Path:
         return self.pids_dir / f"{name}.pid"
-
-    def _health_url(self, service: Service) -> str:
-        port_url = f"http://127.0.0.1:{service.port}" if service.name == "edge" else service.url.split("/simple")[0]
-        return port_url + service.health_path
 
     # -- processes ---------------------------------------------------------
 
@@ -236,7 +234,7 @@ class Cluster:
             self._configure_master(self.service("master"))
             say(f"already up: {', '.join(s.name for s in services)} running; indexes match kit.toml; see kit status")
             return []
-        busy = [s for s in to_start if _port_busy("127.0.0.1" if s.name != "edge" else self._edge_bind(), s.port)]
+        busy = [s for s in to_start if _port_busy(s.bind, s.port)]
         if busy:
             s = busy[0]
             key = "upstream_port" if s.name == "upstream" else f"{s.name}_port"
@@ -265,9 +263,6 @@ class Cluster:
         say(f"cluster up in {time.monotonic() - started_at:.1f} s; clients use {self.service('edge').url}")
         return list(procs)
 
-    def _edge_bind(self) -> str:
-        return json.loads((self.dir / "edge.json").read_text())["host"]
-
     def _init_data(self, names: list[str], env: dict, say: Say) -> None:
         """devpi-init the data folders that do not exist yet (master and mirror in parallel)."""
         jobs = []
@@ -290,7 +285,7 @@ class Cluster:
                 raise ClusterError(f"{name}: devpi-init failed (exit {code}): {self._last_line(name)}; see kit logs {name}")
 
     def _wait_healthy(self, service: Service, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-        url = self._health_url(service)
+        url = service.health_url
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -373,7 +368,7 @@ class Cluster:
         for service in self.services():
             stale_before = len(self.stale)
             pid = self.pid_of(service, clean=False)  # status only looks; kit up and down clean
-            healthy = pid is not None and _http_ok(self._health_url(service))
+            healthy = pid is not None and _http_ok(service.health_url)
             detail = "stale pid file: the process is gone" if len(self.stale) > stale_before else ""
             lag = self.mirror_lag() if service.name == "mirror" and healthy else None
             if lag is not None:

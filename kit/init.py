@@ -21,7 +21,7 @@ from kit.answers import (
 )
 from kit.exceptions import AnswerError, AnswerFileError
 
-__all__ = ["IniterBase", "TerminalIniter", "resolve_preset", "existing_answers"]
+__all__ = ["IniterBase", "TerminalIniter", "resolve_preset", "existing_answers", "load_site"]
 
 
 def existing_answers(site_dir: Path) -> dict[str, Any] | None:
@@ -34,6 +34,16 @@ def existing_answers(site_dir: Path) -> dict[str, Any] | None:
     raw = load_answers_file(path)
     _check_file_values(path, raw)
     return raw
+
+
+def load_site(site_dir: Path) -> Answers:
+    """The validated answers of an existing site; :class:`SiteDirError` if it is not one."""
+    from kit.exceptions import SiteDirError
+
+    raw = existing_answers(site_dir)
+    if raw is None:
+        raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
+    return answers_from_raw(raw)
 
 
 def _check_file_values(path: Path, raw: dict[str, Any]) -> None:

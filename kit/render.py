@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kit.answers import Answers, dump_answers, is_loopback, upstream_is_folder
+from kit.answers import Answers, dump_answers, upstream_is_folder
 from kit.exceptions import HandEditedError, SiteDirError
 
 __all__ = ["render_site", "render_template", "SiteChanges", "MANIFEST", "ANSWERS_FILE", "template_dir"]
@@ -160,7 +160,7 @@ def site_context(answers: Answers) -> dict[str, Any]:
         "mirror_url": answers.mirror_url,
         "upstream_port": answers.upstream_port,
         "host": answers.host,
-        "bind_host": answers.host if is_loopback(answers.host) else "0.0.0.0",
+        "bind_host": answers.bind_host,
         "master_port": answers.master_port,
         "mirror_port": answers.mirror_port,
         "edge_port": answers.edge_port,

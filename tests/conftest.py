@@ -27,7 +27,7 @@ FAST_DEVPI = {
     "DEVPISERVER_ARGON2_PARALLELISM": "1",
     "DEVPISERVER_ARGON2_TIME_COST": "1",
 }
-_LEAKY_PREFIXES = ("PIP_", "UV_", "TWINE_", "DEVPI", "POETRY_", "PDM_", "VIRTUAL_ENV", "PYTHONPATH", "XDG_", "BUILDOUT")
+LEAKY_PREFIXES = ("PIP_", "UV_", "TWINE_", "DEVPI", "POETRY_", "PDM_", "VIRTUAL_ENV", "PYTHONPATH", "XDG_", "BUILDOUT")
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -36,7 +36,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     The developer's pip config (extra index URLs, find-links) and any PIP_*,
     UV_* or TWINE_* variable would otherwise change what a client does.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_PREFIXES)}
     home.mkdir(parents=True, exist_ok=True)
     env.update(
         HOME=str(home),
@@ -55,7 +55,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 def isolated_env(monkeypatch, tmp_path):
     """Every test runs with its own HOME and XDG folders and no PIP_*/UV_* leaks."""
     for key in list(os.environ):
-        if key.startswith(_LEAKY_PREFIXES):
+        if key.startswith(LEAKY_PREFIXES):
             monkeypatch.delenv(key)
     for key, value in clean_env(tmp_path / "home").items():
         monkeypatch.setenv(key, value)

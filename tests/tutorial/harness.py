@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 from sybil import Region, Sybil
 
-from tests.conftest import processes_under
+from tests.conftest import LEAKY_PREFIXES, processes_under
 
 BIN = Path(sys.executable).parent
 _BLOCK = re.compile(r"^\.\. (code-block:: console|hidden-console:)[ \t]*\n((?:[ \t]*\n|   .*\n?)*)", re.M)
@@ -114,8 +114,9 @@ class ConsoleParser:
 
 
 def chapter_env(home: Path) -> dict[str, str]:
-    leaky = ("PIP_", "UV_", "TWINE_", "DEVPI", "POETRY_", "PDM_", "XDG_", "VIRTUAL_ENV", "PYTHONPATH")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(leaky)}
+    # Like a reader's shell: none of this machine's packaging settings, but no
+    # PIP_CONFIG_FILE either (chapters set it themselves, as readers do).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_PREFIXES)}
     env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", PIP_DISABLE_PIP_VERSION_CHECK="1",
                COLUMNS="200", TERM="dumb", NO_COLOR="1")
     return env
