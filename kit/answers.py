@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import re
 import secrets
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,8 +219,16 @@ def parse_password(raw: Any, answers: dict | None = None) -> str:
     return raw
 
 
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
 def new_password() -> str:
-    return secrets.token_urlsafe(18)
+    """A random 24-character password of letters and digits.
+
+    Letters and digits only: it is typed on command lines and sourced by sh,
+    where a leading ``-`` reads as an option and ``$`` or quotes change meaning.
+    """
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(24))
 
 
 # -- the questions -----------------------------------------------------------
@@ -311,7 +320,7 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "admin_password", "Admin (devpi root) password; empty for a random one", "password",
         lambda a: new_password(), parse_password,
-        "Stored in kit.toml (mode 0600); team upload passwords are derived from it.",
+        "Random: 24 letters and digits. Stored in kit.toml (mode 0600); team upload passwords are derived from it.",
     ),
 )
 

@@ -271,7 +271,8 @@ class Cluster:
                 continue
             argv = [_bin("devpi-init"), "-c", config]
             if name == "master":
-                argv += ["--root-passwd", self.answers.admin_password]
+                # "--opt=value": a password that starts with "-" must not read as an option
+                argv.append(f"--root-passwd={self.answers.admin_password}")
                 if self.answers.mirror_url is not None:
                     argv.append("--no-root-pypi")  # kit creates root/pypi with the site's upstream
             self.logs_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import stat
 import tempfile
@@ -167,6 +168,8 @@ def site_context(answers: Answers) -> dict[str, Any]:
         "master_url": answers.master_url,
         "needs_tls_warning": answers.needs_trusted_host,
         "admin_password": answers.admin_password,
+        # secrets.env is sourced by sh: quote it so "$", quotes or ";" stay literal
+        "admin_password_sh": shlex.quote(answers.admin_password),
         "devpi_secret": _derived(answers, "devpi-secret"),
         "teams": [team_context(answers, team) for team in answers.teams],
         "private": "private" in answers.setups,

@@ -27,6 +27,10 @@ FAST_DEVPI = {
     "DEVPISERVER_ARGON2_PARALLELISM": "1",
     "DEVPISERVER_ARGON2_TIME_COST": "1",
 }
+#: An admin password a user may well choose: it starts with "-" (an option to
+#: argparse) and holds what sh would expand or split on. Real-server fixtures
+#: use it so every place the password travels is proven with it.
+AWKWARD_PASSWORD = "-pw$HOME'\"&;|`x`\\end"
 LEAKY_PREFIXES = ("PIP_", "UV_", "TWINE_", "DEVPI", "POETRY_", "PDM_", "VIRTUAL_ENV", "PYTHONPATH", "XDG_", "BUILDOUT")
 
 
@@ -174,6 +178,7 @@ def devpi_site(tmp_path_factory, local_upstream):
             "--set", f"upstream={local_upstream.url}",
             "--set", "teams=web,data",
             "--set", f"master_port={port}",
+            "--set", f"admin_password={AWKWARD_PASSWORD}",
         ),
         env=env,
     )

@@ -71,6 +71,29 @@ def test_generated_client_files_are_single_index_and_password_free(tmp_path, cap
         assert "TWINE_PASSWORD=" in (folder / "ci.env").read_text()
 
 
+def test_generated_password_is_letters_and_digits(tmp_path, capsys):
+    # A random password is pasted into shells and argv: a leading "-" once made
+    # devpi-init read it as an option (1 site in 64 failed to start).
+    for n in range(20):
+        assert kit("init", str(tmp_path / f"s{n}"), "--no-input", capsys=capsys)[0] == 0
+        password = tomllib.loads((tmp_path / f"s{n}" / "kit.toml").read_text())["admin_password"]
+        assert len(password) == 24 and password.isascii() and password.isalnum(), password
+
+
+def test_secrets_env_gives_sh_the_password_verbatim(tmp_path, capsys):
+    from tests.conftest import AWKWARD_PASSWORD
+
+    site = tmp_path / "site"
+    code, _, err = kit("init", str(site), "--no-input", "--set", f"admin_password={AWKWARD_PASSWORD}", capsys=capsys)
+    assert code == 0, err
+    assert tomllib.loads((site / "kit.toml").read_text())["admin_password"] == AWKWARD_PASSWORD
+    sourced = subprocess.run(
+        ["sh", "-c", '. ./secrets.env && printf %s "$KIT_ADMIN_PASSWORD"'],
+        cwd=site / "server", capture_output=True, text=True, check=True,
+    )
+    assert sourced.stdout == AWKWARD_PASSWORD
+
+
 def test_replaying_kit_toml_reproduces_the_site_byte_for_byte(tmp_path, capsys):
     first, second = tmp_path / "first", tmp_path / "second"
     assert kit("init", str(first), "--no-input", "--set", "teams=a,b", "--set", "host=pkgs.example.test", capsys=capsys)[0] == 0

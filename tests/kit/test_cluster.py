@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kit.cluster import free_ports
-from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, processes_under, run
+from tests.conftest import AWKWARD_PASSWORD, BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, processes_under, run
 from tests.kit.test_clients_real import new_venv, who
 
 
@@ -60,7 +60,7 @@ def status(site: Path, env: dict) -> list[dict]:
 def cluster(tmp_path_factory, dists):
     root = tmp_path_factory.mktemp("cluster")
     env = clean_env(root / "home")
-    site = make_site(root, env, dists.upstream_folder)
+    site = make_site(root, env, dists.upstream_folder, "--set", f"admin_password={AWKWARD_PASSWORD}")
     up = run(kit_cmd("up", str(site)), env=env)
     started = pids(site)
     try:

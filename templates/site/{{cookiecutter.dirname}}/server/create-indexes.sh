@@ -11,7 +11,7 @@ trap 'rm -rf "$CLIENTDIR"' EXIT
 devpi() { command devpi --clientdir "$CLIENTDIR" "$@"; }
 
 devpi use "$URL" >/dev/null
-devpi login root --password "$KIT_ADMIN_PASSWORD" >/dev/null
+devpi login root --password="$KIT_ADMIN_PASSWORD" >/dev/null
 {%- if not k.upstream_is_default %}
 # The mirror of the upstream. No web-search indexing of its project list.
 if devpi getjson /root/pypi >/dev/null 2>&1; then

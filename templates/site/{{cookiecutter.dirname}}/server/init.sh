@@ -6,8 +6,8 @@ cd "$(dirname "$0")"
 . ./secrets.env
 {%- if k.upstream_is_default %}
 # root/pypi: devpi-server's own built-in mirror of PyPI.
-exec devpi-init -c devpi-server.yml --root-passwd "$KIT_ADMIN_PASSWORD"
+exec devpi-init -c devpi-server.yml --root-passwd="$KIT_ADMIN_PASSWORD"
 {%- else %}
 # root/pypi is created by create-indexes.sh, as a mirror of {{ k.mirror_url }}
-exec devpi-init -c devpi-server.yml --root-passwd "$KIT_ADMIN_PASSWORD" --no-root-pypi
+exec devpi-init -c devpi-server.yml --root-passwd="$KIT_ADMIN_PASSWORD" --no-root-pypi
 {%- endif %}
