@@ -167,7 +167,6 @@ def site_context(answers: Answers) -> dict[str, Any]:
         "edge_port": answers.edge_port,
         "master_url": answers.master_url,
         "needs_tls_warning": answers.needs_trusted_host,
-        "admin_password": answers.admin_password,
         # secrets.env is sourced by sh: quote it so "$", quotes or ";" stay literal
         "admin_password_sh": shlex.quote(answers.admin_password),
         "devpi_secret": _derived(answers, "devpi-secret"),
