@@ -43,7 +43,7 @@ _CHUNK = 64 * 1024
 
 @dataclass
 class EdgeConfig:
-    """What the edge needs; written by ``kit up`` as ``cluster/run/edge.json``."""
+    """What the edge needs; ``kit init`` writes it as ``SITE/cluster/edge.json``."""
 
     host: str
     port: int
@@ -94,6 +94,11 @@ class Edge:
     def mark_up(self, backend: str) -> None:
         with self._lock:
             self._down_until.pop(backend, None)
+
+    def count(self, name: str) -> None:
+        # Handler threads count at once: unlocked "+= 1" could lose counts.
+        with self._lock:
+            self.stats[name] += 1
 
     def health(self) -> dict:
         now = time.monotonic()
@@ -160,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         edge = self.edge
-        edge.stats["requests"] += 1
+        edge.count("requests")
         if self.path == "/+edge/health":
             return self._reply(HTTPStatus.OK, json.dumps(edge.health()).encode(), "application/json")
         body = self._read_body()
@@ -169,12 +174,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command in _READS and edge.cacheable(self.path):
             cached = edge.cache_path(self.path)
             if cached.is_file():
-                edge.stats["cache_hits"] += 1
+                edge.count("cache_hits")
                 return self._send_cached(cached)
         last_error = ""
         for number, backend in enumerate(edge.backends_for(self.command)):
             if number:
-                edge.stats["failovers"] += 1
+                edge.count("failovers")
             try:
                 return self._forward(backend, body)
             except _BackendDown as exc:

@@ -4,10 +4,12 @@ must survive: refusing connections, hanging, and answering 5xx."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -113,3 +115,14 @@ def test_a_chunked_body_is_refused_with_411(tmp_path, mirror):
         response = conn.getresponse()
         assert response.status == 411 and b"Content-Length" in response.read()
         conn.close()
+
+
+def test_health_counts_every_request_under_concurrency(tmp_path, mirror):
+    with serve_edge(tmp_path, mirror, mirror) as (_, edge):
+        url = f"{edge}/files/pkg-1.0-py3-none-any.whl"
+        assert get(url)[1] == "miss"
+        with ThreadPoolExecutor(16) as pool:
+            states = list(pool.map(lambda _: get(url)[1], range(200)))
+        assert states == ["hit"] * 200
+        health = json.loads(get(f"{edge}/+edge/health")[2])
+        assert health["requests"] == 202 and health["cache_hits"] == 200 and health["failovers"] == 0
