@@ -43,10 +43,10 @@ __all__ = [
 
 #: What ``kit init`` can generate, in the order the site README lists them.
 SETUPS = {
-    "mirror": "public mirror: root/pypi, a caching mirror of the upstream index",
-    "private": "private index: a devpi-server with one private index per team",
-    "clients": "client settings: pip, uv, buildout, setuptools, poetry, pdm, twine, CI",
-    "cluster": "local cluster: master + mirror + CDN edge on this machine",
+    "mirror": "root/pypi, a caching mirror of the upstream index",
+    "private": "one private index per team, on devpi-server",
+    "clients": "settings for pip, uv, buildout, setuptools, poetry, pdm, twine and CI",
+    "cluster": "master + mirror + CDN edge, run on this machine by kit up",
 }
 
 #: Client tools, each with the file it gets in a team folder.
@@ -131,14 +131,27 @@ def parse_url(key: str, raw: Any) -> str:
 
 
 def parse_upstream(raw: Any, answers: dict | None = None) -> str:
-    """'pypi', an http(s) simple index URL, or a local folder of wheels and sdists."""
+    """'pypi', an http(s) simple index URL, or a local folder of wheels and sdists.
+
+    A folder is written as a path (``/…``, ``./…``, ``~/…``) or, when it
+    exists, by its bare name (``wheels``), as people type it.
+    """
     if isinstance(raw, str) and raw.strip().lower() == DEFAULT_UPSTREAM:
         return DEFAULT_UPSTREAM
-    if isinstance(raw, str) and raw.strip().startswith(("/", "./", "../", "~")):
-        folder = Path(raw.strip()).expanduser().absolute()
+    text = raw.strip() if isinstance(raw, str) else raw
+    if isinstance(text, str) and text.startswith(("/", "./", "../", "~")):
+        folder = Path(text).expanduser().absolute()
         if not folder.is_dir():
             raise AnswerError("upstream", f"folder {str(folder)!r} does not exist; give a folder of wheels and sdists")
         return str(folder)
+    if isinstance(text, str) and text and "://" not in text and Path(text).is_dir():
+        return str(Path(text).absolute())
+    if isinstance(text, str) and text and "://" not in text:
+        raise AnswerError(
+            "upstream",
+            f"{text!r} is neither 'pypi', a URL nor an existing folder; write a folder as ./{text} "
+            "(it must exist) or a URL like http://host:3141/simple/",
+        )
     return parse_url("upstream", raw)
 
 
@@ -147,23 +160,38 @@ def upstream_is_folder(upstream: str) -> bool:
 
 
 def parse_teams(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
-    teams = _as_list("teams", raw)
+    """Team names, separated by commas only: ``my team`` is one (invalid) name, never two."""
+    if isinstance(raw, str):
+        teams = [part.strip() for part in raw.split(",") if part.strip()]
+    else:
+        teams = _as_list("teams", raw)
     if not teams:
         raise AnswerError("teams", "give at least one team name, like web or data")
     seen: set[str] = set()
     for team in teams:
         if not _TEAM_RE.match(team):
+            suggestion = suggest_team_name(team)
             raise AnswerError(
                 "teams",
                 f"invalid team name {team!r}; use lowercase letters, digits and '-', "
-                "starting with a letter, at most 32 characters",
+                "starting with a letter, at most 32 characters"
+                + (f" (try {suggestion!r})" if suggestion else ""),
             )
         if team in _RESERVED_TEAMS:
-            raise AnswerError("teams", f"team name {team!r} is reserved; pick another name")
+            raise AnswerError("teams", f"team name {team!r} is reserved; pick another name (try {team + '-team'!r})")
         if team in seen:
             raise AnswerError("teams", f"team {team!r} is listed twice; list each team once")
         seen.add(team)
     return tuple(teams)
+
+
+def suggest_team_name(name: str) -> str | None:
+    """A valid team name close to ``name`` (``Web Team`` → ``web-team``), or None."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    slug = re.sub(r"^[^a-z]+", "", slug)[:32].strip("-")
+    if not slug or not _TEAM_RE.match(slug):
+        return None
+    return slug + "-team" if slug in _RESERVED_TEAMS else slug
 
 
 def _is_ip(text: str) -> bool:
@@ -196,7 +224,7 @@ def _port_parser(key: str, others: tuple[str, ...]) -> Callable[[Any, dict | Non
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise AnswerError(key, f"expected a port number, got {_show(raw)}")
         text = str(raw).strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise AnswerError(key, f"{text!r} is not a port number; use a number from 1 to 65535")
         port = int(text)
         if not 1 <= port <= 65535:
@@ -250,8 +278,10 @@ class Question:
 
     def to_text(self, value: Any) -> str:
         """The value as the wizard shows it as a default."""
+        if self.kind == "password":
+            return "random"
         if isinstance(value, (tuple, list)):
-            return ", ".join(value)
+            return ",".join(value)
         return str(value)
 
 
@@ -270,12 +300,13 @@ QUESTIONS: tuple[Question, ...] = (
         "upstream", "Upstream index to mirror ('pypi' for PyPI, a URL, or a folder)", "text",
         lambda a: DEFAULT_UPSTREAM, parse_upstream,
         "'pypi' uses devpi-server's own built-in PyPI mirror; or the http(s) URL of any simple index; "
-        "or a local folder of wheels and sdists (offline, classroom), written as a path.",
+        "or a local folder of wheels and sdists (offline, classroom): ./wheels, ~/wheels or an existing folder's name.",
     ),
     Question(
         "teams", "Teams (one private index each, comma separated)", "text",
         lambda a: ("team",), parse_teams,
-        "Lowercase names; each team gets the index TEAM/private and a folder of client settings.",
+        "Lowercase letters, digits and '-', separated by commas; each team gets the index TEAM/private "
+        "and a folder of client settings.",
     ),
     Question(
         "host", "Host name the clients use to reach the index", "text",
@@ -314,11 +345,11 @@ QUESTIONS: tuple[Question, ...] = (
         "clients", "Which clients should get settings?", "checkbox",
         lambda a: tuple(TOOLS), parse_tools,
         "Any of: " + ", ".join(f"{k} ({v})" for k, v in TOOLS.items()) + ".",
-        choices={k: f"{k} ({v})" for k, v in TOOLS.items()},
+        choices=dict(TOOLS),
         when=_wants("clients"),
     ),
     Question(
-        "admin_password", "Admin (devpi root) password; empty for a random one", "password",
+        "admin_password", "Admin (devpi root) password", "password",
         lambda a: new_password(), parse_password,
         "Random: 24 letters and digits. Stored in kit.toml (mode 0600); team upload passwords are derived from it.",
     ),
@@ -426,6 +457,7 @@ def collect_answers(
     *,
     ask: Callable[[Question, Any, dict], Any] | None = None,
     on_error: Callable[[AnswerError], None] | None = None,
+    on_help: Callable[[Question], None] | None = None,
 ) -> Answers:
     """Validate answers in question order; the one loop behind every way of answering.
 
@@ -433,7 +465,8 @@ def collect_answers(
     ``base`` (an existing site's kit.toml) or the question's default. With
     ``ask``, each remaining question whose ``when`` holds is put to the user,
     who gets the default for an empty reply and is asked again, through
-    ``on_error``, after an invalid one. A later check can see earlier answers.
+    ``on_error``, after an invalid one; a reply of ``?`` shows the question's
+    help through ``on_help`` and asks again. A later check can see earlier answers.
     """
     for key in list(raw) + list(base or {}):
         check_key(key)
@@ -453,6 +486,9 @@ def collect_answers(
                     raise
         while True:
             reply = ask(question, default, done)
+            if reply == "?" and on_help is not None:
+                on_help(question)
+                continue
             try:
                 done[question.key] = question.parse(default if reply is None or reply == "" else reply, done)
                 break

@@ -1,6 +1,9 @@
 """``kit check``: the doctor. Each team's generated files, read the way their
 clients read them, checked for unsafe settings and against the running
-cluster, with the fix for anything that fails.
+cluster, with the fix for anything that fails; and the shell's own packaging
+variables, which would override those files.
+
+A file kit cannot read is a failed check naming the file, never a traceback.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import base64
 import configparser
 import json
+import os
 import re
 import stat
 import tomllib
@@ -15,14 +19,34 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import urlsplit
 
 from kit.answers import is_loopback
 
-__all__ = ["Finding", "check_site", "default_package", "lint_team"]
+__all__ = ["Finding", "Hints", "check_site", "default_package", "lint_team", "environment_findings", "OVERRIDING_VARIABLES"]
 
 SECRET_NAMES = (".pypirc", "ci.env")
 _CREDENTIAL_URL = re.compile(r"://[^/@\s]+:[^/@\s]*@")
+
+#: Variables that beat a team's files, and which client reads each. A
+#: ``PIP_CONFIG_FILE`` or ``UV_CONFIG_FILE`` is how a team's file is used, so
+#: only the ones that name an index or a place to find packages are listed.
+OVERRIDING_VARIABLES = {
+    "PIP_INDEX_URL": "pip", "PIP_EXTRA_INDEX_URL": "pip", "PIP_FIND_LINKS": "pip", "PIP_NO_INDEX": "pip",
+    "UV_INDEX_URL": "uv", "UV_DEFAULT_INDEX": "uv", "UV_INDEX": "uv", "UV_EXTRA_INDEX_URL": "uv",
+    "UV_FIND_LINKS": "uv", "UV_INDEX_STRATEGY": "uv", "UV_NO_INDEX": "uv",
+    "PDM_PYPI_URL": "pdm", "TWINE_REPOSITORY_URL": "twine", "TWINE_REPOSITORY": "twine",
+}
+
+
+@dataclass(frozen=True)
+class Hints:
+    """The commands a fix names, written for the user's current folder."""
+
+    up: str = "kit up"
+    status: str = "kit status"
+    init: str = "kit init"
 
 
 @dataclass
@@ -32,6 +56,40 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    #: A warning is shown but does not fail the check (exit code).
+    warning: bool = False
+
+    @property
+    def result(self) -> str:
+        return "pass" if self.ok else "warn" if self.warning else "FAIL"
+
+
+class _Unreadable(Exception):
+    """A team file that its client could not read either."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+        super().__init__(f"{name}: {reason}")
+
+
+def _read_ini(path: Path) -> configparser.ConfigParser:
+    ini = configparser.ConfigParser(interpolation=None)
+    try:
+        ini.read_string(path.read_text(encoding="utf-8"), source=str(path))
+    except (configparser.Error, UnicodeDecodeError, OSError) as exc:
+        raise _Unreadable(path.name, _one_line(exc)) from None
+    return ini
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise _Unreadable(path.name, _one_line(exc)) from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:160] or exc.__class__.__name__
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -47,31 +105,32 @@ def _read_env(path: Path) -> dict[str, str]:
 def _urls_of(folder: Path) -> dict[str, list[str]]:
     """The index URLs each read-side file points at, as its tool parses it."""
     found: dict[str, list[str]] = {}
-    ini = configparser.ConfigParser(interpolation=None)
     if (folder / "pip.conf").is_file():
-        ini.read(folder / "pip.conf")
-        found["pip.conf"] = [ini.get("global", "index-url", fallback="")]
+        found["pip.conf"] = [_read_ini(folder / "pip.conf").get("global", "index-url", fallback="")]
     if (folder / "uv.toml").is_file():
-        data = tomllib.loads((folder / "uv.toml").read_text())
-        found["uv.toml"] = [i.get("url", "") for i in data.get("index", [])]
+        found["uv.toml"] = [i.get("url", "") for i in _read_toml(folder / "uv.toml").get("index", [])]
     if (folder / "buildout.cfg").is_file():
-        cfg = configparser.ConfigParser(interpolation=None)
-        cfg.read(folder / "buildout.cfg")
-        found["buildout.cfg"] = [cfg.get("buildout", "index", fallback="")]
+        found["buildout.cfg"] = [_read_ini(folder / "buildout.cfg").get("buildout", "index", fallback="")]
     if (folder / "setup.cfg").is_file():
-        cfg = configparser.ConfigParser(interpolation=None)
-        cfg.read(folder / "setup.cfg")
-        found["setup.cfg"] = [cfg.get("easy_install", "index_url", fallback="")]
+        found["setup.cfg"] = [_read_ini(folder / "setup.cfg").get("easy_install", "index_url", fallback="")]
     if (folder / "pdm.toml").is_file():
-        found["pdm.toml"] = [tomllib.loads((folder / "pdm.toml").read_text()).get("pypi", {}).get("url", "")]
+        found["pdm.toml"] = [_read_toml(folder / "pdm.toml").get("pypi", {}).get("url", "")]
     if (folder / "poetry-source.toml").is_file():
-        data = tomllib.loads((folder / "poetry-source.toml").read_text())
+        data = _read_toml(folder / "poetry-source.toml")
         found["poetry-source.toml"] = [s.get("url", "") for s in data.get("tool", {}).get("poetry", {}).get("source", [])]
     return found
 
 
-def lint_team(team: str, folder: Path) -> list[Finding]:
+def lint_team(team: str, folder: Path, hints: Hints = Hints()) -> list[Finding]:
     """Unsafe settings in one team folder: no server needed."""
+    try:
+        return _lint_team(team, folder, hints.init)
+    except _Unreadable as exc:
+        return [Finding(team, "files readable", False, f"{exc.name} cannot be read: {exc.reason}",
+                        f"regenerate it with: {hints.init}")]
+
+
+def _lint_team(team: str, folder: Path, regenerate: str) -> list[Finding]:
     findings = []
 
     def add(check: str, problems: list[str], fix: str, ok_detail: str) -> None:
@@ -83,20 +142,18 @@ def lint_team(team: str, folder: Path) -> list[Finding]:
     # one index only
     problems = []
     if (folder / "pip.conf").is_file():
-        ini = configparser.ConfigParser(interpolation=None)
-        ini.read(folder / "pip.conf")
-        if ini.get("global", "extra-index-url", fallback="").strip():
+        if _read_ini(folder / "pip.conf").get("global", "extra-index-url", fallback="").strip():
             problems.append("pip.conf has an extra-index-url")
     if (folder / "ci.env").is_file() and _read_env(folder / "ci.env").get("PIP_EXTRA_INDEX_URL"):
         problems.append("ci.env sets PIP_EXTRA_INDEX_URL")
     if (folder / "uv.toml").is_file():
-        data = tomllib.loads((folder / "uv.toml").read_text())
+        data = _read_toml(folder / "uv.toml")
         if len(data.get("index", [])) != 1 or data.get("extra-index-url"):
             problems.append("uv.toml lists more than one index")
         if data.get("index-strategy", "first-index") != "first-index":
             problems.append(f"uv.toml uses index-strategy {data['index-strategy']!r}")
     if (folder / "poetry-source.toml").is_file():
-        sources = tomllib.loads((folder / "poetry-source.toml").read_text()).get("tool", {}).get("poetry", {}).get("source", [])
+        sources = _read_toml(folder / "poetry-source.toml").get("tool", {}).get("poetry", {}).get("source", [])
         if [s.get("priority") for s in sources] != ["primary"]:
             problems.append("poetry-source.toml is not exactly one primary source")
     add("one index only", problems, "remove the second index; the team index already inherits the mirror",
@@ -107,7 +164,7 @@ def lint_team(team: str, folder: Path) -> list[Finding]:
     for name in ("pip.conf", "uv.toml", "buildout.cfg", "setup.cfg", "pdm.toml", "poetry-source.toml"):
         path = folder / name
         if path.is_file():
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8", errors="replace")
             if _CREDENTIAL_URL.search(text) or re.search(r"^\s*password\s*=", text, re.M):
                 problems.append(f"{name} holds a password")
     add("no credentials in configs", problems,
@@ -116,12 +173,14 @@ def lint_team(team: str, folder: Path) -> list[Finding]:
 
     # secrets for the owner only
     problems = []
-    for name in SECRET_NAMES:
-        path = folder / name
-        if path.is_file() and stat.S_IMODE(path.stat().st_mode) & 0o077:
-            problems.append(f"{name} is mode {stat.S_IMODE(path.stat().st_mode):04o}")
-    add("secrets not world-readable", problems, f"chmod 600 {folder}/.pypirc {folder}/ci.env",
-        ".pypirc and ci.env are mode 0600")
+    present = [name for name in SECRET_NAMES if (folder / name).is_file()]
+    for name in present:
+        mode = stat.S_IMODE((folder / name).stat().st_mode)
+        if mode & 0o077:
+            problems.append(f"{name} is mode {mode:04o}")
+    if present:
+        add("secrets not world-readable", problems, "chmod 600 " + " ".join(f"{folder}/{n}" for n in present),
+            " and ".join(present) + (" is" if len(present) == 1 else " are") + " mode 0600")
 
     # plain http only on loopback
     problems = []
@@ -131,9 +190,23 @@ def lint_team(team: str, folder: Path) -> list[Finding]:
             if parts.scheme == "http" and parts.hostname and not is_loopback(parts.hostname):
                 problems.append(f"{name} uses plain http to {parts.hostname}")
     add("TLS beyond loopback", sorted(set(problems)),
-        "serve the index over https and regenerate with: kit init --set scheme=https",
+        f"serve the index over https and regenerate with: {regenerate} --set scheme=https",
         "plain http goes to loopback only")
     return findings
+
+
+def environment_findings(environ: Mapping[str, str]) -> list[Finding]:
+    """Variables set in this shell that would make a client ignore its team file."""
+    found = [(name, client) for name, client in OVERRIDING_VARIABLES.items() if environ.get(name) is not None]
+    if not found:
+        return []
+    names = ", ".join(name for name, _ in found)
+    clients = ", ".join(dict.fromkeys(client for _, client in found))
+    return [Finding(
+        "shell", "no overriding variables", False,
+        f"{names} set in this shell; {clients} will use {'it' if len(found) == 1 else 'them'} instead of the team's files",
+        "unset " + " ".join(name for name, _ in found), warning=True,
+    )]
 
 
 def _http(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
@@ -143,59 +216,74 @@ def _http(url: str, data: bytes | None = None, headers: dict | None = None) -> t
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         return 0, str(exc).encode()
 
 
-def live_team(team: str, folder: Path, package: str | None) -> list[Finding]:
+def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints()) -> list[Finding]:
     """The team's files against the running cluster, through the URLs they hold."""
+    up, regenerate = hints.up, hints.init
+    try:
+        urls = _urls_of(folder)
+    except _Unreadable:
+        return []  # lint_team has said so
     findings = []
-    urls = _urls_of(folder)
     index_url = next((u[0] for u in urls.values() if u and u[0]), "")
     if not index_url:
-        return [Finding(team, "index answers", False, "no client file names an index", "re-run kit init")]
+        return [Finding(team, "index answers", False, "no client file names an index", f"regenerate with: {regenerate}")]
     code, _ = _http(index_url)
-    up_fix = "start the cluster: kit up"
     findings.append(Finding(team, "index answers", code == 200, f"{index_url} → HTTP {code or 'no answer'}",
-                            "" if code == 200 else up_fix))
+                            "" if code == 200 else f"start the cluster: {up}"))
     if package:
         code, body = _http(f"{index_url}{package}/")
         ok = code == 200 and (".whl" in body.decode(errors="replace") or ".tar.gz" in body.decode(errors="replace"))
         findings.append(Finding(team, "package resolves", ok, f"{package} → HTTP {code or 'no answer'}",
-                                "" if ok else f"check the upstream serves {package}, then kit status"))
+                                "" if ok else f"check the upstream serves {package}, then {hints.status}"))
     pypirc = folder / ".pypirc"
     if pypirc.is_file():
-        findings.append(_check_upload_credentials(team, pypirc))
+        findings.append(_check_upload_credentials(team, pypirc, up, regenerate))
     return findings
 
 
-def _check_upload_credentials(team: str, pypirc: Path) -> Finding:
+def _check_upload_credentials(team: str, pypirc: Path, up: str, regenerate: str) -> Finding:
     """Log in with the .pypirc credentials and check the index lets that user upload.
 
     A real upload would leave a file on a non-volatile index for ever; the
     login and the index's acl_upload are exactly what devpi checks on upload.
     """
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(pypirc)
+    check = "upload accepted"
+    try:
+        cfg = _read_ini(pypirc)
+    except _Unreadable:
+        return Finding(team, check, False, ".pypirc cannot be read", f"regenerate it with: {regenerate}")
     servers = cfg.get("distutils", "index-servers", fallback="").split()
     if not servers or not cfg.has_section(servers[0]):
-        return Finding(team, "upload accepted", False, ".pypirc names no repository", "re-run kit init")
+        return Finding(team, check, False, ".pypirc names no repository", f"regenerate it with: {regenerate}")
     section = cfg[servers[0]]
     repository, user, password = section.get("repository", ""), section.get("username", ""), section.get("password", "")
     parts = urlsplit(repository)
+    if parts.scheme not in ("http", "https") or not parts.netloc or not user:
+        return Finding(team, check, False, f".pypirc [{servers[0]}] has no repository URL or username",
+                       f"regenerate it with: {regenerate}")
     root = f"{parts.scheme}://{parts.netloc}"
     code, body = _http(f"{root}/+login", json.dumps({"user": user, "password": password}).encode(),
                        {"Content-Type": "application/json", "Accept": "application/json"})
     if code != 200:
-        return Finding(team, "upload accepted", False, f"login as {user} → HTTP {code or 'no answer'}",
-                       "kit up, or regenerate .pypirc with kit init if the password changed")
-    token = json.loads(body)["result"]["password"]
+        return Finding(team, check, False, f"login as {user} → HTTP {code or 'no answer'}",
+                       f"{up}, or regenerate .pypirc with {regenerate} if the password changed")
+    try:
+        token = json.loads(body)["result"]["password"]
+    except (ValueError, KeyError, TypeError):
+        return Finding(team, check, False, f"login as {user}: {root} is not a devpi server", f"check {repository}")
     auth = base64.b64encode(f"{user}:{token}".encode()).decode()
     code, body = _http(repository.rstrip("/") + "/", headers={"Accept": "application/json", "X-Devpi-Auth": auth})
-    acl = json.loads(body).get("result", {}).get("acl_upload", []) if code == 200 else []
+    try:
+        acl = json.loads(body).get("result", {}).get("acl_upload", []) if code == 200 else []
+    except (ValueError, AttributeError):
+        acl = []
     ok = user in acl or ":ANONYMOUS:" in acl
-    return Finding(team, "upload accepted", ok, f"{user} may upload to {parts.path.strip('/')}" if ok
-                   else f"{user} is not in acl_upload of {parts.path.strip('/')}", "" if ok else "re-run kit up")
+    return Finding(team, check, ok, f"{user} may upload to {parts.path.strip('/')}" if ok
+                   else f"{user} is not in acl_upload of {parts.path.strip('/')}", "" if ok else f"re-run {up}")
 
 
 def default_package(upstream: str) -> str:
@@ -204,26 +292,38 @@ def default_package(upstream: str) -> str:
     from kit.upstream import project_of
 
     if upstream_is_folder(upstream):
-        names = sorted(filter(None, (project_of(p.name) for p in Path(upstream).iterdir())))
+        try:
+            names = sorted(filter(None, (project_of(p.name) for p in Path(upstream).iterdir())))
+        except OSError:
+            names = []
         if names:
             return names[0]
     return "pip"
 
 
-def check_site(site_dir: Path, package: str | None = None, live: bool = True) -> list[Finding]:
-    """Every team folder of a site: lint, then (``live``) against the cluster.
+def check_site(
+    site_dir: Path | None = None, package: str | None = None, live: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """Every team folder of a site: lint, then (``live``) against the cluster;
+    then the shell's variables that would override the team files.
 
-    Raises :class:`~kit.exceptions.SiteDirError` when ``site_dir`` is not a site.
+    ``site_dir`` is found like ``git`` finds a repository (default: the
+    current folder or one above it). Raises
+    :class:`~kit.exceptions.SiteDirError` when there is no site.
     """
-    from kit.init import load_site
+    from kit.site import Site
 
-    answers = load_site(site_dir)
+    site = Site.find(site_dir)
     if package is None and live:
-        package = default_package(answers.upstream)
+        package = default_package(site.answers.upstream)
+    hints = Hints(site.command("up"), site.command("status"), site.command("init"))
     findings = []
-    teams_dir = site_dir / "teams"
+    teams_dir = site.path / "teams"
     for folder in sorted(p for p in teams_dir.iterdir() if p.is_dir()) if teams_dir.is_dir() else []:
-        findings += lint_team(folder.name, folder)
+        findings += lint_team(folder.name, folder, hints)
         if live:
-            findings += live_team(folder.name, folder, package)
+            findings += live_team(folder.name, folder, package, hints)
+    if findings:
+        findings += environment_findings(os.environ if environ is None else environ)
     return findings

@@ -13,21 +13,39 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from kit import __version__
 from kit.answers import QUESTIONS  # stdlib only: cheap to import
 
+
+class _KitGroup(TyperGroup):
+    """Lists each command with its whole first line of help, never cut at 45 characters."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, (command.help or "").strip().split("\n\n")[0].replace("\n", " ")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
     name="kit",
+    cls=_KitGroup,
     help="Ready-to-run configurations for a Python package mirror, private team indexes, "
-    "client settings and a local master + mirror + edge cluster.",
+    "client settings and a local master + mirror + edge cluster. Commands that work on a site "
+    "find it like git finds a repository: in the current folder or one above it, unless SITE_DIR is given.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 
-ANSWER_KEYS_HELP = "Answer keys: " + ", ".join(q.key for q in QUESTIONS) + " (see the reference docs)."
+ANSWERS_KEYS_HELP = "Answer keys: " + ", ".join(q.key for q in QUESTIONS) + " (see the reference docs)."
 
 
 def _say(message: str) -> None:
@@ -57,44 +75,57 @@ def _root(
 
 @app.command("init")
 def init_command(
-    site_dir: Path = typer.Argument(Path("kit-site"), help="Folder of the site to create or update."),
+    site_dir: Optional[Path] = typer.Argument(
+        None, help="Folder of the site to create or update (default: the site you are in, else ./kit-site)."
+    ),
     no_input: bool = typer.Option(False, "--no-input", help="Ask nothing: take every default (or the site's answers)."),
     answers: Optional[Path] = typer.Option(None, "--answers", metavar="FILE", help="TOML answer file, e.g. a site's kit.toml."),
-    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Set one answer (repeatable). " + ANSWER_KEYS_HELP),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Set one answer (repeatable). " + ANSWERS_KEYS_HELP),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Write without the summary and its confirmation."),
     force: bool = typer.Option(False, "--force", help="Overwrite generated files even if edited by hand."),
 ) -> None:
-    """Generate (or update) a site: server, team client settings and cluster files."""
-    from kit.answers import answers_from_raw, site_warnings
-    from kit.exceptions import NotATerminalError
-    from kit.init import TerminalIniter, existing_answers, resolve_preset
-    from kit.render import check_site_dir, render_site
+    """Generate (or update) a site: server, team client settings and cluster files.
 
-    check_site_dir(site_dir)  # before any question: refuse a wrong folder first (render_site checks again)
+    The wizard asks each question (Enter takes the [default], ? shows help),
+    then shows a summary of the answers and files and asks before writing.
+    """
+    from kit.exceptions import NotATerminalError
+    from kit.init import TerminalIniter, init_site, resolve_preset
+    from kit.report import print_changes
+
     preset = resolve_preset(answers, set_)
-    base = existing_answers(site_dir)
-    if no_input or answers is not None:
-        result = answers_from_raw(preset, base)
-    else:
+    make_initer = None
+    if not (no_input or answers is not None):
         if not _stdin_is_terminal():
             raise NotATerminalError(
                 "standard input is not a terminal, so the wizard cannot ask; "
                 "pass --no-input for the defaults or --answers FILE"
             )
-        result = TerminalIniter(preset, base).run()
-    for warning in site_warnings(result):
-        _warn(warning)
-    changes = render_site(result, site_dir, force=force)
-    _report_changes(site_dir, changes)
+        make_initer = TerminalIniter
+    result = init_site(site_dir, preset=preset, make_initer=make_initer, force=force, confirm=not yes, warn=_warn)
+    from kit.site import shown_path
+
+    shown = shown_path(result.site_dir, site_dir)
+    if result.changes is None:
+        _say("nothing written")
+        raise typer.Exit(1)
+    if result.confirmed_interactively:
+        if result.changes.changed:
+            _say(f"wrote {len(result.changes.created) + len(result.changes.updated)} files to {shown}")
+    else:
+        print_changes(shown, result.changes)
+    if result.changes.changed:
+        _say(_next_steps(result))
 
 
-def _report_changes(site_dir: Path, changes) -> None:
-    if not changes.changed:
-        _say(f"{site_dir}: up to date, nothing changed ({len(changes.unchanged)} files)")
-        return
-    for label, names in (("created", changes.created), ("updated", changes.updated), ("removed", changes.removed)):
-        if names:
-            _say(f"{label} {len(names)}: " + ", ".join(names))
-    _say(f"Site ready in {site_dir}; start with {site_dir / 'README.md'}")
+def _next_steps(result) -> str:
+    from kit.site import shown_path, site_command
+
+    site = result.site_dir.absolute()
+    readme = Path(shown_path(site), "README.md")
+    if "cluster" in result.answers.setups:
+        return f"Site ready. Next: {site_command(site, 'up')}   (then read {readme})"
+    return f"Site ready. Next: read {readme}"
 
 
 @app.command("clients")
@@ -103,10 +134,13 @@ def clients_command(
     team: Optional[str] = typer.Option(None, "--team", metavar="NAME", help="Team name (default: the index's user)."),
     tool: list[str] = typer.Option(["all"], "--tool", help="pip, uv, buildout, setuptools, poetry, pdm, twine, env or all (repeatable)."),
     upload_url: Optional[str] = typer.Option(None, "--upload-url", metavar="URL", help="Upload URL for twine (default: derived from a devpi index URL)."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Write the files into DIR instead of printing them."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Write the files, and a README on using them, into DIR."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files in DIR."),
 ) -> None:
-    """Print (or write) client settings for any existing index, no wizard."""
+    """Print (or write) client settings for any existing index, no wizard.
+
+    With one --tool, standard output is exactly that file: kit clients --tool pip > pip.conf
+    """
     from kit.answers import parse_tools
     from kit.clients import index_context, render_clients, write_clients
     from kit.exceptions import AnswerError, ClientsError
@@ -122,40 +156,52 @@ def clients_command(
             (team,) = parse_teams([team])
         except AnswerError as exc:
             raise ClientsError(str(exc).replace("teams:", "--team:", 1)) from None
-    files = render_clients(index_context(index_url, team=team, tools=tools, upload_url=upload_url))
+    context = index_context(index_url, team=team, tools=tools, upload_url=upload_url)
     if out is None:
+        files = render_clients(context, readme=False)
+        if len(files) == 1:
+            sys.stdout.write(next(iter(files.values())))  # exactly the file: pipe it into place
+            return
         for name, text in files.items():
             _say(f"# ---- {name} ----")
             _say(text.rstrip("\n"))
         return
-    written = write_clients(files, out, force=force)
+    written = write_clients(render_clients(context), out, force=force)
     _say(f"wrote {len(written)} files to {out}: " + ", ".join(written))
 
 
-SITE_ARG = typer.Argument(Path("kit-site"), help="Folder of the site (made by kit init).")
+SITE_ARG = typer.Argument(
+    None, help="Folder of the site (default: the site you are in: this folder or one above it).", show_default=False
+)
 
 
 @app.command("up")
-def up_command(site_dir: Path = SITE_ARG) -> None:
+def up_command(site_dir: Optional[Path] = SITE_ARG) -> None:
     """Start the site's cluster (master, mirror, edge) detached; return when all answer."""
     from kit.cluster import Cluster
+    from kit.report import progress
 
-    Cluster.load(site_dir).up(say=_say)
+    cluster = Cluster.load(site_dir)
+    with progress("starting the cluster") as say:
+        cluster.up(say=say)
 
 
 @app.command("down")
-def down_command(site_dir: Path = SITE_ARG) -> None:
+def down_command(site_dir: Optional[Path] = SITE_ARG) -> None:
     """Stop everything kit up started."""
     from kit.cluster import Cluster
+    from kit.report import progress
 
-    stopped = Cluster.load(site_dir).down(say=_say)
+    cluster = Cluster.load(site_dir)
+    with progress("stopping the cluster") as say:
+        stopped = cluster.down(say=say)
     if not stopped:
-        _say(f"nothing is running in {site_dir}; nothing to stop")
+        _say(f"nothing is running in {cluster.site}; nothing to stop")
 
 
 @app.command("status")
 def status_command(
-    site_dir: Path = SITE_ARG,
+    site_dir: Optional[Path] = SITE_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     wait: float = typer.Option(0, "--wait", metavar="SECONDS", min=0, help="Wait up to SECONDS for running services to be healthy and the mirror in sync."),
 ) -> None:
@@ -176,7 +222,7 @@ def status_command(
             _say(f"{r.name:9} {r.url:32} {r.pid or '-':>7}  {state:9} {r.detail or r.role}")
     if not any(r.running for r in rows):
         if not as_json:
-            _say(f"nothing is running; start it with: kit up {site_dir}")
+            _say(f"nothing is running; start it with: {cluster.site.command('up')}")
         raise typer.Exit(3)
     if not all(r.healthy for r in rows):
         raise typer.Exit(1)
@@ -184,13 +230,15 @@ def status_command(
 
 @app.command("logs")
 def logs_command(
-    site_dir: Path = SITE_ARG,
+    site_dir: Optional[Path] = SITE_ARG,
     service: Optional[str] = typer.Argument(None, help="upstream, master, mirror or edge (default: all)."),
     lines: int = typer.Option(40, "--lines", "-n", min=1, help="How many of the last lines to show."),
 ) -> None:
     """Show the service logs kept under SITE_DIR/cluster/run/logs."""
     from kit.cluster import Cluster
 
+    if site_dir is not None and service is None and not site_dir.exists() and site_dir.name in _SERVICE_NAMES:
+        site_dir, service = None, str(site_dir)  # `kit logs edge` inside a site
     cluster = Cluster.load(site_dir)
     names = [cluster.service(service).name] if service else [s.name for s in cluster.services()]
     for name in names:
@@ -204,29 +252,35 @@ def logs_command(
         _say("\n".join(text[-lines:]))
 
 
+_SERVICE_NAMES = {"upstream", "master", "mirror", "edge"}
+
+
 @app.command("check")
 def check_command(
-    site_dir: Path = SITE_ARG,
+    site_dir: Optional[Path] = SITE_ARG,
     package: Optional[str] = typer.Option(None, "--package", metavar="NAME", help="A package every index should resolve (default: one from the upstream folder, else pip)."),
     lint_only: bool = typer.Option(False, "--lint-only", help="Only read the files; contact no server."),
 ) -> None:
     """Check each team's client files: unsafe settings, and against the running cluster.
 
-    Exit code: 0 when every check passes, 1 otherwise.
+    Also warns about variables in this shell (PIP_INDEX_URL, UV_INDEX…) that
+    would override the team's files. Exit code: 0 when every check passes
+    (warnings included), 1 otherwise.
     """
     from kit.check import check_site
 
     findings = check_site(site_dir, package=package, live=not lint_only)
     if not findings:
-        _say(f"{site_dir} has no team folders to check (setups without clients)")
+        _say("this site has no team folders to check (setups without clients)")
         return
     _say(f"{'team':10} {'check':28} {'result':6} detail")
     for f in findings:
-        _say(f"{f.team:10} {f.check:28} {'pass' if f.ok else 'FAIL':6} {f.detail}")
+        _say(f"{f.team:10} {f.check:28} {f.result:6} {f.detail}")
         if not f.ok:
             _say(f"{'':10} {'':28} {'':6} fix: {f.fix}")
-    failed = sum(not f.ok for f in findings)
-    _say(f"{len(findings) - failed} passed, {failed} failed")
+    failed = sum(not f.ok and not f.warning for f in findings)
+    warned = sum(f.warning for f in findings)
+    _say(f"{len(findings) - failed - warned} passed, {failed} failed" + (f", {warned} warning" + "s" * (warned > 1) if warned else ""))
     if failed:
         raise typer.Exit(1)
 

@@ -50,7 +50,8 @@ def team_context(answers: Answers, team: str) -> dict[str, Any]:
         upload_url=f"{answers.base_url}/{team}/private/" if private else "",
         username=team if private else "",
         password=answers.team_password(team) if private else "",
-        tools=list(answers.clients),
+        # Without a private index there is nothing to upload to: no .pypirc at all.
+        tools=[tool for tool in answers.clients if private or tool != "twine"],
         env_name=team.upper().replace("-", "_"),
     )
     return context
@@ -104,12 +105,12 @@ def render_team(context: dict[str, Any], dest: Path) -> None:
             (dest / tool_file).unlink()
 
 
-def render_clients(context: dict[str, Any]) -> dict[str, str]:
-    """The client files for ``context`` as {file name: text}, README first."""
+def render_clients(context: dict[str, Any], *, readme: bool = True) -> dict[str, str]:
+    """The client files for ``context`` as {file name: text}, README first (if ``readme``)."""
     with tempfile.TemporaryDirectory(prefix="kit-clients-") as tmp:
         dest = Path(tmp, "team")
         render_team(context, dest)
-        names = ["README.md"] + [TOOLS[t] for t in context["tools"]]
+        names = ["README.md"] * readme + [TOOLS[t] for t in context["tools"]]
         files = {name: (dest / name).read_text(encoding="utf-8") for name in names}
         shutil.rmtree(dest)
     return files

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,8 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from kit.answers import Answers, upstream_is_folder
+from kit.answers import upstream_is_folder
 from kit.exceptions import ClusterError, SiteDirError
+from kit.processes import alive as _alive
+from kit.processes import free_ports, port_busy, port_holder, stop_groups
+from kit.site import Site, find_site_root, site_command
 
 __all__ = ["Cluster", "ServiceStatus", "free_ports"]
 
@@ -67,7 +67,7 @@ def _bin(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if not found:
-        raise ClusterError(f"{name} is not installed; install kit with its dependencies (pip install kit)")
+        raise ClusterError(f"{name} is not installed; install kit with its dependencies: pip install pkgindex-kit")
     return found
 
 
@@ -79,39 +79,13 @@ def _http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` different ports that are free on loopback right now.
-
-    They are drawn below Linux's ephemeral range (32768 and up), where the
-    kernel never puts the local end of an outgoing connection, so a port
-    chosen now is still free when a server binds it a moment later.
-    """
-    ports: set[int] = set()
-    while len(ports) < count:
-        port = random.randrange(20000, 32000)
-        if port not in ports and not _port_busy("127.0.0.1", port):
-            ports.add(port)
-    return sorted(ports)
-
-
-def _port_busy(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        # As servers do: a port held only by closed connections (TIME_WAIT) is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 class Cluster:
     """One site's cluster. Build it with :meth:`load`."""
 
-    def __init__(self, site_dir: Path, answers: Answers):
-        self.site_dir = site_dir
-        self.answers = answers
-        self.dir = site_dir / "cluster"
+    def __init__(self, site: Site):
+        self.site = site
+        self.answers = site.answers
+        self.dir = site.path / "cluster"
         self.run_dir = self.dir / "run"
         self.logs_dir = self.run_dir / "logs"
         self.pids_dir = self.run_dir / "pids"
@@ -119,17 +93,15 @@ class Cluster:
         self.stale: list[str] = []
 
     @classmethod
-    def load(cls, site_dir: Path) -> "Cluster":
-        from kit.init import load_site
-
-        site_dir = Path(site_dir)
-        answers = load_site(site_dir)
-        if "cluster" not in answers.setups or not (site_dir / "cluster").is_dir():
+    def load(cls, site_dir: Path | None = None) -> "Cluster":
+        """The cluster of the site at or above ``site_dir`` (default: the current folder)."""
+        site = Site.find(site_dir)
+        if "cluster" not in site.answers.setups or not (site.path / "cluster").is_dir():
             raise SiteDirError(
-                f"{site_dir} has no cluster; add it with: kit init {site_dir} --set setups="
-                + ",".join((*answers.setups, "cluster"))
+                f"{site} has no cluster; add it with: "
+                + site.command("init", "--set", "setups=" + ",".join((*site.answers.setups, "cluster")))
             )
-        return cls(site_dir, answers)
+        return cls(site)
 
     # -- the services ------------------------------------------------------
 
@@ -139,7 +111,7 @@ class Cluster:
         found = []
         if upstream_is_folder(a.upstream):
             found.append(Service(
-                "upstream", "local upstream (the upstream folder as a simple index)", a.upstream_port,
+                "upstream", "local upstream: the upstream folder as a simple index", a.upstream_port,
                 f"http://127.0.0.1:{a.upstream_port}/simple/", "/simple/",
                 (py, "-m", "kit.upstream", a.upstream, "--host", "127.0.0.1", "--port", str(a.upstream_port)),
                 "kit.upstream",
@@ -201,18 +173,11 @@ class Cluster:
         self._pid_path(service.name).write_text(f"{proc.pid}\n")
         return proc
 
-    def _stop(self, name: str, pid: int, timeout: float = 10.0) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.05)
-            if not _alive(pid):
-                break
-        self._pid_path(name).unlink(missing_ok=True)
+    def _stop(self, pids: dict[str, int]) -> None:
+        """Stop these services (name → pid) together and forget their pid files."""
+        stop_groups(list(pids.values()))
+        for name in pids:
+            self._pid_path(name).unlink(missing_ok=True)
 
     # -- commands ----------------------------------------------------------
 
@@ -232,16 +197,12 @@ class Cluster:
         if not to_start:
             # Answers may have changed (a new team): bring the indexes in line.
             self._configure_master(self.service("master"))
-            say(f"already up: {', '.join(s.name for s in services)} running; indexes match kit.toml; see kit status")
+            say(f"already up: {', '.join(s.name for s in services)} running; indexes match kit.toml; "
+                f"see {self.site.command('status')}")
             return []
-        busy = [s for s in to_start if _port_busy(s.bind, s.port)]
+        busy = [s for s in to_start if port_busy(s.bind, s.port)]
         if busy:
-            s = busy[0]
-            key = "upstream_port" if s.name == "upstream" else f"{s.name}_port"
-            raise ClusterError(
-                f"port {s.port} ({s.name}) is busy: another program listens there; stop it, "
-                f"or pick another port with kit init {self.site_dir} --set {key}=N; nothing was started"
-            )
+            raise ClusterError(self._busy_message(busy[0]))
         env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
         self._init_data([s.name for s in to_start], env, say)
         procs: dict[str, subprocess.Popen] = {}
@@ -257,8 +218,7 @@ class Cluster:
             if "mirror" in procs or "master" in procs:
                 self._wait_mirror_in_sync(say)
         except BaseException:
-            for name, proc in procs.items():
-                self._stop(name, proc.pid)
+            self._stop({name: proc.pid for name, proc in procs.items()})
             raise
         say(f"cluster up in {time.monotonic() - started_at:.1f} s; clients use {self.service('edge').url}")
         return list(procs)
@@ -283,7 +243,8 @@ class Cluster:
             code = proc.wait()
             log.close()
             if code != 0:
-                raise ClusterError(f"{name}: devpi-init failed (exit {code}): {self._last_line(name)}; see kit logs {name}")
+                raise ClusterError(f"{name}: devpi-init failed (exit {code}): {self._last_line(name)}; "
+                                   f"see {self.site.command('logs', name)}")
 
     def _wait_healthy(self, service: Service, proc: subprocess.Popen, timeout: float = 60.0) -> None:
         url = service.health_url
@@ -292,12 +253,13 @@ class Cluster:
             if proc.poll() is not None:
                 raise ClusterError(
                     f"{service.name} exited with code {proc.returncode} while starting: "
-                    f"{self._last_line(service.name)}; see kit logs {service.name}"
+                    f"{self._last_line(service.name)}; see {self.site.command('logs', service.name)}"
                 )
             if _http_ok(url, timeout=1.0):
                 return
             time.sleep(0.05)
-        raise ClusterError(f"{service.name} did not answer {url} within {timeout:.0f} s; see kit logs {service.name}")
+        raise ClusterError(f"{service.name} did not answer {url} within {timeout:.0f} s; "
+                           f"see {self.site.command('logs', service.name)}")
 
     def _configure_master(self, service: Service) -> None:
         """root/pypi and one private index per team, as the answers say; safe to repeat."""
@@ -310,7 +272,7 @@ class Cluster:
         except DevpiError:
             raise ClusterError(
                 "master: the admin password in kit.toml is not the master's; put the old one back "
-                f"(kit init {self.site_dir} --set admin_password=OLD) or, with the cluster down, change the "
+                f"({self.site.command('init', '--set', 'admin_password=OLD')}) or, with the cluster down, change the "
                 f"master's: cd {self.dir} && devpi-passwd -c master.yml root"
             ) from None
         try:
@@ -324,7 +286,7 @@ class Cluster:
                         {"type": "stage", "bases": ["root/pypi"], "mirror_whitelist": [], "volatile": False},
                     )
         except DevpiError as exc:
-            raise ClusterError(f"master: setting up the indexes failed: {exc}; see kit logs master") from None
+            raise ClusterError(f"master: setting up the indexes failed: {exc}; see {self.site.command('logs', 'master')}") from None
 
     def _wait_mirror_in_sync(self, say: Say, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -334,7 +296,7 @@ class Cluster:
             if behind == 0:
                 return
             time.sleep(0.1)
-        say(f"warning: the mirror is still {behind} changes behind the master; see kit status")
+        say(f"warning: the mirror is still {behind} changes behind the master; see {self.site.command('status')}")
 
     def mirror_lag(self) -> int | None:
         """How many changes the mirror has not applied yet (None if unknown)."""
@@ -350,18 +312,36 @@ class Cluster:
             return None
 
     def down(self, say: Say = print) -> list[str]:
-        """Stop every running service (edge first); return the names stopped."""
+        """Stop every running service, all at once; return the names stopped (edge first)."""
         self.stale = []
-        stopped = []
+        running = {}
         for service in reversed(self.services()):
             pid = self.pid_of(service)
             if pid is not None:
-                self._stop(service.name, pid)
-                stopped.append(service.name)
-                say(f"{service.name:8} stopped (pid {pid})")
+                running[service.name] = pid
+        self._stop(running)
+        for name, pid in running.items():
+            say(f"{name:8} stopped (pid {pid})")
         for stale in self.stale:
             say(f"cleaned a stale pid file: {stale} was not running")
-        return stopped
+        return list(running)
+
+    def _busy_message(self, service: Service) -> str:
+        """Who holds a service's port, and the fix: kit down for a kit site, else another port."""
+        key = "upstream_port" if service.name == "upstream" else f"{service.name}_port"
+        other_port = self.site.command("init", "--set", f"{key}=N")
+        holder = port_holder(service.port)
+        if holder is None:
+            who = "another program listens there"
+        else:
+            who = f"{holder.program} (pid {holder.pid}) listens there"
+            # kit's services run in SITE/cluster: name the site, whose kit down frees it.
+            site_root = find_site_root(holder.cwd) if holder.cwd is not None and holder.cwd.name == "cluster" else None
+            if site_root is not None and site_root != self.site.path:
+                return (f"port {service.port} ({service.name}) is busy: {who}, started by the kit site "
+                        f"{site_root}; stop that cluster with: {site_command(site_root, 'down')}; nothing was started")
+        return (f"port {service.port} ({service.name}) is busy: {who}; stop it, or pick another port with: "
+                f"{other_port}; nothing was started")
 
     def status(self) -> list[ServiceStatus]:
         self.stale = []
@@ -407,22 +387,6 @@ def _devpi_status(port: int) -> dict | None:
 
 def status_json(rows: list[ServiceStatus]) -> str:
     return json.dumps([asdict(r) for r in rows], indent=2)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our own finished child, so it does not linger as a zombie.
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _is_ours(pid: int, marker: str) -> bool:

@@ -8,8 +8,9 @@ without a terminal and the terminal part stays thin.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kit.answers import (
     Answers,
@@ -21,12 +22,16 @@ from kit.answers import (
 )
 from kit.exceptions import AnswerError, AnswerFileError
 
-__all__ = ["IniterBase", "TerminalIniter", "resolve_preset", "existing_answers", "load_site"]
+__all__ = ["IniterBase", "TerminalIniter", "resolve_preset", "existing_answers", "init_dir", "init_site", "InitResult"]
+
+#: Where ``kit init`` writes when it is given no folder and is not inside a site.
+DEFAULT_SITE_DIR = Path("kit-site")
 
 
 def existing_answers(site_dir: Path) -> dict[str, Any] | None:
     """The raw answers of an existing site, used as defaults when re-running."""
-    from kit.render import ANSWERS_FILE, read_manifest
+    from kit.render import read_manifest
+    from kit.site import ANSWERS_FILE
 
     if not site_dir.is_dir() or read_manifest(site_dir) is None:
         return None
@@ -34,16 +39,6 @@ def existing_answers(site_dir: Path) -> dict[str, Any] | None:
     raw = load_answers_file(path)
     _check_file_values(path, raw)
     return raw
-
-
-def load_site(site_dir: Path) -> Answers:
-    """The validated answers of an existing site; :class:`SiteDirError` if it is not one."""
-    from kit.exceptions import SiteDirError
-
-    raw = existing_answers(site_dir)
-    if raw is None:
-        raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
-    return answers_from_raw(raw)
 
 
 def _check_file_values(path: Path, raw: dict[str, Any]) -> None:
@@ -63,6 +58,62 @@ def resolve_preset(answers_file: Path | None, set_options: list[str]) -> dict[st
     return raw
 
 
+def init_dir(site_dir: Path | None) -> Path:
+    """The folder ``kit init`` works on: the one given; else the site the
+    current folder is in (re-running updates it, as git commands find their
+    repository); else ``./kit-site``."""
+    if site_dir is not None:
+        return site_dir
+    from kit.site import find_site_root
+
+    root = find_site_root(Path.cwd())
+    return root if root is not None else DEFAULT_SITE_DIR
+
+
+@dataclass
+class InitResult:
+    """What :func:`init_site` did: the folder, the answers, and the changes (None when declined)."""
+
+    site_dir: Path
+    answers: Answers
+    changes: Any  # kit.render.SiteChanges | None
+    confirmed_interactively: bool = False
+
+
+def init_site(
+    site_dir: Path | None,
+    *,
+    preset: dict[str, Any],
+    make_initer: "Callable[[dict[str, Any], dict[str, Any] | None], IniterBase] | None" = None,
+    force: bool = False,
+    confirm: bool = True,
+    warn=lambda message: None,
+) -> InitResult:
+    """``kit init`` as a library call: answers (asked by the wizard that
+    ``make_initer(preset, base)`` returns, else the defaults and the site's
+    own), warnings, then the site written, after the wizard confirmed the
+    summary when ``confirm``.
+
+    Raises the :class:`~kit.exceptions.KitError` of whatever is wrong before
+    anything is written.
+    """
+    from kit.answers import site_warnings
+    from kit.render import check_site_dir, staged_site
+
+    target = init_dir(site_dir)
+    check_site_dir(target)  # before any question: refuse a wrong folder first
+    base = existing_answers(target)
+    initer = make_initer(preset, base) if make_initer is not None else None
+    answers = initer.run() if initer is not None else answers_from_raw(preset, base)
+    for warning in site_warnings(answers):
+        warn(warning)
+    with staged_site(answers, target, force=force) as plan:
+        asked = initer is not None and confirm
+        if asked and not initer.confirm(answers, plan):
+            return InitResult(target, answers, None, True)
+        return InitResult(target, answers, plan.apply(), asked)
+
+
 class IniterBase:
     """Walks :data:`~kit.answers.QUESTIONS`; subclasses say how to ask."""
 
@@ -71,25 +122,56 @@ class IniterBase:
         self.base = base
 
     def ask(self, question: Question, default: Any, answers: dict) -> Any:
-        """Return the raw reply to ``question`` ("" or None for the default)."""
+        """Return the raw reply to ``question`` ("" or None for the default, "?" for its help)."""
         raise NotImplementedError
 
     def show_error(self, error: AnswerError) -> None:
         """Tell the user why a reply was refused; the question is asked again."""
         raise NotImplementedError
 
+    def show_help(self, question: Question) -> None:
+        """Show the question's help text; the question is asked again."""
+        raise NotImplementedError
+
+    def confirm(self, answers: Answers, plan: Any) -> bool:
+        """Show what will be written (a :class:`~kit.render.SitePlan`) and ask to go on."""
+        return True
+
+    def shown_default(self, question: Question, default: Any) -> str:
+        """The default as the prompt shows it: what Enter takes."""
+        if question.kind == "password":
+            return "keep" if self.base and "admin_password" in self.base else "random"
+        return question.to_text(default)
+
     def run(self) -> Answers:
-        return collect_answers(self.preset, self.base, ask=self.ask, on_error=self.show_error)
+        return collect_answers(
+            self.preset, self.base, ask=self.ask, on_error=self.show_error, on_help=self.show_help
+        )
 
 
 class TerminalIniter(IniterBase):
-    """Asks with questionary; Ctrl-C raises KeyboardInterrupt (the CLI exits 130)."""
+    """Asks with questionary, like cookiecutter or ``npm init``: the default is
+    shown in brackets and Enter takes it; typing replaces it; ``?`` shows help.
+    Ctrl-C raises KeyboardInterrupt (the CLI exits 130, nothing written).
+    """
+
+    def __init__(self, preset: dict[str, Any] | None = None, base: dict[str, Any] | None = None, out=None):
+        super().__init__(preset, base)
+        import sys
+
+        self.out = out or sys.stderr
+        self._introduced = False
 
     def ask(self, question: Question, default: Any, answers: dict) -> Any:
         import questionary
 
+        if not self._introduced:
+            print("Enter takes the [default]; type ? for help on a question; Ctrl-C stops without writing.",
+                  file=self.out)
+            self._introduced = True
+
         def validate(reply: Any) -> bool | str:
-            if reply == "" or reply is None:
+            if reply == "" or reply is None or reply == "?":
                 return True
             try:
                 question.parse(reply, answers)
@@ -103,16 +185,31 @@ class TerminalIniter(IniterBase):
                 for key, label in question.choices.items()
             ]
             prompt = questionary.checkbox(
-                question.prompt, choices=choices, validate=validate, instruction="(space toggles, enter accepts)"
+                question.prompt, choices=choices, validate=validate,
+                instruction="(space toggles, a toggles all, enter accepts)",
             )
         elif question.kind == "password":
-            prompt = questionary.password(question.prompt, validate=validate)
+            prompt = questionary.password(
+                question.prompt, validate=validate, instruction=f"[{self.shown_default(question, default)}]"
+            )
         else:
-            prompt = questionary.text(question.prompt, default=question.to_text(default), validate=validate)
+            # No pre-filled text: a pre-filled default would make typing append to it.
+            prompt = questionary.text(
+                question.prompt, validate=validate, instruction=f"[{self.shown_default(question, default)}]"
+            )
         # unsafe_ask lets Ctrl-C through instead of printing and returning None.
         return prompt.unsafe_ask()
 
     def show_error(self, error: AnswerError) -> None:
-        import sys
+        print(f"  {error}", file=self.out)
 
-        print(f"  {error}", file=sys.stderr)
+    def show_help(self, question: Question) -> None:
+        print(f"  {question.key}: {question.help}", file=self.out)
+
+    def confirm(self, answers: Answers, plan: Any) -> bool:
+        import questionary
+
+        from kit.report import print_summary
+
+        print_summary(answers, plan, file=self.out)
+        return bool(questionary.confirm("Write these files?", default=True).unsafe_ask())

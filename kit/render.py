@@ -9,6 +9,7 @@ hand. Files the user added are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,15 +19,14 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from kit.answers import Answers, dump_answers, upstream_is_folder
 from kit.exceptions import HandEditedError, SiteDirError
+from kit.site import ANSWERS_FILE, MANIFEST
 
-__all__ = ["render_site", "render_template", "SiteChanges", "MANIFEST", "ANSWERS_FILE", "template_dir"]
-
-ANSWERS_FILE = "kit.toml"
-MANIFEST = ".kit-manifest.json"
+__all__ = ["render_site", "staged_site", "SitePlan", "render_template", "SiteChanges", "MANIFEST", "ANSWERS_FILE",
+           "template_dir"]
 #: Files holding secrets: written with mode 0600 wherever they land.
 SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", ANSWERS_FILE}
 #: Files that are run as programs.
@@ -204,12 +204,62 @@ def build_site(answers: Answers, dest: Path) -> None:
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def render_site(answers: Answers, site_dir: Path, *, force: bool = False) -> SiteChanges:
-    """Write (or update) the site for ``answers`` in ``site_dir``.
+class SitePlan:
+    """A site rendered into a staging folder, not yet in place: what would
+    change (:attr:`changes`), then :meth:`apply`. Made by :func:`staged_site`."""
+
+    def __init__(self, site_dir: Path, staged: Path, old: dict[str, str] | None, new_files: list[str]):
+        self.site_dir, self.staged, self.old, self.new_files = site_dir, staged, old, new_files
+        self.changes = self._changes()
+        self.applied = False
+
+    @property
+    def is_new(self) -> bool:
+        return self.old is None
+
+    def _changes(self) -> SiteChanges:
+        files = [f for f in self.new_files if f != MANIFEST]
+        if self.old is None:
+            return SiteChanges(created=files, updated=[], removed=[], unchanged=[])
+        changes = SiteChanges([], [], [], [])
+        for name in files:
+            src, dst = self.staged / name, self.site_dir / name
+            if dst.is_file() and _sha256(dst) == _sha256(src) and _mode(dst) == _mode(src):
+                changes.unchanged.append(name)
+            else:
+                (changes.updated if dst.exists() else changes.created).append(name)
+        changes.removed = [n for n in sorted(set(self.old) - set(self.new_files)) if (self.site_dir / n).is_file()]
+        return changes
+
+    def apply(self) -> SiteChanges:
+        """Move the staged site into place; return what changed."""
+        if self.old is None:
+            if self.site_dir.is_dir():
+                self.site_dir.rmdir()  # checked empty when staged
+            os.replace(self.staged, self.site_dir)
+        else:
+            for name in self.changes.created + self.changes.updated:
+                dst = self.site_dir / name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.staged / name, dst)
+            for name in self.changes.removed:
+                path = self.site_dir / name
+                path.unlink()
+                _prune_empty_dirs(path.parent, self.site_dir)
+            if self.changes.changed or _sha256(self.staged / MANIFEST) != _sha256(self.site_dir / MANIFEST):
+                os.replace(self.staged / MANIFEST, self.site_dir / MANIFEST)
+        self.applied = True
+        return self.changes
+
+
+@contextlib.contextmanager
+def staged_site(answers: Answers, site_dir: Path, *, force: bool = False) -> Iterator[SitePlan]:
+    """Render the site for ``answers`` next to ``site_dir`` and yield its plan;
+    the staging folder is removed on exit, applied or not.
 
     Raises :class:`SiteDirError` for a folder kit must not use and
     :class:`HandEditedError` when a generated file was changed by hand
-    (unless ``force``). Nothing is written when either is raised.
+    (unless ``force``), before anything is written.
     """
     site_dir = Path(site_dir)
     old_manifest = check_site_dir(site_dir)
@@ -219,17 +269,18 @@ def render_site(answers: Answers, site_dir: Path, *, force: bool = False) -> Sit
         staged = Path(tmp, "site")
         build_site(answers, staged)
         new_files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
-        if old_manifest is None:
-            if site_dir.is_dir():
-                site_dir.rmdir()  # checked empty above
-            os.replace(staged, site_dir)
-            return SiteChanges(created=[f for f in new_files if f != MANIFEST], updated=[], removed=[], unchanged=[])
-        return _update_site(site_dir, staged, old_manifest, new_files, force=force)
+        if old_manifest is not None:
+            _refuse_hand_edits(site_dir, old_manifest, new_files, force=force)
+        yield SitePlan(site_dir, staged, old_manifest, new_files)
 
 
-def _update_site(
-    site_dir: Path, staged: Path, old: dict[str, str], new_files: list[str], *, force: bool
-) -> SiteChanges:
+def render_site(answers: Answers, site_dir: Path, *, force: bool = False) -> SiteChanges:
+    """Write (or update) the site for ``answers`` in ``site_dir``; see :func:`staged_site`."""
+    with staged_site(answers, site_dir, force=force) as plan:
+        return plan.apply()
+
+
+def _refuse_hand_edits(site_dir: Path, old: dict[str, str], new_files: list[str], *, force: bool) -> None:
     edited = []
     for name, digest in sorted(old.items()):
         path = site_dir / name
@@ -239,26 +290,6 @@ def _update_site(
     edited += [n for n in new_files if n not in old and n != MANIFEST and (site_dir / n).exists()]
     if edited and not force:
         raise HandEditedError(sorted(edited))
-    changes = SiteChanges([], [], [], [])
-    for name in new_files:
-        src, dst = staged / name, site_dir / name
-        if name == MANIFEST:
-            continue
-        if dst.is_file() and _sha256(dst) == _sha256(src) and _mode(dst) == _mode(src):
-            changes.unchanged.append(name)
-            continue
-        (changes.updated if dst.exists() else changes.created).append(name)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
-    for name in sorted(set(old) - set(new_files)):
-        path = site_dir / name
-        if path.is_file():
-            path.unlink()
-            changes.removed.append(name)
-            _prune_empty_dirs(path.parent, site_dir)
-    if changes.changed or _sha256(staged / MANIFEST) != _sha256(site_dir / MANIFEST):
-        os.replace(staged / MANIFEST, site_dir / MANIFEST)
-    return changes
 
 
 def _mode(path: Path) -> int:

@@ -142,13 +142,18 @@ def test_hand_edited_file_is_not_overwritten_without_force(tmp_path, capsys):
 
 
 BAD_SETS = [
-    ("upstream=htp//nope", "is not a URL"),
+    ("upstream=htp//nope", "is neither 'pypi', a URL nor an existing folder"),
+    ("upstream=wheels", "write a folder as ./wheels (it must exist)"),
     ("upstream=ftp://mirror.example.test/simple/", "unsupported scheme 'ftp'"),
     ("upstream=http://", "is not a URL"),
     ("master_port=70000", "out of range"),
     ("master_port=abc", "is not a port number"),
     ("mirror_port=3141", "already used by master_port"),
     ("teams=Web", "invalid team name 'Web'"),
+    ("teams=Web Team", "invalid team name 'Web Team'; use lowercase letters, digits and '-', starting with a letter, "
+     "at most 32 characters (try 'web-team')"),
+    ("teams=web,my team", "invalid team name 'my team'"),
+    ("master_port=²", "is not a port number"),
     ("teams=web,web", "listed twice"),
     ("teams=root", "reserved"),
     ("host=http://x", "not a host name"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import BIN, PRIVATE, run
+from tests.conftest import BIN, PRIVATE, clean_env, run
 from tests.kit.test_cli_init import kit
 from tests.kit.test_clients_real import new_venv, uploaded  # noqa: F401 - fixture
 
@@ -14,8 +16,9 @@ from tests.kit.test_clients_real import new_venv, uploaded  # noqa: F401 - fixtu
 def test_prints_every_tool_for_a_devpi_index(capsys):
     code, out, err = kit("clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/", capsys=capsys)
     assert code == 0, err
-    for name in ("README.md", "pip.conf", "uv.toml", "buildout.cfg", "setup.cfg", "poetry-source.toml", "pdm.toml", ".pypirc", "ci.env"):
+    for name in ("pip.conf", "uv.toml", "buildout.cfg", "setup.cfg", "poetry-source.toml", "pdm.toml", ".pypirc", "ci.env"):
         assert f"# ---- {name} ----" in out
+    assert "README" not in out  # explanations are in each file's comments, or in --out DIR
     assert "repository = http://127.0.0.1:3141/web/private/" in out
     assert "username = web" in out
     assert "password =" not in out  # kit clients never knows one
@@ -26,6 +29,29 @@ def test_one_tool_only(capsys):
     assert code == 0
     assert "index-url = https://pkgs.example.test/simple/" in out
     assert "# ---- uv.toml ----" not in out and "trusted-host" not in out
+
+
+@pytest.mark.parametrize("tool, name", [("pip", "pip.conf"), ("uv", "uv.toml"), ("buildout", "buildout.cfg"),
+                                        ("pdm", "pdm.toml"), ("twine", ".pypirc"), ("env", "ci.env")])
+def test_one_tool_prints_exactly_its_file(tmp_path, capsys, tool, name):
+    """``kit clients --tool pip > pip.conf`` once wrote a Markdown README into pip.conf."""
+    url = "http://127.0.0.1:3141/web/private/+simple/"
+    code, out, _ = kit("clients", "--index-url", url, "--tool", tool, capsys=capsys)
+    assert code == 0
+    assert kit("clients", "--index-url", url, "--tool", tool, "--out", str(tmp_path), capsys=capsys)[0] == 0
+    assert out == (tmp_path / name).read_text()
+
+
+def test_piped_pip_conf_is_read_by_pip(tmp_path):
+    """The redirect a team lead types, then pip itself reading the file."""
+    env = clean_env(tmp_path / "home")
+    conf = tmp_path / "pip.conf"
+    with open(conf, "w") as out:
+        subprocess.run([sys.executable, "-m", "kit", "clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/",
+                        "--tool", "pip"], stdout=out, check=True, env=env)
+    proc = run([BIN / "python", "-m", "pip", "config", "list"], env=dict(env, PIP_CONFIG_FILE=str(conf)))
+    assert "global.index-url='http://127.0.0.1:3141/web/private/+simple/'" in proc.stdout
+    assert proc.stderr == ""
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.input.typeahead import get_typeahead
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from kit import cli
@@ -23,8 +24,9 @@ from kit.answers import QUESTIONS
 from kit.init import IniterBase
 
 ENTER = "\r"
-CLEAR = "\x15"  # Ctrl-U: drop the pre-filled default
 CTRL_C = "\x03"
+CLEAR = "\x15"  # Ctrl-U: a refused reply stays in the line to be edited; this clears it
+DOWN = "\x1b[B"
 
 
 def drive(keys: list[str], args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
@@ -40,15 +42,27 @@ def drive(keys: list[str], args: list[str], monkeypatch, capsys) -> tuple[int, s
 
         def typist():
             for chunk in keys:
-                time.sleep(0.08)
+                time.sleep(0.15)
                 pipe.send_text(chunk)
+            # A wizard that asks more than the test typed must fail, not hang.
+            time.sleep(8)
+            for _ in range(20):
+                if done.is_set():
+                    return
+                pipe.send_text(CTRL_C)
+                time.sleep(0.5)
 
+        done = threading.Event()
         thread = threading.Thread(target=typist, daemon=True)
         thread.start()
-        with create_app_session(input=pipe, output=output):
-            with pytest.raises(SystemExit) as exit_info:
-                cli.main(args)
-        thread.join(timeout=10)
+        try:
+            with create_app_session(input=pipe, output=output):
+                with pytest.raises(SystemExit) as exit_info:
+                    cli.main(args)
+        finally:
+            done.set()
+            # Keys a wizard did not read would be typed into the next test's wizard.
+            assert get_typeahead(pipe) == [], "the test typed more keys than the wizard read"
     _, err = capsys.readouterr()
     # Keep the words, drop the terminal's control sequences.
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
@@ -59,20 +73,21 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
     keys = [
         ENTER,  # setups: the defaults (all four)
         ENTER,  # upstream: pypi
-        CLEAR + "Web Team" + ENTER,  # refused: not a valid team name
+        "Web Team" + ENTER,  # refused: not a valid team name
         CLEAR + "web,data" + ENTER,  # teams
         ENTER,  # host
         ENTER,  # scheme
-        CLEAR + "99999" + ENTER,  # refused: out of range
+        "99999" + ENTER,  # refused: out of range
         CLEAR + "4141" + ENTER,  # master_port
         ENTER, ENTER,  # mirror_port, edge_port
         ENTER,  # clients: all
         ENTER,  # admin password: empty = random
+        ENTER,  # the summary: write these files? yes
     ]
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 0, err
-    assert "invalid team name 'Web'" in screen
+    assert "invalid team name 'Web Team'" in screen and "(try 'web-team')" in screen
     assert "port 99999 is out of range" in screen
     answers = tomllib.loads((site / "kit.toml").read_text())
     assert answers["teams"] == ["web", "data"]
@@ -81,13 +96,72 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
     assert (site / "teams" / "data" / "pip.conf").is_file()
 
 
+def test_typing_replaces_the_default_which_is_shown_in_brackets(tmp_path, monkeypatch, capsys):
+    # Once, typing "web,data" at the teams prompt gave "teamweb,data": the
+    # default was pre-filled text that typing appended to.
+    keys = [ENTER, ENTER, "web,data" + ENTER] + [ENTER] * 8
+    site = tmp_path / "site"
+    code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
+    assert code == 0, err
+    assert tomllib.loads((site / "kit.toml").read_text())["teams"] == ["web", "data"]
+    assert "[team]" in screen and "[127.0.0.1]" in screen and "[3141]" in screen and "[random]" in screen
+
+
+def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, capsys):
+    keys = [ENTER, "?" + ENTER, ENTER] + [ENTER] * 9
+    code, _, err = drive(keys, ["init", str(tmp_path / "site")], monkeypatch, capsys)
+    assert code == 0, err
+    help_text = next(q.help for q in QUESTIONS if q.key == "upstream")
+    assert f"upstream: {help_text}" in err
+    assert "type ? for help" in err
+
+
+def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeypatch, capsys):
+    keys = [ENTER, ENTER, "web" + ENTER] + [ENTER] * 7 + ["n"]
+    site = tmp_path / "site"
+    code, _, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
+    assert code == 1
+    assert "Your answers:" in err and "teams" in err and "web" in err
+    assert "admin_password  (hidden)" in err
+    assert "teams/" in err and "pip.conf" in err and "kit.toml" in err  # the files, as a tree
+    assert not site.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["home"]  # no staging folder left
+
+
+def test_yes_skips_the_summary(tmp_path, monkeypatch, capsys):
+    keys = [ENTER] * 10  # the questions only: no confirmation is asked
+    site = tmp_path / "site"
+    code, _, err = drive(keys, ["init", str(site), "--yes"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "Your answers:" not in err and (site / "kit.toml").is_file()
+
+
+def test_a_bare_existing_folder_is_an_upstream_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "wheels").mkdir()
+    monkeypatch.chdir(tmp_path)
+    keys = [ENTER, "wheels" + ENTER] + [ENTER] * 10
+    code, _, err = drive(keys, ["init", "site"], monkeypatch, capsys)
+    assert code == 0, err
+    assert tomllib.loads((tmp_path / "site" / "kit.toml").read_text())["upstream"] == str(tmp_path / "wheels")
+
+
+def test_checkbox_labels_say_each_thing_once(tmp_path, monkeypatch, capsys):
+    keys = [ENTER, ENTER, ENTER, ENTER, ENTER, ENTER, ENTER, ENTER, CTRL_C]
+    code, screen, _ = drive(keys, ["init", str(tmp_path / "site")], monkeypatch, capsys)
+    assert code == 130
+    assert "pip: pip.conf" in screen and "pip: pip (pip.conf)" not in screen
+    assert "mirror: root/pypi, a caching mirror of the upstream index" in screen
+    assert "mirror: public mirror" not in screen
+
+
 def test_wizard_checkbox_can_deselect(tmp_path, monkeypatch, capsys):
     # Move down to "cluster" (4th) and untick it: the ports of mirror and edge are not asked.
     keys = [
-        "\x1b[B" * 3 + " " + ENTER,  # setups without cluster
+        DOWN * 3 + " " + ENTER,  # setups without cluster
         ENTER, ENTER, ENTER, ENTER, ENTER,  # upstream, teams, host, scheme, master_port
         ENTER,  # clients
         "secret-passw0rd" + ENTER,
+        ENTER,  # write
     ]
     site = tmp_path / "site"
     code, _, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
@@ -101,13 +175,13 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
     site = tmp_path / "site"
     code, _, err = drive([ENTER, ENTER, CTRL_C], ["init", str(site)], monkeypatch, capsys)
     assert code == 130
-    assert "interrupted" in err and err.count("\n") == 1
+    assert "interrupted" in err and err.strip().splitlines()[-1] == "kit: interrupted"
     assert not site.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["home"]
 
 
 def test_set_options_are_not_asked(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 9  # one fewer question: teams is given
+    keys = [ENTER] * 10  # one fewer question: teams is given; then the confirmation
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site), "--set", "teams=ops"], monkeypatch, capsys)
     assert code == 0, err

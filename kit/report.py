@@ -1,0 +1,102 @@
+"""How kit shows things to people: the files a site gains as a tree, the
+wizard's summary, a spinner for waits. rich (which typer brings) draws them;
+on a pipe or a dumb terminal it prints the same text without colour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import PurePosixPath
+from typing import IO, Any, Callable, Iterator
+
+__all__ = ["files_tree", "print_changes", "print_summary", "progress"]
+
+
+def _console(file: IO[str] | None = None):
+    from rich.console import Console
+
+    # No markup, no wrapping: kit's lines hold "[...]" and long URLs that must print as they are.
+    return Console(file=file or sys.stdout, highlight=False, markup=False, soft_wrap=True, emoji=False)
+
+
+def files_tree(root_label: str, names: list[str], marks: dict[str, str] | None = None):
+    """A rich Tree of relative file names, folders first; ``marks`` adds "(new)", "(updated)"…"""
+    from rich.tree import Tree
+
+    marks = marks or {}
+    tree = Tree(f"{root_label}/", guide_style="dim")
+    nodes: dict[PurePosixPath, Any] = {PurePosixPath("."): tree}
+
+    def key(name: str) -> tuple:
+        parts = PurePosixPath(name).parts
+        # folders before files at each level, then by name
+        return tuple((0, p) for p in parts[:-1]) + ((1, parts[-1]),)
+
+    for name in sorted(names, key=key):
+        path = PurePosixPath(name)
+        parent = PurePosixPath(".")
+        for part in path.parts[:-1]:
+            folder = parent / part
+            if folder not in nodes:
+                nodes[folder] = nodes[parent].add(f"{part}/")
+            parent = folder
+        mark = f"  ({marks[name]})" if name in marks else ""
+        nodes[parent].add(f"{path.name}{mark}")
+    return tree
+
+
+def print_changes(site_label: str, changes, *, file: IO[str] | None = None) -> None:
+    """What :func:`kit.render.render_site` did, as a tree of the files touched."""
+    console = _console(file)
+    if not changes.changed:
+        console.print(f"{site_label}: up to date, nothing changed ({len(changes.unchanged)} files)")
+        return
+    marks = {}
+    if changes.updated or changes.removed or changes.unchanged:  # an update: say what each file did
+        marks.update({n: "new" for n in changes.created})
+        marks.update({n: "updated" for n in changes.updated})
+        marks.update({n: "removed" for n in changes.removed})
+    counts = ", ".join(f"{label} {len(names)}" for label, names in
+                       (("created", changes.created), ("updated", changes.updated), ("removed", changes.removed)) if names)
+    console.print(f"{counts} files:" if "," not in counts else f"{counts}:")
+    console.print(files_tree(site_label, changes.created + changes.updated + changes.removed, marks))
+
+
+def print_summary(answers, plan, *, file: IO[str] | None = None) -> None:
+    """The wizard's last screen: every answer, and the files that will change."""
+    from rich.table import Table
+
+    from kit.answers import QUESTIONS
+
+    console = _console(file)
+    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    for question in QUESTIONS:
+        value = getattr(answers, question.key)
+        shown = "(hidden)" if question.kind == "password" else question.to_text(value).replace(",", ", ")
+        table.add_row(question.key, shown)
+    console.print()
+    console.print("Your answers:")
+    console.print(table)
+    label = str(plan.site_dir)
+    changes = plan.changes
+    if not changes.changed:
+        console.print(f"{label} is up to date with these answers: nothing to write.")
+        return
+    print_changes(label, changes, file=file)
+
+
+@contextlib.contextmanager
+def progress(first: str, *, file: IO[str] | None = None) -> Iterator[Callable[[str], None]]:
+    """Yield ``say``: print a line, and keep a spinner with the latest line
+    going while the work waits (on a terminal only)."""
+    console = _console(file)
+    if not console.is_terminal:
+        out = file or sys.stdout
+        yield lambda line: print(line, file=out, flush=True)
+        return
+    with console.status(first) as status:
+        def say(line: str) -> None:
+            console.print(line)
+            status.update(line.strip())
+        yield say

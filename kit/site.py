@@ -1,0 +1,117 @@
+"""A site folder, found the way git finds a repository.
+
+A kit site is a folder holding ``kit.toml`` (the answers) and
+``.kit-manifest.json`` (what kit generated). Commands that work on a site
+(``up``, ``down``, ``status``, ``logs``, ``check``, and ``init`` re-runs) take
+an optional SITE_DIR; without it, the site is the current folder or the
+nearest folder above it that is one. :meth:`Site.command` writes the fix hints
+kit prints, naming the site folder only when the user is not already in it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.answers import Answers
+from kit.exceptions import SiteDirError
+
+__all__ = ["Site", "find_site_root", "site_command", "shown_path", "ANSWERS_FILE", "MANIFEST"]
+
+ANSWERS_FILE = "kit.toml"
+MANIFEST = ".kit-manifest.json"
+
+
+def is_site_root(folder: Path) -> bool:
+    return (folder / MANIFEST).is_file() and (folder / ANSWERS_FILE).is_file()
+
+
+def find_site_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that is a kit site, or None."""
+    folder = Path(start).absolute()
+    for candidate in (folder, *folder.parents):
+        if is_site_root(candidate):
+            return candidate
+    return None
+
+
+def _shown(path: Path, given: Path | None) -> str:
+    """How to name ``path`` in a command typed in the current folder ("" when inside it)."""
+    cwd = Path.cwd()
+    if cwd == path or path in cwd.parents:
+        return ""
+    relative = os.path.relpath(path, cwd)
+    if not relative.startswith(".."):
+        return relative
+    if given is not None:
+        return str(given)
+    home = Path.home()
+    return "~/" + str(path.relative_to(home)) if home in path.parents else str(path)
+
+
+def shown_path(path: Path, given: Path | None = None) -> str:
+    """How to write ``path`` in a command typed in the current folder ("." when it is the current folder)."""
+    return _shown(Path(path).absolute(), given) or "."
+
+
+def site_command(path: Path, subcommand: str, *rest: str, given: Path | None = None) -> str:
+    """A kit command line for the site at ``path``: ``kit up room``, or ``kit up`` inside it."""
+    return " ".join(part for part in ("kit", subcommand, _shown(path, given), *rest) if part)
+
+
+@dataclass(frozen=True)
+class Site:
+    """An existing site: its folder, its validated answers, and how to name it."""
+
+    path: Path  # absolute
+    answers: Answers
+    #: SITE_DIR as the user typed it (None when the site was found from the current folder).
+    given: Path | None = None
+
+    @classmethod
+    def find(cls, site_dir: Path | None = None) -> "Site":
+        """The site at or above ``site_dir`` (default: the current folder).
+
+        Raises :class:`SiteDirError` with the fix when there is none.
+        """
+        start = Path.cwd() if site_dir is None else Path(site_dir)
+        if site_dir is not None and not start.exists():
+            raise SiteDirError(f"{site_dir} does not exist; create a site there with: kit init {site_dir}")
+        root = find_site_root(start)
+        if root is None:
+            if site_dir is None:
+                raise SiteDirError(
+                    f"no kit site in {_home_short(start.absolute())} or any folder above it; cd into a site, "
+                    "name one (e.g. kit status my-site), or create one with: kit init my-site"
+                )
+            raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
+        return cls(root, load_answers(root), site_dir if site_dir is not None and root == start.absolute() else None)
+
+    @property
+    def arg(self) -> str:
+        """The SITE_DIR to type in a command from the current folder ("" when inside the site)."""
+        return _shown(self.path, self.given)
+
+    def command(self, subcommand: str, *rest: str) -> str:
+        """A kit command line for this site, e.g. ``kit up room`` or, inside it, ``kit up``."""
+        return site_command(self.path, subcommand, *rest, given=self.given)
+
+    def __str__(self) -> str:
+        return self.arg or "."
+
+
+def _home_short(path: Path) -> str:
+    home = Path.home()
+    return "~/" + str(path.relative_to(home)) if home in path.parents else str(path)
+
+
+def load_answers(root: Path) -> Answers:
+    """The validated answers of the site at ``root``."""
+    from kit.init import existing_answers
+    from kit.answers import answers_from_raw
+
+    raw = existing_answers(root)
+    if raw is None:  # pragma: no cover - is_site_root said it was one
+        raise SiteDirError(f"{root} is not a kit site; create one with: kit init {root}")
+    return answers_from_raw(raw)

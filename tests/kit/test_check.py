@@ -1,0 +1,88 @@
+"""``kit check`` on sites the tutorial makes, on broken files, and with a
+shell whose variables would override the team's files: findings, never a
+traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kit.check import OVERRIDING_VARIABLES, check_site, environment_findings
+
+
+def kit_run(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.fixture
+def mirror_only(tmp_path) -> Path:
+    """Chapter 5's site: a mirror and clients, no private index."""
+    site = tmp_path / "seed"
+    proc = kit_run("init", str(site), "--no-input", "--set", "setups=mirror,clients,cluster", "--set", "teams=alpha")
+    assert proc.returncode == 0, proc.stderr
+    return site
+
+
+def test_a_site_without_private_indexes_writes_no_upload_settings(mirror_only):
+    """Once such a site got a .pypirc with an empty repository and username, and
+    ``kit check`` ended in ``ValueError: unknown url type: ':///+login'``."""
+    team = mirror_only / "teams" / "alpha"
+    assert not (team / ".pypirc").exists()
+    assert "TWINE_" not in (team / "ci.env").read_text()
+    assert ".pypirc" not in (team / "README.md").read_text()
+
+
+def test_check_on_a_mirror_only_site_has_no_traceback(mirror_only):
+    proc = kit_run("check", str(mirror_only), "--package", "x")  # nothing runs: the live checks fail cleanly
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr and proc.stderr == ""
+    assert "upload accepted" not in proc.stdout
+    assert "index answers                FAIL" in proc.stdout
+
+
+def test_a_pypirc_without_repository_is_a_finding(mirror_only):
+    (mirror_only / "teams" / "alpha" / ".pypirc").write_text(
+        "[distutils]\nindex-servers =\n    alpha\n\n[alpha]\nrepository =\nusername =\n"
+    )
+    findings = check_site(mirror_only, package="x")
+    upload = next(f for f in findings if f.check == "upload accepted")
+    assert not upload.ok and "has no repository URL or username" in upload.detail
+
+
+@pytest.mark.parametrize("name, content", [
+    ("pip.conf", "[global\nindex-url = x\n"),
+    ("uv.toml", "index = [\n"),
+    ("pdm.toml", b"\xff\xfe not text"),
+])
+def test_an_unreadable_file_is_a_finding(mirror_only, name, content):
+    path = mirror_only / "teams" / "alpha" / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    proc = kit_run("check", str(mirror_only), "--lint-only")
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert f"files readable               FAIL   {name} cannot be read" in proc.stdout
+
+
+def test_overriding_variables_are_warned_about(mirror_only):
+    """PIP_FIND_LINKS in the shell silently beat the team's pip.conf."""
+    proc = kit_run("check", str(mirror_only), "--lint-only",
+                   env_extra={"PIP_FIND_LINKS": "/srv/wheels", "UV_INDEX_URL": "http://x/simple/"})
+    assert proc.returncode == 0, proc.stdout  # a warning, not a failure
+    assert "shell      no overriding variables      warn   PIP_FIND_LINKS, UV_INDEX_URL set in this shell" in proc.stdout
+    assert "fix: unset PIP_FIND_LINKS UV_INDEX_URL" in proc.stdout
+    assert proc.stdout.rstrip().endswith("0 failed, 1 warning")
+    quiet = kit_run("check", str(mirror_only), "--lint-only")
+    assert "no overriding variables" not in quiet.stdout
+
+
+def test_every_index_variable_of_every_client_is_known():
+    assert environment_findings({}) == []
+    for name in OVERRIDING_VARIABLES:
+        (finding,) = environment_findings({name: "x"})
+        assert finding.warning and name in finding.detail
+    assert environment_findings({"PIP_CONFIG_FILE": "/x/pip.conf", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}) == []

@@ -1,0 +1,47 @@
+"""What kit prints around the work: full help texts, shell completion that
+bash really uses, no doubled labels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from kit.cli import app
+from tests.kit.test_cli_init import kit
+
+
+def test_help_shows_each_command_description_whole(capsys):
+    """`kit --help` cut descriptions at 45 characters ("...")."""
+    code, out, _ = kit("--help", capsys=capsys)
+    assert code == 0 and "..." not in out.split("Commands:")[1]
+    import typer.main
+
+    group = typer.main.get_command(app)
+    flat = " ".join(out.split())
+    for name, command in group.commands.items():
+        first = " ".join(command.help.strip().split("\n\n")[0].split())
+        assert first in flat, name
+
+
+def test_bash_completion_completes_commands_and_options():
+    """Shell completion was missing (--install-completion: "No such option")."""
+    script = subprocess.run([sys.executable, "-m", "kit", "--show-completion", "bash"],
+                            capture_output=True, text=True, timeout=30).stdout
+    assert "complete" in script and "_KIT_COMPLETE" in script
+    kit_bin = f"{sys.executable} -m kit"
+    probe = (
+        f"kit() {{ {kit_bin} \"$@\"; }}\n{script}\n"
+        "COMP_WORDS=(kit sta); COMP_CWORD=1; _kit_completion kit; echo \"${COMPREPLY[@]}\"\n"
+        "COMP_WORDS=(kit init --no); COMP_CWORD=2; _kit_completion kit; echo \"${COMPREPLY[@]}\"\n"
+    )
+    proc = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.splitlines() == ["status", "--no-input"], proc.stderr
+
+
+def test_service_roles_have_no_nested_parentheses(tmp_path, capsys):
+    assert kit("init", str(tmp_path / "s"), "--no-input", "--set", f"upstream={tmp_path}", capsys=capsys)[0] == 0
+    from kit.cluster import Cluster
+
+    for service in Cluster.load(tmp_path / "s").services():
+        line = f"{service.name:8} starting on {service.url} ({service.role})"
+        assert line.count("(") == 1, line
