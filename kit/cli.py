@@ -295,6 +295,18 @@ def tour_command(
     run_tour(say=_say, keep=keep)
 
 
+@app.command("catch-up")
+def catch_up_command(
+    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 5)."),
+) -> None:
+    """Make what the tutorial's chapters before CHAPTER leave in your home folder, to start there."""
+    from kit.catchup import catch_up
+    from kit.report import progress
+
+    with progress(f"catching up to chapter {chapter}") as say:
+        catch_up(chapter, say=say)
+
+
 @app.command("sample")
 def sample_command(
     folder: Path = typer.Argument(..., help="Folder to write the wheel into (created if missing)."),

@@ -1,15 +1,23 @@
-"""Runs the chapters of this tutorial as tests (see tests/tutorial/harness.py)."""
+"""Runs the chapters of this tutorial in one sitting, as tests (see tests/tutorial/harness.py)."""
 
 from pathlib import Path
 
-from tests.tutorial.harness import COUNTS, tutorial_sybil
+import pytest
+
+from tests.tutorial.harness import COUNTS, end_sitting, tutorial_sybil
 
 pytest_collect_file = tutorial_sybil(str(Path(__file__).parent)).pytest()
+
+
+@pytest.hookimpl(tryfirst=True)  # before the terminal summary that reports the time
+def pytest_sessionfinish(session):
+    end_sitting()
 
 
 def pytest_terminal_summary(terminalreporter):
     if COUNTS["chapters"]:
         terminalreporter.write_line(
-            f"tutorial: {COUNTS['commands']} console commands executed in {COUNTS['chapters']} chapters "
-            f"({COUNTS['not_run']} shown but not run, each marked with a not-run note)"
+            f"tutorial in one sitting: {COUNTS['commands']} console commands in {COUNTS['chapters']} chapters, "
+            f"{COUNTS['seconds']:.0f} s in one home folder ({COUNTS['not_run']} shown but not run, each with a "
+            f"not-run note; {COUNTS['catch_up']} catch-up commands, run when a chapter is read alone)"
         )

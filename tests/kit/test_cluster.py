@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -265,7 +267,30 @@ def test_busy_port_is_named_and_nothing_starts(idle_site):
         proc = run(kit_cmd("up", str(site)), env=env, check=False)
     assert proc.returncode == 1
     assert f"port {port} (edge) is busy" in proc.stderr and proc.stderr.count("\n") == 1
+    assert f"(pid {os.getpid()}) listens there" in proc.stderr  # who holds it, not just "busy"
     assert pids(site) == {}
+
+
+def test_busy_port_held_by_another_kit_site_names_that_site(idle_site, tmp_path):
+    """A classroom laptop often still runs yesterday's site: say which, and how to stop it."""
+    site, env = idle_site
+    other = tmp_path / "yesterday"
+    run(kit_cmd("init", str(other), "--no-input", "--set", "setups=mirror,cluster"), env=env)
+    port = int((site / "kit.toml").read_text().split("master_port = ")[1].split("\n")[0])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); "
+         "print('ready', flush=True); time.sleep(60)"],
+        cwd=other / "cluster", stdout=subprocess.PIPE, text=True,  # where kit up runs a site's services
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        proc = run(kit_cmd("up", str(site)), env=env, check=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert f"port {port} (master) is busy: python (pid {holder.pid}) listens there, started by the kit site" in proc.stderr
+    assert f"stop that cluster with: kit down {other}" in proc.stderr
 
 
 def test_logs_before_the_first_start(idle_site):
@@ -291,7 +316,7 @@ def test_corrupt_data_folder_fails_clearly_and_keeps_the_data(idle_site):
     (data / ".sqlite").write_bytes(b"this is not a database")
     proc = run(kit_cmd("up", str(site)), env=env, check=False)
     assert proc.returncode == 1
-    assert "master" in proc.stderr and "kit logs master" in proc.stderr and proc.stderr.count("\n") == 1
+    assert "master" in proc.stderr and f"kit logs {site} master" in proc.stderr and proc.stderr.count("\n") == 1
     assert (data / ".sqlite").read_bytes() == b"this is not a database"
     assert not any(alive(pid) for pid in pids(site).values())
     assert pids(site) == {}
@@ -317,7 +342,7 @@ def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):
     assert "buildout.cfg holds a password" in out
     assert ".pypirc is mode 0644" in out and "chmod 600" in out
     assert "uv.toml uses plain http to pkgs.lan.test" in out
-    assert "fix: start the cluster: kit up" in out
+    assert f"fix: start the cluster: kit up {site}" in out
     assert "Traceback" not in out + proc.stderr
 
 

@@ -1,19 +1,36 @@
-"""The tutorial harness: every console block of every chapter, run in order.
+"""The tutorial harness: every console block of every chapter, run as a
+reader types it.
 
 A chapter is a reStructuredText file. Each ``.. code-block:: console`` block
-holds steps: a ``$ command`` line (continued with a trailing backslash) and
-the output the reader should see. A ``.. hidden-console:`` comment holds steps
-a reader never sees (setup or checks). The steps run, in document order, in
-the chapter's own folder and environment: HOME is a fresh folder, no PIP_*,
-UV_* or TWINE_* variable leaks in, and kit's own environment is first on PATH.
+holds steps: a ``$ command`` line (continued with a trailing backslash, or
+followed by a heredoc) and the output the reader should see. Comments before
+a block change how it runs:
+
+- ``.. hidden-console:`` holds steps a reader never sees (setup or checks);
+- ``.. not-run: REASON`` is shown but never run (it needs the LAN, say);
+- ``.. catch-up:`` is the chapter's one-command catch-up: run when the
+  chapter is run alone, skipped in one sitting (the earlier chapters did it).
+
+Two ways of reading are run:
+
+**One sitting** (sybil, ``tutorial/*.rst`` in order): all chapters in one
+home folder, one shell. Each step runs in bash with the shell state the
+earlier steps left — the folder (``cd``), the variables (``export``,
+``unset``, ``source ~/kit-venv/bin/activate``) — exactly as a reader's
+terminal keeps it. Nothing of the test environment is on PATH: chapter 0's
+``pip install`` installs kit from a stand-in for PyPI that holds kit's freshly
+built wheel (see :mod:`tests.tutorial.wheelhouse`), and every later chapter
+uses that installation.
+
+**Alone** (``tests/tutorial/test_alone.py``): each chapter from a fresh home,
+kit and the clients from the test environment, starting with its catch-up.
 
 Matching: ``...`` stands for anything (in a line, or as a line of its own);
 volatile parts are normalised on both sides first: durations (``1.4 s``),
-pids, long hex hashes, and the chapter's HOME shown as ``~``. A step fails
-when it exits non-zero or its output does not match; the chapter stops there
-and the report shows the command, what the chapter shows, and what happened.
-Servers run in the background only through ``kit up``; a chapter must leave
-no process running.
+pids, long hex hashes, and HOME shown as ``~``. A step fails when it exits
+non-zero or its output does not match; the reading stops there and the report
+shows the command, what the chapter shows, and what happened. Servers run in
+the background only through ``kit up``; a chapter must leave none running.
 """
 
 from __future__ import annotations
@@ -26,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -35,10 +52,12 @@ from sybil import Region, Sybil
 from tests.conftest import LEAKY_PREFIXES, processes_under
 
 BIN = Path(sys.executable).parent
-_BLOCK = re.compile(r"^\.\. (code-block:: console|hidden-console:)[ \t]*\n((?:[ \t]*\n|   .*\n?)*)", re.M)
-_NOT_RUN = ".. not-run:"
-#: What the harness counts, for the summary line at the end of the run.
-COUNTS = {"commands": 0, "chapters": 0, "not_run": 0}
+_BLOCK = re.compile(r"^\.\. (code-block:: console|hidden-console:)[^\n]*\n((?:[ \t]*\n|   .*\n?)*)", re.M)
+_DIRECTIVE = re.compile(r"^\.\. (not-run|catch-up):")
+#: Variables bash sets itself; never carried from one step to the next.
+_SHELL_OWN = {"_", "PWD", "OLDPWD", "SHLVL", "BASH_EXECUTION_STRING"}
+#: What the sitting counts, for the summary line at the end of the run.
+COUNTS = {"commands": 0, "chapters": 0, "not_run": 0, "catch_up": 0, "seconds": 0.0}
 
 
 @dataclass
@@ -46,6 +65,14 @@ class Step:
     command: str
     expected: str
     line: int
+
+
+@dataclass
+class Block:
+    kind: str  # "shown", "hidden", "not-run" or "catch-up"
+    steps: list[Step]
+    start: int
+    end: int
 
 
 def parse_steps(body: str, first_line: int) -> list[Step]:
@@ -79,6 +106,23 @@ def parse_steps(body: str, first_line: int) -> list[Step]:
     return steps
 
 
+def chapter_blocks(text: str) -> list[Block]:
+    """Every console block of a chapter, in order, with how it is to be run."""
+    blocks = []
+    for match in _BLOCK.finditer(text):
+        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        first_line = text[: match.start(2)].count("\n") + 1
+        steps = parse_steps(match.group(2), first_line)
+        directive = _DIRECTIVE.match(before)
+        if match.group(1) == "hidden-console:":
+            kind = "hidden"
+        else:
+            kind = directive.group(1) if directive else "shown"
+        if steps:
+            blocks.append(Block(kind, steps, match.start(), match.end()))
+    return blocks
+
+
 def normalise(text: str, home: str) -> str:
     text = text.replace(home, "~")
     text = re.sub(r"\b\d+(\.\d+)? s\b", "N s", text)
@@ -98,74 +142,62 @@ def matches(expected: str, actual: str) -> bool:
     return re.fullmatch(pattern, actual + "\n") is not None
 
 
-class ConsoleParser:
-    """Yields one region per console block, its steps as the parsed value."""
-
-    def __call__(self, document):
-        for match in _BLOCK.finditer(document.text):
-            before = document.text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-            first_line = document.text[: match.start(2)].count("\n") + 1
-            steps = parse_steps(match.group(2), first_line)
-            if before.startswith(_NOT_RUN):
-                COUNTS["not_run"] += len(steps)
-                continue
-            if steps:
-                yield Region(match.start(), match.end(), steps, evaluate)
+# -- the reader's shell --------------------------------------------------------
 
 
-def chapter_env(home: Path) -> dict[str, str]:
-    # Like a reader's shell: none of this machine's packaging settings, but no
-    # PIP_CONFIG_FILE either (chapters set it themselves, as readers do).
+def _without_bin(path: str) -> str:
+    return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p) != BIN)
+
+
+def reader_env(home: Path, *, kit_on_path: bool) -> dict[str, str]:
+    """A reader's shell: none of this machine's packaging settings, no
+    PIP_CONFIG_FILE (chapters set it, as readers do). With ``kit_on_path``
+    the test environment's kit and clients are found (a chapter run alone);
+    without, only what the chapters install (one sitting)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_PREFIXES)}
-    env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", PIP_DISABLE_PIP_VERSION_CHECK="1",
-               COLUMNS="200", TERM="dumb", NO_COLOR="1")
+    path = _without_bin(env.get("PATH", ""))
+    env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{path}" if kit_on_path else path,
+               PIP_DISABLE_PIP_VERSION_CHECK="1", COLUMNS="200", TERM="dumb", NO_COLOR="1")
     return env
 
 
-def setup(namespace: dict) -> None:
-    home = Path(tempfile.mkdtemp(prefix="kit-chapter-")) / "you"
-    home.mkdir()
-    namespace.update(home=home, cwd=home, env=chapter_env(home), failed=None)
-    COUNTS["chapters"] += 1
+@dataclass
+class Shell:
+    """What a terminal keeps between commands: the folder and the variables."""
+
+    home: Path
+    env: dict[str, str]
+    cwd: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cwd = self.home
+
+    def run(self, command: str, timeout: float = 600) -> tuple[int, str]:
+        """Run ``command`` in bash as typed; keep its cd, exports and sourced scripts."""
+        with tempfile.TemporaryDirectory(prefix="kit-shell-") as tmp:
+            state = Path(tmp)
+            script = (
+                f"{command}\n"
+                f"__kit_rc=$?\n"
+                f"pwd > {state}/cwd; env -0 > {state}/env\n"
+                f"exit $__kit_rc\n"
+            )
+            proc = subprocess.run(["bash", "-c", script], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            if (state / "cwd").is_file():
+                self.cwd = Path((state / "cwd").read_text().strip())
+                pairs = (item.split("=", 1) for item in (state / "env").read_text().split("\0") if "=" in item)
+                self.env = {k: v for k, v in pairs if k not in _SHELL_OWN}
+        return proc.returncode, proc.stdout
 
 
-def teardown(namespace: dict) -> None:
-    """Kill what a chapter left running, then fail loudly about it."""
-    home = namespace["home"]
-    leftovers = processes_under(home)
-    for pid in leftovers:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    time.sleep(0.1 if leftovers else 0)
-    shutil.rmtree(home.parent, ignore_errors=True)
-    if leftovers and not namespace["failed"]:  # after a failed step, the failure says enough
-        raise AssertionError(f"the chapter left {len(leftovers)} processes running (pids {leftovers}); end it with kit down")
-
-
-def run_step(step: Step, namespace: dict) -> str | None:
+def run_step(step: Step, shell: Shell) -> str | None:
     """Run one step; None when it did what the chapter shows, else the report."""
-    command = step.command
-    env, home = namespace["env"], str(namespace["home"])
-    cd = re.fullmatch(r"cd (\S+)", command)
-    if cd:  # the shell's own state: kept across steps by the harness
-        target = (namespace["cwd"] / os.path.expanduser(cd.group(1).replace("~", home))).resolve()
-        if not target.is_dir():
-            return _report(step, f"cd: no such folder {target}", None)
-        namespace["cwd"] = target
-        return None
-    export = re.fullmatch(r"export (\w+)=(.*)", command)
-    if export:
-        value = subprocess.run(["bash", "-c", f"printf %s {export.group(2)}"], env=env, cwd=namespace["cwd"],
-                               capture_output=True, text=True).stdout
-        env[export.group(1)] = value
-        return None
-    proc = subprocess.run(["bash", "-c", command], cwd=namespace["cwd"], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=300)
-    actual = normalise(proc.stdout, home)
-    if proc.returncode != 0:
-        return _report(step, actual, proc.returncode)
+    code, out = shell.run(step.command)
+    home = str(shell.home)
+    actual = normalise(out, home)
+    if code != 0:
+        return _report(step, actual, code)
     if not matches(normalise(step.expected, home), actual):
         return _report(step, actual, None)
     return None
@@ -179,18 +211,137 @@ def _report(step: Step, actual: str, code: int | None) -> str:
     )
 
 
+def leftover_processes(home: Path) -> list[int]:
+    """Kill what a reading left running under ``home``; return their pids."""
+    leftovers = processes_under(home)
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.1 if leftovers else 0)
+    return leftovers
+
+
+# -- one sitting (sybil) -------------------------------------------------------
+
+
+@dataclass
+class Sitting:
+    """One reader, all chapters, one home folder and one shell."""
+
+    root: Path
+    shell: Shell
+    index: object  # the stand-in for PyPI (a LocalUpstream)
+    failed: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def close(self) -> None:
+        leftover_processes(self.shell.home)
+        self.index.__exit__(None, None, None)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_SITTING: list[Sitting] = []
+
+
+def _start_sitting() -> Sitting:
+    from kit.upstream import LocalUpstream
+    from tests.tutorial.wheelhouse import build_wheelhouse
+
+    root = Path(tempfile.mkdtemp(prefix="kit-sitting-"))
+    build_wheelhouse(root / "index", extra=list(CLIENTS))
+    index = LocalUpstream(root / "index").__enter__()
+    home = root / "you"
+    # The reader's own pip settings: PyPI, played by the local index.
+    (home / ".config" / "pip").mkdir(parents=True)
+    (home / ".config" / "pip" / "pip.conf").write_text(
+        f"[global]\nindex-url = {index.url}\nextra-index-url =\nfind-links =\n"
+    )
+    return Sitting(root, Shell(home, reader_env(home, kit_on_path=False)), index)
+
+
+#: What chapter 0 asks readers to install besides kit (its "clients" step).
+CLIENTS = ("uv", "zc.buildout", "zc.recipe.egg", "poetry", "pdm[locked]")
+
+
+def sitting() -> Sitting:
+    if not _SITTING:
+        _SITTING.append(_start_sitting())
+    return _SITTING[0]
+
+
+def end_sitting() -> None:
+    if _SITTING:
+        _SITTING.pop().close()
+
+
+class ConsoleParser:
+    """Yields one region per block a reader runs in one sitting (catch-ups are skipped)."""
+
+    def __call__(self, document):
+        for block in chapter_blocks(document.text):
+            if block.kind == "not-run":
+                COUNTS["not_run"] += len(block.steps)
+            elif block.kind == "catch-up":
+                COUNTS["catch_up"] += len(block.steps)
+            else:
+                yield Region(block.start, block.end, block.steps, evaluate)
+
+
+def setup(namespace: dict) -> None:
+    namespace["failed"] = None
+    COUNTS["chapters"] += 1
+
+
+def teardown(namespace: dict) -> None:
+    """A chapter must end with nothing running: kill it, then fail loudly about it."""
+    current = sitting()
+    COUNTS["seconds"] = time.monotonic() - current.started  # the reading so far, up to this chapter's end
+    leftovers = leftover_processes(current.shell.home)
+    if leftovers and not current.failed:
+        current.failed = "a chapter left processes running"
+        raise AssertionError(f"the chapter left {len(leftovers)} processes running (pids {leftovers}); end it with kit down")
+
+
 def evaluate(example) -> str | None:
-    namespace = example.namespace
-    if namespace["failed"]:
-        pytest.skip(f"an earlier step failed (line {namespace['failed']})")
+    current = sitting()
+    if current.failed:
+        pytest.skip(f"an earlier step failed ({current.failed}); one sitting stops there")
     for step in example.parsed:
         COUNTS["commands"] += 1
-        failure = run_step(step, namespace)
+        failure = run_step(step, current.shell)
         if failure:
-            namespace["failed"] = step.line
+            current.failed = f"{Path(example.path).name} line {step.line}"
             return failure
     return None
 
 
 def tutorial_sybil(path: str) -> Sybil:
     return Sybil(parsers=[ConsoleParser()], path=path, pattern="*.rst", setup=setup, teardown=teardown)
+
+
+# -- a chapter alone -------------------------------------------------------------
+
+
+def run_chapter_alone(chapter: Path) -> str | None:
+    """Run one chapter from a fresh home, catch-up first; None or the failure report."""
+    root = Path(tempfile.mkdtemp(prefix="kit-alone-"))
+    home = root / "you"
+    home.mkdir()
+    shell = Shell(home, reader_env(home, kit_on_path=True))
+    try:
+        for block in chapter_blocks(chapter.read_text()):
+            if block.kind == "not-run":
+                continue
+            for step in block.steps:
+                failure = run_step(step, shell)
+                if failure:
+                    return f"{chapter.name} alone: {failure}"
+        leftovers = leftover_processes(home)
+        if leftovers:
+            return f"{chapter.name} alone left {len(leftovers)} processes running; end it with kit down"
+        return None
+    finally:
+        leftover_processes(home)
+        shutil.rmtree(root, ignore_errors=True)

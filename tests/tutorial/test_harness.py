@@ -1,4 +1,5 @@
-"""The tutorial harness itself: a broken chapter must fail the suite."""
+"""The tutorial harness itself: a broken chapter must fail the suite, a
+reader's shell keeps its state, and catch-ups run only for a chapter alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.tutorial.harness import matches, normalise, parse_steps
+from tests.tutorial.harness import Shell, chapter_blocks, matches, normalise, parse_steps, reader_env, run_chapter_alone
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,8 +21,8 @@ A chapter with a broken step
 
    $ echo hello
    hello
-   $ kit --versoin
-   kit 0.1.0
+   $ python3 -c "import sys; print('oops'); sys.exit(2)"
+   fine
    $ echo never reached
    never reached
 
@@ -31,37 +32,102 @@ A chapter with a broken step
    later block
 """
 
+SECOND_CHAPTER = """\
+A second chapter
+================
+
+.. catch-up:
+
+.. code-block:: console
+
+   $ echo catching up > caught-up
+
+.. code-block:: console
+
+   $ ls caught-up 2>/dev/null || echo "no catch-up in one sitting"
+   no catch-up in one sitting
+   $ echo "$FROM_FIRST in $(basename $PWD)"
+   kept in there
+"""
+
+FIRST_CHAPTER = """\
+A first chapter
+===============
+
+.. code-block:: console
+
+   $ mkdir there
+   $ cd there
+   $ export FROM_FIRST=kept
+"""
+
 
 def run_chapters(folder: Path) -> subprocess.CompletedProcess:
     (folder / "conftest.py").write_text(
         "from pathlib import Path\n"
-        "from tests.tutorial.harness import tutorial_sybil\n"
+        "from tests.tutorial.harness import end_sitting, tutorial_sybil\n"
         "pytest_collect_file = tutorial_sybil(str(Path(__file__).parent)).pytest()\n"
+        "def pytest_sessionfinish(session):\n"
+        "    end_sitting()\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:anyio", "-q", "-rs", str(folder)],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=120,
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
     )
 
 
 def test_a_broken_command_fails_the_suite_with_a_clear_report(tmp_path):
-    (tmp_path / "chapter.rst").write_text(BROKEN_CHAPTER)
+    (tmp_path / "00-broken.rst").write_text(BROKEN_CHAPTER)
     proc = run_chapters(tmp_path)
     out = proc.stdout
     assert proc.returncode == 1, out
     assert "1 failed" in out and "1 skipped" in out
     assert "step at line 8 exited with code 2" in out
-    assert "$ kit --versoin" in out and "--- the chapter shows\nkit 0.1.0" in out
-    assert "No such option: --versoin" in out
-    assert "an earlier step failed (line 8)" in out  # the chapter stopped there
+    assert "--- the chapter shows\nfine\n--- it printed\noops" in out
+    assert "one sitting stops there" in out  # the reading stopped there
 
 
-def test_a_working_chapter_passes(tmp_path):
-    (tmp_path / "chapter.rst").write_text(BROKEN_CHAPTER.replace("--versoin", "--version"))
+def test_chapters_in_one_sitting_share_one_shell_and_skip_catch_ups(tmp_path):
+    (tmp_path / "01-first.rst").write_text(FIRST_CHAPTER)
+    (tmp_path / "02-second.rst").write_text(SECOND_CHAPTER)
     proc = run_chapters(tmp_path)
     assert proc.returncode == 0, proc.stdout
     assert "2 passed" in proc.stdout
+
+
+def test_a_chapter_alone_runs_its_catch_up(tmp_path):
+    chapter = tmp_path / "02-second.rst"
+    chapter.write_text(SECOND_CHAPTER.replace("no catch-up in one sitting\n   $ echo", "caught-up\n   $ echo")
+                       .replace("kept in there", "...in you"))
+    assert run_chapter_alone(chapter) is None
+    broken = tmp_path / "00-broken.rst"
+    broken.write_text(BROKEN_CHAPTER)
+    assert "step at line 8 exited with code 2" in run_chapter_alone(broken)
+
+
+def test_the_shell_keeps_folder_variables_and_sourced_scripts(tmp_path):
+    home = tmp_path / "you"
+    home.mkdir()
+    shell = Shell(home, reader_env(home, kit_on_path=False))
+    (home / "activate").write_text("export VIRTUAL_ENV=$HOME/venv\nexport PATH=$VIRTUAL_ENV/bin:$PATH\n")
+    assert shell.run("mkdir -p a/b && cd a/b")[0] == 0
+    assert shell.run("export ANSWER=42; source ~/activate")[0] == 0
+    code, out = shell.run('echo "$PWD $ANSWER $VIRTUAL_ENV"; echo ${PATH%%:*}')
+    assert out.split("\n")[:2] == [f"{home}/a/b 42 {home}/venv", f"{home}/venv/bin"]
+    assert shell.run("unset ANSWER; false")[0] == 1  # the exit code is the command's
+    assert shell.run('echo "[$ANSWER]"')[1] == "[]\n"
+
+
+def test_one_sitting_has_nothing_of_the_test_environment_on_path(tmp_path):
+    env = reader_env(tmp_path, kit_on_path=False)
+    assert str(Path(sys.executable).parent) not in env["PATH"].split(os.pathsep)
+    assert not any(k.startswith(("PIP_CONFIG", "VIRTUAL_ENV", "UV_")) for k in env)
+
+
+def test_blocks_know_how_they_are_run():
+    text = SECOND_CHAPTER + "\n.. not-run: needs the LAN\n\n.. code-block:: console\n\n   $ kit up room\n"
+    assert [b.kind for b in chapter_blocks(text)] == ["catch-up", "shown", "not-run"]
 
 
 def test_parse_steps_with_continuations_and_heredocs():
