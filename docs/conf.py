@@ -15,6 +15,8 @@ release = "0.1.0"
 extensions = ["sphinx_copybutton", "kitdocs"]
 html_theme = "furo"
 html_title = "kit"
+html_static_path = ["_static"]
+html_css_files = ["kit.css"]
 exclude_patterns = ["_build"]
 # The console prompt is not copied with the command.
 copybutton_prompt_text = "$ "

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -84,14 +85,15 @@ def _upload_acme_utils(site: Path, home: Path, say) -> None:
         if "1.0" in _versions(index):
             say("acme-utils 1.0 is already on web/private")
             return
-        dist = make_wheel(site / "cluster" / "run" / "catch-up", "acme-utils", "1.0", marker="the web team")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "TWINE_"))}
         team = site / "teams" / "web"
-        proc = subprocess.run(
-            [sys.executable, "-m", "twine", "upload", "--config-file", str(team / ".pypirc"), "-r", "web",
-             "--disable-progress-bar", str(dist)],
-            env=env, capture_output=True, text=True, timeout=120,
-        )
+        with tempfile.TemporaryDirectory(prefix="kit-catch-up-") as tmp:
+            dist = make_wheel(Path(tmp), "acme-utils", "1.0", marker="the web team")
+            proc = subprocess.run(
+                [sys.executable, "-m", "twine", "upload", "--config-file", str(team / ".pypirc"), "-r", "web",
+                 "--disable-progress-bar", str(dist)],
+                env=env, capture_output=True, text=True, timeout=120,
+            )
         if proc.returncode != 0:
             tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-2:])
             raise ClusterError(f"uploading acme-utils 1.0 failed: {tail}; see {cluster.site.command('logs', 'master')}")

@@ -131,7 +131,26 @@ class KitFiles(_GeneratedDirective):
         return _table(["file", "what it is for"], rows)
 
 
+def _console_lexer():
+    """A console lexer where only ``$ `` starts a command.
+
+    Pygments' own treats a line starting with ``#`` as a root prompt, so the
+    comment lines of a ``cat pip.conf`` were shown as commands.
+    """
+    import re
+
+    from pygments.lexers.shell import BashSessionLexer
+
+    class KitConsoleLexer(BashSessionLexer):
+        name = "kit console"
+        aliases = ["kit-console"]
+        _ps1rgx = re.compile(r"^(\$ )(.*\n?)")
+
+    return KitConsoleLexer
+
+
 def setup(app):
+    app.add_lexer("console", _console_lexer())
     app.add_directive("kit-cli", KitCli)
     app.add_directive("kit-answers", KitAnswers)
     app.add_directive("kit-files", KitFiles)

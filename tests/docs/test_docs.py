@@ -3,6 +3,7 @@ reference pages are generated from kit itself."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,5 +50,87 @@ def test_tutorial_chapters_are_included_not_copied(built):
 
 def test_explanation_and_howtos_are_there(built):
     for page in ("explanation/history", "explanation/architecture", "howto/migrate-from-extra-index-url",
-                 "howto/add-a-team", "howto/rotate-credentials", "howto/move-to-tls", "howto/restore-from-backup"):
+                 "howto/add-a-team", "howto/rotate-credentials", "howto/move-to-tls", "howto/restore-from-backup",
+                 "howto/promote-the-mirror", "howto/alert-on-mirror-lag", "howto/size-a-site"):
         assert (built / f"{page}.html").is_file(), page
+
+
+def test_front_page_starts_with_the_install_and_the_first_three_commands(built):
+    page = (built / "index.html").read_text()
+    text = re.sub(r"<[^>]+>", "", page)
+    body = text[text.index("Install, and the first three commands"):]
+    first = body[: body.index("Tutorial")]
+    for command in ("pip install pkgindex-kit", "source ~/kit-venv/bin/activate", "kit tour", "kit init my-site",
+                    "kit up my-site"):
+        assert command in first, command
+
+
+def test_console_output_is_highlighted_as_output(built):
+    """Pygments' console lexer took output lines starting with "#" (a pip.conf's
+    comments) for root-prompt commands."""
+    page = (built / "tutorial" / "01-private-mirror.html").read_text()
+    assert '<span class="go"># pip settings for team &quot;team&quot;: install from root/pypi only.</span>' in page
+    assert '<span class="gp"># </span>' not in page and '<span class="gp">#</span>' not in page
+    assert page.count('<span class="gp">$ </span>') >= 15
+
+
+#: Characters of a code line that fit furo's content column at a 1280 px window
+#: (40em of text, code at 13 px monospace, less the block's padding).
+FITS_1280 = 76
+_CODE = re.compile(r"^([ \t]*)\.\. code-block:: ([\w-]+)[^\n]*\n((?:[ \t]*\n|\1   .*\n?)*)", re.M)
+
+
+def _too_wide(path: Path) -> list[str]:
+    """Drawings and commands wider than FITS_1280 (console output wraps, by kit.css)."""
+    found = []
+    text = path.read_text()
+    for match in _CODE.finditer(text):
+        lang, margin = match.group(2), len(match.group(1)) + 3
+        first = text[: match.start(3)].count("\n") + 1
+        continued = False
+        for number, line in enumerate(match.group(3).split("\n"), first):
+            body = line[margin:]
+            if lang == "console":
+                is_command = body.startswith("$ ") or continued
+                continued = is_command and body.endswith("\\")
+                if not is_command:
+                    continue
+            if len(body) > FITS_1280:
+                found.append(f"{path.relative_to(ROOT)}:{number}: {len(body)} characters")
+    return found
+
+
+def test_drawings_and_commands_fit_at_1280_px():
+    pages = sorted((ROOT / "tutorial").glob("*.rst")) + sorted(
+        p for p in (ROOT / "docs").rglob("*.rst") if "_build" not in p.parts and "tutorial" not in p.parts)
+    too_wide = [line for page in pages for line in _too_wide(page)]
+    assert too_wide == []
+    css = (ROOT / "docs" / "_static" / "kit.css").read_text()
+    assert "div.highlight-console pre" in css and "pre-wrap" in css
+
+
+def test_the_width_check_catches_a_wide_drawing(tmp_path):
+    page = ROOT / "docs" / "wide-probe.rst"
+    try:
+        page.write_text("x\n=\n\n.. code-block:: text\n\n   " + "─" * 90 + "\n")
+        assert _too_wide(page) == ["docs/wide-probe.rst:6: 90 characters"]
+    finally:
+        page.unlink()
+
+
+def test_read_the_docs_builds_like_ci():
+    """One click publishes the guide: same Python, same extras, warnings fail."""
+    import tomllib
+
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text())
+    assert config["version"] == 2
+    assert config["sphinx"] == {"configuration": "docs/conf.py", "fail_on_warning": True}
+    (install,) = config["python"]["install"]
+    readme = (ROOT / "README.md").read_text()
+    test_command = readme.split("<!-- test-command -->")[1].split("```")[1]
+    extras = re.search(r"pip install -e '\.\[(\w+)\]'", test_command).group(1)
+    assert install == {"method": "pip", "path": ".", "extra_requirements": [extras]}
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
+    assert config["build"]["tools"]["python"] == floor  # CI's python3 is that release too

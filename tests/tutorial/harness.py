@@ -52,7 +52,8 @@ from sybil import Region, Sybil
 from tests.conftest import LEAKY_PREFIXES, processes_under
 
 BIN = Path(sys.executable).parent
-_BLOCK = re.compile(r"^\.\. (code-block:: console|hidden-console:)[^\n]*\n((?:[ \t]*\n|   .*\n?)*)", re.M)
+#: A console block, at the top level or indented (in a numbered list): its indent, kind and body.
+_BLOCK = re.compile(r"^([ \t]*)\.\. (code-block:: console|hidden-console:)[^\n]*\n((?:[ \t]*\n|\1   .*\n?)*)", re.M)
 _DIRECTIVE = re.compile(r"^\.\. (not-run|catch-up):")
 #: Variables bash sets itself; never carried from one step to the next.
 _SHELL_OWN = {"_", "PWD", "OLDPWD", "SHLVL", "BASH_EXECUTION_STRING"}
@@ -75,8 +76,9 @@ class Block:
     end: int
 
 
-def parse_steps(body: str, first_line: int) -> list[Step]:
-    lines = [line[3:] if line.startswith("   ") else line.strip() for line in body.rstrip("\n").split("\n")]
+def parse_steps(body: str, first_line: int, indent: str = "") -> list[Step]:
+    margin = indent + "   "
+    lines = [line[len(margin):] if line.startswith(margin) else line.strip() for line in body.rstrip("\n").split("\n")]
     steps: list[Step] = []
     i = 0
     while i < len(lines):
@@ -110,11 +112,11 @@ def chapter_blocks(text: str) -> list[Block]:
     """Every console block of a chapter, in order, with how it is to be run."""
     blocks = []
     for match in _BLOCK.finditer(text):
-        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        first_line = text[: match.start(2)].count("\n") + 1
-        steps = parse_steps(match.group(2), first_line)
+        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
+        first_line = text[: match.start(3)].count("\n") + 1
+        steps = parse_steps(match.group(3), first_line, match.group(1))
         directive = _DIRECTIVE.match(before)
-        if match.group(1) == "hidden-console:":
+        if match.group(2) == "hidden-console:":
             kind = "hidden"
         else:
             kind = directive.group(1) if directive else "shown"
@@ -325,7 +327,7 @@ def tutorial_sybil(path: str) -> Sybil:
 
 
 def run_chapter_alone(chapter: Path) -> str | None:
-    """Run one chapter from a fresh home, catch-up first; None or the failure report."""
+    """Run one chapter (or how-to page) from a fresh home, catch-up first; None or the failure report."""
     root = Path(tempfile.mkdtemp(prefix="kit-alone-"))
     home = root / "you"
     home.mkdir()

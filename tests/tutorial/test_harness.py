@@ -145,3 +145,10 @@ def test_matching_with_ellipsis_and_normalisation():
     assert not matches("a\nb", "a\nb\nc")
     home = "/tmp/x/you"
     assert normalise(f"in {home}/site after 1.25 s, pid 4242, sha {'ab' * 16}  ", home) == "in ~/site after N s, pid N, sha HASH"
+
+
+def test_blocks_in_a_numbered_list_are_run_too():
+    """A how-to's steps sit in a list, indented: they once were silently skipped."""
+    text = "1. Stop it:\n\n   .. code-block:: console\n\n      $ echo one\n      one\n\n2. Next\n"
+    (block,) = chapter_blocks(text)
+    assert block.kind == "shown" and [(s.command, s.expected) for s in block.steps] == [("echo one", "one")]
