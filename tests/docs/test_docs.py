@@ -134,3 +134,30 @@ def test_read_the_docs_builds_like_ci():
     assert install == {"method": "pip", "path": ".", "extra_requirements": [extras]}
     floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
     assert config["build"]["tools"]["python"] == floor  # CI's python3 is that release too
+
+
+def _all_prose() -> str:
+    pages = sorted((ROOT / "tutorial").glob("*.rst")) + sorted(
+        p for p in (ROOT / "docs").rglob("*.rst") if "_build" not in p.parts)
+    return "\n".join(" ".join(p.read_text().split()) for p in pages)
+
+
+@pytest.mark.parametrize("claim", [
+    "every installation in the world failed",  # the 2010 mirrors could take over for those pointed at them
+    "stayed open",  # PEP 381 answered freshness (/last-modified) and trust (/serversig) in 2010
+    "Someone had asked",  # the question is Martin von Löwis's
+    "installers pick the best version across both",  # pip does; uv takes the first index by default
+])
+def test_history_claims_the_sources_contradict_are_gone(claim):
+    assert claim.lower() not in _all_prose().lower()
+
+
+def test_quotes_are_credited_and_the_record_is_dated():
+    prose = _all_prose()
+    quote = "What piece of software would implement the fallback to the next machine?"
+    for place in [i for i in range(len(prose)) if prose.startswith(quote, i)]:
+        assert "Martin von Löwis" in prose[max(0, place - 200): place], prose[place - 200: place]
+    history = " ".join((ROOT / "docs" / "explanation" / "history.rst").read_text().split())
+    for fact in ("September 2011", "/last-modified", "/serversig", "PEP 449", "PEP 464",
+                 "The proposal itself noted", "comes from the same server"):
+        assert fact in history, fact

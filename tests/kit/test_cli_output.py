@@ -3,8 +3,10 @@ bash really uses, no doubled labels."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import time
 
 from kit.cli import app
 from tests.kit.test_cli_init import kit
@@ -45,3 +47,26 @@ def test_service_roles_have_no_nested_parentheses(tmp_path, capsys):
     for service in Cluster.load(tmp_path / "s").services():
         line = f"{service.name:8} starting on {service.url} ({service.role})"
         assert line.count("(") == 1, line
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_waits_show_a_spinner_on_a_terminal_and_plain_lines_elsewhere():
+    """kit up, kit down and catch-ups print each step; on a terminal a spinner
+    with the latest step keeps moving while they wait."""
+    from kit.report import progress
+
+    screen = _Terminal()
+    with progress("starting the cluster", file=screen) as say:
+        say("master   healthy after 1.2 s")
+        time.sleep(0.3)  # long enough for the spinner to draw
+    out = screen.getvalue()
+    assert "master   healthy after 1.2 s" in out
+    assert "\x1b[" in out and "⠋" in out  # the spinner, drawn with terminal control sequences
+    plain = io.StringIO()
+    with progress("starting the cluster", file=plain) as say:
+        say("master   healthy after 1.2 s")
+    assert plain.getvalue() == "master   healthy after 1.2 s\n"
