@@ -45,7 +45,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ANSWERS_KEYS_HELP = "Answer keys: " + ", ".join(q.key for q in QUESTIONS) + " (see the reference docs)."
+ANSWER_KEYS_HELP = "Answer keys: " + ", ".join(q.key for q in QUESTIONS) + " (see the reference docs)."
 
 
 def _say(message: str) -> None:
@@ -80,7 +80,7 @@ def init_command(
     ),
     no_input: bool = typer.Option(False, "--no-input", help="Ask nothing: take every default (or the site's answers)."),
     answers: Optional[Path] = typer.Option(None, "--answers", metavar="FILE", help="TOML answer file, e.g. a site's kit.toml."),
-    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Set one answer (repeatable). " + ANSWERS_KEYS_HELP),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Set one answer (repeatable). " + ANSWER_KEYS_HELP),
     yes: bool = typer.Option(False, "--yes", "-y", help="Write without the summary and its confirmation."),
     force: bool = typer.Option(False, "--force", help="Overwrite generated files even if edited by hand."),
 ) -> None:
@@ -92,6 +92,7 @@ def init_command(
     from kit.exceptions import NotATerminalError
     from kit.init import TerminalIniter, init_site, resolve_preset
     from kit.report import print_changes
+    from kit.site import shown_path
 
     preset = resolve_preset(answers, set_)
     make_initer = None
@@ -103,8 +104,6 @@ def init_command(
             )
         make_initer = TerminalIniter
     result = init_site(site_dir, preset=preset, make_initer=make_initer, force=force, confirm=not yes, warn=_warn)
-    from kit.site import shown_path
-
     shown = shown_path(result.site_dir, site_dir)
     if result.changes is None:
         _say("nothing written")
