@@ -84,3 +84,9 @@ def test_site_command_and_find(room, monkeypatch):
     assert Site.find().path == room
     monkeypatch.chdir(room.parent.parent)
     assert site_command(room, "down") == f"kit down {room.parent.name}/room"
+
+
+def test_logs_of_one_service_from_inside_the_site(room):
+    proc = kit_in(room, "logs", "master")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "(no log yet: master has not been started)\n"
