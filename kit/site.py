@@ -44,15 +44,15 @@ def _shown(path: Path, given: Path | None) -> str:
     relative = os.path.relpath(path, cwd)
     if not relative.startswith(".."):
         return relative
-    if given is not None:
-        return str(given)
-    home = Path.home()
-    return "~/" + str(path.relative_to(home)) if home in path.parents else str(path)
+    return str(given) if given is not None else _home_short(path)
 
 
 def shown_path(path: Path, given: Path | None = None) -> str:
-    """How to write ``path`` in a command typed in the current folder ("." when it is the current folder)."""
-    return _shown(Path(path).absolute(), given) or "."
+    """How to write ``path`` as a path from the current folder (``.``, ``..``, ``room``, ``~/x``)."""
+    path = Path(path).absolute()
+    if path in Path.cwd().parents:
+        return os.path.relpath(path)
+    return _shown(path, given) or "."
 
 
 def site_command(path: Path, subcommand: str, *rest: str, given: Path | None = None) -> str:
