@@ -136,17 +136,19 @@ def parse_upstream(raw: Any, answers: dict | None = None) -> str:
     A folder is written as a path (``/…``, ``./…``, ``~/…``) or, when it
     exists, by its bare name (``wheels``), as people type it.
     """
-    if isinstance(raw, str) and raw.strip().lower() == DEFAULT_UPSTREAM:
+    if not isinstance(raw, str):
+        return parse_url("upstream", raw)  # says what it expected
+    text = raw.strip()
+    if text.lower() == DEFAULT_UPSTREAM:
         return DEFAULT_UPSTREAM
-    text = raw.strip() if isinstance(raw, str) else raw
-    if isinstance(text, str) and text.startswith(("/", "./", "../", "~")):
+    if text.startswith(("/", "./", "../", "~")):
         folder = Path(text).expanduser().absolute()
         if not folder.is_dir():
             raise AnswerError("upstream", f"folder {str(folder)!r} does not exist; give a folder of wheels and sdists")
         return str(folder)
-    if isinstance(text, str) and text and "://" not in text and Path(text).is_dir():
-        return str(Path(text).absolute())
-    if isinstance(text, str) and text and "://" not in text:
+    if text and "://" not in text:
+        if Path(text).is_dir():
+            return str(Path(text).absolute())
         raise AnswerError(
             "upstream",
             f"{text!r} is neither 'pypi', a URL nor an existing folder; write a folder as ./{text} "

@@ -9,12 +9,10 @@ site. Catching up is safe to repeat: what is already there is kept.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -22,67 +20,65 @@ from kit.exceptions import AnswerError, ClusterError
 
 __all__ = ["catch_up", "CHAPTERS"]
 
-#: What each chapter needs from the ones before it.
-CHAPTERS = {
-    1: "the upstream folder ~/wheels",
-    2: "the upstream folder ~/wheels",
-    3: "~/wheels with the attacker's acme-utils 9.0, and the ~/acme site with the web team's acme-utils 1.0",
-    4: "~/wheels with the attacker's acme-utils 9.0, and the ~/acme site with the web team's acme-utils 1.0",
-    5: "the upstream folder ~/wheels",
-}
+#: The chapters one can start at. Each needs ~/wheels; those in
+#: :data:`NEED_ACME` also need the attacker's acme-utils 9.0 in it and the
+#: ~/acme site with the web team's acme-utils 1.0 uploaded.
+CHAPTERS = range(1, 6)
+NEED_ACME = {3, 4}
 ACME_SETUPS = ["private", "clients", "cluster"]
 
 
 def catch_up(chapter: int, home: Path | None = None, say: Callable[[str], None] = print) -> None:
     """Make what chapters before ``chapter`` leave behind, under ``home``."""
     from kit.sample import make_wheel
+    from kit.site import home_short
 
     if chapter not in CHAPTERS:
         raise AnswerError("CHAPTER", f"there is no chapter {chapter} to catch up to; give a number from 1 to {max(CHAPTERS)}")
     home = Path.home() if home is None else home
     wheels = home / "wheels"
     make_wheel(wheels, "tutorial-upstream", "1.0", marker="from the upstream")
-    if chapter not in (3, 4):
-        say(f"{_short(wheels, home)}: tutorial-upstream 1.0")
+    if chapter not in NEED_ACME:
+        say(f"{home_short(wheels, home)}: tutorial-upstream 1.0")
         say(f"ready for chapter {chapter}")
         return
     make_wheel(wheels, "acme-utils", "9.0", marker="the attacker")
-    say(f"{_short(wheels, home)}: tutorial-upstream 1.0, acme-utils 9.0 (the attacker's)")
+    say(f"{home_short(wheels, home)}: tutorial-upstream 1.0, acme-utils 9.0 (the attacker's)")
     site = _acme_site(home, wheels, say)
-    _upload_acme_utils(site, home, say)
+    _upload_acme_utils(site, say)
     say(f"ready for chapter {chapter}")
-
-
-def _short(path: Path, home: Path) -> str:
-    return "~/" + str(path.relative_to(home)) if home in path.parents else str(path)
 
 
 def _acme_site(home: Path, wheels: Path, say) -> Path:
     from kit.answers import answers_from_raw
     from kit.render import render_site
-    from kit.site import is_site_root
+    from kit.site import home_short, is_site_root
 
     site = home / "acme"
     if is_site_root(site):
-        say(f"{_short(site, home)}: the site chapter 2 made is there; kept as it is")
+        say(f"{home_short(site, home)}: the site chapter 2 made is there; kept as it is")
         return site
     answers = answers_from_raw({"setups": ACME_SETUPS, "upstream": str(wheels), "teams": ["web"]})
     render_site(answers, site)
-    say(f"{_short(site, home)}: a site for the web team, as chapter 2 makes it")
+    say(f"{home_short(site, home)}: a site for the web team, as chapter 2 makes it")
     return site
 
 
-def _upload_acme_utils(site: Path, home: Path, say) -> None:
+def _upload_acme_utils(site: Path, say) -> None:
     """acme-utils 1.0 on web/private, as chapter 2 uploads it, with the cluster left as it was."""
     from kit.cluster import Cluster
+    from kit.devpi import DevpiAPI, DevpiError
     from kit.sample import make_wheel
 
     cluster = Cluster.load(site)
     was_running = any(row.running for row in cluster.status())
     cluster.up(say=lambda line: None)  # starts what is down; leaves the rest
     try:
-        index = f"http://127.0.0.1:{cluster.answers.master_port}/web/private/acme-utils"
-        if "1.0" in _versions(index):
+        try:
+            project = DevpiAPI(f"http://127.0.0.1:{cluster.answers.master_port}").get("/web/private/acme-utils")
+        except DevpiError:
+            project = None
+        if project and "1.0" in project:
             say("acme-utils 1.0 is already on web/private")
             return
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "TWINE_"))}
@@ -102,11 +98,3 @@ def _upload_acme_utils(site: Path, home: Path, say) -> None:
         if not was_running:
             cluster.down(say=lambda line: None)
 
-
-def _versions(url: str) -> list[str]:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return list(json.loads(response.read()).get("result", {}))
-    except (OSError, ValueError):
-        return []

@@ -22,7 +22,7 @@ from typing import Callable
 from kit.answers import upstream_is_folder
 from kit.exceptions import ClusterError, SiteDirError
 from kit.processes import alive as _alive
-from kit.processes import free_ports, port_busy, port_holder, stop_groups
+from kit.processes import cmdline, free_ports, port_busy, port_holder, stop_groups
 from kit.site import Site, find_site_root, site_command
 
 __all__ = ["Cluster", "ServiceStatus", "free_ports"]
@@ -391,8 +391,5 @@ def status_json(rows: list[ServiceStatus]) -> str:
 
 def _is_ours(pid: int, marker: str) -> bool:
     """Guard against a pid reused by another program after a crash."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return True  # no /proc: trust the pid file
-    return marker in cmdline
+    command = cmdline(pid)
+    return command is None or marker in command  # no /proc: trust the pid file

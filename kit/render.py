@@ -211,11 +211,6 @@ class SitePlan:
     def __init__(self, site_dir: Path, staged: Path, old: dict[str, str] | None, new_files: list[str]):
         self.site_dir, self.staged, self.old, self.new_files = site_dir, staged, old, new_files
         self.changes = self._changes()
-        self.applied = False
-
-    @property
-    def is_new(self) -> bool:
-        return self.old is None
 
     def _changes(self) -> SiteChanges:
         files = [f for f in self.new_files if f != MANIFEST]
@@ -248,7 +243,6 @@ class SitePlan:
                 _prune_empty_dirs(path.parent, self.site_dir)
             if self.changes.changed or _sha256(self.staged / MANIFEST) != _sha256(self.site_dir / MANIFEST):
                 os.replace(self.staged / MANIFEST, self.site_dir / MANIFEST)
-        self.applied = True
         return self.changes
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from kit.answers import Answers
 from kit.exceptions import SiteDirError
 
-__all__ = ["Site", "find_site_root", "site_command", "shown_path", "ANSWERS_FILE", "MANIFEST"]
+__all__ = ["Site", "find_site_root", "site_command", "shown_path", "home_short", "ANSWERS_FILE", "MANIFEST"]
 
 ANSWERS_FILE = "kit.toml"
 MANIFEST = ".kit-manifest.json"
@@ -44,7 +44,7 @@ def _shown(path: Path, given: Path | None) -> str:
     relative = os.path.relpath(path, cwd)
     if not relative.startswith(".."):
         return relative
-    return str(given) if given is not None else _home_short(path)
+    return str(given) if given is not None else home_short(path)
 
 
 def shown_path(path: Path, given: Path | None = None) -> str:
@@ -82,7 +82,7 @@ class Site:
         if root is None:
             if site_dir is None:
                 raise SiteDirError(
-                    f"no kit site in {_home_short(start.absolute())} or any folder above it; cd into a site, "
+                    f"no kit site in {home_short(start.absolute())} or any folder above it; cd into a site, "
                     "name one (e.g. kit status my-site), or create one with: kit init my-site"
                 )
             raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
@@ -101,8 +101,9 @@ class Site:
         return self.arg or "."
 
 
-def _home_short(path: Path) -> str:
-    home = Path.home()
+def home_short(path: Path, home: Path | None = None) -> str:
+    """``path`` with the home folder written ``~``, as the guide writes it."""
+    home = Path.home() if home is None else home
     return "~/" + str(path.relative_to(home)) if home in path.parents else str(path)
 
 

@@ -3,7 +3,6 @@ and kit down stops a cluster's services together."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
