@@ -187,6 +187,26 @@ def parse_teams(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
     return tuple(teams)
 
 
+_PROJECT_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+
+
+def parse_private_projects(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
+    """Project names the site's teams publish, normalised (PEP 503); may be empty."""
+    names = _as_list("private_projects", raw)
+    seen: list[str] = []
+    for name in names:
+        if not _PROJECT_RE.match(name):
+            raise AnswerError(
+                "private_projects",
+                f"{name!r} is not a valid project name; use letters, digits, '.', '_' and '-', "
+                "starting and ending with a letter or digit",
+            )
+        normal = re.sub(r"[-_.]+", "-", name).lower()
+        if normal not in seen:
+            seen.append(normal)
+    return tuple(seen)
+
+
 def suggest_team_name(name: str) -> str | None:
     """A valid team name close to ``name`` (``Web Team`` → ``web-team``), or None."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -311,6 +331,14 @@ QUESTIONS: tuple[Question, ...] = (
         "and a folder of client settings.",
     ),
     Question(
+        "private_projects", "Project names your teams publish or will publish (comma separated, may be empty)", "text",
+        lambda a: (), parse_private_projects,
+        "Names no team of this site may ever get from the upstream, even before their first upload: "
+        "a look-alike uploaded to PyPI under one of these names is never offered. Names any team has "
+        "already published are protected without being listed.",
+        when=_wants("private"),
+    ),
+    Question(
         "host", "Host name the clients use to reach the index", "text",
         lambda a: "127.0.0.1", parse_host,
         "127.0.0.1 for a laptop; a LAN name for a room or a team (then serve it over TLS).",
@@ -393,6 +421,7 @@ class Answers:
     setups: tuple[str, ...]
     upstream: str
     teams: tuple[str, ...]
+    private_projects: tuple[str, ...]
     host: str
     scheme: str
     master_port: int

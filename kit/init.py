@@ -141,7 +141,7 @@ class IniterBase:
         """The default as the prompt shows it: what Enter takes."""
         if question.kind == "password":
             return "keep" if self.base and "admin_password" in self.base else "random"
-        return question.to_text(default)
+        return question.to_text(default) or "none"
 
     def run(self) -> Answers:
         return collect_answers(

@@ -73,7 +73,7 @@ def print_summary(answers, plan, *, file: IO[str] | None = None) -> None:
     table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
     for question in QUESTIONS:
         value = getattr(answers, question.key)
-        shown = "(hidden)" if question.kind == "password" else question.to_text(value).replace(",", ", ")
+        shown = "(hidden)" if question.kind == "password" else question.to_text(value).replace(",", ", ") or "(none)"
         table.add_row(question.key, shown)
     console.print()
     console.print("Your answers:")

@@ -75,7 +75,7 @@ class KitAnswers(_GeneratedDirective):
             else:
                 value = question.default({"upstream": "pypi", "setups": ("cluster",)})
                 default = ", ".join(value) if isinstance(value, tuple) else str(value)
-            rows.append([f"``{question.key}``", f"``{default}``" if question.kind != "password" else default,
+            rows.append([f"``{question.key}``", (f"``{default}``" if default else "(none)") if question.kind != "password" else default,
                          _cell(question.help), _cell(question.prompt)])
         return _table(["key", "default", "meaning", "wizard question"], rows)
 
