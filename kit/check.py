@@ -13,6 +13,7 @@ import configparser
 import json
 import os
 import re
+import shlex
 import stat
 import tomllib
 import urllib.error
@@ -92,13 +93,34 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:160] or exc.__class__.__name__
 
 
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
 def _read_env(path: Path) -> dict[str, str]:
+    """The variables of an env file, parsed the way sh assigns them, never run.
+
+    A line that is not a plain ``KEY=word`` (a command, ``$(…)``, a second
+    word) would do something else when sourced: the file is unreadable.
+    """
     values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Unreadable(path.name, _one_line(exc)) from None
+    for number, line in enumerate(lines, 1):
         line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ASSIGNMENT.match(line)
+        try:
+            words = shlex.split(match.group(2), comments=True) if match else None
+        except ValueError:
+            words = None
+        unquoted = match and re.search(r"[$`]", re.sub(r"'[^']*'", "", match.group(2)))
+        if words is None or len(words) > 1 or unquoted:
+            raise _Unreadable(path.name, f"line {number} is not a plain KEY=value assignment; "
+                              "sourced, it would run or expand something")
+        values[match.group(1)] = words[0] if words else ""
     return values
 
 
@@ -140,23 +162,8 @@ def _lint_team(team: str, folder: Path, regenerate: str) -> list[Finding]:
             findings.append(Finding(team, check, True, ok_detail))
 
     # one index only
-    problems = []
-    if (folder / "pip.conf").is_file():
-        if _read_ini(folder / "pip.conf").get("global", "extra-index-url", fallback="").strip():
-            problems.append("pip.conf has an extra-index-url")
-    if (folder / "ci.env").is_file() and _read_env(folder / "ci.env").get("PIP_EXTRA_INDEX_URL"):
-        problems.append("ci.env sets PIP_EXTRA_INDEX_URL")
-    if (folder / "uv.toml").is_file():
-        data = _read_toml(folder / "uv.toml")
-        if len(data.get("index", [])) != 1 or data.get("extra-index-url"):
-            problems.append("uv.toml lists more than one index")
-        if data.get("index-strategy", "first-index") != "first-index":
-            problems.append(f"uv.toml uses index-strategy {data['index-strategy']!r}")
-    if (folder / "poetry-source.toml").is_file():
-        sources = _read_toml(folder / "poetry-source.toml").get("tool", {}).get("poetry", {}).get("source", [])
-        if [s.get("priority") for s in sources] != ["primary"]:
-            problems.append("poetry-source.toml is not exactly one primary source")
-    add("one index only", problems, "remove the second index; the team index already inherits the mirror",
+    add("one index only", _second_indexes(folder),
+        "remove the second index; the team index already inherits the mirror",
         "no extra index in any file")
 
     # no credentials where they are printed or committed
@@ -192,6 +199,95 @@ def _lint_team(team: str, folder: Path, regenerate: str) -> list[Finding]:
     add("TLS beyond loopback", sorted(set(problems)),
         f"serve the index over https and regenerate with: {regenerate} --set scheme=https",
         "plain http goes to loopback only")
+    return findings
+
+
+#: Settings that add a place to look for packages, per client, as its own
+#: configuration spells them (pip also accepts "_" for "-").
+_PIP_EXTRA = ("extra-index-url", "find-links")
+_ENV_EXTRA = ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
+_ENV_INDEX = ("PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "PDM_PYPI_URL")
+
+
+def _second_indexes(folder: Path) -> list[str]:
+    """Every way a team file names more than one index, however it got there:
+    a second key, a second section, a second table."""
+    problems = []
+    if (folder / "pip.conf").is_file():
+        ini = _read_ini(folder / "pip.conf")
+        index_urls = set()
+        for section in ini.sections():
+            for key, value in ini.items(section):
+                key = key.replace("_", "-")
+                if key in _PIP_EXTRA and value.strip():
+                    problems.append(f"pip.conf [{section}] sets {key}")
+                elif key == "index-url" and value.strip():
+                    index_urls.add(value.strip())
+        if len(index_urls) > 1:
+            problems.append(f"pip.conf names {len(index_urls)} different index-url values")
+    if (folder / "ci.env").is_file():
+        env = _read_env(folder / "ci.env")
+        problems += [f"ci.env sets {name}" for name in _ENV_EXTRA if env.get(name)]
+        if len({env[name] for name in _ENV_INDEX if env.get(name)}) > 1:
+            problems.append("ci.env names more than one index")
+    if (folder / "uv.toml").is_file():
+        data = _read_toml(folder / "uv.toml")
+        pip_table = data.get("pip", {}) if isinstance(data.get("pip"), dict) else {}
+        if len(data.get("index", [])) != 1:
+            problems.append("uv.toml lists more than one index")
+        for key in ("extra-index-url", "find-links", "index-url"):
+            if data.get(key) or pip_table.get(key):
+                problems.append(f"uv.toml sets {key}")
+        if data.get("index-strategy", "first-index") != "first-index":
+            problems.append(f"uv.toml uses index-strategy {data['index-strategy']!r}")
+    if (folder / "pdm.toml").is_file():
+        pypi = _read_toml(folder / "pdm.toml").get("pypi", {})
+        extra = [name for name, value in pypi.items() if isinstance(value, dict)] if isinstance(pypi, dict) else []
+        problems += [f"pdm.toml adds the source {name!r}" for name in extra]
+    if (folder / "buildout.cfg").is_file():
+        ini = _read_ini(folder / "buildout.cfg")
+        if ini.get("buildout", "find-links", fallback="").strip():
+            problems.append("buildout.cfg sets find-links")
+    if (folder / "setup.cfg").is_file():
+        ini = _read_ini(folder / "setup.cfg")
+        if any(ini.get("easy_install", key, fallback="").strip() for key in ("find_links", "find-links")):
+            problems.append("setup.cfg sets find_links")
+    if (folder / "poetry-source.toml").is_file():
+        sources = _read_toml(folder / "poetry-source.toml").get("tool", {}).get("poetry", {}).get("source", [])
+        if [source.get("priority") for source in sources] != ["primary"]:
+            problems.append("poetry-source.toml is not exactly one primary source")
+    return problems
+
+
+#: Site files holding secrets, and folders holding devpi's databases (password hashes).
+_SITE_SECRETS = ("kit.toml", "server/secrets.env", "server/devpi-secret", "cluster/devpi-secret")
+_DATABASES = ("cluster/run/master", "cluster/run/mirror", "server/data")
+
+
+def site_findings(site_path: Path) -> list[Finding]:
+    """The site's own secrets and devpi's databases: readable by the owner only."""
+    findings = []
+    loose = []
+    for name in _SITE_SECRETS:
+        path = site_path / name
+        if path.is_file() and path.stat().st_mode & 0o077:
+            loose.append(f"{name} is mode {stat.S_IMODE(path.stat().st_mode):04o}")
+    fix = "chmod 600 " + " ".join(str(site_path / item.split(" ")[0]) for item in loose)
+    findings.append(Finding("site", "secrets not world-readable", not loose,
+                            "; ".join(loose) or "kit.toml, secrets.env and devpi-secret are mode 0600",
+                            "" if not loose else fix))
+    for name in _DATABASES:
+        folder = site_path / name
+        if not folder.is_dir():
+            continue
+        readable = [p for p in [folder, *folder.rglob("*")] if p.stat().st_mode & 0o044]
+        findings.append(Finding(
+            "site", "database not world-readable", not readable,
+            f"{name}: {len(readable)} files or folders readable by others (e.g. "
+            f"{readable[0].relative_to(site_path)} mode {stat.S_IMODE(readable[0].stat().st_mode):04o}); "
+            "they hold password hashes" if readable else f"{name} is readable by its owner only",
+            f"chmod -R go= {folder}" if readable else "",
+        ))
     return findings
 
 
@@ -325,5 +421,6 @@ def check_site(
         if live:
             findings += live_team(folder.name, folder, package, hints)
     if findings:
+        findings += site_findings(site.path)
         findings += environment_findings(os.environ if environ is None else environ)
     return findings

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from kit.answers import TOOLS, Answers, is_loopback, parse_url
 from kit.exceptions import AnswerError, ClientsError
+from kit.templating import render_template, write_private
 
 __all__ = ["team_context", "index_context", "render_team", "render_clients", "write_clients"]
 
@@ -96,8 +97,6 @@ def index_context(
 
 def render_team(context: dict[str, Any], dest: Path) -> None:
     """Render the client files of ``context['tools']`` (and a README) into ``dest``."""
-    from kit.render import render_template
-
     render_template("team", context, dest)
     wanted = {TOOLS[tool] for tool in context["tools"]}
     for tool_file in TOOLS.values():
@@ -123,7 +122,6 @@ def write_clients(files: dict[str, str], out: Path, *, force: bool = False) -> l
     unless ``force``.
     """
     from kit.exceptions import SiteDirError
-    from kit.render import SECRET_FILES
 
     if out.exists() and not out.is_dir():
         raise SiteDirError(f"{out} is a file, not a folder; choose another --out")
@@ -132,7 +130,5 @@ def write_clients(files: dict[str, str], out: Path, *, force: bool = False) -> l
         raise SiteDirError(f"{', '.join(clashes)} already exist in {out} with other content; use --force to replace them")
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        path.chmod(0o600 if name in SECRET_FILES else 0o644)
+        write_private(out / name, text)
     return list(files)

@@ -10,6 +10,7 @@ The tree::
     ├── HandEditedError         generated files were edited by hand
     ├── NotATerminalError       a wizard was asked for without a terminal
     ├── ClientsError            ``kit clients`` cannot do what it was asked
+    ├── UnsafeValueError        a value would change the syntax of a file kit writes
     └── ClusterError            the cluster cannot start, stop or answer (exit 1)
 
 Each message names the problem and the fix in one sentence, because it is
@@ -61,6 +62,12 @@ class NotATerminalError(KitError):
 
 class ClientsError(KitError):
     """Raised when ``kit clients`` is given an index URL or tool it cannot handle."""
+
+
+class UnsafeValueError(KitError):
+    """Raised when a template is asked to write a value that would escape its
+    file's syntax (a line break in an INI value…); the validators refuse such
+    values first, so this is the second wall."""
 
 
 class ClusterError(KitError):

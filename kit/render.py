@@ -13,7 +13,8 @@ import contextlib
 import hashlib
 import json
 import os
-import shlex
+import re
+import secrets
 import shutil
 import stat
 import tempfile
@@ -22,74 +23,20 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kit.answers import Answers, dump_answers, upstream_is_folder
+from kit.clients import render_team, team_context
 from kit.exceptions import HandEditedError, SiteDirError
 from kit.site import ANSWERS_FILE, MANIFEST
+from kit.templating import fix_modes, render_template, write_private
 
-__all__ = ["render_site", "staged_site", "SitePlan", "render_template", "SiteChanges", "MANIFEST", "ANSWERS_FILE",
-           "template_dir"]
-#: Files holding secrets: written with mode 0600 wherever they land.
-SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", ANSWERS_FILE}
-#: Files that are run as programs.
-EXECUTABLE_FILES = {"init.sh", "create-indexes.sh"}
+__all__ = ["render_site", "staged_site", "SitePlan", "SiteChanges", "MANIFEST", "ANSWERS_FILE", "site_secret"]
 
-
-def template_dir(name: str) -> Path:
-    """Templates ship inside the wheel as kit/templates; a checkout keeps them at the top."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates" / name, here.parent / "templates" / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"kit template {name!r} is missing from this installation")
-
-
-def render_template(name: str, context: dict[str, Any], dest: Path) -> None:
-    """Render ``templates/<name>`` with ``context`` into the new folder ``dest``.
-
-    cookiecutter always gets an isolated config file, so it never reads the
-    user's ~/.cookiecutterrc nor writes replay files into their home.
-    """
-    from cookiecutter.main import cookiecutter  # heavy: imported only when rendering
-
-    with tempfile.TemporaryDirectory(prefix="kit-render-") as tmp:
-        config = Path(tmp, "cookiecutter.yaml")
-        config.write_text(
-            f"cookiecutters_dir: {json.dumps(str(Path(tmp, 'cookiecutters')))}\n"
-            f"replay_dir: {json.dumps(str(Path(tmp, 'replay')))}\n"
-        )
-        out = cookiecutter(
-            str(template_dir(name)),
-            no_input=True,
-            # "_kit" is a private variable: cookiecutter passes it through unrendered.
-            extra_context={"_kit": _jsonable(context)},
-            output_dir=str(Path(tmp, "out")),
-            config_file=str(config),
-            accept_hooks=False,
-        )
-        shutil.move(out, dest)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+#: The site secret: 256 random bits, hex, kept across re-renders.
+SECRET_FILE_PATHS = ("cluster/devpi-secret", "server/devpi-secret")
+_SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def fix_modes(folder: Path) -> None:
-    """Secrets 0600, scripts 0755, everything else 0644: the same on every run."""
-    for path in folder.rglob("*"):
-        if path.is_file():
-            if path.name in SECRET_FILES:
-                path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-            elif path.name in EXECUTABLE_FILES:
-                path.chmod(0o755)
-            else:
-                path.chmod(0o644)
 
 
 # -- the site ----------------------------------------------------------------
@@ -148,10 +95,23 @@ def _existing_parent(path: Path) -> Path:
     return Path("/")
 
 
-def site_context(answers: Answers) -> dict[str, Any]:
-    """Everything the site templates need, derived from the answers only."""
-    from kit.clients import team_context  # local: clients imports render
+def site_secret(site_dir: Path | None) -> str:
+    """The secret devpi signs logins with: the one an existing site has, else
+    256 new random bits. It is not derived from anything, so knowing the
+    admin password (or kit.toml) does not give it away, and a re-render
+    never changes it (which would log everybody out)."""
+    for name in SECRET_FILE_PATHS if site_dir is not None else ():
+        try:
+            text = (Path(site_dir) / name).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if _SECRET_RE.match(text):
+            return text
+    return secrets.token_hex(32)
 
+
+def site_context(answers: Answers, devpi_secret: str) -> dict[str, Any]:
+    """Everything the site templates need: the answers, and the site secret."""
     return {
         "answers": answers.as_dict(),
         "setups": list(answers.setups),
@@ -167,9 +127,9 @@ def site_context(answers: Answers) -> dict[str, Any]:
         "edge_port": answers.edge_port,
         "master_url": answers.master_url,
         "needs_tls_warning": answers.needs_trusted_host,
-        # secrets.env is sourced by sh: quote it so "$", quotes or ";" stay literal
-        "admin_password_sh": shlex.quote(answers.admin_password),
-        "devpi_secret": _derived(answers, "devpi-secret"),
+        "admin_password": answers.admin_password,
+        "private_projects": list(answers.private_projects),
+        "devpi_secret": devpi_secret,
         "teams": [team_context(answers, team) for team in answers.teams],
         "private": "private" in answers.setups,
         "edge_public_url": answers.base_url if "cluster" in answers.setups else "",
@@ -178,15 +138,9 @@ def site_context(answers: Answers) -> dict[str, Any]:
     }
 
 
-def _derived(answers: Answers, purpose: str) -> str:
-    return hashlib.sha256(f"{purpose}:{answers.admin_password}".encode()).hexdigest()
-
-
-def build_site(answers: Answers, dest: Path) -> None:
+def build_site(answers: Answers, dest: Path, *, devpi_secret: str | None = None) -> None:
     """Render the whole site for ``answers`` into the new folder ``dest``."""
-    from kit.clients import render_team
-
-    context = site_context(answers)
+    context = site_context(answers, devpi_secret or secrets.token_hex(32))
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
         shutil.rmtree(dest / "server")
@@ -197,11 +151,11 @@ def build_site(answers: Answers, dest: Path) -> None:
         teams.mkdir()
         for team in context["teams"]:
             render_team(team, teams / team["team"])
-    (dest / ANSWERS_FILE).write_text(dump_answers(answers), encoding="utf-8")
+    write_private(dest / ANSWERS_FILE, dump_answers(answers))
     fix_modes(dest)
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     manifest = {"files": {name: _sha256(dest / name) for name in files}}
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_private(dest / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
 class SitePlan:
@@ -261,7 +215,7 @@ def staged_site(answers: Answers, site_dir: Path, *, force: bool = False) -> Ite
     staging_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".kit-staging-", dir=staging_parent) as tmp:
         staged = Path(tmp, "site")
-        build_site(answers, staged)
+        build_site(answers, staged, devpi_secret=site_secret(site_dir if old_manifest is not None else None))
         new_files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
         if old_manifest is not None:
             _refuse_hand_edits(site_dir, old_manifest, new_files, force=force)

@@ -86,3 +86,75 @@ def test_every_index_variable_of_every_client_is_known():
         (finding,) = environment_findings({name: "x"})
         assert finding.warning and name in finding.detail
     assert environment_findings({"PIP_CONFIG_FILE": "/x/pip.conf", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}) == []
+
+
+# -- a second index, however it got there ------------------------------------
+
+EVIL = "http://127.0.0.1:3144/simple/"
+SECOND_INDEXES = [
+    ("pip.conf", "[install]\nextra-index-url = " + EVIL + "\n"),  # the injection once written by kit clients
+    ("pip.conf", "[download]\nextra_index_url = " + EVIL + "\n"),
+    ("pip.conf", "[wheel]\nfind-links = " + EVIL + "\n"),
+    ("pip.conf", "[install]\nindex-url = " + EVIL + "\n"),
+    ("ci.env", "UV_INDEX=" + EVIL + "\n"),
+    ("ci.env", "PIP_FIND_LINKS=" + EVIL + "\n"),
+    ("ci.env", "UV_EXTRA_INDEX_URL=" + EVIL + "\n"),
+    ("uv.toml", "^extra-index-url = [\"" + EVIL + "\"]\n"),
+    ("uv.toml", "^find-links = [\"" + EVIL + "\"]\n"),
+    ("uv.toml", "[pip]\nextra-index-url = [\"" + EVIL + "\"]\n"),
+    ("uv.toml", "[[index]]\nname = \"evil\"\nurl = \"" + EVIL + "\"\n"),
+    ("pdm.toml", "[pypi.evil]\nurl = \"" + EVIL + "\"\n"),
+    ("buildout.cfg", "find-links = " + EVIL + "\n"),
+    ("setup.cfg", "find_links = " + EVIL + "\n"),
+]
+
+
+@pytest.mark.parametrize("name, added", SECOND_INDEXES)
+def test_lint_flags_a_second_index_however_it_got_there(mirror_only, name, added):
+    path = mirror_only / "teams" / "alpha" / name
+    text = path.read_text()
+    if added.startswith("^"):  # a top-level TOML key goes before the first table
+        path.write_text(added[1:] + text)
+    else:  # into the file's last section, or a new one it opens
+        path.write_text(text.rstrip("\n") + "\n" + added)
+    findings = check_site(mirror_only, live=False, environ={})
+    one_index = next(f for f in findings if f.check == "one index only")
+    assert not one_index.ok and name in one_index.detail
+
+
+def test_lint_passes_the_generated_files(mirror_only):
+    findings = check_site(mirror_only, live=False, environ={})
+    assert [f for f in findings if not f.ok] == []
+
+
+@pytest.mark.parametrize("line", [
+    "PIP_INDEX_URL=http://h/$(touch /tmp/x)/+simple/",
+    "PIP_INDEX_URL=`id`",
+    "touch /tmp/x",
+    "PIP_INDEX_URL=a b",
+    'PIP_INDEX_URL="http://h/$HOME/"',
+])
+def test_a_ci_env_line_that_would_run_something_is_unreadable(mirror_only, line):
+    path = mirror_only / "teams" / "alpha" / "ci.env"
+    path.write_text(path.read_text() + line + "\n")
+    findings = check_site(mirror_only, live=False, environ={})
+    readable = next(f for f in findings if f.check == "files readable")
+    assert not readable.ok and "ci.env" in readable.detail and "not a plain KEY=value" in readable.detail
+
+
+def test_world_readable_secrets_and_databases_are_flagged(mirror_only):
+    (mirror_only / "kit.toml").chmod(0o644)
+    database = mirror_only / "cluster" / "run" / "master"
+    database.mkdir(parents=True)
+    (database / ".sqlite").write_text("password hashes")
+    (database / ".sqlite").chmod(0o644)
+    findings = {f.check: f for f in check_site(mirror_only, live=False, environ={}) if f.team == "site"}
+    assert not findings["secrets not world-readable"].ok
+    assert "kit.toml is mode 0644" in findings["secrets not world-readable"].detail
+    assert not findings["database not world-readable"].ok
+    assert "cluster/run/master" in findings["database not world-readable"].detail
+    assert findings["database not world-readable"].fix == f"chmod -R go= {database}"
+    (mirror_only / "kit.toml").chmod(0o600)
+    database.chmod(0o700)
+    (database / ".sqlite").chmod(0o600)
+    assert all(f.ok for f in check_site(mirror_only, live=False, environ={}) if f.team == "site")

@@ -4,7 +4,9 @@ re-runs, and every kind of bad input (one line, exit 2, nothing written)."""
 from __future__ import annotations
 
 import configparser
+import hashlib
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -94,11 +96,39 @@ def test_secrets_env_gives_sh_the_password_verbatim(tmp_path, capsys):
     assert sourced.stdout == AWKWARD_PASSWORD
 
 
-def test_replaying_kit_toml_reproduces_the_site_byte_for_byte(tmp_path, capsys):
+def test_replaying_kit_toml_reproduces_the_site_but_its_secret(tmp_path, capsys):
     first, second = tmp_path / "first", tmp_path / "second"
     assert kit("init", str(first), "--no-input", "--set", "teams=a,b", "--set", "host=pkgs.example.test", capsys=capsys)[0] == 0
     assert kit("init", str(second), "--answers", str(first / "kit.toml"), capsys=capsys)[0] == 0
-    assert snapshot(first) == snapshot(second)
+    secret_files = {"server/devpi-secret", "cluster/devpi-secret", ".kit-manifest.json"}
+    one, two = snapshot(first), snapshot(second)
+    assert {k: v for k, v in one.items() if k not in secret_files} == {k: v for k, v in two.items() if k not in secret_files}
+    # The site secret is 256 random bits of its own, not derived from kit.toml.
+    assert one["server/devpi-secret"] != two["server/devpi-secret"]
+    assert re.fullmatch(rb"[0-9a-f]{64}\n", two["server/devpi-secret"][0])
+    assert two["server/devpi-secret"] == two["cluster/devpi-secret"]
+
+
+def test_site_secret_is_random_and_survives_re_renders(tmp_path, capsys):
+    site = tmp_path / "site"
+    assert kit("init", str(site), "--no-input", "--set", "admin_password=same-password-1", capsys=capsys)[0] == 0
+    secret = (site / "cluster" / "devpi-secret").read_bytes()
+    assert hashlib.sha256(b"devpi-secret:same-password-1").hexdigest().encode() not in secret
+    assert kit("init", str(site), "--no-input", "--set", "teams=web,ops", capsys=capsys)[0] == 0
+    assert (site / "cluster" / "devpi-secret").read_bytes() == secret
+
+
+def test_site_folders_are_private_whatever_the_umask(tmp_path, capsys):
+    site = tmp_path / "site"
+    old = os.umask(0)
+    try:
+        assert kit("init", str(site), "--no-input", capsys=capsys)[0] == 0
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(site)): stat.S_IMODE(p.stat().st_mode) for p in [site, *site.rglob("*")]}
+    assert {name for name, mode in modes.items() if mode & 0o022} == set()
+    assert all(mode == 0o700 for name, mode in modes.items() if (site / name).is_dir())
+    assert modes[".kit-manifest.json"] == 0o644 and modes["kit.toml"] == 0o600
 
 
 def test_rerun_with_same_answers_changes_nothing(tmp_path, capsys):
@@ -115,6 +145,7 @@ def test_rerun_with_same_answers_changes_nothing(tmp_path, capsys):
 def test_rerun_with_changed_answers_updates_and_removes(tmp_path, capsys):
     site = tmp_path / "site"
     assert kit("init", str(site), "--no-input", "--set", "teams=web,data", capsys=capsys)[0] == 0
+    password = tomllib.loads((site / "kit.toml").read_text())["admin_password"]
     (site / "notes.txt").write_text("mine")  # a user's own file is never touched
     code, out, _ = kit("init", str(site), "--no-input", "--set", "teams=web,ops", "--set", "master_port=4000", capsys=capsys)
     assert code == 0, out
@@ -122,8 +153,9 @@ def test_rerun_with_changed_answers_updates_and_removes(tmp_path, capsys):
     assert (site / "teams" / "ops" / "pip.conf").is_file()
     assert "4000" in (site / "server" / "devpi-server.yml").read_text()
     assert (site / "notes.txt").read_text() == "mine"
-    # the admin password survived: defaults on a re-run come from the site
     assert "removed" in out and "updated" in out
+    # Defaults on a re-run come from the site: the admin password survived.
+    assert tomllib.loads((site / "kit.toml").read_text())["admin_password"] == password
 
 
 def test_hand_edited_file_is_not_overwritten_without_force(tmp_path, capsys):

@@ -1,0 +1,70 @@
+"""The quoting filters: what a template writes, the file's reader reads back
+unchanged, or kit refuses to write it."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import tomllib
+
+import pytest
+
+from kit.exceptions import UnsafeValueError
+from kit.templating import buildout_value, comment_text, ini_value, sh_word, toml_value
+
+HOSTILE = [
+    "plain",
+    "http://h/$(touch${IFS}/tmp/x)/+simple/",
+    "a'b\"c`d`",
+    "semi;colon && echo no",
+    "-starts-with-dash",
+    "back\\slash",
+    "üñíçødé",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["two\nlines", "tab\tand\rcr"])
+def test_sh_word_reads_back_unchanged_and_runs_nothing(value, tmp_path):
+    script = tmp_path / "vars.env"
+    script.write_bytes(f"VALUE={sh_word(value)}\n".encode())
+    out = subprocess.run(["sh", "-c", '. ./vars.env && printf %s "$VALUE"'], cwd=tmp_path,
+                         capture_output=True, check=True)
+    assert out.stdout.decode() == value
+    assert not (tmp_path / "x").exists()
+
+
+def test_sh_word_refuses_nul_which_no_shell_variable_holds():
+    with pytest.raises(UnsafeValueError, match="NUL"):
+        sh_word("a\x00b")
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["two\nlines", "ctl\x01", 'quote " and \\'])
+def test_toml_value_reads_back_unchanged(value):
+    assert tomllib.loads(f"url = {toml_value(value)}\n") == {"url": value}
+
+
+@pytest.mark.parametrize("value", [v for v in HOSTILE if v])
+def test_ini_value_reads_back_as_one_value(value):
+    ini = configparser.RawConfigParser()  # what pip and twine read with
+    ini.read_string(f"[global]\nindex-url = {ini_value(value)}\nextra-index-url =\n")
+    assert ini.get("global", "index-url") == value
+    assert ini.get("global", "extra-index-url") == ""
+
+
+@pytest.mark.parametrize("value", [
+    "http://good/+simple/\n[install]\nextra-index-url = http://evil/simple/",
+    "http://good/+simple/\n  continued",
+    " leading-space",
+    "trailing-space ",
+    "cr\rhere",
+    "del\x7f",
+])
+@pytest.mark.parametrize("write", [ini_value, buildout_value, comment_text])
+def test_values_that_would_change_the_file_are_refused(value, write):
+    with pytest.raises(UnsafeValueError, match="refusing to write"):
+        write(value)
+
+
+def test_buildout_dollar_is_doubled_so_nothing_is_substituted():
+    assert buildout_value("http://h/a$b/${buildout:directory}/") == "http://h/a$$b/$${buildout:directory}/"
