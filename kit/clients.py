@@ -88,7 +88,7 @@ def index_context(
         # The index's user (devpi's user/index), made a valid team name: it
         # names a .pypirc section and a CI variable.
         user = segments[0] if segments else ""
-        team = user if validate.TEAM_RE.match(user) else validate.suggest_team_name(user) or "team"
+        team = user if validate.TEAM_RE.fullmatch(user) else validate.suggest_team_name(user) or "team"
     context = _urls(index_url)
     context.update(
         team=team,

@@ -38,15 +38,16 @@ MAX_PROJECT_NAME = 100
 MAX_VERSION = 40
 MAX_TEXT = 200
 
-TEAM_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
+# fullmatch, never match with "$": "$" also matches before a final newline.
+TEAM_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]|[a-z]")
 RESERVED_TEAMS = frozenset({"root", "pypi", "kit", "admin"})
 TEAM_RULE = "use lowercase letters, digits and '-', starting with a letter, at most 32 characters"
 HOST_RE = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
 #: PEP 508's name rule (case-insensitive).
-PROJECT_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
-VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
+PROJECT_RE = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
+VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*")  # ASCII digits: \d takes any script's
 
 #: What an index URL may hold: RFC 3986's unreserved characters, the
 #: delimiters a plain URL needs, and "+" and "," and "=" (devpi's ``+simple``).
@@ -113,7 +114,7 @@ def host(key: str, raw: Any) -> str:
     _check_printable(key, text, "host name")
     if "://" in text or "/" in text or (":" in text and not is_ip(text)):
         raise AnswerError(key, f"{show(text)} is not a host name; give just the name or address, like 127.0.0.1")
-    if not (is_ip(text) or HOST_RE.match(text)):
+    if not (is_ip(text) or HOST_RE.fullmatch(text)):
         raise AnswerError(
             key, f"{show(text)} is not a valid host name or IP address; use letters, digits, '-' and '.' "
             "(write a non-ASCII name in its xn-- form)"
@@ -163,7 +164,7 @@ def url(key: str, raw: Any, *, credentials: str = "remove them: kit writes this 
             kind = "shell or config syntax" if ch in _SHELL_SYNTAX else "not allowed in an index URL"
             raise AnswerError(key, f"{show(text)} contains {ch!r} ({kind}); remove it from the URL")
     hostname = parts.hostname or ""
-    if not hostname or not (HOST_RE.match(hostname) or is_ip(hostname)):
+    if not hostname or not (HOST_RE.fullmatch(hostname) or is_ip(hostname)):
         raise AnswerError(key, f"{show(text)} has no valid host name; {example}")
     if parts.netloc.endswith(":") or parts.port == 0:
         raise AnswerError(key, f"{show(text)} has no valid port; give one from 1 to 65535 or none")
@@ -208,7 +209,7 @@ def suggest_team_name(name: str) -> str | None:
     """A valid team name close to ``name`` (``Web Team`` → ``web-team``), or None."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     slug = re.sub(r"^[^a-z]+", "", slug)[:32].strip("-")
-    if not slug or not TEAM_RE.match(slug):
+    if not slug or not TEAM_RE.fullmatch(slug):
         return None
     return slug + "-team" if slug in RESERVED_TEAMS else slug
 
@@ -217,7 +218,7 @@ def team(key: str, raw: Any) -> str:
     """One team name: the rule the wizard states, not a reserved name."""
     if not isinstance(raw, str):
         raise AnswerError(key, f"expected a team name, got {show(raw)}; give one like web")
-    if not TEAM_RE.match(raw):
+    if not TEAM_RE.fullmatch(raw):
         suggestion = suggest_team_name(raw) if raw.isprintable() else None
         raise AnswerError(
             key, f"invalid team name {show(raw)}; {TEAM_RULE}" + (f" (try {suggestion!r})" if suggestion else "")
@@ -251,7 +252,7 @@ def project_name(key: str, raw: Any) -> str:
     """A project name by PEP 508's rule, returned normalised (PEP 503: ``My_Pkg`` → ``my-pkg``)."""
     if not isinstance(raw, str):
         raise AnswerError(key, f"expected a project name, got {show(raw)}; give one like my-package")
-    if len(raw) > MAX_PROJECT_NAME or not PROJECT_RE.match(raw):
+    if len(raw) > MAX_PROJECT_NAME or not PROJECT_RE.fullmatch(raw):
         raise AnswerError(
             key, f"{show(raw)} is not a valid project name; use letters, digits, '.', '_' and '-', "
             f"starting and ending with a letter or digit, at most {MAX_PROJECT_NAME} characters"
@@ -261,7 +262,7 @@ def project_name(key: str, raw: Any) -> str:
 
 def version(key: str, raw: Any) -> str:
     """A simple release version: numbers separated by dots (``1.0``, ``2.3.1``)."""
-    if not isinstance(raw, str) or len(raw) > MAX_VERSION or not VERSION_RE.match(raw):
+    if not isinstance(raw, str) or len(raw) > MAX_VERSION or not VERSION_RE.fullmatch(raw):
         raise AnswerError(key, f"{show(raw)} is not a simple version; write it like 1.0 or 2.3.1")
     return raw
 
