@@ -151,10 +151,10 @@ def url(key: str, raw: Any, *, credentials: str = "remove them: kit writes this 
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise AnswerError(key, f"{show(text)} is not a valid URL; {example}") from None
-    if not parts.scheme or not parts.netloc:
-        raise AnswerError(key, f"{show(text)} is not a URL; {example}")
     if parts.scheme not in ("http", "https"):
         raise AnswerError(key, f"unsupported scheme {parts.scheme!r} in {show(text)}; use http:// or https://")
+    if not parts.netloc:
+        raise AnswerError(key, f"{show(text)} is not a URL; {example}")
     if "@" in parts.netloc:
         raise AnswerError(key, f"{show(_hide_credentials(text))} holds credentials; {credentials}")
     if parts.query or parts.fragment or "?" in text or "#" in text:
