@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 from kit import validate
 from kit.exceptions import AnswerError, AnswerFileError, UnknownKeyError
-from kit.validate import suggest_team_name  # noqa: F401 - part of this module's API
 
 __all__ = [
     "Answers",

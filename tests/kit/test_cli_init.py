@@ -455,3 +455,27 @@ def test_kit_toml_reads_back_what_was_written(tmp_path, capsys):
     data = tomllib.loads((site / "kit.toml").read_text(encoding="utf-8"))
     assert data["admin_password"] == password and data["upstream"] == str(folder)
     assert (site / "kit.toml").read_text().startswith("# kit.toml: the answers")
+
+
+def test_staging_folder_is_private_and_removed_when_rendering_fails(tmp_path, monkeypatch):
+    """The staging folder holds kit.toml and the secrets: 0700, inside the
+    target when it exists (so moving files in is a rename), and gone after a failure."""
+    from kit import render
+    from kit.answers import answers_from_raw
+
+    seen = {}
+    real_build = render.build_site
+
+    def build_then_fail(answers, dest):
+        seen["mode"], seen["where"] = stat.S_IMODE(dest.parent.stat().st_mode), dest.parent.parent
+        real_build(answers, dest)
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(render, "build_site", build_then_fail)
+    target = tmp_path / "x"
+    target.mkdir()
+    with pytest.raises(RuntimeError):
+        render.render_site(answers_from_raw({}), target)
+    assert seen == {"mode": 0o700, "where": target}
+    assert list(target.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "x"]
