@@ -5,7 +5,10 @@ Questions are data (:data:`QUESTIONS`): the wizard walks that list, the answer
 file and ``--set`` are checked against it, and the reference docs list it. A
 raw value may come from a terminal (a string), a TOML file (typed) or
 ``--set KEY=VALUE`` (a string); each question's ``parse`` accepts all three and
-raises :class:`~kit.exceptions.AnswerError` with a one-line reason.
+raises :class:`~kit.exceptions.AnswerError` with a one-line reason. The
+rules for each kind of value (URL, host, port, team, password, project name,
+path) live in :mod:`kit.validate`; the parsers here say which rule an answer
+follows and what it needs from the answers before it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import difflib
 import hashlib
 import hmac
 import ipaddress
+import os
 import re
 import secrets
 import string
@@ -21,8 +25,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
+from kit import validate
 from kit.exceptions import AnswerError, AnswerFileError, UnknownKeyError
 
 __all__ = [
@@ -64,9 +68,6 @@ TOOLS = {
 #: The upstream default: devpi-server's own built-in PyPI mirror definition.
 DEFAULT_UPSTREAM = "pypi"
 
-_TEAM_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
-_RESERVED_TEAMS = {"root", "pypi", "kit", "admin"}
-_HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 # -- value parsers: each takes a raw value and the answers so far ------------
@@ -81,9 +82,7 @@ def _as_list(key: str, raw: Any) -> list[str]:
     raise AnswerError(key, f"expected a list of names, got {_show(raw)}; write it as [\"a\", \"b\"] or a,b")
 
 
-def _show(raw: Any) -> str:
-    text = repr(raw)
-    return text if len(text) <= 40 else text[:37] + "..."
+_show = validate.show
 
 
 def _parse_choices(key: str, choices: dict[str, str], raw: Any, *, allow_empty: bool = False) -> tuple[str, ...]:
@@ -110,24 +109,8 @@ def parse_tools(raw: Any, answers: dict | None = None, *, key: str = "clients") 
 
 
 def parse_url(key: str, raw: Any) -> str:
-    """An http(s) URL with a host, normalised to end with a slash."""
-    if not isinstance(raw, str):
-        raise AnswerError(key, f"expected a URL, got {_show(raw)}")
-    text = raw.strip()
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise AnswerError(key, f"{text!r} is not a valid URL; write it like http://host:3141/simple/") from None
-    if not parts.scheme or not parts.netloc:
-        raise AnswerError(key, f"{text!r} is not a URL; write it like http://host:3141/simple/")
-    if parts.scheme not in ("http", "https"):
-        raise AnswerError(key, f"unsupported scheme {parts.scheme!r} in {text!r}; use http:// or https://")
-    if not parts.hostname or not (_HOST_RE.match(parts.hostname) or _is_ip(parts.hostname)):
-        raise AnswerError(key, f"{text!r} has no valid host name; write it like http://host:3141/simple/")
-    if parts.query or parts.fragment:
-        raise AnswerError(key, f"{text!r} has a query or fragment; give the plain index URL")
-    return text if text.endswith("/") else text + "/"
+    """An http(s) URL with a host and only safe characters, normalised to end with a slash."""
+    return validate.url(key, raw)
 
 
 def parse_upstream(raw: Any, answers: dict | None = None) -> str:
@@ -141,20 +124,25 @@ def parse_upstream(raw: Any, answers: dict | None = None) -> str:
     text = raw.strip()
     if text.lower() == DEFAULT_UPSTREAM:
         return DEFAULT_UPSTREAM
-    if text.startswith(("/", "./", "../", "~")):
-        folder = Path(text).expanduser().absolute()
-        if not folder.is_dir():
-            raise AnswerError("upstream", f"folder {str(folder)!r} does not exist; give a folder of wheels and sdists")
-        return str(folder)
+    if text.startswith(("/", "./", "../", "~")) or (text and "://" not in text and _is_folder(text)):
+        folder = validate.path("upstream", text, what="folder of wheels and sdists", must_exist=True)
+        return str(folder.absolute())
     if text and "://" not in text:
-        if Path(text).is_dir():
-            return str(Path(text).absolute())
+        validate.path("upstream", text, what="folder of wheels and sdists")  # a file says so
         raise AnswerError(
             "upstream",
-            f"{text!r} is neither 'pypi', a URL nor an existing folder; write a folder as ./{text} "
+            f"{_show(text)} is neither 'pypi', a URL nor an existing folder; write a folder as ./{text} "
             "(it must exist) or a URL like http://host:3141/simple/",
         )
-    return parse_url("upstream", raw)
+    return validate.url("upstream", raw, credentials="remove them: kit writes the upstream URL into "
+                        "files others read; give devpi-server a URL without them")
+
+
+def _is_folder(text: str) -> bool:
+    try:
+        return os.path.isdir(text)
+    except (ValueError, OSError):
+        return False
 
 
 def upstream_is_folder(upstream: str) -> bool:
@@ -163,76 +151,28 @@ def upstream_is_folder(upstream: str) -> bool:
 
 def parse_teams(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
     """Team names, separated by commas only: ``my team`` is one (invalid) name, never two."""
-    if isinstance(raw, str):
-        teams = [part.strip() for part in raw.split(",") if part.strip()]
-    else:
-        teams = _as_list("teams", raw)
-    if not teams:
-        raise AnswerError("teams", "give at least one team name, like web or data")
-    seen: set[str] = set()
-    for team in teams:
-        if not _TEAM_RE.match(team):
-            suggestion = suggest_team_name(team)
-            raise AnswerError(
-                "teams",
-                f"invalid team name {team!r}; use lowercase letters, digits and '-', "
-                "starting with a letter, at most 32 characters"
-                + (f" (try {suggestion!r})" if suggestion else ""),
-            )
-        if team in _RESERVED_TEAMS:
-            raise AnswerError("teams", f"team name {team!r} is reserved; pick another name (try {team + '-team'!r})")
-        if team in seen:
-            raise AnswerError("teams", f"team {team!r} is listed twice; list each team once")
-        seen.add(team)
-    return tuple(teams)
-
-
-_PROJECT_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+    return validate.teams("teams", raw)
 
 
 def parse_private_projects(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
-    """Project names the site's teams publish, normalised (PEP 503); may be empty."""
-    names = _as_list("private_projects", raw)
+    """Project names the site's teams publish, normalised (PEP 503); may be empty.
+
+    Separated by commas only, like teams: ``my project`` is one invalid name.
+    """
+    if isinstance(raw, str):
+        names = [part.strip() for part in raw.split(",") if part.strip()]
+    else:
+        names = _as_list("private_projects", raw)
     seen: list[str] = []
     for name in names:
-        if not _PROJECT_RE.match(name):
-            raise AnswerError(
-                "private_projects",
-                f"{name!r} is not a valid project name; use letters, digits, '.', '_' and '-', "
-                "starting and ending with a letter or digit",
-            )
-        normal = re.sub(r"[-_.]+", "-", name).lower()
+        normal = validate.project_name("private_projects", name)
         if normal not in seen:
             seen.append(normal)
     return tuple(seen)
 
 
-def suggest_team_name(name: str) -> str | None:
-    """A valid team name close to ``name`` (``Web Team`` → ``web-team``), or None."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    slug = re.sub(r"^[^a-z]+", "", slug)[:32].strip("-")
-    if not slug or not _TEAM_RE.match(slug):
-        return None
-    return slug + "-team" if slug in _RESERVED_TEAMS else slug
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def parse_host(raw: Any, answers: dict | None = None) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise AnswerError("host", f"expected a host name or IP address, got {_show(raw)}")
-    host = raw.strip()
-    if "://" in host or "/" in host or ":" in host and not _is_ip(host):
-        raise AnswerError("host", f"{host!r} is not a host name; give just the name or address, like 127.0.0.1")
-    if not (_is_ip(host) or _HOST_RE.match(host)):
-        raise AnswerError("host", f"{host!r} is not a valid host name or IP address")
-    return host
+    return validate.host("host", raw)
 
 
 def parse_scheme(raw: Any, answers: dict | None = None) -> str:
@@ -243,30 +183,14 @@ def parse_scheme(raw: Any, answers: dict | None = None) -> str:
 
 def _port_parser(key: str, others: tuple[str, ...]) -> Callable[[Any, dict | None], int]:
     def parse_port(raw: Any, answers: dict | None = None) -> int:
-        if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-            raise AnswerError(key, f"expected a port number, got {_show(raw)}")
-        text = str(raw).strip()
-        if not (text.isascii() and text.isdigit()):
-            raise AnswerError(key, f"{text!r} is not a port number; use a number from 1 to 65535")
-        port = int(text)
-        if not 1 <= port <= 65535:
-            raise AnswerError(key, f"port {port} is out of range; use a number from 1 to 65535")
-        for other in others:
-            if answers and answers.get(other) == port:
-                raise AnswerError(key, f"port {port} is already used by {other}; give each service its own port")
-        return port
+        used = {other: answers[other] for other in others if answers and other in answers}
+        return validate.port(key, raw, used)
 
     return parse_port
 
 
 def parse_password(raw: Any, answers: dict | None = None) -> str:
-    if not isinstance(raw, str):
-        raise AnswerError("admin_password", f"expected a string, got {_show(raw)}")
-    if len(raw) < 8:
-        raise AnswerError("admin_password", "is too short; use at least 8 characters (or leave it empty for a random one)")
-    if any(ch.isspace() for ch in raw):
-        raise AnswerError("admin_password", "contains white space; use a password without spaces")
-    return raw
+    return validate.password("admin_password", raw)
 
 
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -572,11 +496,22 @@ def load_answers_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AnswerFileError(f"{path} is not valid TOML ({exc}); fix the file or re-create it with kit init") from None
+    except ValueError:
+        # tomllib lets int() refuse an integer of thousands of digits.
+        raise AnswerFileError(f"{path} holds a number too long to read; fix the file") from None
+    except RecursionError:
+        raise AnswerFileError(f"{path} has arrays nested too deeply to read; fix the file") from None
     return data
 
 
 def dump_answers(answers: Answers) -> str:
-    """kit.toml text: deterministic, commented, and loadable by :func:`load_answers_file`."""
+    """kit.toml text: deterministic, commented, and loadable by :func:`load_answers_file`.
+
+    Each value is written by a TOML writer (tomli-w), so whatever passed the
+    validators reads back unchanged; the comments are kit's own text.
+    """
+    import tomli_w
+
     lines = [
         "# kit.toml: the answers this site was generated from.",
         "# Replay: kit init --answers kit.toml SITE_DIR   (keys: see `kit init --help`)",
@@ -584,20 +519,12 @@ def dump_answers(answers: Answers) -> str:
     ]
     for question in QUESTIONS:
         lines.append(f"# {question.help}")
-        lines.append(f"{question.key} = {_toml_value(getattr(answers, question.key))}")
+        lines.append(f"{question.key} = {_toml_value(tomli_w, getattr(answers, question.key))}")
     return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    return "[" + ", ".join(_toml_string(v) for v in value) + "]"
-
-
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+def _toml_value(tomli_w, value: Any) -> str:
+    """One value as TOML, lists inline (``["web", "data"]``, as the guide greps them)."""
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(tomli_w, item) for item in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = "):].rstrip("\n")

@@ -75,8 +75,10 @@ def _root(
 
 @app.command("init")
 def init_command(
-    site_dir: Optional[Path] = typer.Argument(
-        None, help="Folder of the site to create or update (default: the site you are in, else ./kit-site)."
+    # A str, not a Path: Path("") is ".", and an empty SITE_DIR must be refused, not read as here.
+    site_dir: Optional[str] = typer.Argument(
+        None, help="Folder of the site to create or update (default: the site you are in, else ./kit-site).",
+        show_default=False,
     ),
     no_input: bool = typer.Option(False, "--no-input", help="Ask nothing: take every default (or the site's answers)."),
     answers: Optional[Path] = typer.Option(None, "--answers", metavar="FILE", help="TOML answer file, e.g. a site's kit.toml."),
@@ -93,7 +95,9 @@ def init_command(
     from kit.init import TerminalIniter, init_site, resolve_preset
     from kit.report import print_changes
     from kit.site import shown_path
+    from kit.validate import path as valid_path
 
+    site_dir = valid_path("SITE_DIR", site_dir, what="site folder") if site_dir is not None else None
     preset = resolve_preset(answers, set_)
     make_initer = None
     if not (no_input or answers is not None):
@@ -133,7 +137,7 @@ def clients_command(
     team: Optional[str] = typer.Option(None, "--team", metavar="NAME", help="Team name (default: the index's user)."),
     tool: list[str] = typer.Option(["all"], "--tool", help="pip, uv, buildout, setuptools, poetry, pdm, twine, env or all (repeatable)."),
     upload_url: Optional[str] = typer.Option(None, "--upload-url", metavar="URL", help="Upload URL for twine (default: derived from a devpi index URL)."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Write the files, and a README on using them, into DIR."),
+    out: Optional[str] = typer.Option(None, "--out", metavar="DIR", help="Write the files, and a README on using them, into DIR."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files in DIR."),
 ) -> None:
     """Print (or write) client settings for any existing index, no wizard.
@@ -142,19 +146,18 @@ def clients_command(
     """
     from kit.answers import parse_tools
     from kit.clients import index_context, render_clients, write_clients
-    from kit.exceptions import AnswerError, ClientsError
+    from kit.exceptions import AnswerError, ClientsError, OutDirError
+    from kit.validate import path as valid_path
 
     try:
         tools = parse_tools(tool, key="--tool")
     except AnswerError as exc:
         raise ClientsError(str(exc)) from None
-    if team is not None:
-        from kit.answers import parse_teams
-
+    if out is not None:
         try:
-            (team,) = parse_teams([team])
+            out = valid_path("--out", out)  # before anything is rendered: a bad DIR is said first
         except AnswerError as exc:
-            raise ClientsError(str(exc).replace("teams:", "--team:", 1)) from None
+            raise OutDirError(str(exc)) from None
     context = index_context(index_url, team=team, tools=tools, upload_url=upload_url)
     if out is None:
         files = render_clients(context, readme=False)
@@ -308,7 +311,7 @@ def catch_up_command(
 
 @app.command("sample")
 def sample_command(
-    folder: Path = typer.Argument(..., help="Folder to write the wheel into (created if missing)."),
+    folder: str = typer.Argument(..., help="Folder to write the wheel into (created if missing)."),
     name: str = typer.Option("kit-sample", "--name", help="Project name."),
     version: str = typer.Option("1.0", "--version", help="Version."),
     says: str = typer.Option("hello", "--says", help="What the module's WHO attribute says once installed."),
@@ -316,7 +319,7 @@ def sample_command(
     """Write a tiny sample wheel: a package to upload or mirror, with no network and no build tool."""
     from kit.sample import make_sample
 
-    _say(str(make_sample(folder, name, version, says)))
+    _say(str(make_sample(folder, name, version, says)))  # make_sample checks every value
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kit.answers import TOOLS, Answers, is_loopback, parse_url
-from kit.exceptions import AnswerError, ClientsError
+from kit import validate
+from kit.answers import TOOLS, Answers, is_loopback
+from kit.exceptions import AnswerError, ClientsError, OutDirError
 from kit.templating import render_template, write_private
 
 __all__ = ["team_context", "index_context", "render_team", "render_clients", "write_clients"]
@@ -58,26 +59,37 @@ def team_context(answers: Answers, team: str) -> dict[str, Any]:
     return context
 
 
+#: Where credentials go instead of a URL, said when a URL holds some.
+READ_CREDENTIALS = "keep them out of the URL: put them in a keyring or .netrc for reads"
+UPLOAD_CREDENTIALS = "keep them out of the URL: put them in .pypirc or TWINE_PASSWORD for uploads"
+
+
 def index_context(
     index_url: str, *, team: str | None = None, tools: tuple[str, ...] = tuple(TOOLS), upload_url: str | None = None
 ) -> dict[str, Any]:
-    """The template context for any existing simple index (``kit clients``)."""
+    """The template context for any existing simple index (``kit clients``).
+
+    Every value is checked by :mod:`kit.validate` first; a bad one raises
+    :class:`~kit.exceptions.ClientsError` naming its option.
+    """
     try:
-        index_url = parse_url("--index-url", index_url)
+        index_url = validate.url("--index-url", index_url, credentials=READ_CREDENTIALS)
+        if upload_url is not None:
+            upload_url = validate.url("--upload-url", upload_url, credentials=UPLOAD_CREDENTIALS)
+        if team is not None:
+            team = validate.team("--team", team)
     except AnswerError as exc:
         raise ClientsError(str(exc)) from None
-    if upload_url:
-        try:
-            upload_url = parse_url("--upload-url", upload_url)
-        except AnswerError as exc:
-            raise ClientsError(str(exc)) from None
     path = urlsplit(index_url).path
     if not upload_url and path.endswith("/+simple/"):
         # devpi: the upload URL is the index URL without "+simple/".
         upload_url = index_url[: -len("+simple/")]
     segments = [s for s in path.split("/") if s and not s.startswith("+")]
     if team is None:
-        team = segments[0] if segments else "team"
+        # The index's user (devpi's user/index), made a valid team name: it
+        # names a .pypirc section and a CI variable.
+        user = segments[0] if segments else ""
+        team = user if validate.TEAM_RE.fullmatch(user) else validate.suggest_team_name(user) or "team"
     context = _urls(index_url)
     context.update(
         team=team,
@@ -118,17 +130,25 @@ def render_clients(context: dict[str, Any], *, readme: bool = True) -> dict[str,
 def write_clients(files: dict[str, str], out: Path, *, force: bool = False) -> list[str]:
     """Write rendered client files into ``out``; secrets get mode 0600.
 
-    Refuses, before writing anything, to replace a different existing file
-    unless ``force``.
+    Refuses, before writing anything, a folder that is a file or lies under
+    one, and to replace a different existing file unless ``force``.
     """
-    from kit.exceptions import SiteDirError
 
-    if out.exists() and not out.is_dir():
-        raise SiteDirError(f"{out} is a file, not a folder; choose another --out")
-    clashes = [n for n, text in files.items() if (out / n).is_file() and (out / n).read_text(encoding="utf-8") != text]
+    try:
+        out = validate.path("--out", out)
+    except AnswerError as exc:
+        raise OutDirError(str(exc)) from None
+    in_the_way = [n for n in files if (out / n).exists() and not (out / n).is_file()]
+    if in_the_way:
+        raise OutDirError(f"--out: {', '.join(in_the_way)} in {out} is a folder; move it aside or choose another --out")
+    # Bytes, not text: a file that is not UTF-8 is someone's, and differs.
+    clashes = [n for n, text in files.items() if (out / n).is_file() and (out / n).read_bytes() != text.encode()]
     if clashes and not force:
-        raise SiteDirError(f"{', '.join(clashes)} already exist in {out} with other content; use --force to replace them")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        write_private(out / name, text)
+        raise OutDirError(f"{', '.join(clashes)} already exist in {out} with other content; use --force to replace them")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            write_private(out / name, text)
+    except OSError as exc:
+        raise OutDirError(f"cannot write into {out} ({exc.strerror}); choose a folder you can write to") from None
     return list(files)

@@ -10,6 +10,7 @@ The tree::
     ├── HandEditedError         generated files were edited by hand
     ├── NotATerminalError       a wizard was asked for without a terminal
     ├── ClientsError            ``kit clients`` cannot do what it was asked
+    │   └── OutDirError         ``--out DIR`` cannot take the files
     ├── UnsafeValueError        a value would change the syntax of a file kit writes
     └── ClusterError            the cluster cannot start, stop or answer (exit 1)
 
@@ -62,6 +63,11 @@ class NotATerminalError(KitError):
 
 class ClientsError(KitError):
     """Raised when ``kit clients`` is given an index URL or tool it cannot handle."""
+
+
+class OutDirError(ClientsError):
+    """Raised when ``kit clients --out DIR`` names a file, a folder under a file,
+    a folder kit cannot write, or one holding other files of the same names."""
 
 
 class UnsafeValueError(KitError):

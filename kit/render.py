@@ -78,7 +78,7 @@ def check_site_dir(site_dir: Path) -> dict[str, str] | None:
     if site_dir.exists() and not site_dir.is_dir():
         raise SiteDirError(f"{site_dir} is a file, not a folder; choose another SITE_DIR")
     manifest = read_manifest(site_dir) if site_dir.is_dir() else None
-    if site_dir.is_dir() and manifest is None and any(site_dir.iterdir()):
+    if site_dir.is_dir() and manifest is None and _entries(site_dir):
         raise SiteDirError(f"{site_dir} is not empty and is not a kit site; choose a new or empty folder")
     parent = site_dir if site_dir.is_dir() else _existing_parent(site_dir)
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -86,7 +86,16 @@ def check_site_dir(site_dir: Path) -> dict[str, str] | None:
     return manifest
 
 
+def _entries(folder: Path, *, but: Path | None = None) -> list[Path]:
+    """What ``folder`` holds, ``but`` (kit's own staging folder) left out."""
+    try:
+        return [p for p in folder.iterdir() if but is None or p.name != but.name]
+    except OSError as exc:
+        raise SiteDirError(f"cannot read {folder} ({exc.strerror}); choose a folder you can read") from None
+
+
 def _existing_parent(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists: where a new site is staged."""
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
@@ -181,15 +190,30 @@ class SitePlan:
         return changes
 
     def apply(self) -> SiteChanges:
-        """Move the staged site into place; return what changed."""
+        """Move the staged site into place; return what changed.
+
+        A new site is renamed into place in one step; an existing empty folder
+        (``kit init .``, or ``kit init ../x`` from inside x) is kept and gets
+        the staged files moved into it: removing it and renaming over it would
+        pull the folder from under a shell that is in it.
+        """
         if self.old is None:
             if self.site_dir.is_dir():
-                self.site_dir.rmdir()  # checked empty when staged
-            os.replace(self.staged, self.site_dir)
+                # Staged inside the folder itself: anything else appeared since the check.
+                if _entries(self.site_dir, but=self.staged.parent):
+                    raise SiteDirError(
+                        f"{self.site_dir} is not empty any more; choose a new or empty folder"
+                    )
+                for entry in sorted(self.staged.iterdir()):
+                    os.replace(entry, self.site_dir / entry.name)
+                self.site_dir.chmod(0o700)  # as private as a site kit makes itself
+            else:
+                self.site_dir.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.staged, self.site_dir)
         else:
             for name in self.changes.created + self.changes.updated:
                 dst = self.site_dir / name
-                dst.parent.mkdir(parents=True, exist_ok=True)
+                _private_dirs(dst.parent, self.site_dir)
                 os.replace(self.staged / name, dst)
             for name in self.changes.removed:
                 path = self.site_dir / name
@@ -211,8 +235,12 @@ def staged_site(answers: Answers, site_dir: Path, *, force: bool = False) -> Ite
     """
     site_dir = Path(site_dir)
     old_manifest = check_site_dir(site_dir)
-    staging_parent = site_dir.absolute().parent
-    staging_parent.mkdir(parents=True, exist_ok=True)
+    # Staged where the files will land, so that moving them is a rename on one
+    # file system: in the folder itself when it exists (a site, or an empty
+    # folder), else in the nearest existing folder above it; never a folder
+    # created for it, which a failure would leave behind. mkdtemp makes it
+    # 0700 (it holds kit.toml and the secrets) and the with removes it.
+    staging_parent = site_dir if site_dir.is_dir() else _existing_parent(site_dir)
     with tempfile.TemporaryDirectory(prefix=".kit-staging-", dir=staging_parent) as tmp:
         staged = Path(tmp, "site")
         build_site(answers, staged, devpi_secret=site_secret(site_dir if old_manifest is not None else None))
@@ -242,6 +270,17 @@ def _refuse_hand_edits(site_dir: Path, old: dict[str, str], new_files: list[str]
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def _private_dirs(folder: Path, top: Path) -> None:
+    """Make ``folder`` (under the site ``top``) and its missing parents, 0700 whatever the umask."""
+    missing = []
+    while folder != top and not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir()
+        path.chmod(0o700)
 
 
 def _prune_empty_dirs(folder: Path, top: Path) -> None:

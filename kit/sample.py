@@ -55,16 +55,20 @@ def make_wheel(folder: Path, name: str, version: str, *, marker: str = "", requi
     return _write_wheel(folder / f"{module}-{version}-py3-none-any.whl", files, dist_info)
 
 
-def make_sample(folder: Path, name: str, version: str, says: str) -> Path:
-    """``kit sample``: :func:`make_wheel` with the user's input checked first."""
-    import re
+def make_sample(folder: Path | str, name: str, version: str, says: str) -> Path:
+    """``kit sample``: :func:`make_wheel` with the user's input checked first.
 
+    The name is normalised (``My_Pkg`` → ``my-pkg``) so the wheel's file and
+    module names follow from it.
+    """
+    from kit import validate
     from kit.exceptions import AnswerError
 
-    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?", name):
-        raise AnswerError("--name", f"{name!r} is not a valid project name; use letters, digits, '-' and '_'")
-    if not re.fullmatch(r"\d+(\.\d+)*", version):
-        raise AnswerError("--version", f"{version!r} is not a simple version; write it like 1.0 or 2.3.1")
-    if folder.exists() and not folder.is_dir():
-        raise AnswerError("FOLDER", f"{folder} is a file; give a folder")
-    return make_wheel(folder, name, version, marker=says)
+    name = validate.project_name("--name", name)
+    version = validate.version("--version", version)
+    says = validate.text("--says", says)
+    folder = validate.path("FOLDER", folder)
+    try:
+        return make_wheel(folder, name, version, marker=says)
+    except OSError as exc:
+        raise AnswerError("FOLDER", f"cannot write the wheel into {folder} ({exc.strerror}); choose a folder you can write to") from None

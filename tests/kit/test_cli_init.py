@@ -343,11 +343,171 @@ def test_sample_writes_an_installable_wheel(tmp_path, capsys):
     assert proc.stdout.split() == ["hi", "2.1"]
 
 
+def test_sample_name_is_normalised(tmp_path, capsys):
+    """One rule for project names (PEP 508): a dotted name is valid, and the wheel is named by its normal form."""
+    code, out, err = kit("sample", str(tmp_path / "w"), "--name", "Dotted.Name", capsys=capsys)
+    assert code == 0, err
+    assert Path(out.strip()).name == "dotted_name-1.0-py3-none-any.whl"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--name", "bad name"], "--name: 'bad name' is not a valid project name"),
-    (["--name", "dotted.name"], "is not a valid project name"),
+    (["--name", "-dash"], "is not a valid project name"),
+    (["--name", "x" * 101], "at most 100 characters"),
+    (["--says", "a\nb"], "--says: 'a\\nb' contains the control character U+000A"),
     (["--version", "1.0rc1"], "--version: '1.0rc1' is not a simple version"),
 ])
 def test_sample_bad_input(tmp_path, capsys, args, message):
     code, _, err = kit("sample", str(tmp_path / "w"), *args, capsys=capsys)
     assert code == 2 and message in err and not (tmp_path / "w").exists()
+
+
+# -- hostile input (issue 8): each of these was a traceback, a lost folder or a
+# -- value that broke a generated file --------------------------------------
+
+
+def _one_line_error(code: int, out: str, err: str, message: str) -> None:
+    assert code == 2, (out, err)
+    assert err.startswith("kit: error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("option, message", [
+    ("upstream=http://example.test/simple/\ntouch /tmp/PWNED #", "control character U+000A"),
+    ('upstream=http://example.test/"simple/', "quote or backslash"),
+    ("upstream=http://h/$(touch${IFS}/tmp/x)/+simple/", "contains '$' (shell or config syntax)"),
+    ("upstream=http://user:secret@example.test/simple/", "holds credentials"),
+    ("admin_password=abcdefgh\x01", "control character U+0001"),
+    ("host=fe80::1%$(x)", "not a host name"),
+    ("master_port=" + "9" * 5000, "out of range"),
+    ("teams=my team", "invalid team name 'my team'; use lowercase letters, digits and '-', starting with a letter, "
+     "at most 32 characters (try 'my-team')"),
+    ("private_projects=foo bar", "'foo bar' is not a valid project name"),
+    ("upstream=~nosuchuser/wheels", "no user 'nosuchuser'"),
+])
+def test_hostile_set_values_are_refused(tmp_path, capsys, option, message):
+    site = tmp_path / "site"
+    code, out, err = kit("init", str(site), "--no-input", "--set", option, capsys=capsys)
+    _one_line_error(code, out, err, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+def test_upstream_that_is_a_file_says_so(tmp_path, capsys):
+    wheel = tmp_path / "wheel.whl"
+    wheel.write_text("x")
+    code, out, err = kit("init", str(tmp_path / "site"), "--no-input", "--set", f"upstream={wheel}", capsys=capsys)
+    _one_line_error(code, out, err, "is a file, not a folder")
+    assert "does not exist" not in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("master_port = " + "9" * 5000 + "\n", "number"),
+    ("teams = " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+])
+def test_answer_file_with_huge_values(tmp_path, capsys, content, message):
+    answers = tmp_path / "answers.toml"
+    answers.write_text(content)
+    code, out, err = kit("init", str(tmp_path / "site"), "--answers", str(answers), capsys=capsys)
+    _one_line_error(code, out, err, message)
+    assert not (tmp_path / "site").exists()
+
+
+def test_init_parent_path_from_inside_the_empty_target(tmp_path, capsys, monkeypatch):
+    """``kit init ../x`` run inside the empty folder x once deleted x and left
+    kit.toml and the secrets in a .kit-staging-* folder next to it."""
+    target = tmp_path / "x"
+    target.mkdir()
+    monkeypatch.chdir(target)
+    code, out, err = kit("init", "../x", "--no-input", capsys=capsys)
+    assert code == 0, err
+    assert (target / "kit.toml").is_file() and (target / MANIFEST).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "x"]
+    assert not [p for p in target.iterdir() if p.name.startswith(".kit-staging")]
+
+
+def test_init_dot_in_an_empty_folder_writes_there(tmp_path, capsys, monkeypatch):
+    target = tmp_path / "here"
+    target.mkdir()
+    monkeypatch.chdir(target)
+    code, out, err = kit("init", ".", "--no-input", capsys=capsys)
+    assert code == 0, err
+    assert (target / "kit.toml").is_file() and (target / "server" / "init.sh").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "home"]
+    assert not [p for p in target.iterdir() if p.name.startswith(".kit-staging")]
+
+
+def test_init_dot_in_a_non_empty_folder_is_refused(tmp_path, capsys, monkeypatch):
+    (tmp_path / "mine.txt").write_text("keep")
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    code, out, err = kit("init", ".", "--no-input", capsys=capsys)
+    _one_line_error(code, out, err, "not empty and is not a kit site")
+    assert snapshot(tmp_path) == before
+
+
+def test_init_empty_site_dir_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("keep")
+    code, out, err = kit("init", "", "--no-input", capsys=capsys)
+    _one_line_error(code, out, err, "SITE_DIR: the path is empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "mine.txt"]
+
+
+def test_init_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep")
+    code, out, err = kit("init", str(tmp_path / "file" / "site"), "--no-input", capsys=capsys)
+    _one_line_error(code, out, err, "is a file, not a folder")
+    assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_sample_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep")
+    code, out, err = kit("sample", str(tmp_path / "file" / "sub"), capsys=capsys)
+    _one_line_error(code, out, err, "is a file, not a folder")
+    assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_sample_huge_version_is_refused(tmp_path, capsys):
+    code, out, err = kit("sample", str(tmp_path / "w"), "--version", "1" * 300, capsys=capsys)
+    _one_line_error(code, out, err, "is not a simple version")
+    assert not (tmp_path / "w").exists()
+
+
+def test_kit_toml_reads_back_what_was_written(tmp_path, capsys):
+    """kit.toml is written by a TOML writer: an awkward password and a folder
+    with quotes and backslashes in its name come back unchanged."""
+    folder = tmp_path / 'we"ird\\ wheels'
+    folder.mkdir()
+    password = "p\u00e4ss\"w\\o'rd#[x]=1"
+    site = tmp_path / "site"
+    code, _, err = kit("init", str(site), "--no-input", "--set", f"upstream={folder}",
+                       "--set", f"admin_password={password}", capsys=capsys)
+    assert code == 0, err
+    data = tomllib.loads((site / "kit.toml").read_text(encoding="utf-8"))
+    assert data["admin_password"] == password and data["upstream"] == str(folder)
+    assert (site / "kit.toml").read_text().startswith("# kit.toml: the answers")
+
+
+def test_staging_folder_is_private_and_removed_when_rendering_fails(tmp_path, monkeypatch):
+    """The staging folder holds kit.toml and the secrets: 0700, inside the
+    target when it exists (so moving files in is a rename), and gone after a failure."""
+    from kit import render
+    from kit.answers import answers_from_raw
+
+    seen = {}
+    real_build = render.build_site
+
+    def build_then_fail(answers, dest):
+        seen["mode"], seen["where"] = stat.S_IMODE(dest.parent.stat().st_mode), dest.parent.parent
+        real_build(answers, dest)
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(render, "build_site", build_then_fail)
+    target = tmp_path / "x"
+    target.mkdir()
+    with pytest.raises(RuntimeError):
+        render.render_site(answers_from_raw({}), target)
+    assert seen == {"mode": 0o700, "where": target}
+    assert list(target.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "x"]

@@ -101,3 +101,48 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     target.write_text("keep")
     code, _, err = kit("clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/", "--out", str(target), capsys=capsys)
     assert code == 2 and "is a file" in err and target.read_text() == "keep"
+
+
+# -- hostile input (issue 8) -------------------------------------------------
+
+INJECTION = "http://127.0.0.1:3143/acme/private/+simple/\n[install]\nextra-index-url = http://127.0.0.1:3144/simple/\n[x]"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--index-url", INJECTION, "--tool", "pip"], "control character U+000A"),
+    (["--index-url", 'http://127.0.0.1:3141/web/"private/+simple/', "--tool", "uv"], "quote or backslash"),
+    (["--index-url", "http://h/$(touch${IFS}/tmp/x)/+simple/", "--tool", "env"], "contains '$'"),
+    (["--index-url", "http://h/`id`/+simple/", "--tool", "env"], "quote or backslash"),
+    (["--index-url", "http://h/a;id/+simple/", "--tool", "env"], "contains ';'"),
+    (["--index-url", "http://web:s3cret@h/web/private/+simple/"], "a keyring or .netrc"),
+    (["--index-url", "http://h/web/private/+simple/", "--upload-url", "http://web:s3cret@h/web/private/"],
+     ".pypirc or TWINE_PASSWORD"),
+    (["--index-url", "http://h/web/private/+simple/", "--upload-url", "http://h/web/private/\nx"],
+     "--upload-url"),
+    (["--index-url", "http://h/web/private/+simple/", "--team", "my team"], "--team: invalid team name 'my team'"),
+    (["--index-url", "http://h/web/private/+simple/", "--team", "root"], "--team: team name 'root' is reserved"),
+])
+def test_hostile_values_are_refused_and_nothing_written(capsys, tmp_path, args, message):
+    code, out, err = kit("clients", *args, "--out", str(tmp_path / "out"), capsys=capsys)
+    assert code == 2 and message in err, err
+    assert err.startswith("kit: error: ") and err.count("\n") == 1 and "Traceback" not in out + err
+    assert "s3cret" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep")
+    code, out, err = kit("clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/",
+                         "--out", str(tmp_path / "file" / "sub"), capsys=capsys)
+    assert code == 2 and "is a file, not a folder" in err and err.count("\n") == 1
+    assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_out_with_a_non_utf8_file_in_the_way(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "pip.conf").write_bytes(b"\xff\xfe")
+    code, out, err = kit("clients", "--index-url", "http://127.0.0.1:3141/web/private/+simple/", "--tool", "pip",
+                         "--out", str(out_dir), capsys=capsys)
+    assert code == 2 and "--force" in err and err.count("\n") == 1
+    assert (out_dir / "pip.conf").read_bytes() == b"\xff\xfe"

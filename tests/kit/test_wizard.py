@@ -232,3 +232,21 @@ def test_initer_asks_again_when_a_default_clashes():
     answers = initer.run()
     assert answers.master_port == 3143 and answers.edge_port == 3150
     assert initer.errors == ["edge_port: port 3143 is already used by master_port; give each service its own port"]
+
+
+def test_initer_reasks_hostile_replies():
+    """The wizard checks a reply with the same validators as --set: a URL with
+    a newline, a password with a control character, a host with an IPv6 zone
+    and a file given as the upstream folder are each refused and asked again."""
+    initer = ScriptedIniter({
+        "upstream": ["http://h/simple/\n[install]", "/etc/passwd", "http://h/$(id)/", "pypi"],
+        "host": ["fe80::1%$(x)", "127.0.0.1"],
+        "admin_password": ["abcdefgh\x01", "good-password"],
+    })
+    answers = initer.run()
+    assert answers.upstream == "pypi" and answers.host == "127.0.0.1" and answers.admin_password == "good-password"
+    assert [e.split(":")[0] for e in initer.errors] == ["upstream"] * 3 + ["host", "admin_password"]
+    assert "control character U+000A" in initer.errors[0]
+    assert "is a file, not a folder" in initer.errors[1]
+    assert "contains '$'" in initer.errors[2]
+    assert "\x01" not in initer.errors[4]  # a password is never echoed, even in part
