@@ -124,7 +124,7 @@ class Cluster:
         busy = [s for s in to_start if port_busy(s.bind, s.port)]
         if busy:
             raise ClusterError(self._busy_message(busy[0]))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
+        env = service_env(os.environ)
         self._init_data([s.name for s in to_start], env, say)
         procs = {}
         try:
@@ -282,6 +282,24 @@ class Cluster:
             if ready or time.monotonic() >= deadline:
                 return rows
             time.sleep(0.1)
+
+
+#: Loopback names, for NO_PROXY: the services reach each other there.
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def service_env(environ) -> dict[str, str]:
+    """The services' environment: the user's, without devpi settings (the
+    config files say everything), and with loopback exempt from any proxy.
+
+    A proxy may be how the master reaches the upstream, so it is kept; but the
+    mirror must reach the master on 127.0.0.1 directly.
+    """
+    env = {k: v for k, v in environ.items() if not k.startswith("DEVPISERVER_")}
+    for key in ("NO_PROXY", "no_proxy"):
+        present = [name.strip() for name in env.get(key, "").split(",") if name.strip()]
+        env[key] = ",".join(present + [name for name in _LOOPBACK if name not in present])
+    return env
 
 
 def status_json(rows: list[ServiceStatus]) -> str:
