@@ -16,11 +16,12 @@ import urllib.request
 
 import pytest
 
-from kit.devpi import NAMES_INDEX
 from kit.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
 from tests.kit.test_cluster import alive, edge_url, make_site, pids
 from tests.kit.test_clients_real import new_venv
+
+NAMES_INDEX = "root/names"  # the site-wide stage that reserves the private names
 
 
 @pytest.fixture(scope="module")
