@@ -225,7 +225,7 @@ def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "
         except (KeyError, TypeError, ValueError):
             return SyncState(None, "the serials are unreadable")
         if behind == 0:
-            detail = f"in sync with the master (serial {serial})"
+            detail = "in sync with the master"  # the guides show this line as it is
         else:
             detail = f"{behind} changes behind the master (serial {serial} of {master['serial']})"
     if errors:
