@@ -295,9 +295,9 @@ def cluster_findings(site) -> tuple[list[Finding], bool]:
     findings, hung = [], False
     for row in cluster.status():
         if row.running and not row.healthy:
-            hung = hung or "does not answer within" in row.detail
-            findings.append(Finding("cluster", f"{row.name} healthy", False, row.detail.split("; see ")[0],
-                                    row.detail.split("; ", 1)[1] if "; " in row.detail else site.command("up")))
+            hung = hung or row.hung
+            problem = row.detail.removesuffix(f"; {row.fix}") if row.fix else row.detail
+            findings.append(Finding("cluster", f"{row.name} healthy", False, problem, row.fix or site.command("up")))
         elif row.name == "master" and row.healthy and "private" in site.answers.setups:
             findings += _shared_names(row.url, site.answers.teams)
     return findings, hung

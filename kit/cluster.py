@@ -44,6 +44,10 @@ class ServiceStatus:
     #: For the mirror: how many changes (devpi serials) it is behind the master;
     #: None when unknown (the master not answering, say).
     behind: int | None = None
+    #: For a running service that is not healthy: the fix ("" otherwise).
+    fix: str = ""
+    #: It accepts connections but does not answer: calls through it cost a timeout.
+    hung: bool = False
 
 
 class Cluster:
@@ -113,7 +117,7 @@ class Cluster:
             if pid is not None:
                 probe = self.supervisor.probe(service)
                 if not probe.healthy:
-                    raise ClusterError(self.supervisor.trouble(service, pid, probe))
+                    raise ClusterError(str(self.supervisor.trouble(service, pid, probe)))
         to_start = [s for s in services if running[s.name] is None]
         if not to_start:
             # Answers may have changed (a new team): bring the indexes in line.
@@ -251,21 +255,23 @@ class Cluster:
             probe = self.supervisor.probe(service) if pid is not None else None
             probes[service.name] = probe
             healthy = probe is not None and probe.healthy
+            trouble = self.supervisor.trouble(service, pid, probe) if probe is not None and not healthy else None
             if len(self.stale) > stale_before:
                 detail = "stale pid file: the process is gone"
-            elif probe is not None and not healthy:
-                detail = self.supervisor.trouble(service, pid, probe)
             else:
-                detail = ""
+                detail = str(trouble) if trouble else ""
             behind = None
             if service.name == "mirror" and healthy:
                 master_probe = probes.get("master")
                 master_ok = master_probe is not None and master_probe.healthy
-                trouble = "not answering" if probes.get("master") is not None else "not running"
+                master_state = "not answering" if master_probe is not None else "not running"
                 state = sync_state(self._devpi_status("mirror"), self._devpi_status("master") if master_ok else None,
-                                   trouble)
+                                   master_state)
                 behind, detail = state.behind, state.detail
-            rows.append(ServiceStatus(service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind))
+            rows.append(ServiceStatus(
+                service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind,
+                fix=trouble.fix if trouble else "", hung=bool(trouble and trouble.hung),
+            ))
         return rows
 
     def wait_ready(self, timeout: float = 30.0) -> list[ServiceStatus]:

@@ -22,7 +22,7 @@ from kit.exceptions import ClusterError
 from kit.processes import alive, cmdline, stop_groups
 from kit.services import Service
 
-__all__ = ["Supervisor", "Probe", "PRIVATE_UMASK", "HEALTHY", "UNHEALTHY"]
+__all__ = ["Supervisor", "Probe", "Trouble", "PRIVATE_UMASK", "HEALTHY", "UNHEALTHY"]
 
 #: Files and folders created by kit's services: for their owner only.
 PRIVATE_UMASK = 0o077
@@ -46,6 +46,19 @@ class Probe:
     @property
     def healthy(self) -> bool:
         return self.state == HEALTHY
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """A running service that is not healthy: the problem and the fix, for one line."""
+
+    problem: str
+    fix: str
+    #: It accepts connections but does not answer: every call to it costs a timeout.
+    hung: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.problem}; {self.fix}"
 
 
 class Supervisor:
@@ -162,16 +175,16 @@ class Supervisor:
             return Probe(UNHEALTHY, reason, body, timeout)
         return Probe(answer.failure, answer.describe(), timeout=timeout)
 
-    def trouble(self, service: Service, pid: int, probe: Probe) -> str:
-        """One line for a running service that is not healthy: what is wrong and the fix."""
+    def trouble(self, service: Service, pid: int, probe: Probe) -> "Trouble":
+        """What is wrong with a running service that is not healthy, and the fix."""
         logs = self.command("logs", service.name)
-        restart = f"restart with {self.command('down')} then {self.command('up')}"
+        fix = f"see {logs}, or restart with {self.command('down')} then {self.command('up')}"
         if probe.state == http.HUNG:
-            return (f"{service.name} (pid {pid}) accepts connections but does not answer within {probe.timeout:g} s — "
-                    f"stopped or overloaded; see {logs}, or {restart}")
+            return Trouble(f"{service.name} (pid {pid}) accepts connections but does not answer within "
+                           f"{probe.timeout:g} s — stopped or overloaded", fix, hung=True)
         if probe.state == http.REFUSED:
-            return f"{service.name} (pid {pid}) is running but refuses connections on port {service.port}; see {logs}, or {restart}"
-        return f"{service.name} (pid {pid}) is unhealthy: {probe.reason}; see {logs}, or {restart}"
+            return Trouble(f"{service.name} (pid {pid}) is running but refuses connections on port {service.port}", fix)
+        return Trouble(f"{service.name} (pid {pid}) is unhealthy: {probe.reason}", fix)
 
     def wait_healthy(self, service: Service, proc: subprocess.Popen, timeout: float = 60.0) -> None:
         """Return once ``service`` answers its health URL; raise :class:`ClusterError` if it exits or never does."""

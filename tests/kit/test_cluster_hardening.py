@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
