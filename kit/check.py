@@ -8,24 +8,21 @@ A file kit cannot read is a failed check naming the file, never a traceback.
 
 from __future__ import annotations
 
-import base64
 import configparser
-import json
 import os
 import re
 import shlex
 import stat
 import tomllib
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from kit import http
 from kit.answers import is_loopback
 
-__all__ = ["Finding", "Hints", "check_site", "default_package", "lint_team", "environment_findings", "OVERRIDING_VARIABLES"]
+__all__ = ["Finding", "Hints", "check_site", "default_package", "lint_team", "live_team", "cluster_findings", "environment_findings", "OVERRIDING_VARIABLES"]
 
 SECRET_NAMES = (".pypirc", "ci.env")
 _CREDENTIAL_URL = re.compile(r"://[^/@\s]+:[^/@\s]*@")
@@ -305,15 +302,14 @@ def environment_findings(environ: Mapping[str, str]) -> list[Finding]:
     )]
 
 
-def _http(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (OSError, ValueError) as exc:
-        return 0, str(exc).encode()
+#: kit check's calls go through the edge, which gives the master up to its own
+#: read timeout (10 s) before falling over to the mirror: wait a little longer.
+THROUGH_EDGE_TIMEOUT = 12.0
+
+
+def _http(url: str) -> tuple[int, bytes]:
+    answer = http.get(url, timeout=THROUGH_EDGE_TIMEOUT)
+    return answer.status, answer.body
 
 
 def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints()) -> list[Finding]:
@@ -347,6 +343,8 @@ def _check_upload_credentials(team: str, pypirc: Path, up: str, regenerate: str)
     A real upload would leave a file on a non-volatile index for ever; the
     login and the index's acl_upload are exactly what devpi checks on upload.
     """
+    from kit.devpi import DevpiAPI, DevpiError
+
     check = "upload accepted"
     try:
         cfg = _read_ini(pypirc)
@@ -361,25 +359,64 @@ def _check_upload_credentials(team: str, pypirc: Path, up: str, regenerate: str)
     if parts.scheme not in ("http", "https") or not parts.netloc or not user:
         return Finding(team, check, False, f".pypirc [{servers[0]}] has no repository URL or username",
                        f"regenerate it with: {regenerate}")
-    root = f"{parts.scheme}://{parts.netloc}"
-    code, body = _http(f"{root}/+login", json.dumps({"user": user, "password": password}).encode(),
-                       {"Content-Type": "application/json", "Accept": "application/json"})
-    if code != 200:
-        return Finding(team, check, False, f"login as {user} → HTTP {code or 'no answer'}",
+    api = DevpiAPI(f"{parts.scheme}://{parts.netloc}", timeout=THROUGH_EDGE_TIMEOUT)
+    index = parts.path.strip("/")
+    try:
+        api.login(user, password)
+    except DevpiError as exc:
+        return Finding(team, check, False, str(exc),
                        f"{up}, or regenerate .pypirc with {regenerate} if the password changed")
     try:
-        token = json.loads(body)["result"]["password"]
-    except (ValueError, KeyError, TypeError):
-        return Finding(team, check, False, f"login as {user}: {root} is not a devpi server", f"check {repository}")
-    auth = base64.b64encode(f"{user}:{token}".encode()).decode()
-    code, body = _http(repository.rstrip("/") + "/", headers={"Accept": "application/json", "X-Devpi-Auth": auth})
-    try:
-        acl = json.loads(body).get("result", {}).get("acl_upload", []) if code == 200 else []
-    except (ValueError, AttributeError):
-        acl = []
+        found = api.get(f"/{index}")
+    except DevpiError:
+        found = None
+    acl = found.get("acl_upload", []) if isinstance(found, dict) else []
     ok = user in acl or ":ANONYMOUS:" in acl
-    return Finding(team, check, ok, f"{user} may upload to {parts.path.strip('/')}" if ok
-                   else f"{user} is not in acl_upload of {parts.path.strip('/')}", "" if ok else f"re-run {up}")
+    return Finding(team, check, ok, f"{user} may upload to {index}" if ok
+                   else f"{user} is not in acl_upload of {index}", "" if ok else f"re-run {up}")
+
+
+def cluster_findings(site) -> tuple[list[Finding], bool]:
+    """The site's running cluster: a finding for each running service that is
+    not healthy, and a warning for a project published by two teams; and
+    whether a service hangs (then the team checks, which go through it, are skipped).
+
+    Every look is bounded (see :mod:`kit.http`): a hung service costs seconds.
+    """
+    from kit.cluster import Cluster
+
+    if "cluster" not in site.answers.setups or not (site.path / "cluster").is_dir():
+        return [], False
+    cluster = Cluster(site)
+    findings, hung = [], False
+    for row in cluster.status():
+        if row.running and not row.healthy:
+            hung = hung or row.hung
+            problem = row.detail.removesuffix(f"; {row.fix}") if row.fix else row.detail
+            findings.append(Finding("cluster", f"{row.name} healthy", False, problem, row.fix or site.command("up")))
+        elif row.name == "master" and row.healthy and "private" in site.answers.setups:
+            findings += _shared_names(row.url, site.answers.teams)
+    return findings, hung
+
+
+def _shared_names(master_url: str, teams: tuple[str, ...]) -> list[Finding]:
+    """A name published by two teams merges their files on both teams' pages (the indexes inherit each other)."""
+    from kit.devpi import DevpiAPI, DevpiError
+
+    api = DevpiAPI(master_url, timeout=http.READ_TIMEOUT)
+    owners: dict[str, list[str]] = {}
+    try:
+        for team in teams:
+            for name in api.projects(f"{team}/private"):
+                owners.setdefault(name, []).append(team)
+    except DevpiError:
+        return []
+    return [
+        Finding("cluster", "one team per project", False,
+                f"{name} is published by {' and '.join(by)}: their files mix on every team's page",
+                f"keep {name} on one team's index; remove it from the other (devpi remove)", warning=True)
+        for name, by in sorted(owners.items()) if len(by) > 1
+    ]
 
 
 def default_package(upstream: str) -> str:
@@ -414,11 +451,14 @@ def check_site(
     if package is None and live:
         package = default_package(site.answers.upstream)
     hints = Hints(site.command("up"), site.command("status"), site.command("init"))
-    findings = []
+    findings, hung = [], False
     teams_dir = site.path / "teams"
-    for folder in sorted(p for p in teams_dir.iterdir() if p.is_dir()) if teams_dir.is_dir() else []:
+    folders = sorted(p for p in teams_dir.iterdir() if p.is_dir()) if teams_dir.is_dir() else []
+    if live and folders:
+        findings, hung = cluster_findings(site)
+    for folder in folders:
         findings += lint_team(folder.name, folder, hints)
-        if live:
+        if live and not hung:  # through a hung service, each call would wait for its timeout
             findings += live_team(folder.name, folder, package, hints)
     if findings:
         findings += site_findings(site.path)

@@ -1,5 +1,9 @@
 """The local cluster: start, stop and inspect a site's master, mirror, edge
-(and, for a folder upstream, the local upstream) as detached processes.
+(and, for a folder upstream, the local upstream).
+
+This module says what happens in which order; what runs is
+:mod:`kit.services`, how it runs :mod:`kit.supervisor`, and devpi's own steps
+(data folders, indexes, a replica's state) :mod:`kit.devpi`.
 
 Everything a running cluster has lives under ``SITE/cluster/run/``: the data
 folders, one log and one pid file per service. ``kit init`` never touches
@@ -10,41 +14,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from kit.answers import upstream_is_folder
+from kit import http
+from kit.devpi import DevpiAPI, DevpiError, configure_indexes, init_argv, init_env, sync_state
 from kit.exceptions import ClusterError, SiteDirError
-from kit.processes import alive as _alive
-from kit.processes import cmdline, free_ports, port_busy, port_holder, stop_groups
+from kit.processes import free_ports, port_busy, port_holder
+from kit.services import Service, program, services_of
 from kit.site import Site, find_site_root, site_command
+from kit.supervisor import Probe, Supervisor
 
-__all__ = ["Cluster", "ServiceStatus", "free_ports"]
+__all__ = ["Cluster", "ServiceStatus", "free_ports", "status_json"]
 
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Service:
-    name: str
-    role: str
-    port: int
-    url: str  # what users see
-    health_path: str
-    argv: tuple[str, ...]
-    marker: str  # a word of its command line, to tell our process from a reused pid
-    bind: str = "127.0.0.1"
-
-    @property
-    def health_url(self) -> str:
-        host = "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
-        return f"http://{host}:{self.port}{self.health_path}"
 
 
 @dataclass
@@ -56,27 +41,13 @@ class ServiceStatus:
     running: bool
     healthy: bool
     detail: str = ""
-    #: For the mirror: how many changes (devpi serials) it is behind the master.
+    #: For the mirror: how many changes (devpi serials) it is behind the master;
+    #: None when unknown (the master not answering, say).
     behind: int | None = None
-
-
-def _bin(name: str) -> str:
-    """A console script of kit's own environment (where devpi-server was installed with kit)."""
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if not found:
-        raise ClusterError(f"{name} is not installed; install kit with its dependencies: pip install pkgindex-kit")
-    return found
-
-
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200
-    except (OSError, ValueError):
-        return False
+    #: For a running service that is not healthy: the fix ("" otherwise).
+    fix: str = ""
+    #: It accepts connections but does not answer: calls through it cost a timeout.
+    hung: bool = False
 
 
 class Cluster:
@@ -86,11 +57,10 @@ class Cluster:
         self.site = site
         self.answers = site.answers
         self.dir = site.path / "cluster"
-        self.run_dir = self.dir / "run"
-        self.logs_dir = self.run_dir / "logs"
-        self.pids_dir = self.run_dir / "pids"
-        #: Services whose pid file was left by a process that is gone.
-        self.stale: list[str] = []
+        self.supervisor = Supervisor(self.dir, site.command)
+        self.run_dir = self.supervisor.run_dir
+        self.logs_dir = self.supervisor.logs_dir
+        self.pids_dir = self.supervisor.pids_dir
 
     @classmethod
     def load(cls, site_dir: Path | None = None) -> "Cluster":
@@ -103,28 +73,15 @@ class Cluster:
             )
         return cls(site)
 
+    @property
+    def stale(self) -> list[str]:
+        """Services whose pid file was left by a process that is gone."""
+        return self.supervisor.stale
+
     # -- the services ------------------------------------------------------
 
     def services(self) -> list[Service]:
-        a = self.answers
-        py = sys.executable
-        found = []
-        if upstream_is_folder(a.upstream):
-            found.append(Service(
-                "upstream", "local upstream: the upstream folder as a simple index", a.upstream_port,
-                f"http://127.0.0.1:{a.upstream_port}/simple/", "/simple/",
-                (py, "-m", "kit.upstream", a.upstream, "--host", "127.0.0.1", "--port", str(a.upstream_port)),
-                "kit.upstream",
-            ))
-        found += [
-            Service("master", "devpi primary: indexes, uploads", a.master_port, f"http://127.0.0.1:{a.master_port}",
-                    "/+api", (_bin("devpi-server"), "-c", "master.yml"), "master.yml"),
-            Service("mirror", "devpi replica of the master", a.mirror_port, f"http://127.0.0.1:{a.mirror_port}",
-                    "/+api", (_bin("devpi-server"), "-c", "mirror.yml"), "mirror.yml"),
-            Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
-                    "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host),
-        ]
-        return found
+        return services_of(self.answers)
 
     def service(self, name: str) -> Service:
         for service in self.services():
@@ -134,50 +91,10 @@ class Cluster:
         raise ClusterError(f"unknown service {name!r}; this cluster has: {names}")
 
     def log_path(self, name: str) -> Path:
-        return self.logs_dir / f"{name}.log"
-
-    def _pid_path(self, name: str) -> Path:
-        return self.pids_dir / f"{name}.pid"
-
-    # -- processes ---------------------------------------------------------
+        return self.supervisor.log_path(name)
 
     def pid_of(self, service: Service, *, clean: bool = True) -> int | None:
-        """The pid of the running service, or None.
-
-        A pid file whose process is gone (or is now another program) is
-        stale: noted in :attr:`stale`, and removed when ``clean``.
-        """
-        path = self._pid_path(service.name)
-        try:
-            text = path.read_text().strip()
-        except FileNotFoundError:
-            return None
-        pid = int(text) if text.isdigit() else None
-        if pid is not None and _alive(pid) and _is_ours(pid, service.marker):
-            return pid
-        if clean:
-            path.unlink()
-        self.stale.append(f"{service.name} (pid {text or '?'})")
-        return None
-
-    def _start(self, service: Service, env: dict) -> subprocess.Popen:
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.pids_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path(service.name), "ab") as log:
-            log.write(f"\n--- kit up: {' '.join(service.argv)}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                service.argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,  # detached: it outlives `kit up` and is stopped as a group
-            )
-        self._pid_path(service.name).write_text(f"{proc.pid}\n")
-        return proc
-
-    def _stop(self, pids: dict[str, int]) -> None:
-        """Stop these services (name → pid) together and forget their pid files."""
-        stop_groups(list(pids.values()))
-        for name in pids:
-            self._pid_path(name).unlink(missing_ok=True)
+        return self.supervisor.pid_of(service, clean=clean)
 
     # -- commands ----------------------------------------------------------
 
@@ -185,14 +102,22 @@ class Cluster:
         """Start whatever is not running; return the names started.
 
         Raises :class:`ClusterError` (having stopped what it started) when a
-        port is busy or a service does not become healthy.
+        port is busy, a running service hangs, or a service does not become healthy.
         """
-        self.stale = []
+        self.stale.clear()
         started_at = time.monotonic()
+        self.supervisor.prepare()
         services = self.services()
         running = {s.name: self.pid_of(s) for s in services}
         for stale in self.stale:
             say(f"cleaned a stale pid file: {stale} was not running")
+        # A running service that hangs would make every step below wait on it.
+        for service in services:
+            pid = running[service.name]
+            if pid is not None:
+                probe = self.supervisor.probe(service)
+                if not probe.healthy:
+                    raise ClusterError(str(self.supervisor.trouble(service, pid, probe)))
         to_start = [s for s in services if running[s.name] is None]
         if not to_start:
             # Answers may have changed (a new team): bring the indexes in line.
@@ -203,22 +128,22 @@ class Cluster:
         busy = [s for s in to_start if port_busy(s.bind, s.port)]
         if busy:
             raise ClusterError(self._busy_message(busy[0]))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DEVPISERVER_")}
+        env = service_env(os.environ)
         self._init_data([s.name for s in to_start], env, say)
-        procs: dict[str, subprocess.Popen] = {}
+        procs = {}
         try:
             for service in to_start:
-                procs[service.name] = self._start(service, env)
+                procs[service.name] = self.supervisor.start(service, env)
                 say(f"{service.name:8} starting on {service.url} ({service.role})")
             for service in [s for s in services if s.name in procs]:
-                self._wait_healthy(service, procs[service.name])
+                self.supervisor.wait_healthy(service, procs[service.name])
                 if service.name == "master":
                     self._configure_master(service)
                 say(f"{service.name:8} healthy after {time.monotonic() - started_at:.1f} s")
             if "mirror" in procs or "master" in procs:
                 self._wait_mirror_in_sync(say)
         except BaseException:
-            self._stop({name: proc.pid for name, proc in procs.items()})
+            self.supervisor.stop({name: proc.pid for name, proc in procs.items()})
             raise
         say(f"cluster up in {time.monotonic() - started_at:.1f} s; clients use {self.service('edge').url}")
         return list(procs)
@@ -229,62 +154,34 @@ class Cluster:
         for name, config in (("master", "master.yml"), ("mirror", "mirror.yml")):
             if name not in names or (self.run_dir / name).exists():
                 continue
-            argv = [_bin("devpi-init"), "-c", config]
-            if name == "master":
-                # "--opt=value": a password that starts with "-" must not read as an option
-                argv.append(f"--root-passwd={self.answers.admin_password}")
-                if self.answers.mirror_url is not None:
-                    argv.append("--no-root-pypi")  # kit creates root/pypi with the site's upstream
-            self.logs_dir.mkdir(parents=True, exist_ok=True)
-            log = open(self.log_path(name), "ab")
-            jobs.append((name, subprocess.Popen(argv, cwd=self.dir, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+            primary = name == "master"
+            argv = init_argv(program("devpi-init"), config, primary=primary,
+                             own_root_pypi=self.answers.mirror_url is not None)
+            # The admin password travels in the environment, never on a command line.
+            job_env = init_env(env, self.answers.admin_password if primary else None)
+            jobs.append((name, self.supervisor.spawn(name, argv, job_env, detached=False)))
             say(f"{name:8} creating its data folder run/{name}")
-        for name, proc, log in jobs:
+        for name, proc in jobs:
             code = proc.wait()
-            log.close()
             if code != 0:
-                raise ClusterError(f"{name}: devpi-init failed (exit {code}): {self._last_line(name)}; "
+                raise ClusterError(f"{name}: devpi-init failed (exit {code}): {self.supervisor.last_line(name)}; "
                                    f"see {self.site.command('logs', name)}")
 
-    def _wait_healthy(self, service: Service, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-        url = service.health_url
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise ClusterError(
-                    f"{service.name} exited with code {proc.returncode} while starting: "
-                    f"{self._last_line(service.name)}; see {self.site.command('logs', service.name)}"
-                )
-            if _http_ok(url, timeout=1.0):
-                return
-            time.sleep(0.05)
-        raise ClusterError(f"{service.name} did not answer {url} within {timeout:.0f} s; "
-                           f"see {self.site.command('logs', service.name)}")
-
     def _configure_master(self, service: Service) -> None:
-        """root/pypi and one private index per team, as the answers say; safe to repeat."""
-        from kit.devpi import DevpiAPI, DevpiError
-
+        """root/pypi, root/names and one private index per team, as the answers say; safe to repeat."""
         api = DevpiAPI(service.url)
-        a = self.answers
         try:
-            api.login("root", a.admin_password)
-        except DevpiError:
+            api.login("root", self.answers.admin_password)
+        except DevpiError as exc:
+            if "HTTP 401" not in str(exc):
+                raise ClusterError(f"master: {exc}; see {self.site.command('logs', 'master')}") from None
             raise ClusterError(
                 "master: the admin password in kit.toml is not the master's; put the old one back "
                 f"({self.site.command('init', '--set', 'admin_password=OLD')}) or, with the cluster down, change the "
                 f"master's: cd {self.dir} && devpi-passwd -c master.yml root"
             ) from None
         try:
-            if a.mirror_url is not None:
-                api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": a.mirror_url, "title": "Upstream mirror"})
-            if "private" in a.setups:
-                for team in a.teams:
-                    api.ensure_user(team, a.team_password(team))
-                    api.ensure_index(
-                        f"{team}/private",
-                        {"type": "stage", "bases": ["root/pypi"], "mirror_whitelist": [], "volatile": False},
-                    )
+            configure_indexes(api, self.answers)
         except DevpiError as exc:
             raise ClusterError(f"master: setting up the indexes failed: {exc}; see {self.site.command('logs', 'master')}") from None
 
@@ -296,30 +193,33 @@ class Cluster:
             if behind == 0:
                 return
             time.sleep(0.1)
-        say(f"warning: the mirror is still {behind} changes behind the master; see {self.site.command('status')}")
+        shown = "an unknown number of" if behind is None else behind
+        say(f"warning: the mirror is still {shown} changes behind the master; see {self.site.command('status')}")
+
+    def _devpi_status(self, name: str) -> dict | None:
+        """A devpi service's ``/+status`` result, or None when it does not answer in time."""
+        port = self.answers.master_port if name == "master" else self.answers.mirror_port
+        answer = http.get(f"http://127.0.0.1:{port}/+status")
+        payload = answer.json() if answer.ok else None
+        return payload.get("result") if isinstance(payload, dict) else None
 
     def mirror_lag(self) -> int | None:
-        """How many changes the mirror has not applied yet (None if unknown)."""
-        mirror = _devpi_status(self.answers.mirror_port)
+        """How many changes the mirror has not applied yet (None if unknown, e.g. the master not answering)."""
+        mirror = self._devpi_status("mirror")
         if mirror is None:
             return None
-        primary = _devpi_status(self.answers.master_port)
-        # With the master gone, the mirror's last word from it is the best we have.
-        primary_serial = primary["serial"] if primary else mirror.get("primary-serial")
-        try:
-            return int(primary_serial) - int(mirror["serial"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        return sync_state(mirror, self._devpi_status("master")).behind
 
     def down(self, say: Say = print) -> list[str]:
         """Stop every running service, all at once; return the names stopped (edge first)."""
-        self.stale = []
+        self.stale.clear()
+        self.supervisor.check_folders()
         running = {}
         for service in reversed(self.services()):
             pid = self.pid_of(service)
             if pid is not None:
                 running[service.name] = pid
-        self._stop(running)
+        self.supervisor.stop(running)
         for name, pid in running.items():
             say(f"{name:8} stopped (pid {pid})")
         for stale in self.stale:
@@ -344,52 +244,69 @@ class Cluster:
                 f"{other_port}; nothing was started")
 
     def status(self) -> list[ServiceStatus]:
-        self.stale = []
+        """Each service's state; every look is bounded, so a hung service costs seconds, never a hang."""
+        self.stale.clear()
+        self.supervisor.check_folders()
         rows = []
+        probes: dict[str, Probe | None] = {}
         for service in self.services():
             stale_before = len(self.stale)
             pid = self.pid_of(service, clean=False)  # status only looks; kit up and down clean
-            healthy = pid is not None and _http_ok(service.health_url)
-            detail = "stale pid file: the process is gone" if len(self.stale) > stale_before else ""
-            lag = self.mirror_lag() if service.name == "mirror" and healthy else None
-            if lag is not None:
-                detail = "in sync with the master" if lag == 0 else f"{lag} changes behind the master"
-            rows.append(ServiceStatus(service.name, service.role, service.url, pid, pid is not None, healthy, detail, lag))
+            probe = self.supervisor.probe(service) if pid is not None else None
+            probes[service.name] = probe
+            healthy = probe is not None and probe.healthy
+            trouble = self.supervisor.trouble(service, pid, probe) if probe is not None and not healthy else None
+            if len(self.stale) > stale_before:
+                detail = "stale pid file: the process is gone"
+            else:
+                detail = str(trouble) if trouble else ""
+            behind = None
+            if service.name == "mirror" and healthy:
+                master_probe = probes.get("master")
+                master_ok = master_probe is not None and master_probe.healthy
+                master_state = "not answering" if master_probe is not None else "not running"
+                state = sync_state(self._devpi_status("mirror"), self._devpi_status("master") if master_ok else None,
+                                   master_state)
+                behind, detail = state.behind, state.detail
+            rows.append(ServiceStatus(
+                service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind,
+                fix=trouble.fix if trouble else "", hung=bool(trouble and trouble.hung),
+            ))
         return rows
 
     def wait_ready(self, timeout: float = 30.0) -> list[ServiceStatus]:
-        """Status once every running service is healthy and the mirror in sync (or at the timeout)."""
+        """Status once every running service is healthy and, with the master healthy, the mirror
+        in sync (or at the timeout)."""
         deadline = time.monotonic() + timeout
         while True:
             rows = self.status()
+            by_name = {r.name: r for r in rows}
+            master_ok = "master" in by_name and by_name["master"].healthy
             ready = all(r.healthy for r in rows if r.running) and all(
-                r.behind == 0 for r in rows if r.name == "mirror" and r.healthy
+                r.behind == 0 for r in rows if r.name == "mirror" and r.healthy and master_ok
             )
             if ready or time.monotonic() >= deadline:
                 return rows
             time.sleep(0.1)
 
-    def _last_line(self, name: str) -> str:
-        try:
-            lines = [l for l in self.log_path(name).read_text(errors="replace").splitlines() if l.strip()]
-        except FileNotFoundError:
-            return "no log"
-        return lines[-1][-200:] if lines else "empty log"
+
+#: Loopback names, for NO_PROXY: the services reach each other there.
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _devpi_status(port: int) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/+status", timeout=2) as response:
-            return json.loads(response.read())["result"]
-    except (OSError, ValueError, KeyError):
-        return None
+def service_env(environ) -> dict[str, str]:
+    """The services' environment: the user's, without devpi settings (the
+    config files say everything), and with loopback exempt from any proxy.
+
+    A proxy may be how the master reaches the upstream, so it is kept; but the
+    mirror must reach the master on 127.0.0.1 directly.
+    """
+    env = {k: v for k, v in environ.items() if not k.startswith("DEVPISERVER_")}
+    for key in ("NO_PROXY", "no_proxy"):
+        present = [name.strip() for name in env.get(key, "").split(",") if name.strip()]
+        env[key] = ",".join(present + [name for name in _LOOPBACK if name not in present])
+    return env
 
 
 def status_json(rows: list[ServiceStatus]) -> str:
     return json.dumps([asdict(r) for r in rows], indent=2)
-
-
-def _is_ours(pid: int, marker: str) -> bool:
-    """Guard against a pid reused by another program after a crash."""
-    command = cmdline(pid)
-    return command is None or marker in command  # no /proc: trust the pid file

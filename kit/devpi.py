@@ -1,47 +1,62 @@
-"""A small client of devpi-server's HTTP API: just what ``kit up`` needs.
+"""devpi's own steps: its HTTP API (just what kit needs), creating the data
+folders with devpi-init, the indexes a site's answers call for, and reading
+a replica's ``/+status``.
 
 devpi-client would do, but each of its calls starts a Python process; the
 cluster must be up in seconds, so kit talks JSON to the server directly.
+
+How the indexes keep private names private (dependency confusion), with
+devpi's own rule (``op_sro_check_mirror_whitelist``): when a non-mirror
+index in an index's resolution order has a project, no mirror index is asked
+for that project unless it is whitelisted, and mirrors come last. So:
+
+* ``root/names`` (a stage, no bases, uploads by root only) holds each name of
+  the answer ``private_projects`` as a release without files;
+* each team index ``TEAM/private`` has bases ``root/names``, every other
+  team's index, then ``root/pypi``, and an empty whitelist.
+
+A declared name, or one any team has published, is then never taken from the
+upstream by any team; a team installing another team's package gets the real
+one. (devpi skips bases it has already visited, so the bases may form a cycle.)
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import urllib.error
-import urllib.request
+import re
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DevpiAPI", "DevpiError"]
+from kit import http
+from kit.exceptions import DevpiError
 
+__all__ = [
+    "DevpiAPI", "DevpiError", "NAMES_INDEX", "NAMES_VERSION", "configure_indexes", "team_index_config",
+    "init_argv", "init_env", "SyncState", "sync_state",
+]
 
-class DevpiError(Exception):
-    """devpi-server answered an API call with an error."""
+#: The site-wide stage that reserves the private names.
+NAMES_INDEX = "root/names"
+#: The version of each reservation: a release without files, older than any real one.
+NAMES_VERSION = "0.0.0.dev0"
 
 
 class DevpiAPI:
-    def __init__(self, url: str, timeout: float = 30.0):
+    """devpi-server's JSON API at ``url``; each call bounded by ``timeout`` seconds."""
+
+    def __init__(self, url: str, timeout: float = 10.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._auth: str | None = None
 
-    def _call(self, method: str, path: str, data: Any = None) -> tuple[int, Any]:
-        body = None if data is None else json.dumps(data).encode()
-        request = urllib.request.Request(self.url + path, data=body, method=method)
-        request.add_header("Accept", "application/json")
-        if body is not None:
-            request.add_header("Content-Type", "application/json")
+    def _call(self, method: str, path: str, data: Any = None, form: dict | None = None) -> tuple[int, Any]:
+        headers = {"Accept": "application/json"}
         if self._auth:
-            request.add_header("X-Devpi-Auth", self._auth)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            try:
-                payload = json.loads(exc.read() or b"null")
-            except ValueError:
-                payload = None
-            return exc.code, payload
+            headers["X-Devpi-Auth"] = self._auth
+        answer = http.request(method, self.url + path, json_body=data, data=form, headers=headers, timeout=self.timeout)
+        if not answer.status:
+            raise DevpiError(f"{method} {path}: {self.url} gave {answer.describe()}")
+        return answer.status, answer.json()
 
     def get(self, path: str) -> Any | None:
         """The ``result`` of a GET, or None for 404."""
@@ -56,7 +71,10 @@ class DevpiAPI:
         status, payload = self._call("POST", "/+login", {"user": user, "password": password})
         if status != 200:
             raise DevpiError(f"login as {user}: HTTP {status} {_message(payload)}")
-        token = payload["result"]["password"]
+        try:
+            token = payload["result"]["password"]
+        except (KeyError, TypeError):
+            raise DevpiError(f"login as {user}: {self.url} is not a devpi server") from None
         self._auth = base64.b64encode(f"{user}:{token}".encode()).decode()
 
     def put(self, path: str, data: dict) -> None:
@@ -69,6 +87,12 @@ class DevpiAPI:
         if status != 200:
             raise DevpiError(f"PATCH {path}: HTTP {status} {_message(payload)}")
 
+    def submit_release(self, index: str, name: str, version: str) -> None:
+        """Register ``name`` ``version`` on ``index`` as a release without files (metadata only)."""
+        status, payload = self._call("POST", f"/{index}/", form={":action": "submit", "name": name, "version": version})
+        if status != 200:
+            raise DevpiError(f"registering {name} on {index}: HTTP {status} {_message(payload)}")
+
     def ensure_user(self, user: str, password: str) -> None:
         if self.get(f"/{user}") is None:
             self.put(f"/{user}", {"password": password})
@@ -76,22 +100,142 @@ class DevpiAPI:
             self.patch(f"/{user}", {"password": password})
 
     def ensure_index(self, name: str, config: dict) -> None:
-        """Create the index ``user/index`` or bring its settings to ``config``."""
+        """Create the index ``user/index`` or bring its settings to ``config``; no call when they match."""
         current = self.get(f"/{name}")
         if current is None:
             self.put(f"/{name}", config)
             return
         wanted = {k: v for k, v in config.items() if k != "type"}
-        if any(current.get(k) != v for k, v in wanted.items()):
+        if any(_normal(current.get(k)) != _normal(v) for k, v in wanted.items()):
             merged = {k: v for k, v in current.items() if k not in ("projects", "type")}
             merged.update(wanted)
             self.patch(f"/{name}", merged)
 
+    def projects(self, index: str) -> list[str]:
+        """The project names ``index`` has itself (not its bases')."""
+        found = self.get(f"/{index}")
+        return list(found.get("projects", [])) if isinstance(found, dict) else []
+
     def status(self) -> dict:
         return self.get("/+status") or {}
+
+
+def _normal(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _message(payload: Any) -> str:
     if isinstance(payload, dict) and payload.get("message"):
         return f"({payload['message']})"
     return ""
+
+
+# -- data folders ----------------------------------------------------------------
+
+
+def init_argv(devpi_init: str, config: str, *, primary: bool, own_root_pypi: bool) -> list[str]:
+    """devpi-init's command line for one data folder. It never holds the admin
+    password (anyone may read a command line in ``ps``): see :func:`init_env`."""
+    argv = [devpi_init, "-c", config]
+    if primary and own_root_pypi:
+        argv.append("--no-root-pypi")  # kit creates root/pypi with the site's upstream
+    return argv
+
+
+def init_env(env: dict[str, str], admin_password: str | None) -> dict[str, str]:
+    """devpi-init's environment: devpi reads any option as ``DEVPISERVER_<OPTION>``,
+    and only this process's owner can read its environment."""
+    env = dict(env)
+    if admin_password is not None:
+        env["DEVPISERVER_ROOT_PASSWD"] = admin_password
+    return env
+
+
+# -- indexes ------------------------------------------------------------------------
+
+
+def team_index_config(team: str, teams: tuple[str, ...] | list[str]) -> dict:
+    """``TEAM/private``: its own uploads, the reserved names, every other team's uploads, then the upstream."""
+    others = [f"{other}/private" for other in teams if other != team]
+    return {"type": "stage", "bases": [NAMES_INDEX, *others, "root/pypi"], "mirror_whitelist": [], "volatile": False}
+
+
+def configure_indexes(api: DevpiAPI, answers) -> None:
+    """root/pypi, root/names with the declared names, and one private index per
+    team, as ``answers`` say; safe to repeat. ``api`` is logged in as root.
+
+    Raises :class:`DevpiError` when devpi refuses a step or does not answer.
+    """
+    if answers.mirror_url is not None:
+        api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": answers.mirror_url, "title": "Upstream mirror"})
+    if "private" not in answers.setups:
+        return
+    api.ensure_index(NAMES_INDEX, {
+        "type": "stage", "bases": [], "volatile": False, "acl_upload": ["root"], "mirror_whitelist": [],
+        "title": "Private names: reserved for the site's teams, never taken from the upstream",
+    })
+    registered = {_normalise(name) for name in api.projects(NAMES_INDEX)}
+    for name in getattr(answers, "private_projects", ()):
+        if _normalise(name) not in registered:
+            api.submit_release(NAMES_INDEX, name, NAMES_VERSION)
+    for team in answers.teams:
+        api.ensure_user(team, answers.team_password(team))
+        # Created first with bases that exist; the other teams' come once all exist.
+        if api.get(f"/{team}/private") is None:
+            api.put(f"/{team}/private", {**team_index_config(team, [team]), "bases": [NAMES_INDEX, "root/pypi"]})
+    for team in answers.teams:
+        api.ensure_index(f"{team}/private", team_index_config(team, answers.teams))
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# -- a replica's state ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """How the mirror (a devpi replica) stands against the master."""
+
+    #: Changes the mirror has not applied; None when the master's serial is unknown.
+    behind: int | None
+    detail: str
+
+
+def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "not answering") -> SyncState:
+    """Compare the replica's ``/+status`` with the master's.
+
+    "in sync" only when the master answered and the serials are equal: a
+    replica's own ``primary-serial`` is only what it last heard, and says
+    nothing about changes made since.
+    """
+    if mirror is None:
+        return SyncState(None, "no status from the mirror")
+    serial = mirror.get("serial")
+    errors = mirror.get("replication-errors") or {}
+    if master is None:
+        heard = mirror.get("primary-serial")
+        heard_text = f"last heard the master at serial {heard}" if heard is not None else "has not heard the master yet"
+        detail = f"master {master_trouble}; mirror at serial {serial}, {heard_text}"
+        behind = None
+    else:
+        try:
+            behind = int(master["serial"]) - int(serial)
+        except (KeyError, TypeError, ValueError):
+            return SyncState(None, "the serials are unreadable")
+        if behind == 0:
+            detail = "in sync with the master"  # the guides show this line as it is
+        else:
+            detail = f"{behind} changes behind the master (serial {serial} of {master['serial']})"
+    if errors:
+        shown = "; ".join(f"{key}: {_error_text(value)}" for key, value in list(errors.items())[:2])
+        more = f" and {len(errors) - 2} more" if len(errors) > 2 else ""
+        detail += f"; replication errors: {shown}{more}"
+    return SyncState(behind, detail)
+
+
+def _error_text(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("message") or value
+    return " ".join(str(value).split())[:120]

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,7 +43,8 @@ _CHUNK = 64 * 1024
 
 @dataclass
 class EdgeConfig:
-    """What the edge needs; ``kit init`` writes it as ``SITE/cluster/edge.json``."""
+    """What the edge needs; ``kit init`` writes it as ``SITE/cluster/edge.json``
+    (from :func:`kit.services.edge_config`), the edge reads it with :meth:`load`."""
 
     host: str
     port: int
@@ -59,6 +60,12 @@ class EdgeConfig:
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    def write(self, path: Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
 
 
 class _BackendDown(Exception):
@@ -100,15 +107,31 @@ class Edge:
         with self._lock:
             self.stats[name] += 1
 
+    def cache_problem(self) -> str:
+        """Why the file cache cannot take a new file ("" when it can).
+
+        Tried for real, by creating a file there: permission bits alone do not
+        stop root, and a cache folder replaced by a file stops everyone.
+        """
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.cache_dir, prefix=".health-", suffix=".part"):
+                pass
+        except OSError as exc:
+            return (f"cache folder {self.config.cache_dir} cannot be written ({exc.strerror or exc}); "
+                    "make it a writable folder, then restart the edge")
+        return ""
+
     def health(self) -> dict:
         now = time.monotonic()
+        problem = self.cache_problem()
         return {
-            "edge": "ok",
+            "edge": "unhealthy" if problem else "ok",
+            **({"reason": problem} if problem else {}),
             "backends": {
                 b: ("skipped" if self._down_until.get(b, 0) > now else "in use")
                 for b in [self.config.master, *self.config.mirrors]
             },
-            "cached_files": sum(1 for _ in self.cache_dir.glob("*.file")),
+            "cached_files": sum(1 for _ in self.cache_dir.glob("*.file")) if self.cache_dir.is_dir() else 0,
             **self.stats,
         }
 
@@ -167,7 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         edge = self.edge
         edge.count("requests")
         if self.path == "/+edge/health":
-            return self._reply(HTTPStatus.OK, json.dumps(edge.health()).encode(), "application/json")
+            health = edge.health()
+            status = HTTPStatus.OK if health["edge"] == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
+            return self._reply(status, json.dumps(health).encode(), "application/json")
         body = self._read_body()
         if body is None:
             return

@@ -12,7 +12,8 @@ The tree::
     ├── ClientsError            ``kit clients`` cannot do what it was asked
     │   └── OutDirError         ``--out DIR`` cannot take the files
     ├── UnsafeValueError        a value would change the syntax of a file kit writes
-    └── ClusterError            the cluster cannot start, stop or answer (exit 1)
+    ├── ClusterError            the cluster cannot start, stop or answer (exit 1)
+    └── DevpiError              devpi-server refused or did not answer an API call (exit 1)
 
 Each message names the problem and the fix in one sentence, because it is
 shown to the user as it is.
@@ -78,5 +79,11 @@ class UnsafeValueError(KitError):
 
 class ClusterError(KitError):
     """Raised when a cluster service cannot start (busy port, failed start), or is asked for by a wrong name."""
+
+    exit_code = 1
+
+
+class DevpiError(KitError):
+    """Raised when devpi-server answers one of kit's API calls with an error, or does not answer it."""
 
     exit_code = 1

@@ -155,6 +155,11 @@ def build_site(answers: Answers, dest: Path, *, devpi_secret: str | None = None)
         shutil.rmtree(dest / "server")
     if "cluster" not in answers.setups:
         shutil.rmtree(dest / "cluster")
+    else:
+        from kit.services import edge_config
+
+        # The edge's settings come from the edge's own config type, so they always load.
+        edge_config(answers).write(dest / "cluster" / "edge.json")
     if "clients" in answers.setups:
         teams = dest / "teams"
         teams.mkdir()

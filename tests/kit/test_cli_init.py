@@ -120,11 +120,15 @@ def test_site_secret_is_random_and_survives_re_renders(tmp_path, capsys):
 
 def test_site_folders_are_private_whatever_the_umask(tmp_path, capsys):
     site = tmp_path / "site"
+    site.mkdir(mode=0o755)  # an existing empty folder becomes the site
     old = os.umask(0)
     try:
         assert kit("init", str(site), "--no-input", capsys=capsys)[0] == 0
+        # A re-render that adds a team makes its folder private too.
+        assert kit("init", str(site), "--no-input", "--set", "teams=team,ops", capsys=capsys)[0] == 0
     finally:
         os.umask(old)
+    assert (site / "teams" / "ops" / "pip.conf").is_file()
     modes = {str(p.relative_to(site)): stat.S_IMODE(p.stat().st_mode) for p in [site, *site.rglob("*")]}
     assert {name for name, mode in modes.items() if mode & 0o022} == set()
     assert all(mode == 0o700 for name, mode in modes.items() if (site / name).is_dir())
@@ -498,9 +502,9 @@ def test_staging_folder_is_private_and_removed_when_rendering_fails(tmp_path, mo
     seen = {}
     real_build = render.build_site
 
-    def build_then_fail(answers, dest):
+    def build_then_fail(answers, dest, **kwargs):
         seen["mode"], seen["where"] = stat.S_IMODE(dest.parent.stat().st_mode), dest.parent.parent
-        real_build(answers, dest)
+        real_build(answers, dest, **kwargs)
         raise RuntimeError("rendering failed")
 
     monkeypatch.setattr(render, "build_site", build_then_fail)

@@ -3,6 +3,7 @@ the mirror catching up, the master killed, kit down leaving nothing behind."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -111,15 +112,21 @@ def test_upload_and_install_through_the_edge(cluster, dists, tmp_path):
     assert who(python, pip_env) == ("team", "1.0", "upstream")
 
 
-def test_mirror_catches_up_with_the_master(cluster):
+def test_mirror_catches_up_with_the_master(cluster, dists):
     site, env, _ = cluster
     proc = run(kit_cmd("status", str(site), "--json", "--wait", "20"), env=env)
     mirror = {r["name"]: r for r in json.loads(proc.stdout)}["mirror"]
     assert mirror["behind"] == 0 and mirror["detail"] == "in sync with the master"
-    # and the replica serves the upload itself
+    # and the replica serves the team's upload itself: the upstream has a file of
+    # the same name with other bytes, so only the digest tells them apart
     mirror_url = mirror["url"]
+    team_digest = hashlib.sha256(dists.private.read_bytes()).hexdigest()
+    upstream_digest = hashlib.sha256((dists.upstream_folder / dists.private.name).read_bytes()).hexdigest()
+    assert team_digest != upstream_digest
     with urllib.request.urlopen(f"{mirror_url}/web/private/+simple/kitdemo-private/") as response:
-        assert "kitdemo_private-1.0-py3-none-any.whl" in response.read().decode()
+        page = response.read().decode()
+    assert f"kitdemo_private-1.0-py3-none-any.whl#sha256={team_digest}" in page
+    assert upstream_digest not in page
 
 
 def test_edge_caches_package_files(cluster):

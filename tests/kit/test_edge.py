@@ -126,3 +126,33 @@ def test_health_counts_every_request_under_concurrency(tmp_path, mirror):
         assert states == ["hit"] * 200
         health = json.loads(get(f"{edge}/+edge/health")[2])
         assert health["requests"] == 202 and health["cache_hits"] == 200 and health["failovers"] == 0
+
+
+def test_health_is_unhealthy_when_the_cache_cannot_be_written(tmp_path, mirror):
+    """Made unwritable in a way that holds for root too: the cache folder is replaced by a file."""
+    with serve_edge(tmp_path, mirror, mirror) as (_, edge):
+        assert get(f"{edge}/+edge/health")[0] == 200
+        (tmp_path / "cache").rmdir()
+        (tmp_path / "cache").write_text("not a folder")
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(f"{edge}/+edge/health", timeout=10)
+        assert error.value.code == 503
+        health = json.loads(error.value.read())
+        assert health["edge"] == "unhealthy" and f"cache folder {tmp_path / 'cache'} cannot be written" in health["reason"]
+
+
+def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
+    from kit.answers import answers_from_raw
+    from kit.render import render_site, template_dir
+    from kit.services import edge_config
+
+    config = EdgeConfig(host="127.0.0.1", port=1, public_url="http://x.test", master="http://127.0.0.1:2")
+    config.write(tmp_path / "edge.json")
+    assert EdgeConfig.load(tmp_path / "edge.json") == config
+    answers = answers_from_raw({"upstream": str(tmp_path), "edge_port": 3999, "master_port": 3998, "mirror_port": 3997})
+    render_site(answers, tmp_path / "site")
+    written = tmp_path / "site" / "cluster" / "edge.json"
+    assert EdgeConfig.load(written) == edge_config(answers)
+    assert edge_config(answers).master == "http://127.0.0.1:3998" and edge_config(answers).mirrors == ["http://127.0.0.1:3997"]
+    assert oct(written.stat().st_mode & 0o777) == "0o644"
+    assert not (template_dir("site") / "{{cookiecutter.dirname}}" / "cluster" / "edge.json").exists()

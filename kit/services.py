@@ -1,0 +1,87 @@
+"""What runs in a site's cluster: the services (local upstream, master,
+mirror, edge) built from the site's answers, and the edge's settings.
+
+Nothing here starts anything: :mod:`kit.supervisor` runs the services,
+:mod:`kit.cluster` says in which order.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.answers import Answers, upstream_is_folder
+from kit.edge import EdgeConfig
+from kit.exceptions import ClusterError
+
+__all__ = ["Service", "services_of", "edge_config", "program"]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    role: str
+    port: int
+    url: str  # what users see
+    health_path: str
+    argv: tuple[str, ...]
+    marker: str  # a word of its command line, to tell our process from a reused pid
+    bind: str = "127.0.0.1"
+
+    @property
+    def health_url(self) -> str:
+        host = "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
+        return f"http://{host}:{self.port}{self.health_path}"
+
+    @property
+    def local_url(self) -> str:
+        """The service's root as kit reaches it on this machine."""
+        return self.health_url[: -len(self.health_path)] if self.health_path else self.health_url
+
+
+def program(name: str) -> str:
+    """A console script of kit's own environment (where devpi-server was installed with kit)."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if not found:
+        raise ClusterError(f"{name} is not installed; install kit with its dependencies: pip install pkgindex-kit")
+    return found
+
+
+def services_of(answers: Answers) -> list[Service]:
+    """The site's services, in the order they start (each needs the ones before)."""
+    a = answers
+    py = sys.executable
+    found = []
+    if upstream_is_folder(a.upstream):
+        found.append(Service(
+            "upstream", "local upstream: the upstream folder as a simple index", a.upstream_port,
+            f"http://127.0.0.1:{a.upstream_port}/simple/", "/simple/",
+            (py, "-m", "kit.upstream", a.upstream, "--host", "127.0.0.1", "--port", str(a.upstream_port)),
+            "kit.upstream",
+        ))
+    found += [
+        Service("master", "devpi primary: indexes, uploads", a.master_port, f"http://127.0.0.1:{a.master_port}",
+                "/+api", (program("devpi-server"), "-c", "master.yml"), "master.yml"),
+        Service("mirror", "devpi replica of the master", a.mirror_port, f"http://127.0.0.1:{a.mirror_port}",
+                "/+api", (program("devpi-server"), "-c", "mirror.yml"), "mirror.yml"),
+        Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
+                "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host),
+    ]
+    return found
+
+
+def edge_config(answers: Answers) -> EdgeConfig:
+    """The edge of the site's cluster: ``kit init`` writes it as ``SITE/cluster/edge.json``."""
+    return EdgeConfig(
+        host=answers.bind_host,
+        port=answers.edge_port,
+        public_url=answers.base_url,
+        master=f"http://127.0.0.1:{answers.master_port}",
+        mirrors=[f"http://127.0.0.1:{answers.mirror_port}"],
+        cache_dir="run/edge-cache",
+    )

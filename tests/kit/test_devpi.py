@@ -1,0 +1,52 @@
+"""kit.devpi without a server: the index layout against dependency confusion,
+devpi-init's command line, and reading a replica's /+status."""
+
+from __future__ import annotations
+
+from kit.devpi import NAMES_INDEX, DevpiError, init_argv, init_env, sync_state, team_index_config
+from kit.exceptions import KitError
+
+
+def test_devpi_error_is_a_kit_error():
+    from kit.devpi import DevpiError as Reexported
+
+    assert Reexported is DevpiError and issubclass(DevpiError, KitError)
+
+
+def test_team_index_inherits_names_then_the_other_teams_then_the_upstream():
+    config = team_index_config("web", ("web", "acme", "data"))
+    assert config["bases"] == [NAMES_INDEX, "acme/private", "data/private", "root/pypi"]
+    assert config["mirror_whitelist"] == [] and config["type"] == "stage"
+
+
+def test_devpi_init_gets_the_password_in_its_environment_only():
+    argv = init_argv("devpi-init", "master.yml", primary=True, own_root_pypi=True)
+    assert argv == ["devpi-init", "-c", "master.yml", "--no-root-pypi"]
+    env = init_env({"PATH": "/bin"}, "-s3cret")
+    assert env == {"PATH": "/bin", "DEVPISERVER_ROOT_PASSWD": "-s3cret"}
+    assert init_env({"PATH": "/bin"}, None) == {"PATH": "/bin"}
+
+
+REPLICA = {"serial": 7, "primary-serial": 7, "replication-errors": {}, "replica-in-sync-at": 1700000000.0}
+
+
+def test_in_sync_only_when_the_master_says_the_same_serial():
+    assert sync_state(REPLICA, {"serial": 7}).behind == 0
+    assert sync_state(REPLICA, {"serial": 7}).detail == "in sync with the master"
+    behind = sync_state(REPLICA, {"serial": 9})
+    assert behind.behind == 2 and behind.detail == "2 changes behind the master (serial 7 of 9)"
+
+
+def test_a_missed_upload_is_never_in_sync():
+    """The replica last heard serial 7 and has it; the master took an upload (8), then went away."""
+    state = sync_state(REPLICA, None)
+    assert state.behind is None and "in sync" not in state.detail
+    assert state.detail == "master not answering; mirror at serial 7, last heard the master at serial 7"
+    assert sync_state(REPLICA, None, "not running").detail.startswith("master not running; ")
+
+
+def test_replication_errors_are_shown():
+    errors = {"web/private/+f/abc/kitdemo_private-1.0-py3-none-any.whl": {"message": "checksum mismatch"}}
+    state = sync_state(dict(REPLICA, **{"replication-errors": errors}), {"serial": 7})
+    assert state.detail == ("in sync with the master; replication errors: "
+                            "web/private/+f/abc/kitdemo_private-1.0-py3-none-any.whl: checksum mismatch")
