@@ -273,18 +273,20 @@ def site_findings(site_path: Path) -> list[Finding]:
     findings.append(Finding("site", "secrets not world-readable", not loose,
                             "; ".join(loose) or "kit.toml, secrets.env and devpi-secret are mode 0600",
                             "" if not loose else fix))
-    for name in _DATABASES:
-        folder = site_path / name
-        if not folder.is_dir():
-            continue
-        readable = [p for p in [folder, *folder.rglob("*")] if p.stat().st_mode & 0o044]
+    folders = [name for name in _DATABASES if (site_path / name).is_dir()]
+    readable = [p for name in folders for p in [site_path / name, *(site_path / name).rglob("*")]
+                if p.stat().st_mode & 0o044]
+    if readable:
+        first = readable[0]
         findings.append(Finding(
-            "site", "database not world-readable", not readable,
-            f"{name}: {len(readable)} files or folders readable by others (e.g. "
-            f"{readable[0].relative_to(site_path)} mode {stat.S_IMODE(readable[0].stat().st_mode):04o}); "
-            "they hold password hashes" if readable else f"{name} is readable by its owner only",
-            f"chmod -R go= {folder}" if readable else "",
+            "site", "databases not world-readable", False,
+            f"{len(readable)} files or folders of devpi's databases, which hold password hashes, are readable by "
+            f"others (e.g. {first.relative_to(site_path)} mode {stat.S_IMODE(first.stat().st_mode):04o})",
+            "chmod -R go= " + " ".join(str(site_path / name) for name in folders),
         ))
+    elif folders:
+        findings.append(Finding("site", "databases not world-readable", True,
+                                " and ".join(folders) + " are readable by their owner only"))
     return findings
 
 

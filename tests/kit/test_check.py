@@ -151,9 +151,9 @@ def test_world_readable_secrets_and_databases_are_flagged(mirror_only):
     findings = {f.check: f for f in check_site(mirror_only, live=False, environ={}) if f.team == "site"}
     assert not findings["secrets not world-readable"].ok
     assert "kit.toml is mode 0644" in findings["secrets not world-readable"].detail
-    assert not findings["database not world-readable"].ok
-    assert "cluster/run/master" in findings["database not world-readable"].detail
-    assert findings["database not world-readable"].fix == f"chmod -R go= {database}"
+    assert not findings["databases not world-readable"].ok
+    assert "readable by others (e.g. cluster/run/master" in findings["databases not world-readable"].detail
+    assert findings["databases not world-readable"].fix == f"chmod -R go= {database}"
     (mirror_only / "kit.toml").chmod(0o600)
     database.chmod(0o700)
     (database / ".sqlite").chmod(0o600)

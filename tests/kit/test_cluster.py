@@ -345,7 +345,7 @@ def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):
     proc = run(kit_cmd("check", str(site)), env=env, check=False)
     out = proc.stdout
     assert proc.returncode == 1
-    assert "pip.conf has an extra-index-url" in out
+    assert "pip.conf [global] sets extra-index-url" in out
     assert "buildout.cfg holds a password" in out
     assert ".pypirc is mode 0644" in out and "chmod 600" in out
     assert "uv.toml uses plain http to pkgs.lan.test" in out
@@ -370,7 +370,7 @@ def test_changed_admin_password_is_explained(idle_site):
 def test_check_lint_only_contacts_no_server(idle_site):
     site, env = idle_site
     proc = run(kit_cmd("check", str(site), "--lint-only"), env=env)
-    assert "4 passed, 0 failed" in proc.stdout and "index answers" not in proc.stdout
+    assert "5 passed, 0 failed" in proc.stdout and "index answers" not in proc.stdout
 
 
 def test_check_on_a_folder_that_is_not_a_site(tmp_path):

@@ -143,7 +143,8 @@ def test_health_is_unhealthy_when_the_cache_cannot_be_written(tmp_path, mirror):
 
 def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
     from kit.answers import answers_from_raw
-    from kit.render import render_site, template_dir
+    from kit.render import render_site
+    from kit.templating import template_dir
     from kit.services import edge_config
 
     config = EdgeConfig(host="127.0.0.1", port=1, public_url="http://x.test", master="http://127.0.0.1:2")
