@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from kit import http
-from kit.devpi import DevpiAPI, DevpiError, configure_indexes, init_argv, init_env, sync_state
+from kit.devpi import DevpiAPI, DevpiError, IndexPlan, configure_indexes, init_argv, init_env, sync_state
 from kit.exceptions import ClusterError, SiteDirError
 from kit.processes import free_ports, port_busy, port_holder
 from kit.services import Service, program, services_of
@@ -181,7 +181,7 @@ class Cluster:
                 f"master's: cd {self.dir} && devpi-passwd -c master.yml root"
             ) from None
         try:
-            configure_indexes(api, self.answers)
+            configure_indexes(api, IndexPlan.from_answers(self.answers))
         except DevpiError as exc:
             raise ClusterError(f"master: setting up the indexes failed: {exc}; see {self.site.command('logs', 'master')}") from None
 

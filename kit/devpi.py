@@ -23,15 +23,16 @@ one. (devpi skips bases it has already visited, so the bases may form a cycle.)
 from __future__ import annotations
 
 import base64
+import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from kit import http
 from kit.exceptions import DevpiError
 
 __all__ = [
-    "DevpiAPI", "DevpiError", "NAMES_INDEX", "NAMES_VERSION", "configure_indexes", "team_index_config",
+    "DevpiAPI", "DevpiError", "IndexPlan", "NAMES_INDEX", "NAMES_VERSION", "configure_indexes", "main", "team_index_config",
     "init_argv", "init_env", "SyncState", "sync_state",
 ]
 
@@ -160,31 +161,120 @@ def team_index_config(team: str, teams: tuple[str, ...] | list[str]) -> dict:
     return {"type": "stage", "bases": [NAMES_INDEX, *others, "root/pypi"], "mirror_whitelist": [], "volatile": False}
 
 
-def configure_indexes(api: DevpiAPI, answers) -> None:
+@dataclass(frozen=True)
+class IndexPlan:
+    """The indexes a site calls for, and the team passwords: what
+    :func:`configure_indexes` makes. Built from the answers by ``kit up``; read
+    by the production ``server/create-indexes.sh`` from ``indexes.json``
+    (which holds no password: only the names of the variables that do)."""
+
+    mirror_url: str | None
+    private_projects: tuple[str, ...] = ()
+    #: team → its upload password (empty without the private setup).
+    teams: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_answers(cls, answers) -> "IndexPlan":
+        private = "private" in answers.setups
+        return cls(
+            answers.mirror_url,
+            tuple(answers.private_projects) if private else (),
+            {team: answers.team_password(team) for team in answers.teams} if private else {},
+        )
+
+    @staticmethod
+    def password_variable(team: str) -> str:
+        """The variable of ``secrets.env`` holding a team's upload password."""
+        return f"KIT_TEAM_{team.upper().replace('-', '_')}_PASSWORD"
+
+    def to_json(self) -> str:
+        """``indexes.json``: the plan with each password replaced by its variable's name."""
+        return json.dumps({
+            "mirror_url": self.mirror_url,
+            "private_projects": list(self.private_projects),
+            "teams": [{"name": team, "password_variable": self.password_variable(team)} for team in self.teams],
+        }, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, environ: Mapping[str, str]) -> "IndexPlan":
+        """The plan of ``indexes.json``, with the passwords taken from ``environ``.
+
+        Raises :class:`DevpiError` naming a missing variable or a broken file.
+        """
+        try:
+            data = json.loads(text)
+            teams = {entry["name"]: entry["password_variable"] for entry in data["teams"]}
+            plan = (data["mirror_url"], tuple(data["private_projects"]))
+        except (ValueError, KeyError, TypeError):
+            raise DevpiError("indexes.json is not kit's index plan; regenerate it with kit init") from None
+        missing = [variable for variable in teams.values() if not environ.get(variable)]
+        if missing:
+            raise DevpiError(f"{missing[0]} is not set; run create-indexes.sh, which reads it from secrets.env")
+        return cls(plan[0], plan[1], {team: environ[variable] for team, variable in teams.items()})
+
+
+def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> None:
     """root/pypi, root/names with the declared names, and one private index per
-    team, as ``answers`` say; safe to repeat. ``api`` is logged in as root.
+    team, as ``plan`` says; safe to repeat. ``api`` is logged in as root.
 
     Raises :class:`DevpiError` when devpi refuses a step or does not answer.
     """
-    if answers.mirror_url is not None:
-        api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": answers.mirror_url, "title": "Upstream mirror"})
-    if "private" not in answers.setups:
+    if plan.mirror_url is not None:
+        api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": plan.mirror_url, "title": "Upstream mirror"})
+        say(f"root/pypi: mirror of {plan.mirror_url}")
+    if not plan.teams:
         return
     api.ensure_index(NAMES_INDEX, {
         "type": "stage", "bases": [], "volatile": False, "acl_upload": ["root"], "mirror_whitelist": [],
         "title": "Private names: reserved for the site's teams, never taken from the upstream",
     })
     registered = {_normalise(name) for name in api.projects(NAMES_INDEX)}
-    for name in getattr(answers, "private_projects", ()):
+    for name in plan.private_projects:
         if _normalise(name) not in registered:
             api.submit_release(NAMES_INDEX, name, NAMES_VERSION)
-    for team in answers.teams:
-        api.ensure_user(team, answers.team_password(team))
+    if plan.private_projects:
+        say(f"{NAMES_INDEX}: reserves {', '.join(plan.private_projects)}")
+    teams = tuple(plan.teams)
+    for team, password in plan.teams.items():
+        api.ensure_user(team, password)
         # Created first with bases that exist; the other teams' come once all exist.
         if api.get(f"/{team}/private") is None:
             api.put(f"/{team}/private", {**team_index_config(team, [team]), "bases": [NAMES_INDEX, "root/pypi"]})
-    for team in answers.teams:
-        api.ensure_index(f"{team}/private", team_index_config(team, answers.teams))
+    for team in teams:
+        api.ensure_index(f"{team}/private", team_index_config(team, teams))
+        say(f"{team}/private: private index of team {team}, inherits "
+            + ", ".join(team_index_config(team, teams)["bases"]))
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """``python -m kit.devpi URL PLAN``: configure a running devpi-server as
+    ``indexes.json`` says, the admin and team passwords taken from the
+    environment (never from the command line). Run by ``create-indexes.sh``."""
+    import os
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    if len(argv) != 2:
+        print("usage: python -m kit.devpi URL indexes.json   (passwords from KIT_* variables)", file=sys.stderr)
+        return 2
+    url, plan_file = argv
+    try:
+        try:
+            text = open(plan_file, encoding="utf-8").read()
+        except OSError as exc:
+            raise DevpiError(f"cannot read {plan_file} ({exc.strerror}); run create-indexes.sh from the site's server folder") from None
+        plan = IndexPlan.from_json(text, environ)
+        password = environ.get("KIT_ADMIN_PASSWORD")
+        if not password:
+            raise DevpiError("KIT_ADMIN_PASSWORD is not set; run create-indexes.sh, which reads it from secrets.env")
+        api = DevpiAPI(url)
+        api.login("root", password)
+        configure_indexes(api, plan, say=print)
+    except DevpiError as exc:
+        print(f"create-indexes: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _normalise(name: str) -> str:
@@ -239,3 +329,7 @@ def _error_text(value: Any) -> str:
     if isinstance(value, dict):
         value = value.get("message") or value
     return " ".join(str(value).split())[:120]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,8 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 __all__ = ["Answer", "request", "get", "CONNECT_TIMEOUT", "READ_TIMEOUT", "REFUSED", "HUNG", "BROKEN"]
 
 #: A loopback connection is made in microseconds: a second means nobody listens.
@@ -70,6 +68,8 @@ def request(
     headers: dict[str, str] | None = None, timeout: float = READ_TIMEOUT,
 ) -> Answer:
     """One HTTP request with kit's rules (no proxies from the environment, short timeouts)."""
+    import httpx  # 70 ms: imported by the commands that talk to a server, not by kit init
+
     limits = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
     try:
         with httpx.Client(trust_env=False, timeout=limits, follow_redirects=False) as client:

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 from kit.answers import Answers, dump_answers, upstream_is_folder
 from kit.clients import render_team, team_context
+from kit.devpi import IndexPlan
 from kit.exceptions import HandEditedError, SiteDirError
 from kit.site import ANSWERS_FILE, MANIFEST
 from kit.templating import fix_modes, render_template, write_private
@@ -139,7 +140,8 @@ def site_context(answers: Answers, devpi_secret: str) -> dict[str, Any]:
         "admin_password": answers.admin_password,
         "private_projects": list(answers.private_projects),
         "devpi_secret": devpi_secret,
-        "teams": [team_context(answers, team) for team in answers.teams],
+        "teams": [dict(team_context(answers, team), password_variable=IndexPlan.password_variable(team))
+                  for team in answers.teams],
         "private": "private" in answers.setups,
         "edge_public_url": answers.base_url if "cluster" in answers.setups else "",
         "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
@@ -153,6 +155,9 @@ def build_site(answers: Answers, dest: Path, *, devpi_secret: str | None = None)
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
         shutil.rmtree(dest / "server")
+    else:
+        # What create-indexes.sh makes, in the same type kit up configures from.
+        write_private(dest / "server" / "indexes.json", IndexPlan.from_answers(answers).to_json(), 0o644)
     if "cluster" not in answers.setups:
         shutil.rmtree(dest / "cluster")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import json
 import os
 import re
 import stat
@@ -312,7 +313,7 @@ def test_clients_subset_and_mirror_only(tmp_path, capsys):
     assert sorted(p.name for p in team.iterdir()) == ["README.md", "pip.conf", "uv.toml"]
     assert "/root/pypi/+simple/" in (team / "pip.conf").read_text()
     assert "secrets.env" in {p.name for p in (site / "server").iterdir()}
-    assert "team/private" not in (site / "server" / "create-indexes.sh").read_text()
+    assert json.loads((site / "server" / "indexes.json").read_text())["teams"] == []  # no private index to make
 
 
 def test_help_lists_commands_and_answer_keys(capsys):

@@ -192,16 +192,28 @@ def test_pdm_installs_team_bytes_with_generated_pdm_toml(uploaded, tmp_path):
 
 def test_server_files_with_the_default_upstream(tmp_path):
     """upstream = pypi: init.sh lets devpi create its own built-in root/pypi,
-    create-indexes.sh adds the team index on top. Nothing asks the upstream."""
+    create-indexes.sh adds root/names and the team index on top. Nothing asks
+    the upstream, and no password is ever on a command line."""
     import json
+    import tomllib
     import urllib.request
 
     from tests.conftest import FAST_DEVPI, clean_env, free_port, kit_cmd, wait_http
 
     env = clean_env(tmp_path / "home", **FAST_DEVPI)
+    # Every devpi-init, devpi and python3 the scripts start logs its command line first.
+    shims, argv_log = tmp_path / "shims", tmp_path / "argv.log"
+    shims.mkdir()
+    for name in ("devpi-init", "devpi", "python3"):
+        real = BIN / name if (BIN / name).exists() else Path(sys.executable)
+        (shims / name).write_text(f'#!/bin/sh\nprintf "%s\\n" "$0 $*" >> {argv_log}\nexec {real} "$@"\n')
+        (shims / name).chmod(0o755)
+    env["PATH"] = f"{shims}:{env['PATH']}"
     port = free_port()
     site = tmp_path / "site"
-    run(kit_cmd("init", str(site), "--no-input", "--set", "setups=private,clients", "--set", f"master_port={port}"), env=env)
+    run(kit_cmd("init", str(site), "--no-input", "--set", "setups=private,clients", "--set", f"master_port={port}",
+                "--set", "private_projects=team-secret"), env=env)
+    password = tomllib.loads((site / "kit.toml").read_text())["admin_password"]
     server_dir = site / "server"
     assert "--no-root-pypi" not in (server_dir / "init.sh").read_text()
     run(["sh", server_dir / "init.sh"], env=env)
@@ -212,17 +224,24 @@ def test_server_files_with_the_default_upstream(tmp_path):
     try:
         wait_http(f"http://127.0.0.1:{port}/+api", proc, log=log)
         out = run(["sh", server_dir / "create-indexes.sh"], env=env).stdout
-        assert "team/private: private index of team team, inherits root/pypi" in out
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/root/pypi", headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request) as response:
-            config = json.loads(response.read())["result"]
-        assert config["type"] == "mirror" and config["title"] == "PyPI"  # devpi's own definition
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/team/private", headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request) as response:
-            team = json.loads(response.read())["result"]
-        assert team["bases"] == ["root/pypi"] and team["mirror_whitelist"] == []
+        assert "team/private: private index of team team, inherits root/names, root/pypi" in out
+        assert "root/names: reserves team-secret" in out
+
+        def config(index: str) -> dict:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/{index}", headers={"Accept": "application/json"})
+            with urllib.request.urlopen(request) as response:
+                return json.loads(response.read())["result"]
+
+        assert config("root/pypi")["type"] == "mirror" and config("root/pypi")["title"] == "PyPI"  # devpi's own
+        team = config("team/private")
+        assert team["bases"] == ["root/names", "root/pypi"] and team["mirror_whitelist"] == []
+        assert config("root/names")["projects"] == ["team-secret"]
         # safe to run again
         assert "team/private" in run(["sh", server_dir / "create-indexes.sh"], env=env).stdout
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+    command_lines = argv_log.read_text()
+    assert "devpi-init -c devpi-server.yml" in command_lines and "-m kit.devpi" in command_lines
+    team_password = (server_dir / "secrets.env").read_text().split("KIT_TEAM_TEAM_PASSWORD=")[1].split()[0]
+    assert password not in command_lines and team_password not in command_lines
