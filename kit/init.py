@@ -22,23 +22,10 @@ from kit.answers import (
 )
 from kit.exceptions import AnswerError, AnswerFileError
 
-__all__ = ["IniterBase", "TerminalIniter", "resolve_preset", "existing_answers", "init_dir", "init_site", "InitResult"]
+__all__ = ["IniterBase", "TerminalIniter", "resolve_preset", "init_dir", "init_site", "InitResult"]
 
 #: Where ``kit init`` writes when it is given no folder and is not inside a site.
 DEFAULT_SITE_DIR = Path("kit-site")
-
-
-def existing_answers(site_dir: Path) -> dict[str, Any] | None:
-    """The raw answers of an existing site, used as defaults when re-running."""
-    from kit.render import read_manifest
-    from kit.site import ANSWERS_FILE
-
-    if not site_dir.is_dir() or read_manifest(site_dir) is None:
-        return None
-    path = site_dir / ANSWERS_FILE
-    raw = load_answers_file(path)
-    _check_file_values(path, raw)
-    return raw
 
 
 def _check_file_values(path: Path, raw: dict[str, Any]) -> None:
@@ -101,13 +88,13 @@ def init_site(
     from kit.render import check_site_dir, staged_site
 
     target = init_dir(site_dir)
-    check_site_dir(target)  # before any question: refuse a wrong folder first
-    base = existing_answers(target)
+    existing = check_site_dir(target)  # before any question: refuse a wrong folder first
+    base = existing.raw if existing is not None else None
     initer = make_initer(preset, base) if make_initer is not None else None
     answers = initer.run() if initer is not None else answers_from_raw(preset, base)
     for warning in site_warnings(answers):
         warn(warning)
-    with staged_site(answers, target, force=force) as plan:
+    with staged_site(answers, target, existing, force=force) as plan:
         asked = initer is not None and confirm
         if asked and not initer.confirm(answers, plan):
             return InitResult(target, answers, None, True)

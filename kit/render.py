@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -26,15 +25,10 @@ from kit.answers import Answers, dump_answers, upstream_is_folder
 from kit.clients import render_team, team_context
 from kit.devpi import IndexPlan
 from kit.exceptions import HandEditedError, SiteDirError
-from kit.site import ANSWERS_FILE, MANIFEST
+from kit.site import ANSWERS_FILE, MANIFEST, Site, read_manifest
 from kit.templating import fix_modes, render_template, write_private
 
-__all__ = ["render_site", "staged_site", "SitePlan", "SiteChanges", "MANIFEST", "ANSWERS_FILE", "site_secret"]
-
-#: The site secret: 256 random bits, hex, kept across re-renders.
-SECRET_FILE_PATHS = ("cluster/devpi-secret", "server/devpi-secret")
-_SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
-
+__all__ = ["render_site", "staged_site", "check_site_dir", "SitePlan", "SiteChanges", "MANIFEST", "ANSWERS_FILE"]
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -57,25 +51,8 @@ class SiteChanges:
         return bool(self.created or self.updated or self.removed)
 
 
-def read_manifest(site_dir: Path) -> dict[str, str] | None:
-    """The manifest of a kit site, or None when the folder is not one."""
-    path = site_dir / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        files = data["files"]
-        if not isinstance(files, dict):
-            raise TypeError
-        return {str(k): str(v) for k, v in files.items()}
-    except (ValueError, KeyError, TypeError):
-        raise SiteDirError(
-            f"{path} is corrupt; restore it or re-generate the site into a new folder"
-        ) from None
-
-
-def check_site_dir(site_dir: Path) -> dict[str, str] | None:
-    """Refuse a folder kit must not write into; return its manifest if it is a site."""
+def check_site_dir(site_dir: Path) -> Site | None:
+    """Refuse a folder kit must not write into; return the site (read once) if it is one."""
     if site_dir.exists() and not site_dir.is_dir():
         raise SiteDirError(f"{site_dir} is a file, not a folder; choose another SITE_DIR")
     manifest = read_manifest(site_dir) if site_dir.is_dir() else None
@@ -84,7 +61,7 @@ def check_site_dir(site_dir: Path) -> dict[str, str] | None:
     parent = site_dir if site_dir.is_dir() else _existing_parent(site_dir)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SiteDirError(f"{parent} is not writable; choose a folder you can write to")
-    return manifest
+    return Site.load(site_dir, given=site_dir) if manifest is not None else None
 
 
 def _entries(folder: Path, *, but: Path | None = None) -> list[Path]:
@@ -103,21 +80,6 @@ def _existing_parent(path: Path) -> Path:
                 raise SiteDirError(f"{parent} is a file, not a folder; choose another SITE_DIR")
             return parent
     return Path("/")
-
-
-def site_secret(site_dir: Path | None) -> str:
-    """The secret devpi signs logins with: the one an existing site has, else
-    256 new random bits. It is not derived from anything, so knowing the
-    admin password (or kit.toml) does not give it away, and a re-render
-    never changes it (which would log everybody out)."""
-    for name in SECRET_FILE_PATHS if site_dir is not None else ():
-        try:
-            text = (Path(site_dir) / name).read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if _SECRET_RE.match(text):
-            return text
-    return secrets.token_hex(32)
 
 
 def site_context(answers: Answers, devpi_secret: str) -> dict[str, Any]:
@@ -150,7 +112,12 @@ def site_context(answers: Answers, devpi_secret: str) -> dict[str, Any]:
 
 
 def build_site(answers: Answers, dest: Path, *, devpi_secret: str | None = None) -> None:
-    """Render the whole site for ``answers`` into the new folder ``dest``."""
+    """Render the whole site for ``answers`` into the new folder ``dest``.
+
+    ``devpi_secret``: the existing site's, kept on every re-render (changing it
+    would log everybody out); a new site gets 256 random bits, derived from
+    nothing, so neither kit.toml nor the admin password gives it away.
+    """
     context = site_context(answers, devpi_secret or secrets.token_hex(32))
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
@@ -235,16 +202,17 @@ class SitePlan:
 
 
 @contextlib.contextmanager
-def staged_site(answers: Answers, site_dir: Path, *, force: bool = False) -> Iterator[SitePlan]:
+def staged_site(answers: Answers, site_dir: Path, existing: Site | None, *, force: bool = False) -> Iterator[SitePlan]:
     """Render the site for ``answers`` next to ``site_dir`` and yield its plan;
-    the staging folder is removed on exit, applied or not.
+    the staging folder is removed on exit, applied or not. ``existing`` is the
+    site already there, as :func:`check_site_dir` read it (None for a new one).
 
     Raises :class:`SiteDirError` for a folder kit must not use and
     :class:`HandEditedError` when a generated file was changed by hand
     (unless ``force``), before anything is written.
     """
     site_dir = Path(site_dir)
-    old_manifest = check_site_dir(site_dir)
+    old_manifest = existing.manifest if existing is not None else None
     # Staged where the files will land, so that moving them is a rename on one
     # file system: in the folder itself when it exists (a site, or an empty
     # folder), else in the nearest existing folder above it; never a folder
@@ -253,7 +221,7 @@ def staged_site(answers: Answers, site_dir: Path, *, force: bool = False) -> Ite
     staging_parent = site_dir if site_dir.is_dir() else _existing_parent(site_dir)
     with tempfile.TemporaryDirectory(prefix=".kit-staging-", dir=staging_parent) as tmp:
         staged = Path(tmp, "site")
-        build_site(answers, staged, devpi_secret=site_secret(site_dir if old_manifest is not None else None))
+        build_site(answers, staged, devpi_secret=existing.secret if existing is not None else None)
         new_files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
         if old_manifest is not None:
             _refuse_hand_edits(site_dir, old_manifest, new_files, force=force)
@@ -262,7 +230,7 @@ def staged_site(answers: Answers, site_dir: Path, *, force: bool = False) -> Ite
 
 def render_site(answers: Answers, site_dir: Path, *, force: bool = False) -> SiteChanges:
     """Write (or update) the site for ``answers`` in ``site_dir``; see :func:`staged_site`."""
-    with staged_site(answers, site_dir, force=force) as plan:
+    with staged_site(answers, site_dir, check_site_dir(Path(site_dir)), force=force) as plan:
         return plan.apply()
 
 

@@ -10,14 +10,17 @@ kit prints, naming the site folder only when the user is not already in it.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kit.answers import Answers
-from kit.exceptions import SiteDirError
+from kit.exceptions import AnswerError, AnswerFileError, SiteDirError
 
-__all__ = ["Site", "find_site_root", "site_command", "shown_path", "home_short", "ANSWERS_FILE", "MANIFEST"]
+__all__ = ["Site", "find_site_root", "read_manifest", "site_command", "shown_path", "home_short", "ANSWERS_FILE", "MANIFEST"]
 
 ANSWERS_FILE = "kit.toml"
 MANIFEST = ".kit-manifest.json"
@@ -60,14 +63,74 @@ def site_command(path: Path, subcommand: str, *rest: str, given: Path | None = N
     return " ".join(part for part in ("kit", subcommand, _shown(path, given), *rest) if part)
 
 
+def read_manifest(folder: Path) -> dict[str, str] | None:
+    """The manifest of a kit site (file → sha256), or None when the folder is not one."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError
+        return {str(k): str(v) for k, v in files.items()}
+    except (ValueError, KeyError, TypeError, OSError):
+        raise SiteDirError(f"{path} is corrupt; restore it or re-generate the site into a new folder") from None
+
+
+#: Where a site keeps the secret devpi signs logins with.
+SECRET_FILES = ("cluster/devpi-secret", "server/devpi-secret")
+_SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
 @dataclass(frozen=True)
 class Site:
-    """An existing site: its folder, its validated answers, and how to name it."""
+    """An existing site, read once: its folder, its answers (validated, and
+    as kit.toml holds them), its manifest, and how to name it in a command.
+    Everything that works on a site (init re-runs, render, cluster, check)
+    is handed this, never a bare folder to read again."""
 
     path: Path  # absolute
     answers: Answers
     #: SITE_DIR as the user typed it (None when the site was found from the current folder).
     given: Path | None = None
+    #: kit.toml as written: the defaults of a re-run.
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: What kit generated last time: file → sha256, to spot hand edits.
+    manifest: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def load(cls, root: Path, given: Path | None = None) -> "Site":
+        """The site whose folder is ``root``: manifest and answers read once.
+
+        Raises :class:`SiteDirError` (not a site, corrupt manifest) or
+        :class:`AnswerFileError` (kit.toml unreadable or invalid).
+        """
+        from kit.answers import answers_from_raw, load_answers_file
+
+        root = Path(root).absolute()
+        manifest = read_manifest(root)
+        if manifest is None or not (root / ANSWERS_FILE).is_file():
+            raise SiteDirError(f"{root} is not a kit site; create one with: kit init {root}")
+        path = root / ANSWERS_FILE
+        raw = load_answers_file(path)
+        try:
+            answers = answers_from_raw(raw)
+        except AnswerError as exc:
+            raise AnswerFileError(f"{path}: {exc}") from None
+        return cls(root, answers, given, raw, manifest)
+
+    @property
+    def secret(self) -> str | None:
+        """The site secret (256 random bits, hex) its files hold, if any."""
+        for name in SECRET_FILES:
+            try:
+                text = (self.path / name).read_text(encoding="ascii").strip()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if _SECRET_RE.match(text):
+                return text
+        return None
 
     @classmethod
     def find(cls, site_dir: Path | None = None) -> "Site":
@@ -86,7 +149,7 @@ class Site:
                     "name one (e.g. kit status my-site), or create one with: kit init my-site"
                 )
             raise SiteDirError(f"{site_dir} is not a kit site; create one with: kit init {site_dir}")
-        return cls(root, load_answers(root), site_dir if site_dir is not None and root == start.absolute() else None)
+        return cls.load(root, site_dir if site_dir is not None and root == start.absolute() else None)
 
     @property
     def arg(self) -> str:
@@ -105,14 +168,3 @@ def home_short(path: Path, home: Path | None = None) -> str:
     """``path`` with the home folder written ``~``, as the guide writes it."""
     home = Path.home() if home is None else home
     return "~/" + str(path.relative_to(home)) if home in path.parents else str(path)
-
-
-def load_answers(root: Path) -> Answers:
-    """The validated answers of the site at ``root``."""
-    from kit.init import existing_answers
-    from kit.answers import answers_from_raw
-
-    raw = existing_answers(root)
-    if raw is None:  # pragma: no cover - is_site_root said it was one
-        raise SiteDirError(f"{root} is not a kit site; create one with: kit init {root}")
-    return answers_from_raw(raw)

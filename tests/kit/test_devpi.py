@@ -3,6 +3,8 @@ devpi-init's command line, and reading a replica's /+status."""
 
 from __future__ import annotations
 
+import pytest
+
 from kit.devpi import NAMES_INDEX, DevpiError, init_argv, init_env, sync_state, team_index_config
 from kit.exceptions import KitError
 
@@ -50,3 +52,33 @@ def test_replication_errors_are_shown():
     state = sync_state(dict(REPLICA, **{"replication-errors": errors}), {"serial": 7})
     assert state.detail == ("in sync with the master; replication errors: "
                             "web/private/+f/abc/kitdemo_private-1.0-py3-none-any.whl: checksum mismatch")
+
+
+def test_index_plan_file_holds_no_password_and_reads_back_with_the_environment():
+    from kit.answers import answers_from_raw
+    from kit.devpi import IndexPlan
+
+    answers = answers_from_raw({"teams": "web,data-science", "private_projects": "Secret_Thing"})
+    plan = IndexPlan.from_answers(answers)
+    text = plan.to_json()
+    assert answers.team_password("web") not in text and answers.admin_password not in text
+    environ = {"KIT_TEAM_WEB_PASSWORD": answers.team_password("web"),
+               "KIT_TEAM_DATA_SCIENCE_PASSWORD": answers.team_password("data-science")}
+    assert IndexPlan.from_json(text, environ) == plan
+    assert plan.private_projects == ("secret-thing",)
+
+
+@pytest.mark.parametrize("text, environ, message", [
+    ('{"mirror_url": null, "private_projects": [], "teams": [{"name": "web", "password_variable": "KIT_TEAM_WEB_PASSWORD"}]}',
+     {"KIT_ADMIN_PASSWORD": "x" * 8}, "KIT_TEAM_WEB_PASSWORD is not set"),
+    ('{"mirror_url": null, "private_projects": [], "teams": []}', {}, "KIT_ADMIN_PASSWORD is not set"),
+    ("[1, 2]", {"KIT_ADMIN_PASSWORD": "x" * 8}, "indexes.json is not kit's index plan"),
+])
+def test_create_indexes_entry_point_says_what_is_missing_in_one_line(tmp_path, capsys, text, environ, message):
+    from kit.devpi import main
+
+    plan = tmp_path / "indexes.json"
+    plan.write_text(text)
+    assert main(["http://127.0.0.1:9", str(plan)], environ) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("create-indexes: error:")
