@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from kit.exceptions import AnswerError, ClusterError
+from kit.exceptions import AnswerError, ClientRunError
 
 __all__ = ["catch_up", "CHAPTERS"]
 
@@ -92,7 +92,7 @@ def _upload_acme_utils(site: Path, say) -> None:
             )
         if proc.returncode != 0:
             tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-2:])
-            raise ClusterError(f"uploading acme-utils 1.0 failed: {tail}; see {cluster.site.command('logs', 'master')}")
+            raise ClientRunError(f"uploading acme-utils 1.0 failed: {tail}; see {cluster.site.command('logs', 'master')}")
         say("acme-utils 1.0 uploaded to web/private, as chapter 2 does")
     finally:
         if not was_running:

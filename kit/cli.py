@@ -177,9 +177,17 @@ SITE_ARG = typer.Argument(
 )
 
 
+def _site_path(site_dir: str | None) -> Path | None:
+    """SITE_DIR as typed: None for "the site I am in"; '' is refused, not read as '.'."""
+    from kit.validate import path as valid_path
+
+    return None if site_dir is None else valid_path("SITE_DIR", site_dir, folder=False, what="site folder")
+
+
 @app.command("up")
-def up_command(site_dir: Optional[Path] = SITE_ARG) -> None:
+def up_command(site_dir: Optional[str] = SITE_ARG) -> None:
     """Start the site's cluster (master, mirror, edge) detached; return when all answer."""
+    site_dir = _site_path(site_dir)
     from kit.cluster import Cluster
     from kit.report import progress
 
@@ -189,8 +197,9 @@ def up_command(site_dir: Optional[Path] = SITE_ARG) -> None:
 
 
 @app.command("down")
-def down_command(site_dir: Optional[Path] = SITE_ARG) -> None:
+def down_command(site_dir: Optional[str] = SITE_ARG) -> None:
     """Stop everything kit up started."""
+    site_dir = _site_path(site_dir)
     from kit.cluster import Cluster
     from kit.report import progress
 
@@ -203,7 +212,7 @@ def down_command(site_dir: Optional[Path] = SITE_ARG) -> None:
 
 @app.command("status")
 def status_command(
-    site_dir: Optional[Path] = SITE_ARG,
+    site_dir: Optional[str] = SITE_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     wait: float = typer.Option(0, "--wait", metavar="SECONDS", min=0, help="Wait up to SECONDS for running services to be healthy and the mirror in sync."),
 ) -> None:
@@ -213,7 +222,7 @@ def status_command(
     """
     from kit.cluster import Cluster, status_json
 
-    cluster = Cluster.load(site_dir)
+    cluster = Cluster.load(_site_path(site_dir))
     rows = cluster.wait_ready(wait) if wait else cluster.status()
     if as_json:
         _say(status_json(rows))
@@ -232,13 +241,14 @@ def status_command(
 
 @app.command("logs")
 def logs_command(
-    site_dir: Optional[Path] = SITE_ARG,
+    site_dir: Optional[str] = SITE_ARG,
     service: Optional[str] = typer.Argument(None, help="upstream, master, mirror or edge (default: all)."),
     lines: int = typer.Option(40, "--lines", "-n", min=1, help="How many of the last lines to show."),
 ) -> None:
     """Show the service logs kept under SITE_DIR/cluster/run/logs."""
     from kit.cluster import Cluster
 
+    site_dir = _site_path(site_dir)
     if site_dir is not None and service is None and not site_dir.exists() and site_dir.name in _SERVICE_NAMES:
         site_dir, service = None, str(site_dir)  # `kit logs edge` inside a site
     cluster = Cluster.load(site_dir)
@@ -259,7 +269,7 @@ _SERVICE_NAMES = {"upstream", "master", "mirror", "edge"}
 
 @app.command("check")
 def check_command(
-    site_dir: Optional[Path] = SITE_ARG,
+    site_dir: Optional[str] = SITE_ARG,
     package: Optional[str] = typer.Option(None, "--package", metavar="NAME", help="A package every index should resolve (default: one from the upstream folder, else pip)."),
     lint_only: bool = typer.Option(False, "--lint-only", help="Only read the files; contact no server."),
 ) -> None:
@@ -271,7 +281,7 @@ def check_command(
     """
     from kit.check import check_site
 
-    findings = check_site(site_dir, package=package, live=not lint_only)
+    findings = check_site(_site_path(site_dir), package=package, live=not lint_only)
     if not findings:
         _say("this site has no team folders to check (setups without clients)")
         return
@@ -323,18 +333,36 @@ def sample_command(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; turn kit's errors into one line and an exit code.
+    """Entry point: run the app; turn kit's errors, and usage errors, into one
+    line and an exit code (2 for bad input; 130 for Ctrl-C)."""
+    # typer carries its own copy of click; its exceptions live there.
+    from typer._click import exceptions as click
 
-    typer itself reports usage errors (exit 2) and turns Ctrl-C into exit 130.
-    """
     from kit.exceptions import KitError
 
     try:
-        app(args=argv, prog_name="kit")
+        code = app(args=argv, prog_name="kit", standalone_mode=False)
     except KitError as exc:
         typer.echo(f"kit: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except SystemExit as exc:
-        if exc.code == 130:
-            typer.echo("kit: interrupted", err=True)
-        raise
+    except click.NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message(), err=True)  # plain `kit`: the help, as every CLI does
+        sys.exit(2)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "kit"
+        typer.echo(f"kit: error: {_sentence(exc.format_message())}; see: {command} --help", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        typer.echo(f"kit: error: {_sentence(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        code = 130
+    if code == 130:
+        typer.echo("kit: interrupted", err=True)
+    sys.exit(code or 0)
+
+
+def _sentence(message: str) -> str:
+    """click's "Invalid value for 'X': … ." as one lower-case clause."""
+    text = " ".join(message.split()).rstrip(".")
+    return text[:1].lower() + text[1:]

@@ -13,6 +13,7 @@ The tree::
     │   └── OutDirError         ``--out DIR`` cannot take the files
     ├── UnsafeValueError        a value would change the syntax of a file kit writes
     ├── ClusterError            the cluster cannot start, stop or answer (exit 1)
+    ├── ClientRunError          a client kit runs for you (pip, twine) failed (exit 1)
     └── DevpiError              devpi-server refused or did not answer an API call (exit 1)
 
 Each message names the problem and the fix in one sentence, because it is
@@ -79,6 +80,13 @@ class UnsafeValueError(KitError):
 
 class ClusterError(KitError):
     """Raised when a cluster service cannot start (busy port, failed start), or is asked for by a wrong name."""
+
+    exit_code = 1
+
+
+class ClientRunError(KitError):
+    """Raised when a client program kit runs on the user's behalf (pip in the
+    tour, twine in ``kit catch-up``) fails; the message ends with its last lines."""
 
     exit_code = 1
 

@@ -105,9 +105,7 @@ def site_context(answers: Answers, devpi_secret: str) -> dict[str, Any]:
         "teams": [dict(team_context(answers, team), password_variable=IndexPlan.password_variable(team))
                   for team in answers.teams],
         "private": "private" in answers.setups,
-        "edge_public_url": answers.base_url if "cluster" in answers.setups else "",
         "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
-        "cluster_mirror_url": f"http://127.0.0.1:{answers.mirror_port}",
     }
 
 

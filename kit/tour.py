@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from kit.exceptions import ClusterError
+from kit.exceptions import ClientRunError
 
 __all__ = ["run_tour"]
 
@@ -36,7 +36,7 @@ def _run(argv: list[str], env: dict, what: str) -> str:
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-        raise ClusterError(f"tour: {what} failed: {' | '.join(tail)}")
+        raise ClientRunError(f"tour: {what} failed: {' | '.join(tail)}")
     return proc.stdout
 
 

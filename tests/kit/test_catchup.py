@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.kit.test_cli_init import kit
 
 
@@ -27,3 +29,18 @@ def test_a_folder_in_the_way_of_the_site_is_refused(capsys):
     code, _, err = kit("catch-up", "3", capsys=capsys)
     assert code == 2 and "not empty and is not a kit site" in err and err.count("\n") == 1
     assert (Path.home() / "acme" / "notes.txt").read_text() == "mine"
+
+
+def test_a_failed_client_run_is_one_line_with_its_last_words(tmp_path):
+    """The tour and catch-up run pip and twine for you; when one fails, kit says
+    which, with its last lines, as a ClientRunError (exit 1), never a traceback."""
+    import sys
+
+    from kit.exceptions import ClientRunError, KitError
+    from kit.tour import _run
+
+    failing = [sys.executable, "-c", "import sys; print('first'); print('ERROR: no matching distribution'); sys.exit(3)"]
+    with pytest.raises(ClientRunError) as info:
+        _run(failing, {}, "pip install kitdemo")
+    assert isinstance(info.value, KitError) and info.value.exit_code == 1
+    assert str(info.value) == "tour: pip install kitdemo failed: first | ERROR: no matching distribution"

@@ -327,7 +327,9 @@ def test_help_lists_commands_and_answer_keys(capsys):
 def test_usage_errors_exit_2_without_traceback(args, capsys):
     code, out, err = kit(*args, capsys=capsys)
     assert code == 2
-    assert "Traceback" not in out + err and "Error" in err
+    assert "Traceback" not in out + err
+    # One line, as for any bad input, pointing at the help (it once printed four, "Usage:" first).
+    assert err.startswith("kit: error: ") and err.count("\n") == 1 and "--help" in err
 
 
 def test_python_dash_m_kit_and_version():

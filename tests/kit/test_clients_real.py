@@ -50,7 +50,10 @@ def test_devpi_server_reads_generated_config_without_warnings(devpi_site):
 def test_pip_installs_team_bytes_with_generated_pip_conf(uploaded, tmp_path):
     python = new_venv(tmp_path / "venv")
     env = dict(uploaded.env, PIP_CONFIG_FILE=str(uploaded.team_dir("web") / "pip.conf"))
-    run([python, "-m", "pip", "--version"], env=env, check=False)
+    # pip reads the team's file, and nothing else adds an index (this machine's own settings do).
+    settings = run([BIN / "python", "-m", "pip", "config", "list"], env=env).stdout
+    assert f"global.index-url='{uploaded.url}/web/private/+simple/'" in settings
+    assert "global.extra-index-url=''" in settings and "global.find-links=''" in settings
     run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=env)
     assert who(python, env) == ("team", "1.0", "upstream")
 

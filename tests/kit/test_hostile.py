@@ -339,6 +339,24 @@ CASES += [
         ("file", "file.txt", "not a kit site"),
         ("under-file", "file.txt/sub", "does not exist"),
         ("not-a-site", "project", "not a kit site"),
+        ("empty", "", "the path is empty"),  # once read as "." (the folder you are in)
+    ]
+]
+
+# -- usage errors: one line too, naming the command's --help ------------------
+
+CASES += [
+    pytest.param(argv, message, None, id="usage-" + "-".join(a.strip("-") or "empty" for a in argv))
+    for argv, message in [
+        (["catch-up", "abc"], "invalid value for 'chapter'"),
+        (["catch-up", "-1"], "see: kit catch-up --help"),
+        (["catch-up"], "missing argument 'chapter'"),
+        (["up", "--nope"], "no such option: --nope; see: kit up --help"),
+        (["nosuch"], "no such command 'nosuch'; see: kit --help"),
+        (["clients"], "missing option '--index-url'"),
+        (["status", "--wait", "-5"], "see: kit status --help"),
+        (["logs", "--lines", "0"], "see: kit logs --help"),
+        (["init", "--set"], "option '--set' requires an argument"),
     ]
 ]
 
