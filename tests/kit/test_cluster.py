@@ -54,6 +54,17 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
+def stop_cluster(site: Path, env: dict, started: dict[str, int]) -> None:
+    """kit down, then make sure: never leave a server behind, even after a failed test."""
+    run(kit_cmd("down", str(site)), env=env, check=False)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in started.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in started.values():
+        if alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
 def status(site: Path, env: dict) -> list[dict]:
     proc = run(kit_cmd("status", str(site), "--json"), env=env, check=False)
     return json.loads(proc.stdout)
@@ -69,13 +80,7 @@ def cluster(tmp_path_factory, dists):
     try:
         yield site, env, up.stdout
     finally:
-        run(kit_cmd("down", str(site)), env=env, check=False)
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in started.values()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for pid in started.values():  # never leave a server behind, even after a failed test
-            if alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+        stop_cluster(site, env, started)
 
 
 def edge_url(site: Path) -> str:

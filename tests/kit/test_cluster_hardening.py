@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import AWKWARD_PASSWORD, clean_env, free_port, kit_cmd, run
-from tests.kit.test_cluster import alive, make_site, pids
+from tests.kit.test_cluster import stop_cluster, make_site, pids
 
 
 def closed_port_proxy() -> dict[str, str]:
@@ -38,13 +38,7 @@ def cluster(tmp_path_factory, dists):
     try:
         yield site, env, up
     finally:
-        run(kit_cmd("down", str(site)), env=env, check=False)
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in started.values()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for pid in started.values():
-            if alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+        stop_cluster(site, env, started)
 
 
 def test_up_and_status_ignore_a_proxy_set_in_the_shell(cluster):

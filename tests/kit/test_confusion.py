@@ -9,16 +9,13 @@ in ``private_projects`` before any team uploaded it).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 import urllib.request
 
 import pytest
 
 from kit.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
-from tests.kit.test_cluster import alive, edge_url, make_site, pids
+from tests.kit.test_cluster import stop_cluster, edge_url, make_site, pids
 from tests.kit.test_clients_real import new_venv
 
 NAMES_INDEX = "root/names"  # the site-wide stage that reserves the private names
@@ -43,13 +40,7 @@ def site(tmp_path_factory):
             env=env)
         yield site, env
     finally:
-        run(kit_cmd("down", str(site)), env=env, check=False)
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in started.values()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for pid in started.values():
-            if alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+        stop_cluster(site, env, started)
 
 
 def installed(python, env) -> tuple[str, str]:
