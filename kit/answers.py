@@ -510,7 +510,7 @@ def dump_answers(answers: Answers) -> str:
     Each value is written by a TOML writer (tomli-w), so whatever passed the
     validators reads back unchanged; the comments are kit's own text.
     """
-    import tomli_w
+    from kit.templating import toml_value  # the one TOML quoting of every file kit writes
 
     lines = [
         "# kit.toml: the answers this site was generated from.",
@@ -519,12 +519,5 @@ def dump_answers(answers: Answers) -> str:
     ]
     for question in QUESTIONS:
         lines.append(f"# {question.help}")
-        lines.append(f"{question.key} = {_toml_value(tomli_w, getattr(answers, question.key))}")
+        lines.append(f"{question.key} = {toml_value(getattr(answers, question.key))}")
     return "\n".join(lines) + "\n"
-
-
-def _toml_value(tomli_w, value: Any) -> str:
-    """One value as TOML, lists inline (``["web", "data"]``, as the guide greps them)."""
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_toml_value(tomli_w, item) for item in value) + "]"
-    return tomli_w.dumps({"v": value})[len("v = "):].rstrip("\n")

@@ -73,9 +73,12 @@ def buildout_value(value: Any) -> str:
 
 
 def toml_value(value: Any) -> str:
+    """One value as TOML, by tomli-w; a list inline (``["web", "data"]``, as the guide greps kit.toml)."""
     import tomli_w
 
-    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = "):].rstrip("\n")
 
 
 def sh_word(value: Any) -> str:
