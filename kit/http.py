@@ -72,12 +72,11 @@ def request(
 
     limits = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
     try:
-        with httpx.Client(trust_env=False, timeout=limits, follow_redirects=False) as client:
-            response = client.request(
-                method, url, json=json_body, data=data if isinstance(data, dict) else None,
-                content=data if isinstance(data, bytes) else None, headers=headers,
-            )
-            return Answer(response.status_code, response.content, timeout=timeout)
+        response = _client().request(
+            method, url, json=json_body, data=data if isinstance(data, dict) else None,
+            content=data if isinstance(data, bytes) else None, headers=headers, timeout=limits,
+        )
+        return Answer(response.status_code, response.content, timeout=timeout)
     except httpx.ConnectTimeout:
         # A full accept backlog (a stopped process) looks like this on loopback.
         return Answer(0, failure=HUNG, reason=f"no connection within {CONNECT_TIMEOUT:g} s", timeout=timeout)
@@ -88,6 +87,22 @@ def request(
         return Answer(0, failure=REFUSED if refused else BROKEN, reason=_one_line(exc), timeout=timeout)
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         return Answer(0, failure=BROKEN, reason=_one_line(exc), timeout=timeout)
+
+
+_CLIENT = None
+
+
+def _client():
+    """One client for the process: making one costs 16 ms (its TLS context),
+    and kit up makes dozens of calls. No kept-alive connections, so a server
+    that was killed in between is "refused", never a stale connection."""
+    global _CLIENT
+    if _CLIENT is None:
+        import httpx
+
+        _CLIENT = httpx.Client(trust_env=False, follow_redirects=False,
+                               limits=httpx.Limits(max_keepalive_connections=0))
+    return _CLIENT
 
 
 def get(url: str, *, headers: dict[str, str] | None = None, timeout: float = READ_TIMEOUT) -> Answer:
