@@ -59,7 +59,8 @@ from urllib.parse import urlsplit
 from pluggy import HookimplMarker
 
 __all__ = [
-    "FEATURE", "PurgeSender", "ChangeWatcher", "collapse", "inheritors", "normalise", "purge_keys", "read_secret",
+    "FEATURE", "PurgeSender", "ChangeWatcher", "check_url", "collapse", "inheritors", "normalise", "purge_keys",
+    "read_secret", "secret_path",
 ]
 
 hookimpl = HookimplMarker("devpiserver")
