@@ -1,50 +1,62 @@
 """The CDN edge: a caching reverse proxy in front of the master and its mirror.
 
-Clients talk only to the edge. For each read it asks the master first and
-falls over to the mirror (the devpi replica) when the master refuses the
-connection, times out, or answers 5xx; a master that failed is skipped for a
-short while instead of costing every request a timeout. Package files
-(devpi's ``/+f/`` paths, and wheel or sdist file names) are immutable, so the edge keeps a copy on disk and
-serves it without asking anyone again. Writes (uploads, logins, index
-changes) go to the master only; with the master down they get a clear 503.
+Clients talk only to the edge. Reads try the master first and fall over to
+the mirror (:mod:`kit.edge_origins`); writes go to the master only. Index
+pages are kept in memory for ``page_ttl`` seconds per representation (PEP 691
+JSON or HTML), then revalidated; devpi's purge plugin drops them sooner
+(:mod:`kit.edge_purge`). Package files are kept on disk and served only while
+their bytes match the sha256 their index publishes (:mod:`kit.edge_cache`).
+When no origin answers, what the edge has seen is served stale. Every cached
+answer passes :mod:`kit.edge_auth` for its index first.
 
-This module is the whole edge; the CDN issue extends :class:`Edge` (purge on
-upload, stale-if-error) rather than replacing it. Run it with
+This module is the configuration and the HTTP wiring (aiohttp's server, and
+one pooled client session to the origins). Run it with
 ``python -m kit.edge CONFIG.json``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import http.client
 import json
+import logging
 import os
-import shutil
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
-__all__ = ["EdgeConfig", "Edge", "main"]
+from aiohttp import ClientError, ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, web
 
-#: Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
-_HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-    "te", "trailer", "transfer-encoding", "upgrade", "host",
-}
+from kit.edge_auth import Authorizer
+from kit.edge_cache import JSON, Files, Hashes, Page, PageKey, Pages, links_of, representation, upstream_accept
+from kit.edge_origins import Origin, Origins, check_forever
+from kit.edge_purge import PurgeRefused, check_authorization, parse_purge, read_secret
+from kit.upstream import normalize, project_of
+
+__all__ = ["EdgeConfig", "Edge", "make_app", "main"]
+
+log = logging.getLogger("kit.edge")
+
+#: Headers that belong to one connection, never forwarded (RFC 9110 7.6.1);
+#: Server and Date are the edge's own.
+_HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "content-length", "server", "date",
+})
 _READS = ("GET", "HEAD")
-_CHUNK = 64 * 1024
+_CHUNK = 256 * 1024
+#: Files up to this size are read, checked and sent in one write: for small
+#: files one write beats sendfile's extra system calls.
+_SMALL_FILE = 256 * 1024
 
 
 @dataclass
 class EdgeConfig:
     """What the edge needs; ``kit init`` writes it as ``SITE/cluster/edge.json``
-    (from :func:`kit.services.edge_config`), the edge reads it with :meth:`load`."""
+    (from :func:`kit.services.edge_config`), the edge reads it with :meth:`load`.
+    Relative paths are relative to the edge's working folder (``SITE/cluster``)."""
 
     host: str
     port: int
@@ -54,8 +66,29 @@ class EdgeConfig:
     cache_dir: str = "edge-cache"
     connect_timeout: float = 1.0
     read_timeout: float = 10.0
-    #: After the master fails, reads skip it for this long before trying it again.
+    #: After an origin fails, reads skip it for this long (or until the background check sees it back).
     retry_after: float = 5.0
+    #: Uploads may take the master a while: the read timeout of a write.
+    write_timeout: float = 300.0
+    #: A cached page is served without asking for this long, then revalidated:
+    #: what a lost purge costs at most.
+    page_ttl: float = 5.0
+    max_pages: int = 10000
+    #: The file cache's size; least recently used files go first.
+    max_cache_bytes: int = 10 * 1024**3
+    #: Cached files up to this size are checked against their sha256 before
+    #: any byte is sent (hashing runs at about 1-2 GB/s: 16 MiB costs ~10 ms,
+    #: a fraction of sending it). Larger files are checked while they stream,
+    #: the last chunk held back, and the connection dropped on a mismatch.
+    verify_whole_max: int = 16 * 1024**2
+    #: The shared secret devpi's purge plugin sends (``Authorization: Bearer``).
+    purge_secret_file: str = "edge-purge-secret"
+    #: Pooled connections to the origins, all of them together.
+    origin_connections: int = 64
+    #: Requests in progress at once; more get 503 at once rather than queueing without bound.
+    max_requests: int = 1024
+    #: Seconds between the background health checks of the origins.
+    health_interval: float = 2.0
 
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
@@ -68,44 +101,496 @@ class EdgeConfig:
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
 
-class _BackendDown(Exception):
-    """A backend refused, timed out, or answered 5xx."""
+class _AllFailed(Exception):
+    """No origin answered a read (refused, timed out, or 5xx)."""
+
+
+def _describe(exc: BaseException) -> str:
+    """An origin failure in words, naming the OS error (ConnectionRefusedError) when there is one."""
+    cause = getattr(exc, "os_error", None) or exc.__cause__ or exc
+    if isinstance(exc, asyncio.TimeoutError) or isinstance(cause, asyncio.TimeoutError):
+        return "TimeoutError: no answer in time"
+    return f"{cause.__class__.__name__}: {cause}".strip().rstrip(":")
+
+
+def classify(path: str) -> tuple[str, str, str]:
+    """("page", index, project), ("file", index, "") or ("other", "", "") for a request path.
+
+    Pages are devpi's ``/USER/INDEX/+simple/`` and ``/USER/INDEX/+simple/PROJECT/``
+    (a name not yet normalised is left to devpi, uncached); files are its
+    ``/USER/INDEX/+f/...`` paths.
+    """
+    parts = path.split("/")
+    if len(parts) < 5 or parts[0] or not parts[1] or not parts[2] or parts[1].startswith("+"):
+        return "other", "", ""
+    index = f"{parts[1]}/{parts[2]}"
+    if parts[3] == "+simple":
+        if len(parts) == 5 and parts[4] == "":
+            return "page", index, ""
+        if len(parts) == 6 and parts[5] == "" and parts[4] and normalize(parts[4]) == parts[4]:
+            return "page", index, parts[4]
+    elif parts[3] == "+f" and project_of(parts[-1]) is not None:
+        return "file", index, ""
+    return "other", "", ""
 
 
 class Edge:
-    """The proxy's state: backends, their health, and the file cache."""
+    """The edge's state (origins, caches, counters) and its request handlers."""
 
     def __init__(self, config: EdgeConfig):
         self.config = config
-        self.cache_dir = Path(config.cache_dir)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self._down_until: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self.stats = {"requests": 0, "cache_hits": 0, "failovers": 0}
+        self.origins = Origins.of(config.master, config.mirrors, config.retry_after)
+        self.pages = Pages(config.max_pages)
+        self.hashes = Hashes()
+        self.files = Files(Path(config.cache_dir), config.max_cache_bytes)
+        self.authorizer = Authorizer()
+        self.stats = {
+            "requests": 0, "hits": 0, "misses": 0, "stale": 0, "passes": 0, "purges": 0, "purged": 0,
+            "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0,
+        }
+        self.session: ClientSession | None = None
+        self._page_fetches: dict[PageKey, asyncio.Task] = {}
+        self._in_progress = 0
+        self._checker: asyncio.Task | None = None
 
-    # -- backends --------------------------------------------------------
+    # -- life cycle ------------------------------------------------------------
 
-    def backends_for(self, method: str) -> list[str]:
-        if method not in _READS:
-            return [self.config.master]
-        now = time.monotonic()
-        order = [self.config.master, *self.config.mirrors]
-        healthy = [b for b in order if self._down_until.get(b, 0) <= now]
-        # When every backend failed lately, try them all anyway: one may be back.
-        return healthy or order
+    async def start(self, _app: web.Application | None = None) -> None:
+        self.files.open()
+        connector = TCPConnector(limit=self.config.origin_connections, keepalive_timeout=30)
+        # auto_decompress off: bytes pass through as the origin sent them; no
+        # cookies, no proxy from the environment: the origins are on loopback.
+        self.session = ClientSession(connector=connector, auto_decompress=False, cookie_jar=DummyCookieJar(),
+                                     trust_env=False)
+        self._checker = asyncio.create_task(check_forever(self.origins, self._probe, self.config.health_interval))
 
-    def mark_down(self, backend: str) -> None:
-        with self._lock:
-            self._down_until[backend] = time.monotonic() + self.config.retry_after
+    async def stop(self, _app: web.Application | None = None) -> None:
+        if self._checker is not None:
+            self._checker.cancel()
+        if self.session is not None:
+            await self.session.close()
 
-    def mark_up(self, backend: str) -> None:
-        with self._lock:
-            self._down_until.pop(backend, None)
+    async def _probe(self, origin: Origin) -> str:
+        timeout = ClientTimeout(total=self.config.connect_timeout + self.config.read_timeout)
+        try:
+            async with self.session.get(f"{origin.url}/+api", timeout=timeout) as response:
+                await response.read()
+                return f"HTTP {response.status}" if response.status >= 500 else ""
+        except (ClientError, asyncio.TimeoutError) as exc:
+            return _describe(exc)
 
-    def count(self, name: str) -> None:
-        # Handler threads count at once: unlocked "+= 1" could lose counts.
-        with self._lock:
-            self.stats[name] += 1
+    # -- the entry point ---------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.stats["requests"] += 1
+        path = request.path
+        if path.startswith("/+edge/"):
+            return await self._own(request, path)
+        if self._in_progress >= self.config.max_requests:
+            return _text(503, "kit edge: too many requests in progress; retry shortly\n", retry_after=True)
+        self._in_progress += 1
+        try:
+            if request.method not in _READS:
+                return await self._write(request)
+            kind, index, project = classify(path)
+            if request.query_string or kind == "other":
+                # A query never becomes part of a key: ?x=1, ?x=2... would fill the cache.
+                return await self._pass(request)
+            if not await self.authorizer.allowed(request.headers, index):
+                return _text(403, f"kit edge: not allowed to read {index}\n")
+            if kind == "page":
+                return await self._page(request, PageKey(index, project, representation(request.headers.get("Accept"))))
+            return await self._file(request, index, path)
+        finally:
+            self._in_progress -= 1
+
+    async def _own(self, request: web.Request, path: str) -> web.StreamResponse:
+        if path == "/+edge/health" and request.method in _READS:
+            health = self.health()
+            return web.json_response(health, status=200 if health["edge"] == "ok" else 503)
+        if path == "/+edge/stats" and request.method in _READS:
+            return web.json_response(self.stats_snapshot())
+        if path == "/+edge/purge" and request.method == "POST":
+            return await self._purge(request)
+        return _text(404, f"kit edge: no {request.method} {path}\n")
+
+    # -- pages -------------------------------------------------------------------
+
+    async def _page(self, request: web.Request, key: PageKey) -> web.StreamResponse:
+        page = self.pages.get(key)
+        if page is not None and time.monotonic() - page.stored_at < self.config.page_ttl:
+            return self._send_page(request, page, "HIT", "edge")
+        # One fetch per page at a time: a page expiring under load costs the origin one request.
+        task = self._page_fetches.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch_page(key, request.path, page))
+            self._page_fetches[key] = task
+            task.add_done_callback(lambda _t, k=key: self._page_fetches.pop(k, None))
+        try:
+            outcome = await asyncio.shield(task)
+        except _AllFailed as exc:
+            if page is None:
+                return self._none_answered(request, str(exc))
+            self.stats["stale"] += 1
+            return self._send_page(request, page, "STALE", "edge")
+        if isinstance(outcome, Page):
+            if outcome is page:  # revalidated: the origin said 304
+                return self._send_page(request, page, "HIT", outcome.served_by)
+            self.stats["misses"] += 1
+            return self._send_page(request, outcome, "MISS", outcome.served_by)
+        status, headers, body, origin = outcome  # not a page to cache (a 404, a redirect): as the origin said
+        self.stats["passes"] += 1
+        return web.Response(status=status, body=body if request.method == "GET" else None,
+                            headers={**headers, "X-Cache": "PASS", "X-Served-By": origin})
+
+    async def _fetch_page(self, key: PageKey, path: str, known: Page | None):
+        """The page from the first origin that answers: a :class:`Page` (stored), or
+        (status, headers, body, origin) for an answer not to cache; :class:`_AllFailed` if none answers."""
+        headers = {"Accept": upstream_accept(key.kind), "X-Outside-Url": self.config.public_url}
+        problems = []
+        for number, origin in enumerate(self.origins.for_read()):
+            if number:
+                self.stats["failovers"] += 1
+            sent = dict(headers)
+            if known is not None and known.etag and known.served_by == origin.name:
+                sent["If-None-Match"] = known.etag
+            try:
+                async with self.session.get(origin.url + path, headers=sent, allow_redirects=False,
+                                            timeout=self._read_timeout()) as response:
+                    body = await response.read()
+                    status = response.status
+                    if status >= 500:
+                        raise _OriginError(f"HTTP {status}")
+                    self.origins.answered(origin)
+                    if status == 304 and known is not None:
+                        known.stored_at = time.monotonic()
+                        return known
+                    if status != 200:
+                        return status, _forwardable(response.headers), body, origin.name
+                    content_type = response.headers.get("Content-Type", "text/html")
+                    page = Page(body, content_type, time.monotonic(), origin.name, response.headers.get("ETag", ""))
+            except (ClientError, asyncio.TimeoutError, _OriginError) as exc:
+                reason = _describe(exc)
+                self._origin_failed(origin, "GET", path, reason)
+                problems.append(f"{origin.name}: {reason}")
+                continue
+            self.hashes.learn(links_of(body, content_type, path, self.config.public_url), key.index, key.project)
+            self.pages.put(key, page)
+            return page
+        raise _AllFailed("; ".join(problems))
+
+    def _send_page(self, request: web.Request, page: Page, state: str, served_by: str) -> web.StreamResponse:
+        # Our own ETag (of the bytes): a client's conditional GET costs no body.
+        tag = '"' + hashlib.sha256(page.body).hexdigest()[:32] + '"' if not page.etag else page.etag
+        headers = {
+            "Content-Type": page.content_type,
+            # Accept only: the two representations. devpi's "Vary: User-Agent"
+            # would split every client cache by pip version.
+            "Vary": "Accept",
+            "Cache-Control": "max-age=0, must-revalidate",
+            "ETag": tag,
+            "X-Cache": state,
+            "X-Served-By": served_by,
+            "Age": str(int(time.monotonic() - page.stored_at)),
+        }
+        if state == "STALE":
+            headers["Warning"] = '111 - "Revalidation Failed"'
+        if request.headers.get("If-None-Match") == tag:
+            return web.Response(status=304, headers=headers)
+        if state == "HIT":
+            self.stats["hits"] += 1
+        self.stats["bytes_served"] += len(page.body)
+        return web.Response(body=page.body if request.method == "GET" else None, headers=headers)
+
+    # -- files -------------------------------------------------------------------
+
+    async def _file(self, request: web.Request, index: str, path: str) -> web.StreamResponse:
+        expected = self.hashes.get(path)
+        origins_answered = True
+        if expected is None:
+            # A file whose page the edge has not seen: its project page says what its bytes must be.
+            origins_answered = await self._learn_project_of(index, path)
+            expected = self.hashes.get(path)
+        cached = self.files.lookup(path)
+        if cached is not None:
+            if expected is None and not origins_answered:
+                # Nobody to ask: the digest it was verified against when stored.
+                expected, state = cached.sha256, "STALE"
+            else:
+                state = "HIT"
+            if expected is not None and cached.sha256 == expected:
+                response = await self._send_cached(request, cached, expected, state)
+                if response is not None:
+                    return response
+            self.files.drop(path)
+        if expected is None:
+            # No page of this index lists the file with a sha256: it is never cached, only passed on.
+            self.stats["unverified"] += 1
+            return await self._pass(request)
+        if request.method == "HEAD":
+            return await self._pass(request)
+        return await self._fill(request, path, expected)
+
+    async def _learn_project_of(self, index: str, path: str) -> bool:
+        """Fetch the file's project page (JSON) so its digest is known; False when no origin answered."""
+        project = project_of(path.rsplit("/", 1)[-1])
+        key = PageKey(index, project, JSON)
+        task = self._page_fetches.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch_page(key, f"/{index}/+simple/{project}/", self.pages.get(key)))
+            self._page_fetches[key] = task
+            task.add_done_callback(lambda _t, k=key: self._page_fetches.pop(k, None))
+        try:
+            await asyncio.shield(task)
+        except _AllFailed:
+            return False
+        return True
+
+    async def _send_cached(self, request: web.Request, cached, expected: str, state: str) -> web.StreamResponse | None:
+        """Serve a file from disk once its bytes match ``expected``; None (counted) when they do not."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Cache-Control": "max-age=31536000, immutable",
+            "X-Cache": state,
+            "X-Served-By": "edge",
+            "Age": str(max(0, int(time.time() - cached.path.stat().st_mtime))),
+        }
+        if state == "STALE":
+            headers["Warning"] = '111 - "Revalidation Failed"'
+        if cached.size <= _SMALL_FILE:
+            data = cached.path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != expected:
+                return self._corrupt_on_disk(cached)
+            self._count_served(state, len(data))
+            return web.Response(body=data if request.method == "GET" else None, headers=headers)
+        if cached.size <= self.config.verify_whole_max:
+            from kit.edge_cache import sha256_of_file
+
+            digest = await asyncio.get_running_loop().run_in_executor(None, sha256_of_file, cached.path)
+            if digest != expected:
+                return self._corrupt_on_disk(cached)
+            self._count_served(state, cached.size)
+            return web.FileResponse(cached.path, headers=headers)  # sendfile
+        return await self._stream_verified(request, cached, expected, headers, state)
+
+    async def _stream_verified(self, request, cached, expected, headers, state) -> web.StreamResponse | None:
+        """A large file, hashed while it streams; the last chunk is held back until the digest matched."""
+        with open(cached.path, "rb") as data:
+            digest = hashlib.sha256()
+            first = data.read(_CHUNK)
+            response = web.StreamResponse(headers=headers)
+            response.content_length = cached.size
+            await response.prepare(request)
+            held = first
+            while True:
+                digest.update(held)
+                following = data.read(_CHUNK)
+                if not following:
+                    break
+                await response.write(held)
+                held = following
+            if digest.hexdigest() != expected:
+                self._corrupt_on_disk(cached)
+                _abort(request)
+                return response
+            await response.write(held)
+            await response.write_eof()
+        self._count_served(state, cached.size)
+        return response
+
+    def _corrupt_on_disk(self, cached) -> None:
+        self.stats["integrity_failures"] += 1
+        self.files.drop_file(cached.path)
+        log.warning("cached file %s does not match its sha256: dropped, fetching it again", cached.path.name)
+        return None
+
+    def _count_served(self, state: str, size: int) -> None:
+        self.stats["hits" if state == "HIT" else "stale"] += 1
+        self.stats["bytes_served"] += size
+
+    async def _fill(self, request: web.Request, path: str, expected: str) -> web.StreamResponse:
+        """Fetch a file from the first origin that has the right bytes, into the cache and to the client.
+
+        It streams to a ``.part`` file and to the client at once, hashing as it
+        goes; the last chunk reaches the client only after the digest matched,
+        and only a matching file is renamed into the cache. Bytes that do not
+        match are dropped and the next origin is asked (while nothing was sent
+        yet), or the connection is cut, so the client never takes them as whole.
+        """
+        headers = {"X-Outside-Url": self.config.public_url}
+        problems = []
+        for number, origin in enumerate(self.origins.for_read()):
+            if number:
+                self.stats["failovers"] += 1
+            try:
+                async with self.session.get(origin.url + path, headers=headers, allow_redirects=False,
+                                            timeout=self._read_timeout()) as upstream:
+                    if upstream.status >= 500:
+                        raise _OriginError(f"HTTP {upstream.status}")
+                    self.origins.answered(origin)
+                    if upstream.status != 200:
+                        return await self._relay(request, upstream, origin, "PASS")
+                    outcome = await self._fill_from(request, upstream, path, expected, origin)
+            except (ClientError, asyncio.TimeoutError, _OriginError) as exc:
+                reason = _describe(exc)
+                self._origin_failed(origin, "GET", path, reason)
+                problems.append(f"{origin.name}: {reason}")
+                continue
+            if outcome is not None:
+                return outcome
+            problems.append(f"{origin.name}: bytes do not match the index's sha256")
+        return self._none_answered(request, "; ".join(problems))
+
+    async def _fill_from(self, request, upstream, path: str, expected: str, origin: Origin):
+        """One origin's answer into the cache and to the client; None when its bytes were wrong
+        before anything was sent (then the next origin may have the right ones)."""
+        part = self.files.new_part()
+        digest = hashlib.sha256()
+        response = None
+        held = b""
+        try:
+            with part:
+                async for chunk in upstream.content.iter_chunked(_CHUNK):
+                    part.write(chunk)
+                    digest.update(chunk)
+                    if held:
+                        if response is None:
+                            response = web.StreamResponse(headers=_file_headers("MISS", origin.name))
+                            if upstream.content_length is not None:
+                                response.content_length = upstream.content_length
+                            await response.prepare(request)
+                        await response.write(held)
+                    held = chunk
+            if digest.hexdigest() != expected:
+                self.stats["integrity_failures"] += 1
+                log.warning("%s from %s does not match the index's sha256: not cached, not served", path, origin.name)
+                os.unlink(part.name)
+                if response is None:
+                    return None
+                _abort(request)
+                return response
+            size = os.path.getsize(part.name)
+            self.files.commit(part.name, path, expected)
+        except BaseException:
+            if os.path.exists(part.name):
+                os.unlink(part.name)
+            raise
+        self.stats["misses"] += 1
+        self.stats["bytes_served"] += size
+        if response is None:
+            return web.Response(body=held, headers=_file_headers("MISS", origin.name))
+        await response.write(held)
+        await response.write_eof()
+        return response
+
+    # -- passing through -----------------------------------------------------------
+
+    async def _pass(self, request: web.Request) -> web.StreamResponse:
+        """A read the edge does not cache, from the first origin that answers, streamed."""
+        problems = []
+        for number, origin in enumerate(self.origins.for_read()):
+            if number:
+                self.stats["failovers"] += 1
+            try:
+                async with self.session.request(request.method, origin.url + request.raw_path,
+                                                headers=self._forward_headers(request), allow_redirects=False,
+                                                timeout=self._read_timeout()) as upstream:
+                    if upstream.status >= 500:
+                        raise _OriginError(f"HTTP {upstream.status}")
+                    self.origins.answered(origin)
+                    self.stats["passes"] += 1
+                    return await self._relay(request, upstream, origin, "PASS")
+            except (ClientError, asyncio.TimeoutError, _OriginError) as exc:
+                reason = _describe(exc)
+                self._origin_failed(origin, request.method, request.path, reason)
+                problems.append(f"{origin.name}: {reason}")
+        return self._none_answered(request, "; ".join(problems))
+
+    async def _write(self, request: web.Request) -> web.StreamResponse:
+        """An upload or change: to the master only, the body streamed, never held whole."""
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            return _text(411, "kit edge: send a Content-Length, not a chunked body\n")
+        master = self.origins.for_write()
+        headers = self._forward_headers(request)
+        if request.content_length is not None:
+            headers["Content-Length"] = str(request.content_length)
+        timeout = ClientTimeout(sock_connect=self.config.connect_timeout, sock_read=self.config.write_timeout)
+        try:
+            async with self.session.request(request.method, master.url + request.raw_path, headers=headers,
+                                            data=request.content if request.body_exists else None,
+                                            allow_redirects=False, timeout=timeout) as upstream:
+                self.origins.answered(master)
+                if upstream.status < 400:
+                    # A change (an upload, a new index, new bases) may change any page: all go.
+                    self.pages.clear()
+                # A 5xx is the master's answer, not its absence: passed on as is, nothing marked down.
+                self.stats["passes"] += 1
+                return await self._relay(request, upstream, master, "PASS")
+        except (ClientError, asyncio.TimeoutError) as exc:
+            reason = _describe(exc)
+            self._origin_failed(master, request.method, request.path, reason)
+            message = (
+                f"kit edge: the master ({master.url}) is not answering ({reason}), "
+                "so uploads and changes cannot be made now; installs keep working from the mirror. "
+                "Retry when `kit status` shows the master healthy.\n"
+            )
+            return _text(503, message, retry_after=True, reason="Master down, uploads paused")
+
+    async def _relay(self, request: web.Request, upstream, origin: Origin, state: str) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
+                                      headers={**_forwardable(upstream.headers), "X-Cache": state,
+                                               "X-Served-By": origin.name})
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        await response.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in upstream.content.iter_chunked(_CHUNK):
+                await response.write(chunk)
+                self.stats["bytes_served"] += len(chunk)
+        await response.write_eof()
+        return response
+
+    def _forward_headers(self, request: web.Request) -> dict[str, str]:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers["X-Outside-Url"] = self.config.public_url
+        if request.remote:
+            headers["X-Forwarded-For"] = request.remote
+        return headers
+
+    def _read_timeout(self) -> ClientTimeout:
+        return ClientTimeout(sock_connect=self.config.connect_timeout, sock_read=self.config.read_timeout)
+
+    def _origin_failed(self, origin: Origin, method: str, path: str, reason: str) -> None:
+        self.origins.failed(origin, reason)
+        log.warning("%s %s: %s (%s) failed: %s", method, path, origin.name, origin.url, reason)
+
+    def _none_answered(self, request: web.Request, problems: str) -> web.StreamResponse:
+        return _text(503, f"kit edge: no backend answered ({problems}); check `kit status`.\n", retry_after=True,
+                     reason="No backend answered")
+
+    # -- purge, health, stats --------------------------------------------------------
+
+    async def _purge(self, request: web.Request) -> web.StreamResponse:
+        try:
+            check_authorization(request.headers.get("Authorization"), read_secret(self._secret_path()))
+            keys, serial = parse_purge(await request.read())
+        except PurgeRefused as refused:
+            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
+            return web.json_response({"error": refused.message}, status=refused.status, headers=headers)
+        purged = 0
+        for key in keys:
+            purged += self.pages.purge(key.index, key.project)
+            for path in self.hashes.forget(key.index, key.project):
+                # Forgotten digests are learnt again from the next page; the file goes too, so a
+                # release deleted on the master is not served from here.
+                purged += self.files.drop(path)
+        self.stats["purges"] += 1
+        self.stats["purged"] += purged
+        log.info("purge (serial %s): %s: %d entries", serial, ", ".join(_key_text(k) for k in keys), purged)
+        return web.json_response({"purged": purged})
+
+    def _secret_path(self) -> Path:
+        return Path(self.config.purge_secret_file)
 
     def cache_problem(self) -> str:
         """Why the file cache cannot take a new file ("" when it can).
@@ -114,7 +599,7 @@ class Edge:
         stop root, and a cache folder replaced by a file stops everyone.
         """
         try:
-            with tempfile.NamedTemporaryFile(dir=self.cache_dir, prefix=".health-", suffix=".part"):
+            with tempfile.NamedTemporaryFile(dir=self.files.folder, prefix=".health-", suffix=".part"):
                 pass
         except OSError as exc:
             return (f"cache folder {self.config.cache_dir} cannot be written ({exc.strerror or exc}); "
@@ -122,221 +607,60 @@ class Edge:
         return ""
 
     def health(self) -> dict:
-        now = time.monotonic()
         problem = self.cache_problem()
+        secret = read_secret(self._secret_path())
         return {
             "edge": "unhealthy" if problem else "ok",
             **({"reason": problem} if problem else {}),
-            "backends": {
-                b: ("skipped" if self._down_until.get(b, 0) > now else "in use")
-                for b in [self.config.master, *self.config.mirrors]
-            },
-            "cached_files": sum(1 for _ in self.cache_dir.glob("*.file")) if self.cache_dir.is_dir() else 0,
+            "backends": self.origins.state(),
+            "purge": "ready" if secret else f"refused: no secret in {self.config.purge_secret_file}",
+            "cached_files": len(self.files),
+            "cached_pages": len(self.pages),
             **self.stats,
         }
 
-    # -- cache -----------------------------------------------------------
-
-    @staticmethod
-    def cacheable(path: str) -> bool:
-        """Package files never change once published: devpi's /+f/ paths, and any
-        URL that ends in a distribution's file name."""
-        from kit.upstream import project_of
-
-        path = path.split("?", 1)[0].split("#", 1)[0]
-        return "/+f/" in path or project_of(path.rsplit("/", 1)[-1]) is not None
-
-    def cache_path(self, path: str) -> Path:
-        return self.cache_dir / (hashlib.sha256(path.encode()).hexdigest() + ".file")
+    def stats_snapshot(self) -> dict:
+        return {**self.stats, "origin_errors": self.origins.errors(), "cached_files": len(self.files),
+                "cached_bytes": self.files.bytes, "cached_pages": len(self.pages)}
 
 
-def _connection(backend: str, timeout: float) -> http.client.HTTPConnection:
-    parts = urlsplit(backend)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    return cls(parts.hostname, parts.port, timeout=timeout)
+class _OriginError(Exception):
+    """An origin answered a read with a 5xx."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "kit-edge"
-    protocol_version = "HTTP/1.1"
-    edge: Edge  # set on the subclass made per server
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        sys.stderr.write(f"{self.log_date_time_string()} {format % args}\n")
-
-    # -- entry points ----------------------------------------------------
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._handle()
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._handle()
-
-    # -- the proxy ---------------------------------------------------------
-
-    def _handle(self) -> None:
-        edge = self.edge
-        edge.count("requests")
-        if self.path == "/+edge/health":
-            health = edge.health()
-            status = HTTPStatus.OK if health["edge"] == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
-            return self._reply(status, json.dumps(health).encode(), "application/json")
-        body = self._read_body()
-        if body is None:
-            return
-        if self.command in _READS and edge.cacheable(self.path):
-            cached = edge.cache_path(self.path)
-            if cached.is_file():
-                edge.count("cache_hits")
-                return self._send_cached(cached)
-        last_error = ""
-        for number, backend in enumerate(edge.backends_for(self.command)):
-            if number:
-                edge.count("failovers")
-            try:
-                return self._forward(backend, body)
-            except _BackendDown as exc:
-                edge.mark_down(backend)
-                last_error = str(exc)
-                self.log_message("%s %s: %s", self.command, self.path, last_error)
-        if self.command not in _READS:
-            message = (
-                f"kit edge: the master ({edge.config.master}) is not answering ({last_error}), "
-                "so uploads and changes cannot be made now; installs keep working from the mirror. "
-                "Retry when `kit status` shows the master healthy.\n"
-            )
-        else:
-            message = f"kit edge: no backend answered ({last_error}); check `kit status`.\n"
-        reason = "Master down, uploads paused" if self.command not in _READS else "No backend answered"
-        self._reply(HTTPStatus.SERVICE_UNAVAILABLE, message.encode(), "text/plain; charset=utf-8", retry_after=True, reason=reason)
-
-    def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._reply(HTTPStatus.LENGTH_REQUIRED, b"kit edge: send a Content-Length, not a chunked body\n", "text/plain")
-            return None
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _forward(self, backend: str, body: bytes) -> None:
-        """Send the request to ``backend`` and stream its answer back.
-
-        Raises :class:`_BackendDown` before anything was sent to the client,
-        so the caller can try the next backend.
-        """
-        config = self.edge.config
-        conn = _connection(backend, config.connect_timeout)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        headers["X-Outside-Url"] = config.public_url
-        headers["X-Forwarded-For"] = self.client_address[0]
-        headers["Content-Length"] = str(len(body))
-        try:
-            conn.connect()
-            conn.sock.settimeout(config.read_timeout)
-            conn.request(self.command, self.path, body=body or None, headers=headers)
-            response = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise _BackendDown(f"{backend}: {exc.__class__.__name__}: {exc}") from None
-        if response.status >= 500:
-            response.read()
-            conn.close()
-            raise _BackendDown(f"{backend}: HTTP {response.status}")
-        self.edge.mark_up(backend)
-        try:
-            self._relay(response)
-        finally:
-            conn.close()
-
-    def _relay(self, response: http.client.HTTPResponse) -> None:
-        if self.command == "GET" and response.status == 200 and self.edge.cacheable(self.path):
-            return self._fill_cache_and_send(response)
-        self.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
-                self.send_header(key, value)
-        length = response.getheader("Content-Length")
-        if length is not None:
-            self.send_header("Content-Length", length)
-        else:
-            self.close_connection = True  # the end of the body is the end of the connection
-        self.send_header("X-Kit-Edge", "pass")
-        self.end_headers()
-        while True:
-            chunk = response.read(_CHUNK)
-            if not chunk:
-                break
-            if self.command != "HEAD":
-                self.wfile.write(chunk)
-
-    def _fill_cache_and_send(self, response: http.client.HTTPResponse) -> None:
-        """Store the whole file first, then serve it from the cache.
-
-        The cache entry exists before the client has its last byte, so the
-        next request is always a hit, and a broken transfer never leaves a
-        partial file behind.
-        """
-        part = tempfile.NamedTemporaryFile(dir=self.edge.cache_dir, suffix=".part", delete=False)
-        try:
-            with part:
-                while True:
-                    chunk = response.read(_CHUNK)
-                    if not chunk:
-                        break
-                    part.write(chunk)
-            cached = self.edge.cache_path(self.path)
-            os.replace(part.name, cached)
-        except (OSError, http.client.HTTPException) as exc:
-            os.unlink(part.name)
-            # Nothing has reached the client yet: the next backend may serve it.
-            raise _BackendDown(f"transfer broke: {exc.__class__.__name__}: {exc}") from None
-        except BaseException:
-            os.unlink(part.name)
-            raise
-        self._send_cached(cached, "miss")
-
-    def _send_cached(self, path: Path, state: str = "hit") -> None:
-        size = path.stat().st_size
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
-        self.send_header("Cache-Control", "max-age=31536000, immutable")
-        self.send_header("X-Kit-Edge", state)
-        self.end_headers()
-        if self.command != "HEAD":
-            with open(path, "rb") as data:
-                shutil.copyfileobj(data, self.wfile, _CHUNK)
-
-    def _reply(
-        self, status: HTTPStatus, data: bytes, content_type: str, retry_after: bool = False, reason: str | None = None
-    ) -> None:
-        # A short reason phrase too: clients such as twine show it, not the body.
-        self.send_response(status, reason)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        if retry_after:
-            self.send_header("Retry-After", "5")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+def _key_text(key) -> str:
+    return key.index if key.project == "" else f"{key.index}/{'*' if key.project is None else key.project}"
 
 
-def make_server(config: EdgeConfig) -> ThreadingHTTPServer:
-    handler = type("Handler", (_Handler,), {"edge": Edge(config)})
-    server = ThreadingHTTPServer((config.host, config.port), handler)
-    server.daemon_threads = True
-    return server
+def _forwardable(headers) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+
+
+def _file_headers(state: str, served_by: str) -> dict[str, str]:
+    return {"Content-Type": "application/octet-stream", "Cache-Control": "max-age=31536000, immutable",
+            "X-Cache": state, "X-Served-By": served_by, "Age": "0"}
+
+
+def _text(status: int, message: str, *, retry_after: bool = False, reason: str | None = None) -> web.Response:
+    # A short reason phrase too: clients such as twine show it, not the body.
+    headers = {"Retry-After": "5"} if retry_after else {}
+    return web.Response(status=status, reason=reason, text=message, content_type="text/plain", headers=headers)
+
+
+def _abort(request: web.Request) -> None:
+    """Cut the connection mid-body: the client sees fewer bytes than Content-Length, never a whole wrong file."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
+def make_app(config: EdgeConfig) -> web.Application:
+    edge = Edge(config)
+    app = web.Application(client_max_size=1024**2)  # only the purge body is read whole
+    app["edge"] = edge
+    app.on_startup.append(edge.start)
+    app.on_cleanup.append(edge.stop)
+    app.router.add_route("*", "/{tail:.*}", edge.handle)
+    return app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -344,14 +668,10 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         sys.exit("usage: python -m kit.edge CONFIG.json")
     config = EdgeConfig.load(Path(args[0]))
-    server = make_server(config)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
     print(f"kit edge on {config.host}:{config.port}: master {config.master}, mirrors {config.mirrors}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    web.run_app(make_app(config), host=config.host, port=config.port, print=None, keepalive_timeout=75,
+                access_log=logging.getLogger("aiohttp.access"), shutdown_timeout=5)
 
 
 if __name__ == "__main__":

@@ -143,9 +143,9 @@ def test_edge_caches_package_files(cluster):
     headers = []
     for _ in range(2):
         with urllib.request.urlopen(file_url) as response:
-            headers.append(response.headers["X-Kit-Edge"])
+            headers.append(response.headers["X-Cache"])
             body = response.read()
-    assert headers[1] == "hit"
+    assert headers[1] == "HIT"
     assert body[:2] == b"PK"
 
 

@@ -1,49 +1,183 @@
-"""The edge alone, in front of real small servers that fail in each way it
-must survive: refusing connections, hanging, and answering 5xx."""
+"""The edge, run as the cluster runs it (``python -m kit.edge edge.json``), in
+front of a real devpi-server, directly or through a switchable relay that
+fails in each way the edge must survive: refusing, hanging, 5xx, wrong bytes,
+a transfer that stops half way."""
 
 from __future__ import annotations
 
+import configparser
 import contextlib
+import hashlib
+import http.client
+import io
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from kit.edge import EdgeConfig, make_server
+from kit.edge import EdgeConfig
 from kit.sample import make_wheel
-from kit.upstream import LocalUpstream
-from tests.conftest import free_port
+from tests.conftest import BIN, free_port, run, wait_http
+
+SECRET = "ab" * 32
+
+
+# -- a real devpi with the files these tests read -------------------------------------
+
+
+def team_credentials(server) -> tuple[str, str]:
+    pypirc = configparser.ConfigParser(interpolation=None)
+    pypirc.read(server.team_dir("web") / ".pypirc")
+    return pypirc["web"]["username"], pypirc["web"]["password"]
+
+
+def upload(server, url: str, *files: Path) -> None:
+    user, password = team_credentials(server)
+    run([BIN / "twine", "upload", "--repository-url", url, "-u", user, "-p", password, "--disable-progress-bar",
+         "--non-interactive", *files], env=server.env)
+
+
+def big_wheel(folder: Path, name: str, size: int) -> Path:
+    """A wheel with ``size`` random bytes in it: large enough to stream in many chunks."""
+    module = name.replace("-", "_")
+    path = folder / f"{module}-1.0-py3-none-any.whl"
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as whl:
+        whl.writestr(f"{module}/__init__.py", "WHO = 'big'\n")
+        whl.writestr(f"{module}/blob.bin", os.urandom(size))
+        whl.writestr(f"{module}-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        whl.writestr(f"{module}-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: kit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        whl.writestr(f"{module}-1.0.dist-info/RECORD", "")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@pytest.fixture(scope="module")
+def devpi(devpi_site, tmp_path_factory):
+    """web/private with kitdemo-edge 1.0 (small) and kitdemo-big 1.0 (3 MB)."""
+    folder = tmp_path_factory.mktemp("edge-dists")
+    small = make_wheel(folder, "kitdemo-edge", "1.0", marker="edge")
+    big = big_wheel(folder, "kitdemo-big", 3 * 1024 * 1024)
+    upload(devpi_site, f"{devpi_site.url}/web/private/", small, big)
+    devpi_site.small, devpi_site.big = small, big
+    return devpi_site
+
+
+def file_url(base: str, project: str) -> tuple[str, str]:
+    """The path of the project's only file on web/private, and its sha256, as the page says."""
+    with urllib.request.urlopen(f"{base}/web/private/+simple/{project}/", timeout=10) as response:
+        page = response.read().decode()
+    href = page.split('href="')[1].split('"')[0]
+    path, digest = urllib.request.urljoin(f"/web/private/+simple/{project}/", href.split("#")[0]), href.split("#sha256=")[1]
+    return path, digest
+
+
+# -- a relay in front of devpi that fails on demand -------------------------------------
+
+
+class Relay:
+    """Forwards to ``target``; ``mode`` says how it misbehaves: ok, 500, close, corrupt, stall."""
+
+    def __init__(self, target: str):
+        self.target = urlsplit(target)
+        self.mode = "ok"
+        self.connections = 0
+        self.release = threading.Event()
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                relay.connections += 1
+                super().setup()
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                self.forward()
+
+            def do_POST(self):  # noqa: N802
+                self.forward()
+
+            def forward(self):
+                mode = relay.mode
+                if mode == "close":
+                    self.close_connection = True
+                    return
+                if mode == "500":
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(relay.target.hostname, relay.target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                conn.close()
+                if "/+f/" in self.path and mode == "corrupt":
+                    data = data[:-1] + bytes([data[-1] ^ 1])  # same size, one bit off
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if "/+f/" in self.path and mode == "stall":
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    relay.release.wait(60)
+                    self.close_connection = True
+                    return
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
-def mirror(tmp_path):
-    make_wheel(tmp_path / "wheels", "pkg", "1.0", marker="mirror")
-    with LocalUpstream(tmp_path / "wheels") as upstream:
-        yield f"http://127.0.0.1:{upstream.port}"
-
-
-@contextlib.contextmanager
-def serve_edge(tmp_path, master: str, mirror: str):
-    """A real edge on a free port, with short timeouts; always shut down."""
-    config = EdgeConfig(host="127.0.0.1", port=0, public_url="http://edge.test", master=master, mirrors=[mirror],
-                        cache_dir=str(tmp_path / "cache"), connect_timeout=0.5, read_timeout=0.5, retry_after=60)
-    server = make_server(config)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def master(devpi):
+    with Relay(devpi.url) as relay:
+        yield relay
 
 
 @pytest.fixture
-def hung_master():
-    """Accepts connections and never answers: a master that froze."""
+def mirror(devpi):
+    with Relay(devpi.url) as relay:
+        yield relay
+
+
+@pytest.fixture
+def hung_origin():
+    """Accepts connections and never answers: an origin that froze."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -51,94 +185,337 @@ def hung_master():
     sock.close()
 
 
-@pytest.fixture
-def failing_master():
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(500)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+# -- the edge, as kit up runs it ----------------------------------------------------------
 
 
-def get(url: str) -> tuple[int, str, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.headers.get("X-Kit-Edge", ""), response.read()
+class RunningEdge:
+    def __init__(self, folder: Path, config: EdgeConfig, proc: subprocess.Popen):
+        self.folder, self.config, self.proc = folder, config, proc
+        self.url = f"http://127.0.0.1:{config.port}"
+
+    @property
+    def cache(self) -> Path:
+        return self.folder / self.config.cache_dir
+
+    def stats(self) -> dict:
+        return json.loads(get(f"{self.url}/+edge/stats")[2])
+
+
+@contextlib.contextmanager
+def edge_process(folder: Path, master: str, mirrors: list[str], *, secret: bool = True, **settings):
+    """``python -m kit.edge edge.json`` from ``folder``, short timeouts; always stopped."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    values = dict(connect_timeout=0.5, read_timeout=0.5, retry_after=60, health_interval=60)
+    values.update(settings)
+    config = EdgeConfig(host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}", master=master,
+                        mirrors=mirrors, cache_dir="cache", **values)
+    config.write(folder / "edge.json")
+    if secret:
+        (folder / "edge-purge-secret").write_text(SECRET + "\n")
+    log = open(folder / "edge.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "kit.edge", "edge.json"], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/+edge/stats", proc, log=folder / "edge.log")
+        yield RunningEdge(folder, config, proc)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def purge(edge: RunningEdge, keys: list[str], token: str | None = SECRET) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{edge.url}/+edge/purge", data=json.dumps({"keys": keys, "serial": 1}).encode(),
+                                     method="POST", headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+PAGE = "/web/private/+simple/kitdemo-edge/"
+
+
+# -- fail-over, as before -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("master_kind", ["refused", "hung", "5xx"])
-def test_reads_fall_over_to_the_mirror(tmp_path, mirror, hung_master, failing_master, master_kind):
-    master = {"refused": f"http://127.0.0.1:{free_port()}", "hung": hung_master, "5xx": failing_master}[master_kind]
-    with serve_edge(tmp_path, master, mirror) as (_, edge):
-        status, _, page = get(f"{edge}/simple/pkg/")
-        assert status == 200 and b"pkg-1.0-py3-none-any.whl" in page
-        health = get(f"{edge}/+edge/health")[2].decode()
-        assert '"failovers": 1' in health and "skipped" in health
+def test_reads_fall_over_to_the_mirror(tmp_path, master, mirror, hung_origin, master_kind):
+    master.mode = "500"
+    origin = {"refused": f"http://127.0.0.1:{free_port()}", "hung": hung_origin, "5xx": master.url}[master_kind]
+    with edge_process(tmp_path, origin, [mirror.url]) as edge:
+        status, headers, page = get(edge.url + PAGE)
+        assert status == 200 and b"kitdemo_edge-1.0-py3-none-any.whl" in page and headers["X-Served-By"] == "mirror"
+        health = json.loads(get(f"{edge.url}/+edge/health")[2])
+        assert health["failovers"] == 1 and health["backends"][origin] == "skipped"
+        assert edge.stats()["origin_errors"] == {"master": 1, "mirror": 0}
 
 
-def test_package_files_are_cached_and_survive_every_backend_dying(tmp_path, mirror):
-    with serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror) as (server, edge):
-        first = get(f"{edge}/files/pkg-1.0-py3-none-any.whl")
-        assert first[1] == "miss"
-        server.RequestHandlerClass.edge.config.mirrors = [f"http://127.0.0.1:{free_port()}"]  # the mirror is gone too
-        second = get(f"{edge}/files/pkg-1.0-py3-none-any.whl")
-        assert second[1] == "hit" and second[2] == first[2]
-        with pytest.raises(urllib.error.HTTPError) as error:
-            get(f"{edge}/simple/pkg/")  # pages are not cached (yet): nobody answers
-        assert error.value.code == 503
+def test_package_files_are_cached_and_survive_every_origin_dying(tmp_path, devpi, master, mirror):
+    path, digest = file_url(devpi.url, "kitdemo-edge")
+    with edge_process(tmp_path, master.url, [mirror.url]) as edge:
+        first = get(edge.url + path)
+        assert first[1]["X-Cache"] == "MISS" and hashlib.sha256(first[2]).hexdigest() == digest
+        master.mode = mirror.mode = "close"
+        second = get(edge.url + path)
+        assert second[1]["X-Cache"] in ("HIT", "STALE") and second[2] == first[2]
 
 
 def test_writes_go_to_the_master_only_and_get_a_clear_503(tmp_path, mirror):
-    with serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror) as (_, edge):
-        request = urllib.request.Request(f"{edge}/team/private/", data=b"upload", method="POST")
+    with edge_process(tmp_path, f"http://127.0.0.1:{free_port()}", [mirror.url]) as edge:
+        request = urllib.request.Request(f"{edge.url}/web/private/", data=b"upload", method="POST")
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(request, timeout=10)
         assert error.value.code == 503 and error.value.reason == "Master down, uploads paused"
         assert error.value.headers["Retry-After"] == "5"
         assert "installs keep working from the mirror" in error.value.read().decode()
+        assert mirror.connections == 0
+    assert "ConnectionRefusedError" in (tmp_path / "edge.log").read_text()  # what the tutorial greps for
 
 
-def test_a_chunked_body_is_refused_with_411(tmp_path, mirror):
-    import http.client
+def test_a_master_5xx_on_a_write_is_passed_on_and_does_not_mark_it_down(tmp_path, master, mirror):
+    """Old edge: answered 503 "master not answering" and skipped the master for reads."""
+    master.mode = "500"
+    with edge_process(tmp_path, master.url, [mirror.url]) as edge:
+        request = urllib.request.Request(f"{edge.url}/web/private/", data=b"upload", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=10)
+        assert error.value.code == 500
+        health = json.loads(get(f"{edge.url}/+edge/health")[2])
+        assert health["backends"][master.url] == "in use"
 
-    with serve_edge(tmp_path, f"http://127.0.0.1:{free_port()}", mirror) as (server, _):
-        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
-        conn.request("POST", "/team/private/", body=iter([b"part"]), headers={"Transfer-Encoding": "chunked"})
+
+def test_a_chunked_body_is_refused_with_411(tmp_path, master):
+    with edge_process(tmp_path, master.url, []) as edge:
+        conn = http.client.HTTPConnection("127.0.0.1", edge.config.port, timeout=10)
+        conn.request("POST", "/web/private/", body=iter([b"part"]), headers={"Transfer-Encoding": "chunked"},
+                     encode_chunked=True)
         response = conn.getresponse()
         assert response.status == 411 and b"Content-Length" in response.read()
         conn.close()
 
 
-def test_health_counts_every_request_under_concurrency(tmp_path, mirror):
-    with serve_edge(tmp_path, mirror, mirror) as (_, edge):
-        url = f"{edge}/files/pkg-1.0-py3-none-any.whl"
-        assert get(url)[1] == "miss"
+@pytest.mark.parametrize("length", ["abc", "-1"])
+def test_a_malformed_content_length_gets_400(tmp_path, master, length):
+    """Old edge: no answer for "abc" (the handler thread died), a hang for -1."""
+    with edge_process(tmp_path, master.url, []) as edge:
+        with socket.create_connection(("127.0.0.1", edge.config.port), timeout=10) as sock:  # a guard, not a timing
+            sock.sendall(f"POST /web/private/ HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+            assert sock.recv(100).split(b"\r\n")[0].split()[1] == b"400"
+
+
+def test_requests_reuse_connections_to_the_origin(tmp_path, master):
+    """Old edge: one new origin connection per request."""
+    with edge_process(tmp_path, master.url, [], page_ttl=0) as edge:
+        for _ in range(20):
+            assert get(edge.url + PAGE)[0] == 200
+    assert master.connections <= 3
+
+
+def test_health_counts_every_request_under_concurrency(tmp_path, devpi, master):
+    path, _ = file_url(devpi.url, "kitdemo-edge")
+    with edge_process(tmp_path, master.url, []) as edge:
+        assert get(edge.url + path)[1]["X-Cache"] == "MISS"
         with ThreadPoolExecutor(16) as pool:
-            states = list(pool.map(lambda _: get(url)[1], range(200)))
-        assert states == ["hit"] * 200
-        health = json.loads(get(f"{edge}/+edge/health")[2])
-        assert health["requests"] == 202 and health["cache_hits"] == 200 and health["failovers"] == 0
+            states = list(pool.map(lambda _: get(edge.url + path)[1]["X-Cache"], range(200)))
+        assert states == ["HIT"] * 200
+        health = json.loads(get(f"{edge.url}/+edge/health")[2])
+        assert health["requests"] == 203 and health["hits"] == 200 and health["failovers"] == 0
 
 
-def test_health_is_unhealthy_when_the_cache_cannot_be_written(tmp_path, mirror):
+def test_health_is_unhealthy_when_the_cache_cannot_be_written(tmp_path, master):
     """Made unwritable in a way that holds for root too: the cache folder is replaced by a file."""
-    with serve_edge(tmp_path, mirror, mirror) as (_, edge):
-        assert get(f"{edge}/+edge/health")[0] == 200
-        (tmp_path / "cache").rmdir()
-        (tmp_path / "cache").write_text("not a folder")
+    with edge_process(tmp_path, master.url, []) as edge:
+        assert get(f"{edge.url}/+edge/health")[0] == 200
+        edge.cache.rmdir()
+        edge.cache.write_text("not a folder")
         with pytest.raises(urllib.error.HTTPError) as error:
-            urllib.request.urlopen(f"{edge}/+edge/health", timeout=10)
+            urllib.request.urlopen(f"{edge.url}/+edge/health", timeout=10)
         assert error.value.code == 503
         health = json.loads(error.value.read())
-        assert health["edge"] == "unhealthy" and f"cache folder {tmp_path / 'cache'} cannot be written" in health["reason"]
+        assert health["edge"] == "unhealthy" and "cache folder cache cannot be written" in health["reason"]
+
+
+# -- speed: what made one keep-alive connection slow cannot happen ------------------------
+
+
+def test_a_cached_answer_arrives_in_one_write(tmp_path, devpi, master):
+    """Old edge: headers and body as separate small writes, so on a kept-alive
+    connection the body waited for a delayed ACK (Nagle): 44 ms a file."""
+    path, _ = file_url(devpi.url, "kitdemo-edge")
+    with edge_process(tmp_path, master.url, [], page_ttl=60) as edge:
+        get(edge.url + path)
+        get(edge.url + PAGE)
+        with socket.create_connection(("127.0.0.1", edge.config.port), timeout=10) as sock:
+            for target in (path, PAGE) * 3:
+                sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                first = sock.recv(1 << 20)  # what the first write brought
+                head, _, body = first.partition(b"\r\n\r\n")
+                length = int([line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")][0].split(b":")[1])
+                assert len(body) == length, target
+
+
+# -- integrity -----------------------------------------------------------------------------
+
+
+def test_a_file_corrupted_on_disk_is_never_served(tmp_path, devpi, master):
+    """Same size, same mtime, one bit off. Old edge: served as is."""
+    path, digest = file_url(devpi.url, "kitdemo-edge")
+    with edge_process(tmp_path, master.url, []) as edge:
+        good = get(edge.url + path)[2]
+        [cached] = edge.cache.glob("*.file")
+        stat = cached.stat()
+        data = bytearray(cached.read_bytes())
+        data[len(data) // 2] ^= 1
+        cached.write_bytes(bytes(data))
+        os.utime(cached, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        status, headers, body = get(edge.url + path)
+        assert status == 200 and body == good and hashlib.sha256(body).hexdigest() == digest
+        assert headers["X-Cache"] == "MISS" and edge.stats()["integrity_failures"] == 1
+        assert get(edge.url + path)[1]["X-Cache"] == "HIT"  # stored again, right this time
+
+
+def test_a_large_file_corrupted_on_disk_is_never_served_whole(tmp_path, devpi, master):
+    """Above verify_whole_max the file is checked while it streams: a bad one is cut short."""
+    path, digest = file_url(devpi.url, "kitdemo-big")
+    with edge_process(tmp_path, master.url, [], verify_whole_max=1024 * 1024) as edge:
+        good = get(edge.url + path)[2]
+        assert hashlib.sha256(good).hexdigest() == digest
+        [cached] = edge.cache.glob("*.file")
+        data = bytearray(cached.read_bytes())
+        data[-10] ^= 1
+        cached.write_bytes(bytes(data))
+        with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+            get(edge.url + path)
+        body = get(edge.url + path)[2]  # dropped: fetched again
+        assert body == good and edge.stats()["integrity_failures"] == 1
+
+
+def test_wrong_bytes_from_an_origin_are_never_served(tmp_path, devpi, master, mirror):
+    """The master sends the file one bit off: the mirror's right bytes are served. Old edge: stored and served them."""
+    path, digest = file_url(devpi.url, "kitdemo-edge")
+    master.mode = "corrupt"
+    with edge_process(tmp_path, master.url, [mirror.url]) as edge:
+        status, headers, body = get(edge.url + path)
+        assert hashlib.sha256(body).hexdigest() == digest and headers["X-Served-By"] == "mirror"
+        assert edge.stats()["integrity_failures"] == 1
+        assert get(edge.url + path)[2] == body
+
+
+def test_a_killed_edge_never_serves_a_partial_file(tmp_path, devpi, master):
+    """kill -9 while a file streams in; after a restart the file is whole."""
+    path, digest = file_url(devpi.url, "kitdemo-big")
+    master.mode = "stall"
+    with edge_process(tmp_path, master.url, []) as edge:
+        conn = http.client.HTTPConnection("127.0.0.1", edge.config.port, timeout=30)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read(1024)  # the edge streams: it has begun filling its cache
+        assert list(edge.cache.glob("*.part")) and not list(edge.cache.glob("*.file"))
+        os.kill(edge.proc.pid, signal.SIGKILL)
+        edge.proc.wait()
+        conn.close()
+    master.mode = "ok"
+    with edge_process(tmp_path, master.url, []) as edge:
+        assert not list(edge.cache.glob("*.part"))
+        status, headers, body = get(edge.url + path)
+        assert hashlib.sha256(body).hexdigest() == digest and headers["X-Cache"] == "MISS"
+
+
+# -- pages: one per representation, no query in a key, stale when nobody answers --------
+
+
+def test_pages_are_cached_per_representation_not_per_user_agent(tmp_path, master):
+    with edge_process(tmp_path, master.url, [], page_ttl=60) as edge:
+        seen = []
+        for agent, accept in [("pip/24", "application/vnd.pypi.simple.v1+json, text/html; q=0.01"),
+                              ("pip/25", "application/vnd.pypi.simple.v1+json;q=1, application/vnd.pypi.simple.v1+html;q=0.1"),
+                              ("curl", "text/html"), ("other", "")]:
+            _, headers, body = get(edge.url + PAGE, {"User-Agent": agent, "Accept": accept})
+            seen.append((headers["X-Cache"], headers["Content-Type"].split(";")[0], headers["Vary"]))
+        assert seen == [("MISS", "application/vnd.pypi.simple.v1+json", "Accept"),
+                        ("HIT", "application/vnd.pypi.simple.v1+json", "Accept"),
+                        ("MISS", "text/html", "Accept"), ("HIT", "text/html", "Accept")]
+
+
+def test_a_query_string_never_fills_the_cache(tmp_path, devpi, master):
+    """Old edge: ?x=1, ?x=2... each stored the file again."""
+    path, _ = file_url(devpi.url, "kitdemo-edge")
+    with edge_process(tmp_path, master.url, []) as edge:
+        answers = [get(f"{edge.url}{target}?x={n}") for n in range(5) for target in (path, PAGE)]
+        assert list(edge.cache.glob("*")) == []
+        assert {headers["X-Cache"] for _, headers, _ in answers} == {"PASS"}
+        assert edge.stats()["cached_pages"] == 0
+
+
+def test_a_page_is_served_stale_when_every_origin_fails_and_fresh_when_one_returns(tmp_path, master, mirror):
+    """Old edge: 503 a second after serving the page."""
+    with edge_process(tmp_path, master.url, [mirror.url], page_ttl=0, retry_after=0) as edge:
+        assert get(edge.url + PAGE)[0] == 200
+        master.mode, mirror.mode = "close", "500"
+        status, headers, body = get(edge.url + PAGE)
+        assert status == 200 and b"kitdemo_edge-1.0" in body and headers["X-Cache"] == "STALE"
+        assert "Warning" in headers and "Age" in headers
+        mirror.mode = "ok"
+        _, headers, _ = get(edge.url + PAGE)
+        assert headers["X-Cache"] == "MISS" and headers["X-Served-By"] == "mirror"
+        assert edge.stats()["stale"] == 1
+
+
+# -- purge, and uploads that show at once ---------------------------------------------------
+
+
+def test_purge_needs_the_secret(tmp_path, master):
+    with edge_process(tmp_path, master.url, []) as edge:
+        assert purge(edge, ["web/private"], token=None)[0] == 401
+        assert purge(edge, ["web/private"], token="0" * 64)[0] == 403
+        assert purge(edge, ["web"])[0] == 400
+        assert purge(edge, ["web/private"]) == (200, {"purged": 0})
+        (tmp_path / "edge-purge-secret").unlink()
+        assert purge(edge, ["web/private"])[0] == 403
+        assert "refused" in json.loads(get(f"{edge.url}/+edge/health")[2])["purge"]
+
+
+def test_purge_drops_pages_so_the_next_read_is_fresh(tmp_path, master):
+    with edge_process(tmp_path, master.url, [], page_ttl=60) as edge:
+        get(edge.url + PAGE)
+        get(edge.url + "/web/private/+simple/")
+        assert get(edge.url + PAGE)[1]["X-Cache"] == "HIT"
+        assert purge(edge, ["web/private/KitDemo_Edge"]) == (200, {"purged": 1})
+        assert get(edge.url + PAGE)[1]["X-Cache"] == "MISS"
+        assert get(edge.url + "/web/private/+simple/")[1]["X-Cache"] == "HIT"
+        assert purge(edge, ["web/private/*"])[1]["purged"] >= 2
+        assert get(edge.url + "/web/private/+simple/")[1]["X-Cache"] == "MISS"
+
+
+def test_upload_then_install_through_the_edge_without_waiting(tmp_path, devpi, master):
+    """The page is cached before each upload; the new version installs at once:
+    through the edge (it purges on a write) and around it (the plugin's purge)."""
+    dist = tmp_path / "dist"
+    with edge_process(tmp_path / "edge", master.url, [], page_ttl=600) as edge:
+        upload(devpi, f"{edge.url}/web/private/", make_wheel(dist, "kitdemo-fresh", "1.0", marker="one"))
+        pip = [BIN / "python", "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-d", tmp_path / "got",
+               "--index-url", f"{edge.url}/web/private/+simple/"]
+        run([*pip, "kitdemo-fresh==1.0"], env=devpi.env)
+        upload(devpi, f"{edge.url}/web/private/", make_wheel(dist, "kitdemo-fresh", "1.1", marker="two"))
+        run([*pip, "kitdemo-fresh==1.1"], env=devpi.env)
+        upload(devpi, f"{devpi.url}/web/private/", make_wheel(dist, "kitdemo-fresh", "1.2", marker="three"))
+        assert purge(edge, ["web/private/kitdemo-fresh"])[0] == 200  # as devpi's purge plugin will
+        run([*pip, "kitdemo-fresh==1.2"], env=devpi.env)
+        assert sorted(p.name for p in (tmp_path / "got").iterdir()) == [
+            f"kitdemo_fresh-{v}-py3-none-any.whl" for v in ("1.0", "1.1", "1.2")]
 
 
 def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
@@ -147,7 +524,7 @@ def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
     from kit.templating import template_dir
     from kit.services import edge_config
 
-    config = EdgeConfig(host="127.0.0.1", port=1, public_url="http://x.test", master="http://127.0.0.1:2")
+    config = EdgeConfig(host="127.0.0.1", port=1, public_url="http://x.test", master="http://127.0.0.1:2", page_ttl=3.0)
     config.write(tmp_path / "edge.json")
     assert EdgeConfig.load(tmp_path / "edge.json") == config
     answers = answers_from_raw({"upstream": str(tmp_path), "edge_port": 3999, "master_port": 3998, "mirror_port": 3997})
@@ -155,5 +532,6 @@ def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
     written = tmp_path / "site" / "cluster" / "edge.json"
     assert EdgeConfig.load(written) == edge_config(answers)
     assert edge_config(answers).master == "http://127.0.0.1:3998" and edge_config(answers).mirrors == ["http://127.0.0.1:3997"]
+    assert edge_config(answers).purge_secret_file == "edge-purge-secret"
     assert oct(written.stat().st_mode & 0o777) == "0o644"
     assert not (template_dir("site") / "{{cookiecutter.dirname}}" / "cluster" / "edge.json").exists()

@@ -1,0 +1,284 @@
+"""The edge's store: index pages in memory, package files on disk, and the
+sha256 each index publishes for its files.
+
+Nothing here does I/O over the network, so every rule (which representation a
+client gets, what a purge drops, when a file on disk may be served, what is
+evicted) is tested without sockets (tests/kit/test_edge_cache.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import unquote, urljoin, urlsplit
+
+__all__ = [
+    "JSON", "HTML", "representation", "upstream_accept", "PageKey", "Page", "Pages", "Hashes",
+    "Files", "CachedFile", "links_of", "sha256_of_file",
+]
+
+#: PEP 691's JSON and the HTML every client understands: the two
+#: representations a page is cached in. Everything a client's Accept says is
+#: reduced to one of them, so pip's many User-Agents and Accept spellings share
+#: one cached page each.
+JSON = "application/vnd.pypi.simple.v1+json"
+HTML = "text/html"
+_HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+
+
+def representation(accept: str | None) -> str:
+    """:data:`JSON` or :data:`HTML`: the one of the two ``accept`` prefers (HTML on a tie, as PEP 691 servers do)."""
+    if not accept:
+        return HTML
+    best = {JSON: -1.0, HTML: -1.0}
+    for item in accept.split(","):
+        media, *params = [part.strip() for part in item.split(";")]
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        kind = JSON if media == JSON else HTML if media in _HTML_TYPES or media in ("*/*", "text/*") else None
+        if kind is not None:
+            best[kind] = max(best[kind], quality)
+    return JSON if best[JSON] > 0 and best[JSON] > best[HTML] else HTML
+
+
+def upstream_accept(kind: str) -> str:
+    """What the edge asks the origin for, for one representation."""
+    return JSON if kind == JSON else "text/html"
+
+
+class PageKey(NamedTuple):
+    index: str  # "USER/INDEX": every key names its index, so one team's entry never answers for another
+    project: str  # PEP 503-normalised; "" for the index's root page
+    kind: str  # JSON or HTML
+
+
+@dataclass
+class Page:
+    body: bytes
+    content_type: str
+    stored_at: float  # time.monotonic() when it was fetched or last revalidated
+    served_by: str  # the origin's name
+    etag: str = ""
+
+
+class Pages:
+    """Pages in memory, least recently used dropped past ``max_pages``."""
+
+    def __init__(self, max_pages: int = 10000):
+        self.max_pages = max_pages
+        self._pages: OrderedDict[PageKey, Page] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def get(self, key: PageKey) -> Page | None:
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+        return page
+
+    def put(self, key: PageKey, page: Page) -> None:
+        self._pages[key] = page
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.max_pages:
+            self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        self._pages.clear()
+
+    def purge(self, index: str, project: str | None) -> int:
+        """Drop the index's root page (``project`` ""), one project's pages, or (``None``) every page of the index."""
+        doomed = [k for k in self._pages if k.index == index and (project is None or k.project == project)]
+        for key in doomed:
+            del self._pages[key]
+        return len(doomed)
+
+
+_HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+
+
+def links_of(body: bytes, content_type: str, page_path: str, public_url: str = "") -> dict[str, str]:
+    """The files a simple page links with a sha256: their paths on this host → the hex digest.
+
+    HTML carries the digest in the link's fragment (``#sha256=``), PEP 691 JSON
+    in ``hashes``. Links are resolved against the page's path; absolute links
+    count only when they point at ``public_url`` (where devpi, told the edge's
+    address by X-Outside-Url, may send clients).
+    """
+    found: list[tuple[str, str]] = []
+    if content_type.startswith(JSON):
+        try:
+            data = json.loads(body)
+            for entry in data.get("files", []):
+                digest = (entry.get("hashes") or {}).get("sha256")
+                if isinstance(digest, str) and isinstance(entry.get("url"), str):
+                    found.append((entry["url"], digest))
+        except (ValueError, AttributeError, TypeError):
+            return {}
+    else:
+        for href in _HREF.findall(body.decode("utf-8", "replace")):
+            url, _, fragment = href.partition("#")
+            if fragment.startswith("sha256="):
+                found.append((url.replace("&amp;", "&"), fragment[len("sha256="):]))
+    public = urlsplit(public_url) if public_url else None
+    links = {}
+    for url, digest in found:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            continue
+        parts = urlsplit(urljoin(page_path, url))
+        if parts.netloc and (public is None or parts.netloc != public.netloc):
+            continue  # a file elsewhere: the edge never serves it
+        links[unquote(parts.path)] = digest.lower()
+    return links
+
+
+class Hashes:
+    """What each index publishes: file path → sha256, learnt from the pages the edge fetched."""
+
+    def __init__(self, max_entries: int = 1_000_000):
+        self.max_entries = max_entries
+        self._digests: OrderedDict[str, tuple[str, str, str]] = OrderedDict()  # path → (sha256, index, project)
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def learn(self, links: dict[str, str], index: str, project: str) -> None:
+        for path, digest in links.items():
+            # Only a file under the page's own index: a page cannot vouch for another team's files.
+            if path.startswith(f"/{index}/"):
+                self._digests[path] = (digest, index, project)
+                self._digests.move_to_end(path)
+        while len(self._digests) > self.max_entries:
+            self._digests.popitem(last=False)
+
+    def get(self, path: str) -> str | None:
+        entry = self._digests.get(path)
+        return entry[0] if entry else None
+
+    def forget(self, index: str, project: str | None) -> list[str]:
+        """Forget an index's digests (``project`` None) or one project's; return the paths forgotten."""
+        doomed = [p for p, (_, i, proj) in self._digests.items() if i == index and (project is None or proj == project)]
+        for path in doomed:
+            del self._digests[path]
+        return doomed
+
+
+def sha256_of_file(path: Path, chunk: int = 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        while block := data.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    path: Path
+    size: int
+    sha256: str  # the digest it was verified against when stored
+
+
+class Files:
+    """Package files on disk, one per request path, each stored only after its
+    bytes matched the index's sha256.
+
+    A file is written as ``*.part`` and renamed to ``*.file`` only when complete
+    and verified, so a killed edge leaves at most a ``.part``, which is never
+    served and is removed at the next start. Next to each file, ``*.sha256``
+    holds the digest it was verified against, so a file can be checked again
+    when served. Least recently used files go first once the folder holds more
+    than ``max_bytes``.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int):
+        self.folder = Path(folder)
+        self.max_bytes = max_bytes
+        self._sizes: OrderedDict[str, int] = OrderedDict()  # name (key hash) → size, oldest first
+        self.bytes = 0
+
+    def open(self) -> None:
+        """Make the folder, remove leftovers of a killed edge, and account for what is there."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        found = []
+        for entry in os.scandir(self.folder):
+            if entry.name.endswith(".part"):
+                os.unlink(entry.path)
+            elif entry.name.endswith(".file"):
+                stat = entry.stat()
+                found.append((stat.st_atime, entry.name[: -len(".file")], stat.st_size))
+        for _, name, size in sorted(found):
+            self._sizes[name] = size
+            self.bytes += size
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    @staticmethod
+    def name_of(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def lookup(self, key: str) -> CachedFile | None:
+        name = self.name_of(key)
+        path = self.folder / f"{name}.file"
+        try:
+            size = path.stat().st_size
+            digest = (self.folder / f"{name}.sha256").read_text().strip()
+        except OSError:
+            return None
+        if name in self._sizes:
+            self._sizes.move_to_end(name)
+        return CachedFile(path, size, digest)
+
+    def new_part(self):
+        """A temporary file in the cache folder (same file system, so the rename is atomic)."""
+        return tempfile.NamedTemporaryFile(dir=self.folder, prefix=".fill-", suffix=".part", delete=False)
+
+    def commit(self, part: str, key: str, digest: str) -> Path:
+        """Move a complete, verified ``part`` into the cache as ``key``."""
+        name = self.name_of(key)
+        final = self.folder / f"{name}.file"
+        sidecar = self.folder / f"{name}.sha256"
+        sidecar.write_text(digest + "\n")
+        size = os.path.getsize(part)
+        os.replace(part, final)
+        self.bytes += size - self._sizes.pop(name, 0)
+        self._sizes[name] = size
+        self._evict()
+        return final
+
+    def drop(self, key: str) -> bool:
+        """Drop the file cached for ``key``; True if there was one."""
+        name = self.name_of(key)
+        found = (self.folder / f"{name}.file").exists()
+        self._remove(name)
+        return found
+
+    def drop_file(self, path: Path) -> None:
+        """Drop a cached file by its path (one found corrupt while served)."""
+        self._remove(Path(path).name[: -len(".file")])
+
+    def _remove(self, name: str) -> None:
+        self.bytes -= self._sizes.pop(name, 0)
+        for suffix in (".file", ".sha256"):
+            try:
+                os.unlink(self.folder / f"{name}{suffix}")
+            except FileNotFoundError:
+                pass
+
+    def _evict(self) -> None:
+        while self.bytes > self.max_bytes and len(self._sizes) > 1:
+            self._remove(next(iter(self._sizes)))
