@@ -362,11 +362,11 @@ class Answers:
 
     @property
     def base_url(self) -> str:
-        return f"{self.scheme}://{_netloc(self.host, self.client_port)}"
+        return f"{self.scheme}://{netloc(self.host, self.client_port)}"
 
     @property
     def master_url(self) -> str:
-        return f"{self.scheme}://{_netloc(self.host, self.master_port)}"
+        return f"{self.scheme}://{netloc(self.host, self.master_port)}"
 
     @property
     def bind_host(self) -> str:
@@ -402,7 +402,7 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _netloc(host: str, port: int) -> str:
+def netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -257,7 +257,7 @@ def _second_indexes(folder: Path) -> list[str]:
 
 
 #: Site files holding secrets, and folders holding devpi's databases (password hashes).
-_SITE_SECRETS = ("kit.toml", "server/secrets.env", "server/devpi-secret", "cluster/devpi-secret")
+_SITE_SECRETS = ("kit.toml", "server/secrets.env", "server/devpi-secret", "cluster/devpi-secret", "cluster/edge-purge-secret")
 _DATABASES = ("cluster/run/master", "cluster/run/mirror", "server/data")
 
 

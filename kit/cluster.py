@@ -268,6 +268,8 @@ class Cluster:
                 state = sync_state(self._devpi_status("mirror"), self._devpi_status("master") if master_ok else None,
                                    master_state)
                 behind, detail = state.behind, state.detail
+            if service.name == "edge" and healthy and not detail:
+                detail = f"{service.role}; {edge_summary(probe.body)}"
             rows.append(ServiceStatus(
                 service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind,
                 fix=trouble.fix if trouble else "", hung=bool(trouble and trouble.hung),
@@ -306,6 +308,14 @@ def service_env(environ) -> dict[str, str]:
         present = [name.strip() for name in env.get(key, "").split(",") if name.strip()]
         env[key] = ",".join(present + [name for name in _LOOPBACK if name not in present])
     return env
+
+
+def edge_summary(health) -> str:
+    """One line of the edge's counters (its health answer carries them)."""
+    if not isinstance(health, dict):
+        return "no stats"
+    counts = {k: health.get(k, 0) for k in ("hits", "misses", "stale", "passes", "integrity_failures")}
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
 
 
 def status_json(rows: list[ServiceStatus]) -> str:

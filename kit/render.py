@@ -19,13 +19,13 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-from kit.answers import Answers, dump_answers, upstream_is_folder
+from kit.answers import Answers, netloc, dump_answers, upstream_is_folder
 from kit.clients import render_team, team_context
 from kit.devpi import IndexPlan
 from kit.exceptions import HandEditedError, SiteDirError
-from kit.site import ANSWERS_FILE, MANIFEST, Site, read_manifest
+from kit.site import ANSWERS_FILE, MANIFEST, SECRET_FILES, Site, read_manifest
 from kit.templating import fix_modes, render_template, write_private
 
 __all__ = ["render_site", "staged_site", "check_site_dir", "SitePlan", "SiteChanges", "MANIFEST", "ANSWERS_FILE"]
@@ -82,8 +82,9 @@ def _existing_parent(path: Path) -> Path:
     return Path("/")
 
 
-def site_context(answers: Answers, devpi_secret: str) -> dict[str, Any]:
-    """Everything the site templates need: the answers, and the site secret."""
+def site_context(answers: Answers, site_secrets: Mapping[str, str]) -> dict[str, Any]:
+    """Everything the site templates need: the answers, and the site's secrets."""
+    edge_host = "127.0.0.1" if answers.bind_host == "0.0.0.0" else answers.bind_host
     return {
         "answers": answers.as_dict(),
         "setups": list(answers.setups),
@@ -101,22 +102,27 @@ def site_context(answers: Answers, devpi_secret: str) -> dict[str, Any]:
         "needs_tls_warning": answers.needs_trusted_host,
         "admin_password": answers.admin_password,
         "private_projects": list(answers.private_projects),
-        "devpi_secret": devpi_secret,
+        "devpi_secret": site_secrets["devpi"],
+        "purge_secret": site_secrets["purge"],
         "teams": [dict(team_context(answers, team), password_variable=IndexPlan.password_variable(team))
                   for team in answers.teams],
         "private": "private" in answers.setups,
         "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
+        # Where master and mirror tell the edge which pages a commit changed.
+        "edge_purge_url": f"http://{netloc(edge_host, answers.edge_port)}/+edge/purge",
     }
 
 
-def build_site(answers: Answers, dest: Path, *, devpi_secret: str | None = None) -> None:
+def build_site(answers: Answers, dest: Path, *, site_secrets: Mapping[str, str] | None = None) -> None:
     """Render the whole site for ``answers`` into the new folder ``dest``.
 
-    ``devpi_secret``: the existing site's, kept on every re-render (changing it
-    would log everybody out); a new site gets 256 random bits, derived from
-    nothing, so neither kit.toml nor the admin password gives it away.
+    ``site_secrets``: the existing site's, kept on every re-render (changing
+    devpi's would log everybody out); any missing is 256 new random bits,
+    derived from nothing, so neither kit.toml nor the admin password gives
+    it away.
     """
-    context = site_context(answers, devpi_secret or secrets.token_hex(32))
+    given = site_secrets or {}
+    context = site_context(answers, {name: given.get(name) or secrets.token_hex(32) for name in SECRET_FILES})
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
         shutil.rmtree(dest / "server")
@@ -219,7 +225,7 @@ def staged_site(answers: Answers, site_dir: Path, existing: Site | None, *, forc
     staging_parent = site_dir if site_dir.is_dir() else _existing_parent(site_dir)
     with tempfile.TemporaryDirectory(prefix=".kit-staging-", dir=staging_parent) as tmp:
         staged = Path(tmp, "site")
-        build_site(answers, staged, devpi_secret=existing.secret if existing is not None else None)
+        build_site(answers, staged, site_secrets=existing.secrets if existing is not None else None)
         new_files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
         if old_manifest is not None:
             _refuse_hand_edits(site_dir, old_manifest, new_files, force=force)

@@ -78,8 +78,12 @@ def read_manifest(folder: Path) -> dict[str, str] | None:
         raise SiteDirError(f"{path} is corrupt; restore it or re-generate the site into a new folder") from None
 
 
-#: Where a site keeps the secret devpi signs logins with.
-SECRET_FILES = ("cluster/devpi-secret", "server/devpi-secret")
+#: The site's secrets (256 random bits each, hex) and the files that hold
+#: them: the one devpi signs logins with, and the one the edge checks purges with.
+SECRET_FILES = {
+    "devpi": ("cluster/devpi-secret", "server/devpi-secret"),
+    "purge": ("cluster/edge-purge-secret",),
+}
 _SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -121,16 +125,19 @@ class Site:
         return cls(root, answers, given, raw, manifest)
 
     @property
-    def secret(self) -> str | None:
-        """The site secret (256 random bits, hex) its files hold, if any."""
-        for name in SECRET_FILES:
-            try:
-                text = (self.path / name).read_text(encoding="ascii").strip()
-            except (OSError, UnicodeDecodeError):
-                continue
-            if _SECRET_RE.match(text):
-                return text
-        return None
+    def secrets(self) -> dict[str, str]:
+        """The site's secrets its files hold (see :data:`SECRET_FILES`), by name."""
+        found = {}
+        for name, files in SECRET_FILES.items():
+            for file in files:
+                try:
+                    text = (self.path / file).read_text(encoding="ascii").strip()
+                except (OSError, UnicodeDecodeError):
+                    continue
+                if _SECRET_RE.match(text):
+                    found[name] = text
+                    break
+        return found
 
     @classmethod
     def find(cls, site_dir: Path | None = None) -> "Site":

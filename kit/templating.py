@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: Files holding secrets: mode 0600 wherever they land.
-SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", "kit.toml"}
+SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", "edge-purge-secret", "kit.toml"}
 #: Files that are run as programs.
 EXECUTABLE_FILES = {"init.sh", "create-indexes.sh"}
 
