@@ -101,22 +101,25 @@ def test_replaying_kit_toml_reproduces_the_site_but_its_secret(tmp_path, capsys)
     first, second = tmp_path / "first", tmp_path / "second"
     assert kit("init", str(first), "--no-input", "--set", "teams=a,b", "--set", "host=pkgs.example.test", capsys=capsys)[0] == 0
     assert kit("init", str(second), "--answers", str(first / "kit.toml"), capsys=capsys)[0] == 0
-    secret_files = {"server/devpi-secret", "cluster/devpi-secret", ".kit-manifest.json"}
+    secret_files = {"server/devpi-secret", "cluster/devpi-secret", "cluster/edge-purge-secret", ".kit-manifest.json"}
     one, two = snapshot(first), snapshot(second)
     assert {k: v for k, v in one.items() if k not in secret_files} == {k: v for k, v in two.items() if k not in secret_files}
     # The site secret is 256 random bits of its own, not derived from kit.toml.
     assert one["server/devpi-secret"] != two["server/devpi-secret"]
     assert re.fullmatch(rb"[0-9a-f]{64}\n", two["server/devpi-secret"][0])
     assert two["server/devpi-secret"] == two["cluster/devpi-secret"]
+    assert one["cluster/edge-purge-secret"] != two["cluster/edge-purge-secret"] != two["cluster/devpi-secret"]
 
 
 def test_site_secret_is_random_and_survives_re_renders(tmp_path, capsys):
     site = tmp_path / "site"
     assert kit("init", str(site), "--no-input", "--set", "admin_password=same-password-1", capsys=capsys)[0] == 0
     secret = (site / "cluster" / "devpi-secret").read_bytes()
+    purge_secret = (site / "cluster" / "edge-purge-secret").read_bytes()
     assert hashlib.sha256(b"devpi-secret:same-password-1").hexdigest().encode() not in secret
     assert kit("init", str(site), "--no-input", "--set", "teams=web,ops", capsys=capsys)[0] == 0
     assert (site / "cluster" / "devpi-secret").read_bytes() == secret
+    assert (site / "cluster" / "edge-purge-secret").read_bytes() == purge_secret
 
 
 def test_site_folders_are_private_whatever_the_umask(tmp_path, capsys):
