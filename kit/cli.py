@@ -309,7 +309,7 @@ def tour_command(
 
 @app.command("catch-up")
 def catch_up_command(
-    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 5)."),
+    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 6)."),
 ) -> None:
     """Make what the tutorial's chapters before CHAPTER leave in your home folder, to start there."""
     from kit.catchup import catch_up

@@ -580,10 +580,12 @@ class Edge:
         purged = 0
         for key in keys:
             purged += self.pages.purge(key.index, key.project)
-            for path in self.hashes.forget(key.index, key.project):
-                # Forgotten digests are learnt again from the next page; the file goes too, so a
-                # release deleted on the master is not served from here.
-                purged += self.files.drop(path)
+            # Forgotten digests are learnt again from the next page, and a file is only
+            # served against a digest a page vouches for: a release deleted on the
+            # master is not served from here (unless no origin answers: then stale).
+            # The bytes stay: files never change, and purges come in storms (a
+            # restarted devpi replays its commits), which must not empty the cache.
+            self.hashes.forget(key.index, key.project)
         self.stats["purges"] += 1
         self.stats["purged"] += purged
         log.info("purge (serial %s): %s: %d entries", serial, ", ".join(_key_text(k) for k in keys), purged)

@@ -273,6 +273,22 @@ def test_package_files_are_cached_and_survive_every_origin_dying(tmp_path, devpi
         assert second[1]["X-Cache"] in ("HIT", "STALE") and second[2] == first[2]
 
 
+def test_a_purge_storm_keeps_the_verified_files(tmp_path, devpi, master, mirror):
+    """A restarted devpi replays its commits, and so its purges: they drop pages
+    and the digests pages vouched for, never the bytes — the file is checked
+    against the digest the next page gives and served from the cache again.
+    (Once every purge of an index emptied the cache of its files.)"""
+    path, digest = file_url(devpi.url, "kitdemo-edge")
+    with edge_process(tmp_path, master.url, [mirror.url]) as edge:
+        get(edge.url + PAGE)
+        assert get(edge.url + path)[1]["X-Cache"] == "MISS"
+        for _ in range(3):
+            assert purge(edge, ["web/private/*", "web/private/kitdemo-edge"])[0] == 200
+        assert [p.suffix for p in edge.cache.iterdir() if p.suffix == ".file"] == [".file"]
+        again = get(edge.url + path)
+        assert again[1]["X-Cache"] == "HIT" and hashlib.sha256(again[2]).hexdigest() == digest
+
+
 def test_writes_go_to_the_master_only_and_get_a_clear_503(tmp_path, mirror):
     with edge_process(tmp_path, f"http://127.0.0.1:{free_port()}", [mirror.url]) as edge:
         request = urllib.request.Request(f"{edge.url}/web/private/", data=b"upload", method="POST")
