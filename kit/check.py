@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from kit import http
 from kit.answers import is_loopback
+from kit.site import SITE_SECRETS
 
 __all__ = ["Finding", "Hints", "check_site", "default_package", "lint_team", "live_team", "cluster_findings", "environment_findings", "OVERRIDING_VARIABLES"]
 
@@ -257,7 +258,7 @@ def _second_indexes(folder: Path) -> list[str]:
 
 
 #: Site files holding secrets, and folders holding devpi's databases (password hashes).
-_SITE_SECRETS = ("kit.toml", "server/secrets.env", "server/devpi-secret", "cluster/devpi-secret", "cluster/edge-purge-secret")
+_SITE_SECRETS = ("kit.toml", "server/secrets.env", *(path for paths in SITE_SECRETS.values() for path in paths))
 _DATABASES = ("cluster/run/master", "cluster/run/mirror", "server/data")
 
 

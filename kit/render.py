@@ -25,7 +25,7 @@ from kit.answers import Answers, netloc, dump_answers, upstream_is_folder
 from kit.clients import render_team, team_context
 from kit.devpi import IndexPlan
 from kit.exceptions import HandEditedError, SiteDirError
-from kit.site import ANSWERS_FILE, MANIFEST, SECRET_FILES, Site, read_manifest
+from kit.site import ANSWERS_FILE, MANIFEST, SITE_SECRETS, Site, read_manifest
 from kit.templating import fix_modes, render_template, write_private
 
 __all__ = ["render_site", "staged_site", "check_site_dir", "SitePlan", "SiteChanges", "MANIFEST", "ANSWERS_FILE"]
@@ -122,7 +122,7 @@ def build_site(answers: Answers, dest: Path, *, site_secrets: Mapping[str, str] 
     it away.
     """
     given = site_secrets or {}
-    context = site_context(answers, {name: given.get(name) or secrets.token_hex(32) for name in SECRET_FILES})
+    context = site_context(answers, {name: given.get(name) or secrets.token_hex(32) for name in SITE_SECRETS})
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
         shutil.rmtree(dest / "server")

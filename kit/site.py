@@ -80,7 +80,7 @@ def read_manifest(folder: Path) -> dict[str, str] | None:
 
 #: The site's secrets (256 random bits each, hex) and the files that hold
 #: them: the one devpi signs logins with, and the one the edge checks purges with.
-SECRET_FILES = {
+SITE_SECRETS = {
     "devpi": ("cluster/devpi-secret", "server/devpi-secret"),
     "purge": ("cluster/edge-purge-secret",),
 }
@@ -126,9 +126,9 @@ class Site:
 
     @property
     def secrets(self) -> dict[str, str]:
-        """The site's secrets its files hold (see :data:`SECRET_FILES`), by name."""
+        """The site's secrets its files hold (see :data:`SITE_SECRETS`), by name."""
         found = {}
-        for name, files in SECRET_FILES.items():
+        for name, files in SITE_SECRETS.items():
             for file in files:
                 try:
                     text = (self.path / file).read_text(encoding="ascii").strip()
