@@ -21,7 +21,10 @@ Ask = Callable[[Mapping[str, str], str], Awaitable[bool]]
 
 class Authorizer:
     def __init__(self, ask: Ask | None = None, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic):
-        self._ask = ask  # None: every index is readable by anyone who reaches the edge
+        self._ask = ask
+        #: No question to ask: every index is readable by anyone who reaches the
+        #: edge, and a cache hit need not await a decision.
+        self.everyone = ask is None
         self.ttl = ttl
         self._clock = clock
         self._decisions: dict[tuple[str, str], tuple[bool, float]] = {}

@@ -8,13 +8,14 @@ evicted) is tested without sockets (tests/kit/test_edge_cache.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
@@ -33,6 +34,7 @@ HTML = "text/html"
 _HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 
 
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers, on every request
 def representation(accept: str | None) -> str:
     """:data:`JSON` or :data:`HTML`: the one of the two ``accept`` prefers (HTML on a tie, as PEP 691 servers do)."""
     if not accept:
@@ -72,7 +74,13 @@ class Page:
     content_type: str
     stored_at: float  # time.monotonic() when it was fetched or last revalidated
     served_by: str  # the origin's name
-    etag: str = ""
+    etag: str = ""  # the origin's, for revalidation
+    #: What clients get as ETag: the origin's, or one of the bytes. Computed
+    #: once here, not per request: a hit is the edge's hot path.
+    tag: str = field(init=False)
+
+    def __post_init__(self):
+        self.tag = self.etag or '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
 
 
 class Pages:
