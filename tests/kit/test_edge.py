@@ -331,6 +331,18 @@ def test_a_malformed_content_length_gets_400(tmp_path, master, length):
             assert sock.recv(100).split(b"\r\n")[0].split()[1] == b"400"
 
 
+def test_idle_and_half_sent_requests_are_closed_after_the_idle_timeout(tmp_path, master):
+    """A silent client and one whose headers never end hold a connection for idle_timeout, not for ever."""
+    with edge_process(tmp_path, master.url, [], idle_timeout=1) as edge:
+        silent = socket.create_connection(("127.0.0.1", edge.config.port), timeout=10)
+        slow = socket.create_connection(("127.0.0.1", edge.config.port), timeout=10)
+        slow.sendall(b"GET " + PAGE.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+        assert get(edge.url + PAGE)[0] == 200  # others are served meanwhile
+        with silent, slow:  # recv returns b"" when the edge closes; the socket timeout is only a guard
+            assert silent.recv(100) == b""
+            assert slow.recv(100) == b""
+
+
 def test_requests_reuse_connections_to_the_origin(tmp_path, master):
     """Old edge: one new origin connection per request."""
     with edge_process(tmp_path, master.url, [], page_ttl=0) as edge:
