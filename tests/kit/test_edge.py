@@ -288,6 +288,26 @@ def test_a_purge_storm_keeps_the_verified_files(tmp_path, devpi, master, mirror)
         assert again[1]["X-Cache"] == "HIT" and hashlib.sha256(again[2]).hexdigest() == digest
 
 
+def _memory_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the edge's memory from /proc (Linux)")
+def test_an_upload_streams_through_without_being_held_in_memory(tmp_path, devpi):
+    """Old edge: the whole body read into memory before it went on to the master."""
+    wheel = big_wheel(tmp_path / "dist", "kitdemo-huge", 48 * 1024 * 1024)
+    with edge_process(tmp_path / "edge", devpi.url, []) as edge:
+        before = _memory_kib(edge.proc.pid, "VmHWM")
+        upload(devpi, f"{edge.url}/web/private/", wheel)
+        grew_mib = (_memory_kib(edge.proc.pid, "VmHWM") - before) / 1024
+    path, digest = file_url(devpi.url, "kitdemo-huge")
+    assert digest == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert grew_mib < 16, f"the edge's peak memory grew {grew_mib:.0f} MiB for a 48 MiB upload"
+
+
 def test_writes_go_to_the_master_only_and_get_a_clear_503(tmp_path, mirror):
     with edge_process(tmp_path, f"http://127.0.0.1:{free_port()}", [mirror.url]) as edge:
         request = urllib.request.Request(f"{edge.url}/web/private/", data=b"upload", method="POST")
