@@ -306,9 +306,12 @@ def measure_idle_connections(edge: int, page: str, idle: int, seconds: float) ->
         # Half of them start a request and never finish it: slow clients, not only silent ones.
         for sock in sockets[: idle // 2]:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        start = time.perf_counter()
-        status, _, _ = get(edge, page)
-        one = time.perf_counter() - start
+        times = []
+        for _ in range(21):  # the first waits while the edge is still taking in the 500 new connections
+            start = time.perf_counter()
+            status, _, _ = get(edge, page)
+            times.append(time.perf_counter() - start)
+        one, then = times[0], statistics.median(times[1:])
         rate, errors = load(f"http://127.0.0.1:{edge}{page}", seconds)
         still_open = 0
         for sock in sockets:
@@ -319,7 +322,7 @@ def measure_idle_connections(edge: int, page: str, idle: int, seconds: float) ->
                 still_open += 1
             except OSError:
                 pass
-        return {"idle_connections": idle, "request_beside_them_s": one, "status": status,
+        return {"idle_connections": idle, "request_beside_them_s": one, "then_median_s": then, "status": status,
                 "rps_beside_them": rate, "errors_under_load": errors, "idle_still_open": still_open}
     finally:
         for sock in sockets:
@@ -407,7 +410,8 @@ def report(results: dict) -> None:
     print(f"   target: none failed, none slower than 1 s: {_met(k['failed'] == 0 and k['max_s'] <= 1)}")
     i = results["idle_connections"]
     print(f"5. {i['idle_connections']} idle connections held open (half with a request never finished)")
-    print(f"   a request beside them: {i['request_beside_them_s'] * 1000:.1f} ms (HTTP {i['status']}); "
+    print(f"   a request beside them, on a new connection: {i['request_beside_them_s'] * 1000:.1f} ms, then "
+          f"{i['then_median_s'] * 1000:.1f} ms median (HTTP {i['status']}); "
           f"16 keep-alive clients beside them: {i['rps_beside_them']:,.0f} req/s, {i['errors_under_load']} errors; "
           f"idle still open {i['idle_still_open']}")
     print(f"   target: answers within 1 s, zero errors: "
