@@ -40,11 +40,14 @@ def _write_wheel(path: Path, files: dict[str, bytes], dist_info: str) -> Path:
     return path
 
 
-def make_wheel(folder: Path, name: str, version: str, *, marker: str = "", requires: tuple[str, ...] = ()) -> Path:
+def make_wheel(
+    folder: Path, name: str, version: str, *, marker: str = "", requires: tuple[str, ...] = (), requires_python: str = ""
+) -> Path:
     """Write ``name-version-py3-none-any.whl`` whose module says ``WHO = marker``."""
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += f"Requires-Python: {requires_python}\n" if requires_python else ""
     metadata += "".join(f"Requires-Dist: {req}\n" for req in requires)
     files = {
         f"{module}/__init__.py": f"WHO = {marker or 'unset'!r}\nVERSION = {version!r}\n".encode(),
