@@ -3,16 +3,22 @@ and enough of PyPI's own API (serials, JSON API, /packages/ paths) for bandersna
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from kit.sample import make_wheel
 from kit.upstream import JSON_TYPE, SERIAL_HEADER, LocalUpstream, project_of
+from tests.conftest import BIN, clean_env, run
 
 
 def fetch(url: str, accept: str = "text/html") -> tuple[str, bytes]:
@@ -129,3 +135,132 @@ def test_files_at_their_packages_path(tmp_path):
         assert status_of(url) == 404
         data, _ = fetch_json(f"http://127.0.0.1:{upstream.port}/pypi/kitbs-alpha/json")
         assert data["urls"][0]["url"] != url and fetch(data["urls"][0]["url"])[1] == wheel.read_bytes()
+
+
+# -- bandersnatch mirrors it for real ----------------------------------------
+
+
+def bandersnatch_conf(tmp_path: Path, upstream: LocalUpstream, *allowlist: str) -> Path:
+    """A bandersnatch 6.8 config: the PEP 691 listing instead of XML-RPC, one worker, no retries past an error."""
+    conf = tmp_path / "bandersnatch.conf"
+    packages = "".join(f"\n    {name}" for name in allowlist)
+    conf.write_text(
+        f"""[mirror]
+directory = {tmp_path / "mirror"}
+master = http://127.0.0.1:{upstream.port}
+api-method = simple
+allow-non-https = true
+storage-backend = filesystem
+json = true
+release-files = true
+hash-index = false
+simple-format = ALL
+compare-method = hash
+workers = 1
+timeout = 10
+global-timeout = 60
+stop-on-error = true
+
+[plugins]
+enabled = allowlist_project
+
+[allowlist]
+packages ={packages}
+"""
+    )
+    return conf
+
+
+def bandersnatch_mirror(conf: Path, home: Path) -> float:
+    """Run ``bandersnatch mirror``; the seconds it took."""
+    # bandersnatch hands any *_proxy variable to aiohttp as is, 127.0.0.1 included
+    env = {k: v for k, v in clean_env(home).items() if not k.lower().endswith("_proxy")}
+    started = time.monotonic()
+    run([BIN / "bandersnatch", "-c", conf, "mirror"], env=env, timeout=120)
+    return time.monotonic() - started
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@contextlib.contextmanager
+def static_server(folder: Path):
+    """A plain file server on ``folder``, as a web server in front of a bandersnatch mirror is."""
+    handler = functools.partial(_QuietFiles, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_bandersnatch_mirrors_the_allowlisted_projects(tmp_path):
+    upstream_folder = tmp_path / "upstream"
+    alpha = make_wheel(upstream_folder, "kitbs-alpha", "1.0", requires_python=">=3.8")
+    beta = make_wheel(upstream_folder, "kitbs-beta", "1.0")
+    make_wheel(upstream_folder, "kitbs-gamma", "1.0")
+    with LocalUpstream(upstream_folder) as upstream:
+        serial = fetch_json(upstream.url, JSON_TYPE)[0]["meta"]["_last-serial"]
+        seconds = bandersnatch_mirror(bandersnatch_conf(tmp_path, upstream, "kitbs-alpha", "kitbs-beta"), tmp_path / "home")
+    print(f"bandersnatch mirror, 2 of 3 projects: {seconds:.2f} s")
+    web = tmp_path / "mirror" / "web"
+    assert sorted(p.name for p in (web / "simple").iterdir() if p.is_dir()) == ["kitbs-alpha", "kitbs-beta"]
+    for wheel in (alpha, beta):
+        digest = sha256_of(wheel)
+        page = web / "simple" / project_of(wheel.name)
+        assert f"#sha256={digest}" in (page / "index.html").read_text()
+        files = json.loads((page / "index.v1_json").read_text())["files"]
+        assert [(f["filename"], f["hashes"]["sha256"]) for f in files] == [(wheel.name, digest)]
+        mirrored = web / "packages" / digest[:2] / digest[2:4] / digest[4:] / wheel.name
+        assert mirrored.read_bytes() == wheel.read_bytes()
+    assert 'data-requires-python="&gt;=3.8"' in (web / "simple" / "kitbs-alpha" / "index.html").read_text()
+    assert len([p for p in (web / "packages").rglob("*") if p.is_file()]) == 2  # gamma's file stayed upstream
+    # the mirror reached the upstream's serial: the next run starts from it
+    assert int((tmp_path / "mirror" / "status").read_text()) == serial
+
+
+def test_bandersnatch_second_sync_picks_up_a_new_version(tmp_path):
+    upstream_folder = tmp_path / "upstream"
+    make_wheel(upstream_folder, "kitbs-alpha", "1.0")
+    with LocalUpstream(upstream_folder) as upstream:
+        conf = bandersnatch_conf(tmp_path, upstream, "kitbs-alpha")
+        first = bandersnatch_mirror(conf, tmp_path / "home")
+        synced = int((tmp_path / "mirror" / "status").read_text())
+        time.sleep(0.02)  # past the file system's clock tick: the new file's serial is higher
+        newer = make_wheel(upstream_folder, "kitbs-alpha", "1.1")
+        second = bandersnatch_mirror(conf, tmp_path / "home")
+    print(f"bandersnatch mirror: first sync {first:.2f} s, second {second:.2f} s")
+    assert int((tmp_path / "mirror" / "status").read_text()) > synced
+    page = json.loads((tmp_path / "mirror" / "web" / "simple" / "kitbs-alpha" / "index.v1_json").read_text())
+    assert page["versions"] == ["1.0", "1.1"]
+    digest = sha256_of(newer)
+    mirrored = tmp_path / "mirror" / "web" / "packages" / digest[:2] / digest[2:4] / digest[4:] / newer.name
+    assert mirrored.read_bytes() == newer.read_bytes()
+
+
+def test_pip_installs_from_the_bandersnatch_mirror(tmp_path):
+    upstream_folder = tmp_path / "upstream"
+    make_wheel(upstream_folder, "kitbs-alpha", "1.0", marker="mirrored")
+    make_wheel(upstream_folder, "kitbs-alpha", "1.1", marker="mirrored")
+    with LocalUpstream(upstream_folder) as upstream:
+        bandersnatch_mirror(bandersnatch_conf(tmp_path, upstream, "kitbs-alpha"), tmp_path / "home")
+    # the upstream is gone: pip gets everything from the mirror's files
+    env = clean_env(tmp_path / "home")  # PIP_CONFIG_FILE=/dev/null, no PIP_*/UV_*: this machine's extra indexes stay out
+    target = tmp_path / "site"
+    with static_server(tmp_path / "mirror" / "web") as url:
+        started = time.monotonic()
+        run([BIN / "python", "-m", "pip", "install", "--no-cache-dir", "--index-url", f"{url}/simple/",
+             "--target", target, "kitbs-alpha"], env=env)
+        print(f"pip install from the mirror: {time.monotonic() - started:.2f} s")
+    out = run([BIN / "python", "-c", "import kitbs_alpha as m; print(m.WHO, m.VERSION)"],
+              env=dict(env, PYTHONPATH=str(target))).stdout.split()
+    assert out == ["mirrored", "1.1"]
