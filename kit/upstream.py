@@ -306,7 +306,10 @@ class LocalUpstream:
         handler = type("Handler", (_Handler,), {"index": _Index(self.folder)})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="kit-upstream", daemon=True)
+        # stop() waits for serve_forever's next poll: 0.05 s instead of the default 0.5 s
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="kit-upstream", daemon=True
+        )
 
     @property
     def port(self) -> int:
