@@ -27,6 +27,7 @@ import json
 import re
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -86,7 +87,7 @@ def _requires_python(path: Path) -> str | None:
         with zipfile.ZipFile(path) as zf:
             name = next(n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n))
             headers = BytesHeaderParser().parsebytes(zf.read(name))
-    except (zipfile.BadZipFile, StopIteration, OSError):
+    except (zipfile.BadZipFile, zlib.error, StopIteration, OSError):
         return None  # a broken wheel is still served; pip will say what is wrong with it
     return headers.get("Requires-Python")
 
@@ -117,8 +118,16 @@ class _File:
         return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=self.mtime_ns // 1000)
 
 
-def project_serial(files: list[_File]) -> int:
+def _project_serial(files: list[_File]) -> int:
     return max((f.serial for f in files), default=0)
+
+
+def _packaged(projects: dict[str, list[_File]], filename: str, sha256: str) -> _File | None:
+    """The file at a ``/packages/`` path: its name and its current content must both match."""
+    for file in projects.get(project_of(filename) or "", []):
+        if file.name == filename and file.sha256 == sha256:
+            return file
+    return None
 
 
 class _Index:
@@ -152,13 +161,6 @@ class _Index:
     def _read(path: Path) -> tuple[str, str, str | None]:
         data = path.read_bytes()
         return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest(), _requires_python(path)
-
-    def find(self, filename: str, sha256: str) -> _File | None:
-        """The file at a ``/packages/`` path: the name and its current content must both match."""
-        for file in self.projects().get(project_of(filename) or "", []):
-            if file.name == filename and file.sha256 == sha256:
-                return file
-        return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -198,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             if file.is_file():
                 return self._send(HTTPStatus.OK, file.read_bytes(), "application/octet-stream", head)
         match = re.fullmatch(r"/packages/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{60})/([^/]+)", path)
-        if match and self.index.find(match.group(4), "".join(match.group(1, 2, 3))):
+        if match and _packaged(projects, match.group(4), "".join(match.group(1, 2, 3))):
             body = (self.index.folder / match.group(4)).read_bytes()
             return self._send(HTTPStatus.OK, body, "application/octet-stream", head)
         return self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", head)
@@ -211,11 +213,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _listing(self, projects: dict[str, list[_File]], wants_json: bool, head: bool) -> None:
         names = sorted(projects)
-        serial = max((project_serial(files) for files in projects.values()), default=0)
+        serial = max((_project_serial(files) for files in projects.values()), default=0)
         if wants_json:
             body = {
                 "meta": {"api-version": "1.0", "_last-serial": serial},
-                "projects": [{"name": n, "_last-serial": project_serial(projects[n])} for n in names],
+                "projects": [{"name": n, "_last-serial": _project_serial(projects[n])} for n in names],
             }
             return self._send(HTTPStatus.OK, json.dumps(body).encode(), JSON_TYPE, head, serial)
         links = "".join(f'<a href="/simple/{n}/">{html.escape(n)}</a>\n' for n in names)
@@ -232,12 +234,12 @@ class _Handler(BaseHTTPRequestHandler):
                     for f in files
                 ],
             }
-            return self._send(HTTPStatus.OK, json.dumps(body).encode(), JSON_TYPE, head, project_serial(files))
+            return self._send(HTTPStatus.OK, json.dumps(body).encode(), JSON_TYPE, head, _project_serial(files))
         links = "".join(
             f'<a href="/files/{quote(f.name)}#sha256={f.sha256}">{html.escape(f.name)}</a>\n' for f in files
         )
         page = f"<!DOCTYPE html>\n<html><body>\n<h1>Links for {html.escape(name)}</h1>\n{links}</body></html>\n"
-        return self._send(HTTPStatus.OK, page.encode(), "text/html", head, project_serial(files))
+        return self._send(HTTPStatus.OK, page.encode(), "text/html", head, _project_serial(files))
 
     def _json_api(self, name: str, files: list[_File], head: bool) -> None:
         """PyPI's JSON API for a project, with the fields bandersnatch and its filters read."""
@@ -246,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
         for file in sorted(files, key=lambda f: (_version_key(f.version), f.name)):
             releases.setdefault(file.version, []).append(self._release_file(file, base))
         latest = max(releases, key=_version_key)
-        serial = project_serial(files)
+        serial = _project_serial(files)
         body = {
             "info": {
                 "name": name,

@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from kit.sample import make_wheel
-from kit.upstream import JSON_TYPE, SERIAL_HEADER, LocalUpstream, project_of
+from kit.upstream import JSON_TYPE, SERIAL_HEADER, LocalUpstream, project_of, version_of
 from tests.conftest import BIN, clean_env, run
 
 
@@ -57,6 +57,8 @@ def test_project_names_from_file_names():
     assert project_of("Foo_Bar-1.0-py3-none-any.whl") == "foo-bar"
     assert project_of("zope.interface-6.0.tar.gz") == "zope-interface"
     assert project_of("README.txt") is None
+    assert version_of("Foo_Bar-1.0rc1-py3-none-any.whl") == "1.0rc1"
+    assert version_of("zope.interface-6.0.post1.tar.gz") == "6.0.post1"
 
 
 # -- PyPI's own API, as bandersnatch reads it --------------------------------
