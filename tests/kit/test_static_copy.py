@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.cluster import edge_summary, free_ports
 from kit.edge_cache import JSON
 from kit.sample import make_wheel
 from kit.static_copy import read_status, refresh
@@ -126,3 +128,89 @@ def test_a_new_upload_appears_after_the_next_refresh_and_a_half_copy_never_shows
 def test_bad_input_is_one_line():
     with pytest.raises(ValueError, match="not an index name like TEAM/private"):
         refresh(["http://127.0.0.1:1"], ["../etc"], Path("/nonexistent"))
+
+
+# -- the edge's last origin ------------------------------------------------------------
+
+
+def dead_origins() -> tuple[str, list[str]]:
+    """A master and a mirror nobody listens on: both dead."""
+    master, mirror = free_ports(2)
+    return f"http://127.0.0.1:{master}", [f"http://127.0.0.1:{mirror}"]
+
+
+def copy_of(copied: Path, folder: Path) -> Path:
+    """The module's copy, for an edge that may change it (its own refresh writes STATUS.json)."""
+    shutil.copytree(copied, folder)
+    return folder
+
+
+def pip_install(edge_url: str, target: Path, home: Path, project: str, *, check: bool = True):
+    return run([BIN / "python", "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--retries", "0",
+                "--target", target, "--index-url", f"{edge_url}/{INDEX}/+simple/", project],
+               env=clean_env(home), check=check)
+
+
+def test_the_drill_master_and_mirror_dead_a_package_nobody_fetched_installs_from_the_copy(team, copied, tmp_path):
+    master, mirrors = dead_origins()
+    folder = copy_of(copied, tmp_path / "copy")
+    with edge_process(tmp_path / "edge", master, mirrors, static_copy_dir=str(folder),
+                      static_copy_indexes=[INDEX]) as edge:
+        pip_install(edge.url, tmp_path / "target", tmp_path / "home", "kitdemo-never==1.0")
+        assert (tmp_path / "target" / "kitdemo_never" / "__init__.py").read_text().startswith("WHO = 'never-fetched'")
+        status, headers, body = get(f"{edge.url}/{INDEX}/+simple/kitdemo-never/", {"Accept": JSON})
+        assert (headers["X-Served-By"], headers["X-Cache"]) == ("static-copy", "STALE")
+        assert body == page_files(folder, "kitdemo-never")[JSON].read_bytes()
+        assert 0 <= int(headers["Age"]) < 600
+        [entry] = json.loads(body)["files"]
+        path = urllib.request.urljoin(f"/{INDEX}/+simple/kitdemo-never/", entry["url"]).split("#")[0]
+        status, headers, wheel = get(edge.url + path)
+        assert wheel == team.wheels["kitdemo-never"].read_bytes() and headers["X-Served-By"] == "static-copy"
+        health = json.loads(get(f"{edge.url}/+edge/health")[2])
+        copy = health["static_copy"]
+        assert copy["projects"] == 2 and copy["files"] == 2 and copy["serial"] == read_status(copied).serial
+        assert copy["errors"] >= 1 and "ConnectError" in copy["last_error"]  # the edge's own refresh: nobody answered
+        assert health["static_copy_served"] >= 3 and health["integrity_failures"] == 0
+        summary = edge_summary(health)
+        assert f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy['serial']}, 2 projects, 2 files)" in summary
+
+
+def test_a_corrupted_file_in_the_copy_is_never_served(team, copied, tmp_path):
+    master, mirrors = dead_origins()
+    folder = copy_of(copied, tmp_path / "copy")
+    [stored] = [p for p in folder.rglob("kitdemo_static-1.0-py3-none-any.whl")]
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 1  # same size, one bit off
+    stored.write_bytes(bytes(data))
+    with edge_process(tmp_path / "edge", master, mirrors, static_copy_dir=str(folder),
+                      static_copy_indexes=[INDEX]) as edge:
+        failed = pip_install(edge.url, tmp_path / "target", tmp_path / "home", "kitdemo-static==1.0", check=False)
+        assert failed.returncode != 0 and "503" in failed.stdout + failed.stderr
+        assert "Traceback" not in failed.stderr
+        assert not (tmp_path / "target" / "kitdemo_static").exists()
+        assert edge.stats()["integrity_failures"] == 1
+        assert not stored.exists()  # removed: the next refresh fetches it again
+        relative = "/" + stored.relative_to(folder).as_posix()
+        with pytest.raises(urllib.error.HTTPError) as error:
+            get(edge.url + relative)
+        assert error.value.code == 503
+
+
+def test_the_edge_prefers_whichever_page_is_newer(team, tmp_path):
+    """Its own cached page when it fetched it after the copy was made; the copy's once that is newer."""
+    folder = tmp_path / "copy"
+    page = f"/{INDEX}/+simple/kitdemo-static/"
+    with Relay(team.url) as master, edge_process(tmp_path / "edge", master.url, [], page_ttl=0,
+                                                 static_copy_dir=str(folder), static_copy_indexes=[INDEX]) as edge:
+        deadline = time.monotonic() + 30
+        while read_status(folder) is None and time.monotonic() < deadline:  # the edge refreshes it when it starts
+            time.sleep(0.05)
+        assert read_status(folder).ok and read_status(folder).source == master.url
+        time.sleep(1.1)  # ages are whole seconds apart
+        assert get(edge.url + page)[1]["X-Served-By"] == "master"
+        master.mode = "close"
+        assert get(edge.url + page)[1]["X-Served-By"] == "edge"  # fetched after the copy: newer
+        time.sleep(1.1)
+        assert refresh([team.url], [INDEX], folder, force=True).ok
+        headers = get(edge.url + page)[1]
+        assert (headers["X-Served-By"], headers["X-Cache"], headers["Age"]) == ("static-copy", "STALE", "0")
