@@ -35,7 +35,8 @@ from pathlib import Path
 from aiohttp import ClientError, ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, web
 
 from kit.edge_auth import Authorizer
-from kit.edge_cache import JSON, CachedFile, Files, Hashes, Page, PageKey, Pages, links_of, representation, upstream_accept
+from kit.edge_cache import (JSON, CachedFile, Files, Hashes, Page, PageKey, Pages, links_of, representation,
+                            upstream_accept)
 from kit.edge_origins import Origin, Origins, check_forever
 from kit.edge_purge import PurgeRefused, check_authorization, parse_purge, read_secret
 from kit.static_copy import StaticOrigin, check_index, refresh
@@ -56,6 +57,8 @@ _CHUNK = 256 * 1024
 #: Files up to this size are read, checked and sent in one write: for small
 #: files one write beats sendfile's extra system calls.
 _SMALL_FILE = 256 * 1024
+#: Seconds before a failed refresh of the static copy is tried again.
+_RETRY_STATIC = 2.0
 
 
 @dataclass
@@ -168,7 +171,8 @@ class Edge:
             "requests": 0, "hits": 0, "misses": 0, "stale": 0, "passes": 0, "purges": 0, "purged": 0,
             "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0, "static_copy_served": 0,
         }
-        self.static = StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes) if config.static_copy_dir else None
+        self.static = (StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes)
+                       if config.static_copy_dir else None)
         self._refresher: asyncio.Task | None = None
         # One thread of its own: refreshes never run two at once, nor take the threads that hash files.
         self._refresh_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="static-copy")
@@ -226,7 +230,12 @@ class Edge:
                              result.seconds)
             except Exception as exc:  # a full disk, a folder made unwritable: the edge serves on
                 log.warning("static copy: refresh failed: %s: %s", exc.__class__.__name__, exc)
-            await asyncio.sleep(self.config.static_copy_every)
+                result = None
+            # A failed refresh is tried again soon: at kit up the edge starts beside
+            # master and mirror, and its first refresh may find neither answering yet.
+            failed = result is None or bool(result.errors)
+            every = self.config.static_copy_every
+            await asyncio.sleep(min(every, _RETRY_STATIC) if failed else every)
 
     # -- the entry point ---------------------------------------------------------
 

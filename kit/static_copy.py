@@ -184,7 +184,8 @@ class _Copier:
                 self.result.errors.append(f"{index}: project name {name!r} skipped: not a valid name")
                 continue
             projects.append(project)
-        return sorted(set(projects)), [b for b in bases if isinstance(b, str)], int(serial) if serial and serial.isdigit() else None
+        number = int(serial) if serial and serial.isdigit() else None
+        return sorted(set(projects)), [b for b in bases if isinstance(b, str)], number
 
     def copy_project(self, index: str, project: str) -> bool:
         """Both pages of one project, after every file they link; False when the project is gone (404)."""
@@ -508,7 +509,8 @@ class StaticOrigin:
         status = self.status()
         if status is None:
             return {"state": "none yet", "folder": str(self.folder)}
-        age = self.age()
+        # The age of the last complete copy: what "everything published before it installs" holds for.
+        age = max(0.0, time.time() - status.refreshed_at) if status.refreshed_at else None
         return {
             "state": "ok" if status.ok else "errors",
             "age": None if age is None else round(age, 1),

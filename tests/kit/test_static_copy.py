@@ -172,7 +172,8 @@ def test_the_drill_master_and_mirror_dead_a_package_nobody_fetched_installs_from
         assert copy["errors"] >= 1 and "ConnectError" in copy["last_error"]  # the edge's own refresh: nobody answered
         assert health["static_copy_served"] >= 3 and health["integrity_failures"] == 0
         summary = edge_summary(health)
-        assert f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy['serial']}, 2 projects, 2 files)" in summary
+        shown = f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy['serial']}, 2 projects, 2 files)"
+        assert shown in summary, summary
 
 
 def test_a_corrupted_file_in_the_copy_is_never_served(team, copied, tmp_path):
