@@ -495,8 +495,11 @@ class Edge:
 
         headers = {**_file_headers("STALE", "static-copy"), "Age": str(int(age)),
                    "Warning": '111 - "Revalidation Failed"'}
-        response = await self._send_cached(request, CachedFile(stored.path, stored.size, stored.sha256),
-                                           stored.sha256, "STALE", headers=headers, corrupt=corrupt)
+        try:
+            response = await self._send_cached(request, CachedFile(stored.path, stored.size, stored.sha256),
+                                               stored.sha256, "STALE", headers=headers, corrupt=corrupt)
+        except FileNotFoundError:  # a refresh removed it just now (no page links it any more)
+            return self._none_answered(request, f"{problems}; static copy: the file is gone")
         if response is None:
             return self._none_answered(request, f"{problems}; static copy: the file does not match its sha256")
         self.stats["static_copy_served"] += 1

@@ -53,6 +53,8 @@ __all__ = ["CopyResult", "refresh", "StaticOrigin", "StaticPage", "StaticFile", 
 #: The file names a page is stored under, per representation.
 PAGE_FILES = {HTML: "index.html", JSON: "index.v1_json"}
 STATUS_FILE = "STATUS.json"
+#: Left by the edge when it removed a corrupt file: the next refresh reads every page, even at the same serial.
+DAMAGED_FILE = ".damaged"
 _CONTENT_TYPES = {HTML: "text/html; charset=utf-8", JSON: JSON}
 _INDEX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 _PROJECT = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
@@ -264,6 +266,13 @@ class _Copier:
         self.result.downloaded_bytes += size
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def _same_bytes(path: Path, body: bytes) -> bool:
     try:
         return path.stat().st_size == len(body) and path.read_bytes() == body
@@ -317,6 +326,8 @@ def refresh(sources: list[str], indexes: list[str], folder: Path, *, outside_url
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     previous = read_status(folder) or CopyResult()
+    damaged = _mtime(folder / DAMAGED_FILE)
+    force = force or damaged is not None
     problems: list[str] = []
     result = None
     with _client(timeout) as client:
@@ -337,6 +348,8 @@ def refresh(sources: list[str], indexes: list[str], folder: Path, *, outside_url
     result.seconds = round(time.monotonic() - started, 4)
     if result.ok:
         result.refreshed_at = result.attempted_at
+        if damaged is not None and _mtime(folder / DAMAGED_FILE) == damaged:  # not marked again meanwhile
+            _unlink(folder / DAMAGED_FILE)
     else:
         # Complete only up to the last refresh without an error.
         result.refreshed_at, result.serial = previous.refreshed_at, previous.serial
@@ -503,6 +516,7 @@ class StaticOrigin:
     def drop(self, stored: StaticFile) -> None:
         """Remove a copied file found corrupt: the next refresh fetches it again."""
         _unlink(stored.path)
+        (self.folder / DAMAGED_FILE).touch()
 
     def summary(self) -> dict:
         """For /+edge/health and kit status."""

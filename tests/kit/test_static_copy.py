@@ -195,6 +195,10 @@ def test_a_corrupted_file_in_the_copy_is_never_served(team, copied, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as error:
             get(edge.url + relative)
         assert error.value.code == 503
+    repaired = refresh([team.url], [INDEX], folder)  # the same serial, yet the removed file is fetched again
+    assert repaired.ok and repaired.downloaded >= 1  # (more when an earlier test uploaded kitdemo-static 1.1)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == hashlib.sha256(
+        team.wheels["kitdemo-static"].read_bytes()).hexdigest()
 
 
 def test_the_edge_prefers_whichever_page_is_newer(team, tmp_path):
