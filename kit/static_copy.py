@@ -439,8 +439,11 @@ def _count_and_collect(folder: Path, indexes: list[str], result: CopyResult, *, 
         if not user.is_dir():
             continue
         for stored in user.glob("*/+f/**/*"):
-            if stored.is_file() and "/" + stored.relative_to(folder).as_posix() not in linked:
-                stored.unlink()
+            if not stored.is_file() or "/" + stored.relative_to(folder).as_posix() in linked:
+                continue
+            if stored.name.endswith(".part") and time.time() - stored.stat().st_mtime < 3600:
+                continue  # another refresh's file in progress (a manual one beside the edge's)
+            _unlink(stored)
 
 
 # -- what the edge reads ---------------------------------------------------------------

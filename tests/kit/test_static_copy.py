@@ -125,6 +125,22 @@ def test_a_new_upload_appears_after_the_next_refresh_and_a_half_copy_never_shows
     assert b"kitdemo_static-1.1-py3-none-any.whl" in page_files(folder, "kitdemo-static")["text/html"].read_bytes()
 
 
+def test_a_team_s_copy_lists_what_it_inherits_from_a_sibling_team(team, tmp_path):
+    """web/private inherits data/private (devpi's bases): its copy has data's packages,
+    their pages linking data's files, as devpi serves them."""
+    folder = tmp_path / "copy"
+    result = refresh([team.url], ["web/private", INDEX], folder)
+    assert result.ok, result.errors
+    inherited = folder / "web/private/+simple/kitdemo-never/index.html"
+    assert inherited.read_bytes() == devpi_page(f"{team.url}/web/private/+simple/kitdemo-never/", "text/html")
+    [href] = [h for h in inherited.read_text().split('href="')[1:]]
+    path = urllib.request.urljoin("/web/private/+simple/kitdemo-never/", href.split("#")[0])
+    assert path.startswith(f"/{INDEX}/+f/")
+    assert (folder / path.lstrip("/")).read_bytes() == team.wheels["kitdemo-never"].read_bytes()
+    root = json.loads((folder / "web/private/+simple/index.v1_json").read_bytes())
+    assert {"kitdemo-never", "kitdemo-static"} <= {p["name"] for p in root["projects"]}
+
+
 def test_bad_input_is_one_line():
     with pytest.raises(ValueError, match="not an index name like TEAM/private"):
         refresh(["http://127.0.0.1:1"], ["../etc"], Path("/nonexistent"))
