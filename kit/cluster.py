@@ -315,7 +315,21 @@ def edge_summary(health) -> str:
     if not isinstance(health, dict):
         return "no stats"
     counts = {k: health.get(k, 0) for k in ("hits", "misses", "stale", "passes", "integrity_failures")}
-    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    line = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    copy = health.get("static_copy")
+    return f"{line}; {static_copy_summary(copy)}" if isinstance(copy, dict) else line
+
+
+def static_copy_summary(copy: dict) -> str:
+    """``static copy: refreshed 12 s ago (serial 40, 3 projects, 5 files)``, and the last error if any."""
+    if copy.get("age") is None:
+        text = "static copy: none yet"
+    else:
+        text = (f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy.get('serial')}, "
+                f"{copy.get('projects', 0)} projects, {copy.get('files', 0)} files)")
+    if copy.get("errors"):
+        text += f", last refresh: {copy['errors']} errors ({copy.get('last_error', '')})"
+    return text
 
 
 def status_json(rows: list[ServiceStatus]) -> str:

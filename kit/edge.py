@@ -6,7 +6,9 @@ pages are kept in memory for ``page_ttl`` seconds per representation (PEP 691
 JSON or HTML), then revalidated; devpi's purge plugin drops them sooner
 (:mod:`kit.edge_purge`). Package files are kept on disk and served only while
 their bytes match the sha256 their index publishes (:mod:`kit.edge_cache`).
-When no origin answers, what the edge has seen is served stale. Every cached
+When no origin answers, what the edge has seen is served stale, and what it
+has not seen comes from the static copy of the team indexes it refreshes in
+the background (:mod:`kit.static_copy`), its last origin. Every cached
 answer passes :mod:`kit.edge_auth` for its index first.
 
 This module is the configuration and the HTTP wiring (aiohttp's server, and
@@ -26,15 +28,18 @@ import signal
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, DummyCookieJar, TCPConnector, web
 
 from kit.edge_auth import Authorizer
-from kit.edge_cache import JSON, Files, Hashes, Page, PageKey, Pages, links_of, representation, upstream_accept
+from kit.edge_cache import (JSON, CachedFile, Files, Hashes, Page, PageKey, Pages, links_of, representation,
+                            upstream_accept)
 from kit.edge_origins import Origin, Origins, check_forever
 from kit.edge_purge import PurgeRefused, check_authorization, parse_purge, read_secret
+from kit.static_copy import StaticOrigin, check_index, refresh
 from kit.upstream import normalize, project_of
 
 __all__ = ["EdgeConfig", "Edge", "serve", "main"]
@@ -52,6 +57,8 @@ _CHUNK = 256 * 1024
 #: Files up to this size are read, checked and sent in one write: for small
 #: files one write beats sendfile's extra system calls.
 _SMALL_FILE = 256 * 1024
+#: Seconds before a failed refresh of the static copy is tried again.
+_RETRY_STATIC = 2.0
 
 
 @dataclass
@@ -99,6 +106,11 @@ class EdgeConfig:
     #: the edge's throughput (12,500 against 18,800 req/s on a warm page); the
     #: log keeps every failover, integrity failure and purge, and /+edge/stats counts the rest.
     access_log: bool = False
+    #: The static copy of the team indexes, the last origin ("" for none):
+    #: refreshed from the mirrors, then the master, every ``static_copy_every`` seconds.
+    static_copy_dir: str = ""
+    static_copy_indexes: list[str] = field(default_factory=list)
+    static_copy_every: float = 60.0
 
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
@@ -157,8 +169,13 @@ class Edge:
         self.authorizer = Authorizer()
         self.stats = {
             "requests": 0, "hits": 0, "misses": 0, "stale": 0, "passes": 0, "purges": 0, "purged": 0,
-            "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0,
+            "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0, "static_copy_served": 0,
         }
+        self.static = (StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes)
+                       if config.static_copy_dir else None)
+        self._refresher: asyncio.Task | None = None
+        # One thread of its own: refreshes never run two at once, nor take the threads that hash files.
+        self._refresh_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="static-copy")
         self.session: ClientSession | None = None
         self._page_fetches: dict[PageKey, asyncio.Task] = {}
         self._in_progress = 0
@@ -174,10 +191,15 @@ class Edge:
         self.session = ClientSession(connector=connector, auto_decompress=False, cookie_jar=DummyCookieJar(),
                                      trust_env=False)
         self._checker = asyncio.create_task(check_forever(self.origins, self._probe, self.config.health_interval))
+        if self.static is not None:
+            self._refresher = asyncio.create_task(self._refresh_static_forever())
 
     async def stop(self, _app: web.Application | None = None) -> None:
         if self._checker is not None:
             self._checker.cancel()
+        if self._refresher is not None:
+            self._refresher.cancel()
+        self._refresh_thread.shutdown(wait=False, cancel_futures=True)
         if self.session is not None:
             await self.session.close()
 
@@ -189,6 +211,31 @@ class Edge:
                 return f"HTTP {response.status}" if response.status >= 500 else ""
         except (ClientError, asyncio.TimeoutError) as exc:
             return _describe(exc)
+
+    async def _refresh_static_forever(self) -> None:
+        """Refresh the static copy now and every ``static_copy_every`` seconds; a failure is logged, never fatal."""
+        loop = asyncio.get_running_loop()
+        copy = functools.partial(refresh, [*self.config.mirrors, self.config.master], self.config.static_copy_indexes,
+                                 Path(self.config.static_copy_dir), outside_url=self.config.public_url,
+                                 timeout=self.config.read_timeout)
+        while True:
+            try:
+                result = await loop.run_in_executor(self._refresh_thread, copy)
+                if result.errors:
+                    log.warning("static copy: %d errors (first: %s); it keeps serial %s", len(result.errors),
+                                result.errors[0], result.serial)
+                elif result.downloaded or not result.unchanged:
+                    log.info("static copy: serial %s from %s, %d projects, %d files (%d new) in %.2f s",
+                             result.serial, result.source, result.projects, result.files, result.downloaded,
+                             result.seconds)
+            except Exception as exc:  # a full disk, a folder made unwritable: the edge serves on
+                log.warning("static copy: refresh failed: %s: %s", exc.__class__.__name__, exc)
+                result = None
+            # A failed refresh is tried again soon: at kit up the edge starts beside
+            # master and mirror, and its first refresh may find neither answering yet.
+            failed = result is None or bool(result.errors)
+            every = self.config.static_copy_every
+            await asyncio.sleep(min(every, _RETRY_STATIC) if failed else every)
 
     # -- the entry point ---------------------------------------------------------
 
@@ -243,6 +290,11 @@ class Edge:
         try:
             outcome = await asyncio.shield(task)
         except _AllFailed as exc:
+            copied = self._static_page(key, page)
+            if copied is not None:
+                self.stats["stale"] += 1
+                self.stats["static_copy_served"] += 1
+                return self._send_page(request, copied, "STALE", "static-copy")
             if page is None:
                 return self._none_answered(request, str(exc))
             self.stats["stale"] += 1
@@ -293,6 +345,13 @@ class Edge:
             return page
         raise _AllFailed("; ".join(problems))
 
+    def _static_page(self, key: PageKey, known: Page | None) -> Page | None:
+        """The static copy's page for ``key`` when it is newer than the page the edge has (wall-clock ages)."""
+        copied = self.static.page(key.index, key.project, key.kind) if self.static is not None else None
+        if copied is None or (known is not None and time.monotonic() - known.stored_at <= copied.age):
+            return None
+        return Page(copied.body, copied.content_type, time.monotonic() - copied.age, "static-copy")
+
     def _send_page(self, request: web.Request, page: Page, state: str, served_by: str) -> web.StreamResponse:
         tag = page.tag  # a client's conditional GET costs no body
         headers = {
@@ -337,6 +396,8 @@ class Edge:
                     return response
             self.files.drop(path)
         if expected is None:
+            if not origins_answered and self.static is not None:
+                return await self._from_static_copy(request, path, "no origin answered")
             # No page of this index lists the file with a sha256: it is never cached, only passed on.
             self.stats["unverified"] += 1
             return await self._pass(request)
@@ -359,9 +420,12 @@ class Edge:
             return False
         return True
 
-    async def _send_cached(self, request: web.Request, cached, expected: str, state: str) -> web.StreamResponse | None:
-        """Serve a file from disk once its bytes match ``expected``; None (counted) when they do not."""
-        headers = {
+    async def _send_cached(self, request: web.Request, cached, expected: str, state: str,
+                           headers: dict | None = None, corrupt=None) -> web.StreamResponse | None:
+        """Serve a file from disk once its bytes match ``expected``; None (counted, and ``corrupt``
+        called, by default dropping it from the cache) when they do not."""
+        corrupt = corrupt or self._corrupt_on_disk
+        headers = headers or {
             "Content-Type": "application/octet-stream",
             "Cache-Control": "max-age=31536000, immutable",
             "X-Cache": state,
@@ -373,7 +437,7 @@ class Edge:
         if cached.size <= _SMALL_FILE:
             data = cached.path.read_bytes()
             if hashlib.sha256(data).hexdigest() != expected:
-                return self._corrupt_on_disk(cached)
+                return corrupt(cached)
             self._count_served(state, len(data))
             return web.Response(body=data if request.method == "GET" else None, headers=headers)
         if cached.size <= self.config.verify_whole_max:
@@ -381,12 +445,12 @@ class Edge:
 
             digest = await asyncio.get_running_loop().run_in_executor(None, sha256_of_file, cached.path)
             if digest != expected:
-                return self._corrupt_on_disk(cached)
+                return corrupt(cached)
             self._count_served(state, cached.size)
             return web.FileResponse(cached.path, headers=headers)  # sendfile
-        return await self._stream_verified(request, cached, expected, headers, state)
+        return await self._stream_verified(request, cached, expected, headers, state, corrupt)
 
-    async def _stream_verified(self, request, cached, expected, headers, state) -> web.StreamResponse | None:
+    async def _stream_verified(self, request, cached, expected, headers, state, corrupt) -> web.StreamResponse | None:
         """A large file, hashed while it streams; the last chunk is held back until the digest matched."""
         with open(cached.path, "rb") as data:
             digest = hashlib.sha256()
@@ -403,7 +467,7 @@ class Edge:
                 await response.write(held)
                 held = following
             if digest.hexdigest() != expected:
-                self._corrupt_on_disk(cached)
+                corrupt(cached)
                 _abort(request)
                 return response
             await response.write(held)
@@ -416,6 +480,30 @@ class Edge:
         self.files.drop_file(cached.path)
         log.warning("cached file %s does not match its sha256: dropped, fetching it again", cached.path.name)
         return None
+
+    async def _from_static_copy(self, request: web.Request, path: str, problems: str) -> web.StreamResponse:
+        """A file no origin gave, from the static copy, checked against the sha256 a copied page gives."""
+        stored = self.static.file(path) if self.static is not None else None
+        if stored is None:
+            return self._none_answered(request, problems)
+        age = self.static.age() or 0.0
+
+        def corrupt(_cached) -> None:
+            self.stats["integrity_failures"] += 1
+            self.static.drop(stored)  # the next refresh fetches it again
+            log.warning("static copy: %s does not match its page's sha256: not served, removed", path)
+
+        headers = {**_file_headers("STALE", "static-copy"), "Age": str(int(age)),
+                   "Warning": '111 - "Revalidation Failed"'}
+        try:
+            response = await self._send_cached(request, CachedFile(stored.path, stored.size, stored.sha256),
+                                               stored.sha256, "STALE", headers=headers, corrupt=corrupt)
+        except FileNotFoundError:  # a refresh removed it just now (no page links it any more)
+            return self._none_answered(request, f"{problems}; static copy: the file is gone")
+        if response is None:
+            return self._none_answered(request, f"{problems}; static copy: the file does not match its sha256")
+        self.stats["static_copy_served"] += 1
+        return response
 
     def _count_served(self, state: str, size: int) -> None:
         self.stats["hits" if state == "HIT" else "stale"] += 1
@@ -452,7 +540,7 @@ class Edge:
             if outcome is not None:
                 return outcome
             problems.append(f"{origin.name}: bytes do not match the index's sha256")
-        return self._none_answered(request, "; ".join(problems))
+        return await self._from_static_copy(request, path, "; ".join(problems))
 
     async def _fill_from(self, request, upstream, path: str, expected: str, origin: Origin):
         """One origin's answer into the cache and to the client; None when its bytes were wrong
@@ -632,11 +720,13 @@ class Edge:
             "cached_files": len(self.files),
             "cached_pages": len(self.pages),
             **self.stats,
+            "static_copy": self.static.summary() if self.static is not None else None,
         }
 
     def stats_snapshot(self) -> dict:
         return {**self.stats, "origin_errors": self.origins.errors(), "cached_files": len(self.files),
-                "cached_bytes": self.files.bytes, "cached_pages": len(self.pages)}
+                "cached_bytes": self.files.bytes, "cached_pages": len(self.pages),
+                "static_copy": self.static.summary() if self.static is not None else None}
 
 
 class _OriginError(Exception):
@@ -712,7 +802,12 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         sys.exit("usage: python -m kit.edge CONFIG.json")
-    config = EdgeConfig.load(Path(args[0]))
+    try:
+        config = EdgeConfig.load(Path(args[0]))
+        for index in config.static_copy_indexes:
+            check_index(index)
+    except (OSError, ValueError, TypeError) as exc:  # a missing file, bad JSON, an unknown setting, a bad index name
+        sys.exit(f"kit edge: {args[0]}: {exc}")
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
     _raise_file_limit()
     loop = _event_loop()

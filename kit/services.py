@@ -84,4 +84,8 @@ def edge_config(answers: Answers) -> EdgeConfig:
         master=f"http://127.0.0.1:{answers.master_port}",
         mirrors=[f"http://127.0.0.1:{answers.mirror_port}"],
         cache_dir="run/edge-cache",
+        # The team indexes copied for the edge to serve when master and mirror are both down.
+        **({"static_copy_dir": "run/static-copy",
+            "static_copy_indexes": [f"{team}/private" for team in answers.teams]}
+           if "private" in answers.setups else {}),
     )

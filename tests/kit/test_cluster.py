@@ -98,6 +98,22 @@ def test_up_starts_every_service_healthy(cluster):
     assert all(isinstance(r["pid"], int) for r in rows.values())
 
 
+def test_status_shows_the_edge_s_static_copy_of_the_team_index(cluster):
+    """The edge copies web/private when it starts (and every 60 s): kit status gives its age."""
+    site, env, _ = cluster
+    deadline = time.monotonic() + 30
+    while True:
+        detail = {r["name"]: r for r in status(site, env)}["edge"]["detail"]
+        if "static copy: refreshed" in detail or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "static copy: refreshed" in detail and " s ago (serial " in detail and "errors" not in detail, detail
+    copy = site / "cluster" / "run" / "static-copy"
+    assert json.loads((copy / "web" / "private" / "+simple" / "index.v1_json").read_bytes())["meta"]
+    assert json.loads((copy / "STATUS.json").read_text())["source"] == json.loads(
+        (site / "cluster" / "edge.json").read_text())["mirrors"][0]  # read off the mirror, not the master
+
+
 def test_up_twice_says_already_up(cluster):
     site, env, _ = cluster
     before = pids(site)

@@ -580,6 +580,8 @@ def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
     assert EdgeConfig.load(written) == edge_config(answers)
     assert edge_config(answers).master == "http://127.0.0.1:3998" and edge_config(answers).mirrors == ["http://127.0.0.1:3997"]
     assert edge_config(answers).purge_secret_file == "edge-purge-secret"
+    assert (edge_config(answers).static_copy_dir, edge_config(answers).static_copy_indexes) == (
+        "run/static-copy", [f"{team}/private" for team in answers.teams])
     assert oct(written.stat().st_mode & 0o777) == "0o644"
     assert not (template_dir("site") / "{{cookiecutter.dirname}}" / "cluster" / "edge.json").exists()
 
