@@ -286,7 +286,7 @@ class Edge:
         if task is None:
             task = asyncio.ensure_future(self._fetch_page(key, request.path, page))
             self._page_fetches[key] = task
-            task.add_done_callback(lambda _t, k=key: self._page_fetches.pop(k, None))
+            task.add_done_callback(self._fetch_done)
         try:
             outcome = await asyncio.shield(task)
         except _AllFailed as exc:
@@ -309,10 +309,17 @@ class Edge:
         return web.Response(status=status, body=body if request.method == "GET" else None,
                             headers={**headers, "X-Cache": "PASS", "X-Served-By": origin})
 
+    def _fetch_done(self, task: asyncio.Task) -> None:
+        # Only this task's own entry: a purge may have let a newer fetch of the same page start.
+        key = next((k for k, t in self._page_fetches.items() if t is task), None)
+        if key is not None:
+            del self._page_fetches[key]
+
     async def _fetch_page(self, key: PageKey, path: str, known: Page | None):
         """The page from the first origin that answers: a :class:`Page` (stored), or
         (status, headers, body, origin) for an answer not to cache; :class:`_AllFailed` if none answers."""
         headers = {"Accept": upstream_accept(key.kind), "X-Outside-Url": self.config.public_url}
+        generation = self.pages.generation
         problems = []
         for number, origin in enumerate(self.origins.for_read()):
             if number:
@@ -341,7 +348,7 @@ class Edge:
                 problems.append(f"{origin.name}: {reason}")
                 continue
             self.hashes.learn(links_of(body, content_type, path, self.config.public_url), key.index, key.project)
-            self.pages.put(key, page)
+            self.pages.put(key, page, since=generation)
             return page
         raise _AllFailed("; ".join(problems))
 
@@ -413,7 +420,7 @@ class Edge:
         if task is None:
             task = asyncio.ensure_future(self._fetch_page(key, f"/{index}/+simple/{project}/", self.pages.get(key)))
             self._page_fetches[key] = task
-            task.add_done_callback(lambda _t, k=key: self._page_fetches.pop(k, None))
+            task.add_done_callback(self._fetch_done)
         try:
             await asyncio.shield(task)
         except _AllFailed:
@@ -624,6 +631,7 @@ class Edge:
                 if upstream.status < 400:
                     # A change (an upload, a new index, new bases) may change any page: all go.
                     self.pages.clear()
+                    self._page_fetches.clear()  # fetches begun before the change: their answers go to their waiters only
                 # A 5xx is the master's answer, not its absence: passed on as is, nothing marked down.
                 self.stats["passes"] += 1
                 return await self._relay(request, upstream, master, "PASS")
@@ -681,6 +689,7 @@ class Edge:
         purged = 0
         for key in keys:
             purged += self.pages.purge(key.index, key.project)
+            self._page_fetches.clear()  # a fetch begun before the commit must not answer requests made after it
             # Forgotten digests are learnt again from the next page, and a file is only
             # served against a digest a page vouches for: a release deleted on the
             # master is not served from here (unless no origin answers: then stale).

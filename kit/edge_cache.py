@@ -89,6 +89,8 @@ class Pages:
     def __init__(self, max_pages: int = 10000):
         self.max_pages = max_pages
         self._pages: OrderedDict[PageKey, Page] = OrderedDict()
+        #: Counts purges and clears; see :meth:`put`.
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -99,17 +101,25 @@ class Pages:
             self._pages.move_to_end(key)
         return page
 
-    def put(self, key: PageKey, page: Page) -> None:
+    def put(self, key: PageKey, page: Page, since: int | None = None) -> bool:
+        """Keep ``page``, unless a purge or clear came after ``since`` (the
+        :attr:`generation` when its fetch began): then the page may predate the
+        change that purged it, and keeping it would hide an upload for a whole TTL."""
+        if since is not None and since != self.generation:
+            return False
         self._pages[key] = page
         self._pages.move_to_end(key)
         while len(self._pages) > self.max_pages:
             self._pages.popitem(last=False)
+        return True
 
     def clear(self) -> None:
+        self.generation += 1
         self._pages.clear()
 
     def purge(self, index: str, project: str | None) -> int:
         """Drop the index's root page (``project`` ""), one project's pages, or (``None``) every page of the index."""
+        self.generation += 1
         doomed = [k for k in self._pages if k.index == index and (project is None or k.project == project)]
         for key in doomed:
             del self._pages[key]

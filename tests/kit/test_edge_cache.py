@@ -73,3 +73,15 @@ def test_files_only_whole_and_verified_and_evicted_by_size(tmp_path):
     found = files.lookup("/u/i/+f/2")
     assert found.size == 100 and found.sha256 == hashlib.sha256(bytes([2]) * 100).hexdigest()
     assert files.drop("/u/i/+f/2") and files.lookup("/u/i/+f/2") is None and files.bytes == 100
+
+
+def test_a_page_fetched_before_a_purge_is_not_kept():
+    """A fetch that began before a purge may carry the old page: it must not be cached for a whole TTL."""
+    pages = Pages()
+    key = PageKey("u/i", "p", HTML)
+    began = pages.generation
+    pages.purge("u/i", "p")  # the commit's purge arrives while the fetch is in flight
+    assert not pages.put(key, Page(b"old", HTML, 0.0, "master"), since=began)
+    assert pages.get(key) is None
+    assert pages.put(key, Page(b"new", HTML, 0.0, "master"), since=pages.generation)
+    assert pages.get(key).body == b"new"
