@@ -80,36 +80,40 @@ def test_a_refresh_copies_pages_in_both_representations_and_files_byte_identical
         assert copy.read_bytes() == wheel.read_bytes()
         assert hashlib.sha256(copy.read_bytes()).hexdigest() == entry["hashes"]["sha256"]
     root = json.loads((copied / INDEX / "+simple" / "index.v1_json").read_bytes())
-    assert sorted(p["name"] for p in root["projects"]) == ["kitdemo-never", "kitdemo-static"]
+    # The session's devpi is shared: other tests may have published on data/private too.
+    listed = sorted(p["name"] for p in root["projects"])
+    assert {"kitdemo-never", "kitdemo-static"} <= set(listed)
     assert b'href="kitdemo-never/"' in (copied / INDEX / "+simple" / "index.html").read_bytes()
     status = read_status(copied)
-    assert status.projects == 2 and status.files == 2 and status.source == team.url and status.serial > 0
-    assert status.bytes == sum(w.stat().st_size for w in team.wheels.values())
+    assert status.projects == len(listed) and status.files >= 2 and status.source == team.url and status.serial > 0
+    assert status.bytes >= sum(w.stat().st_size for w in team.wheels.values())
     assert abs(status.refreshed_at - time.time()) < 60
 
 
 def test_a_refresh_with_nothing_new_downloads_nothing(team, copied):
     again = refresh([team.url], [INDEX], copied)
-    assert again.ok and again.unchanged and again.downloaded == 0 and again.files == 2
+    files = read_status(copied).files
+    assert again.ok and again.unchanged and again.downloaded == 0 and again.files == files
     forced = refresh([team.url], [INDEX], copied, force=True)  # every page read again: still no file
-    assert forced.ok and not forced.unchanged and forced.downloaded == 0 and forced.files == 2
+    assert forced.ok and not forced.unchanged and forced.downloaded == 0 and forced.files == files
     print(f"no-change refresh: {again.seconds * 1000:.1f} ms (serial unchanged), "
           f"{forced.seconds * 1000:.1f} ms (every page read again)")
 
 
-def test_the_mirror_is_read_first_and_a_dead_one_is_skipped(team, tmp_path):
+def test_the_mirror_is_read_first_and_a_dead_one_is_skipped(team, copied, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     result = refresh([dead, team.url], [INDEX], tmp_path / "copy")
-    assert result.ok and result.source == team.url and result.files == 2
+    assert result.ok and result.source == team.url and result.files == read_status(copied).files
     assert "ConnectError" in result.skipped[0]
 
 
-def test_a_new_upload_appears_after_the_next_refresh_and_a_half_copy_never_shows(team, tmp_path):
+def test_a_new_upload_appears_after_the_next_refresh_and_a_half_copy_never_shows(team, copied, tmp_path):
     """A file that cannot be had (wrong bytes, or a source that stalls half way):
     the project's old page stays as it was, and STATUS.json says why."""
     folder = tmp_path / "copy"
     with Relay(team.url) as relay:
-        assert refresh([relay.url], [INDEX], folder).ok
+        first = refresh([relay.url], [INDEX], folder)
+        assert first.ok
         before = {kind: path.read_bytes() for kind, path in page_files(folder, "kitdemo-static").items()}
         upload(team, "data", make_wheel(tmp_path / "dist", "kitdemo-static", "1.1", marker="static-two"))
         for mode, error in (("corrupt", "do not match the page's sha256: not kept"), ("stall", "ReadTimeout")):
@@ -121,7 +125,7 @@ def test_a_new_upload_appears_after_the_next_refresh_and_a_half_copy_never_shows
             assert read_status(folder).errors == failed.errors
         relay.mode = "ok"
         fixed = refresh([relay.url], [INDEX], folder)
-    assert fixed.ok and fixed.downloaded == 1 and fixed.files == 3
+    assert fixed.ok and fixed.downloaded == 1 and fixed.files == first.files + 1
     assert b"kitdemo_static-1.1-py3-none-any.whl" in page_files(folder, "kitdemo-static")["text/html"].read_bytes()
 
 
@@ -184,11 +188,12 @@ def test_the_drill_master_and_mirror_dead_a_package_nobody_fetched_installs_from
         assert wheel == team.wheels["kitdemo-never"].read_bytes() and headers["X-Served-By"] == "static-copy"
         health = json.loads(get(f"{edge.url}/+edge/health")[2])
         copy = health["static_copy"]
-        assert copy["projects"] == 2 and copy["files"] == 2 and copy["serial"] == read_status(copied).serial
+        made = read_status(copied)
+        assert (copy["projects"], copy["files"], copy["serial"]) == (made.projects, made.files, made.serial)
         assert copy["errors"] >= 1 and "ConnectError" in copy["last_error"]  # the edge's own refresh: nobody answered
         assert health["static_copy_served"] >= 3 and health["integrity_failures"] == 0
         summary = edge_summary(health)
-        shown = f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy['serial']}, 2 projects, 2 files)"
+        shown = f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy['serial']}, {made.projects} projects, {made.files} files)"
         assert shown in summary, summary
 
 
