@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from kit import http
 from kit.answers import is_loopback
 from kit.site import SITE_SECRETS
+from kit.exceptions import one_line
 
 __all__ = ["Finding", "Hints", "check_site", "default_package", "lint_team", "live_team", "cluster_findings", "environment_findings", "OVERRIDING_VARIABLES"]
 
@@ -76,7 +77,7 @@ def _read_ini(path: Path) -> configparser.ConfigParser:
     try:
         ini.read_string(path.read_text(encoding="utf-8"), source=str(path))
     except (configparser.Error, UnicodeDecodeError, OSError) as exc:
-        raise _Unreadable(path.name, _one_line(exc)) from None
+        raise _Unreadable(path.name, one_line(exc)) from None
     return ini
 
 
@@ -84,11 +85,8 @@ def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise _Unreadable(path.name, _one_line(exc)) from None
+        raise _Unreadable(path.name, one_line(exc)) from None
 
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:160] or exc.__class__.__name__
 
 
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -104,7 +102,7 @@ def _read_env(path: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise _Unreadable(path.name, _one_line(exc)) from None
+        raise _Unreadable(path.name, one_line(exc)) from None
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):

@@ -95,3 +95,8 @@ class DevpiError(KitError):
     """Raised when devpi-server answers one of kit's API calls with an error, or does not answer it."""
 
     exit_code = 1
+
+
+def one_line(exc: BaseException) -> str:
+    """Any exception's message on one line (at most 160 characters), or its class name when it has none."""
+    return " ".join(str(exc).split())[:160] or exc.__class__.__name__

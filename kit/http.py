@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kit.exceptions import one_line
+
 __all__ = ["Answer", "request", "get", "CONNECT_TIMEOUT", "READ_TIMEOUT", "REFUSED", "HUNG", "BROKEN"]
 
 #: A loopback connection is made in microseconds: a second means nobody listens.
@@ -84,9 +86,9 @@ def request(
         return Answer(0, failure=HUNG, reason=f"no answer within {timeout:g} s", timeout=timeout)
     except httpx.ConnectError as exc:
         refused = "refused" in str(exc).lower() or "errno 111" in str(exc).lower()
-        return Answer(0, failure=REFUSED if refused else BROKEN, reason=_one_line(exc), timeout=timeout)
+        return Answer(0, failure=REFUSED if refused else BROKEN, reason=one_line(exc), timeout=timeout)
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-        return Answer(0, failure=BROKEN, reason=_one_line(exc), timeout=timeout)
+        return Answer(0, failure=BROKEN, reason=one_line(exc), timeout=timeout)
 
 
 _CLIENT = None
@@ -108,6 +110,3 @@ def _client():
 def get(url: str, *, headers: dict[str, str] | None = None, timeout: float = READ_TIMEOUT) -> Answer:
     return request("GET", url, headers=headers, timeout=timeout)
 
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:160] or exc.__class__.__name__

@@ -46,6 +46,8 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from kit.edge_cache import HTML, JSON, links_of
+from kit.exceptions import one_line
+from kit.http import CONNECT_TIMEOUT
 from kit.upstream import normalize, project_of
 
 __all__ = ["CopyResult", "refresh", "StaticOrigin", "StaticPage", "StaticFile", "read_status", "check_index"]
@@ -61,8 +63,7 @@ _PROJECT = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 #: A devpi file path: /USER/INDEX/+f/..., no dot segments left.
 _FILE_PATH = re.compile(r"/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*/\+f/[A-Za-z0-9._+/-]+")
 _CHUNK = 256 * 1024
-#: Short timeouts (kit's rule, :mod:`kit.http`): a dead source costs a second, a hung one a few.
-CONNECT_TIMEOUT = 1.0
+#: A page or file may take a source longer than kit.http's small API answers; connecting may not.
 READ_TIMEOUT = 10.0
 
 
@@ -163,7 +164,7 @@ class _Copier:
         try:
             response = self.client.get(self.source + path, headers=headers)
         except httpx.HTTPError as exc:
-            raise _SourceDown(f"{self.source}: {exc.__class__.__name__}: {_one_line(exc)}") from None
+            raise _SourceDown(f"{self.source}: {exc.__class__.__name__}: {one_line(exc)}") from None
         if response.status_code >= 500:
             raise _SourceDown(f"{self.source}{path}: HTTP {response.status_code}")
         return response
@@ -256,7 +257,7 @@ class _Copier:
                             hasher.update(chunk)
                             size += len(chunk)
                 except httpx.HTTPError as exc:
-                    raise _SourceDown(f"{self.source}{file_path}: {exc.__class__.__name__}: {_one_line(exc)}") from None
+                    raise _SourceDown(f"{self.source}{file_path}: {exc.__class__.__name__}: {one_line(exc)}") from None
             if hasher.hexdigest() != digest:
                 raise _CopyError(f"{file_path}: the bytes from {self.source} do not match the page's sha256: not kept")
             os.replace(temp, target)
@@ -292,9 +293,6 @@ def _unverified_links(body: bytes, content_type: str) -> list[str]:
             return []
     return [href.partition("#")[0].replace("&amp;", "&") for href in _HREF.findall(body.decode("utf-8", "replace"))]
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:160] or exc.__class__.__name__
 
 
 def _client(timeout: float):
