@@ -42,6 +42,8 @@ __all__ = [
     "load_answers_file",
     "parse_set_options",
     "parse_tools",
+    "DEVPI_UPSTREAMS",
+    "is_requirement_file",
     "is_loopback",
 ]
 
@@ -51,6 +53,13 @@ SETUPS = {
     "private": "one private index per team, on devpi-server",
     "clients": "settings for pip, uv, buildout, setuptools, poetry, pdm, twine and CI",
     "cluster": "master + mirror + CDN edge, run on this machine by kit up",
+    "public-mirror": "a static PEP 381-style mirror of chosen upstream projects, made by bandersnatch",
+}
+
+#: What devpi's root/pypi may mirror: the upstream itself, or this site's public mirror.
+DEVPI_UPSTREAMS = {
+    "upstream": "the upstream answered above",
+    "public-mirror": "this site's public mirror, served by the edge (sync it once, then run offline)",
 }
 
 #: Client tools, each with the file it gets in a team folder.
@@ -134,8 +143,13 @@ def parse_upstream(raw: Any, answers: dict | None = None) -> str:
             f"{_show(text)} is neither 'pypi', a URL nor an existing folder; write a folder as ./{text} "
             "(it must exist) or a URL like http://host:3141/simple/",
         )
-    return validate.url("upstream", raw, credentials="remove them: kit writes the upstream URL into "
-                        "files others read; give devpi-server a URL without them")
+    url = validate.url("upstream", raw, credentials="remove them: kit writes the upstream URL into "
+                       "files others read; give devpi-server a URL without them")
+    if "public-mirror" in (answers or {}).get("setups", ()) and not url.endswith("/simple/"):
+        raise AnswerError("upstream", f"{_show(url)}: the public mirror's bandersnatch needs a PyPI-like upstream "
+                          "whose simple index ends in /simple/ (its JSON API beside it); give such a URL, "
+                          "'pypi' or a folder")
+    return url
 
 
 def _is_folder(text: str) -> bool:
@@ -169,6 +183,53 @@ def parse_private_projects(raw: Any, answers: dict | None = None) -> tuple[str, 
         if normal not in seen:
             seen.append(normal)
     return tuple(seen)
+
+
+#: A requirement file is told from a project name by how it is written.
+_REQUIREMENT_FILE_SUFFIXES = (".txt", ".in")
+
+
+def is_requirement_file(entry: str) -> bool:
+    return entry.startswith(("/", "./", "../", "~")) or entry.endswith(_REQUIREMENT_FILE_SUFFIXES)
+
+
+def parse_mirror_projects(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
+    """Project names (normalised) and requirement files (absolute paths) to mirror; empty: everything.
+
+    A requirement file is written as a path (``/…``, ``./…``, ``~/…``) or by
+    a name ending in ``.txt`` or ``.in``; it must exist. Its projects, and the
+    dependencies of every listed project, are resolved at each sync.
+    """
+    entries = [part.strip() for part in raw.split(",") if part.strip()] if isinstance(raw, str) \
+        else _as_list("mirror_projects", raw)
+    seen: list[str] = []
+    for entry in entries:
+        if is_requirement_file(entry):
+            found = validate.path("mirror_projects", entry, folder=False, must_exist=True, what="requirement file")
+            if not found.is_file():
+                raise AnswerError("mirror_projects", f"{_show(entry)} is not a file; give a requirement file "
+                                  "(one project per line) or a project name")
+            if any(ch in str(found) for ch in "%*?[]") or str(found) != str(found).strip():
+                # bandersnatch.conf is read with interpolation ('%'), and its requirements are glob patterns
+                raise AnswerError("mirror_projects", f"{_show(entry)}: a requirement file's path may not hold "
+                                  "'%', '*', '?', '[' or ']', nor start or end with a space; move or rename the file")
+            normal = str(found.absolute())
+        else:
+            normal = validate.project_name("mirror_projects", entry)
+        if normal not in seen:
+            seen.append(normal)
+    return tuple(seen)
+
+
+def parse_devpi_upstream(raw: Any, answers: dict | None = None) -> str:
+    value = raw.strip().lower() if isinstance(raw, str) else raw
+    if value not in DEVPI_UPSTREAMS:
+        raise AnswerError("devpi_upstream", f"unknown choice {_show(raw)}; choose upstream or public-mirror")
+    setups = (answers or {}).get("setups", ())
+    if value == "public-mirror" and not {"public-mirror", "cluster"} <= set(setups):
+        raise AnswerError("devpi_upstream", "public-mirror needs the public-mirror and cluster setups "
+                          "(the edge serves the mirror); add both to setups or answer upstream")
+    return value
 
 
 def parse_host(raw: Any, answers: dict | None = None) -> str:
@@ -263,6 +324,23 @@ QUESTIONS: tuple[Question, ...] = (
         when=_wants("private"),
     ),
     Question(
+        "mirror_projects", "Projects to mirror publicly (names or requirement files, comma separated; "
+        "empty: the whole upstream)", "text",
+        lambda a: (), parse_mirror_projects,
+        "Names like requests, or requirement files like ./requirements.txt (must exist): each sync mirrors "
+        "them and every project they depend on. Empty mirrors the whole upstream: for PyPI that is many "
+        "terabytes.",
+        when=_wants("public-mirror"),
+    ),
+    Question(
+        "devpi_upstream", "What devpi's root/pypi mirrors (upstream or public-mirror)", "text",
+        lambda a: "upstream", parse_devpi_upstream,
+        "upstream: the upstream index answered above. public-mirror: this site's public mirror through the "
+        "edge, so that after one kit mirror sync the site runs with no network (a classroom); projects "
+        "not in the public mirror are then not found.",
+        when=lambda a: {"public-mirror", "cluster"} <= set(a.get("setups", ())),
+    ),
+    Question(
         "host", "Host name the clients use to reach the index", "text",
         lambda a: "127.0.0.1", parse_host,
         "127.0.0.1 for a laptop; a LAN name for a room or a team (then serve it over TLS).",
@@ -346,6 +424,8 @@ class Answers:
     upstream: str
     teams: tuple[str, ...]
     private_projects: tuple[str, ...]
+    mirror_projects: tuple[str, ...]
+    devpi_upstream: str
     host: str
     scheme: str
     master_port: int
@@ -374,8 +454,15 @@ class Answers:
         return self.host if is_loopback(self.host) else "0.0.0.0"
 
     @property
+    def edge_host(self) -> str:
+        """Where the other services of this machine reach the edge."""
+        return "127.0.0.1" if self.bind_host == "0.0.0.0" else self.bind_host
+
+    @property
     def mirror_url(self) -> str | None:
         """What root/pypi mirrors: None for devpi's built-in PyPI default."""
+        if self.devpi_upstream == "public-mirror":
+            return f"http://{netloc(self.edge_host, self.edge_port)}/mirror/simple/"
         if self.upstream == DEFAULT_UPSTREAM:
             return None
         if upstream_is_folder(self.upstream):
@@ -466,6 +553,11 @@ def site_warnings(answers: Answers) -> list[str]:
         warnings.append(
             f"clients reach {answers.host} over plain http: serve the site over TLS "
             "(a proxy in front, then --set scheme=https)"
+        )
+    if "public-mirror" in answers.setups and not answers.mirror_projects and not upstream_is_folder(answers.upstream):
+        warnings.append(
+            "mirror_projects is empty: the public mirror copies the whole upstream (for PyPI, many terabytes); "
+            "list projects or requirement files with --set mirror_projects=..."
         )
     return warnings
 

@@ -332,6 +332,89 @@ def sample_command(
     _say(str(make_sample(folder, name, version, says)))  # make_sample checks every value
 
 
+mirror_app = typer.Typer(
+    name="mirror", cls=_KitGroup, no_args_is_help=True, rich_markup_mode=None,
+    help="The site's public mirror (the public-mirror setup): sync it with bandersnatch, verify it, show its state.",
+)
+app.add_typer(mirror_app)
+
+
+def _mirror_site(site_dir: str | None):
+    from kit.site import Site
+
+    return Site.find(_site_path(site_dir))
+
+
+@mirror_app.command("sync")
+def mirror_sync_command(
+    site_dir: Optional[str] = SITE_ARG,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Resolve the projects and estimate the storage; download nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only (for cron)."),
+) -> None:
+    """Sync the public mirror now: resolve the projects and their dependencies,
+    check the storage, run bandersnatch, refresh the edge's static copy.
+
+    Safe to interrupt: the pages served are always whole, and the next sync
+    resumes where this one stopped. Exit code: 0 synced, 1 failed, 130 interrupted.
+    """
+    from kit.mirror import sync_mirror
+    from kit.report import progress
+
+    site = _mirror_site(site_dir)
+    if quiet:
+        sync_mirror(site, dry_run=dry_run)
+        return
+    with progress("syncing the public mirror") as say:
+        sync_mirror(site, say=say, dry_run=dry_run)
+    if dry_run:
+        _say(f"dry run: nothing downloaded; sync with: {site.command('mirror sync')}")
+
+
+@mirror_app.command("verify")
+def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
+    """Check every mirrored file against the sha256 its page publishes; name each missing or corrupt one.
+
+    Exit code: 0 when every file matches, 1 otherwise.
+    """
+    from kit.mirror import human_bytes, verify_mirror
+    from kit.report import progress
+
+    site = _mirror_site(site_dir)
+    with progress("verifying the public mirror") as say:
+        result = verify_mirror(site.path, say=say)
+    for problem in result.problems:
+        _say(problem)
+    summary = f"{result.files} files of {result.projects} projects ({human_bytes(result.bytes)})"
+    if result.problems:
+        _say(f"{len(result.problems)} problem{'s' * (len(result.problems) > 1)} in {summary}; "
+             f"fix: {site.command('mirror sync')} downloads what is missing or corrupt again")
+        raise typer.Exit(1)
+    _say(f"ok: {summary}, every sha256 matches its page")
+
+
+@mirror_app.command("status")
+def mirror_status_command(
+    site_dir: Optional[str] = SITE_ARG,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Show the last sync (result, age, serial) and what the mirror holds."""
+    import json
+    from dataclasses import asdict
+
+    from kit.mirror import mirror_status
+
+    site = _mirror_site(site_dir)
+    state = mirror_status(site.path)
+    if as_json:
+        data = {"serial": state.serial, "projects": state.projects, "files": state.files, "bytes": state.bytes,
+                "last_sync": asdict(state.record) if state.record else None, "web": str(state.web)}
+        _say(json.dumps(data, indent=1))
+        return
+    _say(f"public mirror: {state.summary()}")
+    if state.record is not None and state.record.message and state.record.result != "ok":
+        _say(f"last sync: {state.record.message}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; turn kit's errors, and usage errors, into one
     line and an exit code (2 for bad input; 130 for Ctrl-C)."""

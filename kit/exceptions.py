@@ -14,7 +14,10 @@ The tree::
     ├── UnsafeValueError        a value would change the syntax of a file kit writes
     ├── ClusterError            the cluster cannot start, stop or answer (exit 1)
     ├── ClientRunError          a client kit runs for you (pip, twine) failed (exit 1)
-    └── DevpiError              devpi-server refused or did not answer an API call (exit 1)
+    ├── DevpiError              devpi-server refused or did not answer an API call (exit 1)
+    └── MirrorError             the public mirror cannot be synced, verified or read (exit 1)
+        ├── MirrorStorageError  its storage is not writable or too small
+        └── MirrorInterrupted   a sync was stopped by Ctrl-C or SIGTERM (exit 130)
 
 Each message names the problem and the fix in one sentence, because it is
 shown to the user as it is.
@@ -95,6 +98,23 @@ class DevpiError(KitError):
     """Raised when devpi-server answers one of kit's API calls with an error, or does not answer it."""
 
     exit_code = 1
+
+
+class MirrorError(KitError):
+    """Raised when the public mirror cannot be synced (a project the upstream
+    does not have, an unreachable upstream, bandersnatch failing), verified or read."""
+
+    exit_code = 1
+
+
+class MirrorStorageError(MirrorError):
+    """Raised when the mirror's storage folder cannot be written, or has less room than the sync needs."""
+
+
+class MirrorInterrupted(MirrorError):
+    """Raised when a sync is stopped (Ctrl-C, SIGTERM) before it finished; the next one resumes it."""
+
+    exit_code = 130
 
 
 def one_line(exc: BaseException) -> str:

@@ -16,12 +16,13 @@ import os
 import secrets
 import shutil
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from kit.answers import Answers, netloc, dump_answers, upstream_is_folder
+from kit.answers import Answers, dump_answers, is_requirement_file, netloc, upstream_is_folder
 from kit.clients import render_team, team_context
 from kit.devpi import IndexPlan
 from kit.exceptions import HandEditedError, SiteDirError
@@ -82,10 +83,24 @@ def _existing_parent(path: Path) -> Path:
     return Path("/")
 
 
-def site_context(answers: Answers, site_secrets: Mapping[str, str]) -> dict[str, Any]:
-    """Everything the site templates need: the answers, and the site's secrets."""
-    edge_host = "127.0.0.1" if answers.bind_host == "0.0.0.0" else answers.bind_host
+def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Path) -> dict[str, Any]:
+    """Everything the site templates need: the answers, the site's secrets, and
+    where it lives (systemd units and crontabs take absolute paths only)."""
+    from kit.mirror import bandersnatch_master
+
+    site_dir = Path(site_dir).absolute()
+    names = [entry for entry in answers.mirror_projects if not is_requirement_file(entry)]
     return {
+        "site_dir": str(site_dir),
+        "python": sys.executable,
+        "public_mirror": "public-mirror" in answers.setups,
+        "mirror_master": bandersnatch_master(answers),
+        "mirror_master_is_local": upstream_is_folder(answers.upstream),
+        "mirror_data_dir": str(site_dir / "mirror" / "data"),
+        "mirror_names": names,
+        "mirror_files": [entry for entry in answers.mirror_projects if is_requirement_file(entry)],
+        "mirror_everything": not answers.mirror_projects,
+        "devpi_upstream": answers.devpi_upstream,
         "answers": answers.as_dict(),
         "setups": list(answers.setups),
         "upstream": answers.upstream,
@@ -109,12 +124,12 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str]) -> dict[str,
         "private": "private" in answers.setups,
         "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
         # Where master and mirror tell the edge which pages a commit changed.
-        "edge_purge_url": f"http://{netloc(edge_host, answers.edge_port)}/+edge/purge",
+        "edge_purge_url": f"http://{netloc(answers.edge_host, answers.edge_port)}/+edge/purge",
     }
 
 
-def build_site(answers: Answers, dest: Path, *, site_secrets: Mapping[str, str] | None = None) -> None:
-    """Render the whole site for ``answers`` into the new folder ``dest``.
+def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Mapping[str, str] | None = None) -> None:
+    """Render the whole site for ``answers`` into the new folder ``dest``, to be moved to ``site_dir``.
 
     ``site_secrets``: the existing site's, kept on every re-render (changing
     devpi's would log everybody out); any missing is 256 new random bits,
@@ -122,7 +137,8 @@ def build_site(answers: Answers, dest: Path, *, site_secrets: Mapping[str, str] 
     it away.
     """
     given = site_secrets or {}
-    context = site_context(answers, {name: given.get(name) or secrets.token_hex(32) for name in SITE_SECRETS})
+    context = site_context(answers, {name: given.get(name) or secrets.token_hex(32) for name in SITE_SECRETS},
+                           site_dir)
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
         shutil.rmtree(dest / "server")
@@ -136,6 +152,8 @@ def build_site(answers: Answers, dest: Path, *, site_secrets: Mapping[str, str] 
 
         # The edge's settings come from the edge's own config type, so they always load.
         edge_config(answers).write(dest / "cluster" / "edge.json")
+    if "public-mirror" not in answers.setups:
+        shutil.rmtree(dest / "mirror")
     if "clients" in answers.setups:
         teams = dest / "teams"
         teams.mkdir()
@@ -225,7 +243,8 @@ def staged_site(answers: Answers, site_dir: Path, existing: Site | None, *, forc
     staging_parent = site_dir if site_dir.is_dir() else _existing_parent(site_dir)
     with tempfile.TemporaryDirectory(prefix=".kit-staging-", dir=staging_parent) as tmp:
         staged = Path(tmp, "site")
-        build_site(answers, staged, site_secrets=existing.secrets if existing is not None else None)
+        build_site(answers, staged, site_dir=site_dir,
+                   site_secrets=existing.secrets if existing is not None else None)
         new_files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
         if old_manifest is not None:
             _refuse_hand_edits(site_dir, old_manifest, new_files, force=force)

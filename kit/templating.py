@@ -16,6 +16,8 @@ happened to be tame:
 ``buildout`` an INI value with ``$`` doubled (buildout substitutes ``${…}``)
 ``yaml``    a YAML scalar (JSON is YAML): devpi-server settings
 ``comment`` text in a ``#`` comment: refused if it could end the comment
+``systemd`` one word of a unit's command line: quoted, ``%`` and ``$`` doubled
+``cron``   a shell word in a crontab line: refused if it holds ``%``
 ========== ============================================================
 
 The validators (:mod:`kit.answers`) refuse such values long before; the
@@ -88,6 +90,23 @@ def sh_word(value: Any) -> str:
     return shlex.quote(text)
 
 
+def systemd_word(value: Any) -> str:
+    """One argument of ``ExecStart=``: double-quoted (C escapes for ``\\`` and
+    ``"``), with ``%`` (a specifier) and ``$`` (a variable) doubled."""
+    text = _single_line(value, "systemd unit")
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return f'"{text}"'
+
+
+def cron_word(value: Any) -> str:
+    """A shell word in a crontab command; cron turns ``%`` into a line break, so it is refused."""
+    text = _single_line(value, "crontab")
+    if "%" in text:
+        raise UnsafeValueError(f"refusing to write {text!r} into a crontab: cron reads '%' as a line break; "
+                               "move the site to a path without '%'")
+    return shlex.quote(text)
+
+
 def yaml_value(value: Any) -> str:
     return json.dumps(value)
 
@@ -99,7 +118,7 @@ class QuotingExtension(Extension):
         super().__init__(environment)
         environment.filters.update(
             sh=sh_word, toml=toml_value, ini=ini_value, buildout=buildout_value, yaml=yaml_value,
-            comment=comment_text,
+            comment=comment_text, systemd=systemd_word, cron=cron_word,
         )
 
 

@@ -25,6 +25,7 @@ import hashlib
 import html
 import json
 import re
+import tarfile
 import threading
 import zipfile
 import zlib
@@ -79,17 +80,27 @@ def _version_key(version: str) -> tuple:
     return (True, not parsed.is_prerelease, parsed)
 
 
-def _requires_python(path: Path) -> str | None:
-    """``Requires-Python`` from a wheel's METADATA; None for an sdist or a wheel without it."""
-    if not path.name.endswith(".whl"):
-        return None
+def _metadata(path: Path) -> tuple[str | None, tuple[str, ...] | None]:
+    """``Requires-Python`` and ``Requires-Dist`` from a wheel's METADATA or an sdist's PKG-INFO.
+
+    (None, None) when the file has neither or cannot be read: a broken file
+    is still served, and pip will say what is wrong with it.
+    """
     try:
-        with zipfile.ZipFile(path) as zf:
-            name = next(n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n))
-            headers = BytesHeaderParser().parsebytes(zf.read(name))
-    except (zipfile.BadZipFile, zlib.error, StopIteration, OSError):
-        return None  # a broken wheel is still served; pip will say what is wrong with it
-    return headers.get("Requires-Python")
+        if path.name.endswith(".whl"):
+            with zipfile.ZipFile(path) as zf:
+                name = next(n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n))
+                raw = zf.read(name)
+        elif path.name.endswith((".tar.gz", ".tar.bz2")):
+            with tarfile.open(path) as tf:
+                member = next(m for m in tf.getmembers() if re.fullmatch(r"[^/]+/PKG-INFO", m.name))
+                raw = tf.extractfile(member).read()
+        else:
+            return None, None
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, StopIteration, OSError, AttributeError, EOFError):
+        return None, None
+    headers = BytesHeaderParser().parsebytes(raw)
+    return headers.get("Requires-Python"), tuple(headers.get_all("Requires-Dist") or ())
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class _File:
     mtime_ns: int
     serial: int
     requires_python: str | None
+    requires_dist: tuple[str, ...] | None
 
     @property
     def version(self) -> str:
@@ -139,7 +151,7 @@ class _Index:
         self._stamp: tuple | None = None
         self._projects: dict[str, list[_File]] = {}
         # what reading a file tells, by (name, mtime, ctime, size): computed once per version of a file
-        self._facts: dict[tuple[str, int, int, int], tuple[str, str, str | None]] = {}
+        self._facts: dict[tuple[str, int, int, int], tuple] = {}
 
     def projects(self) -> dict[str, list[_File]]:
         with self._lock:
@@ -149,18 +161,19 @@ class _Index:
             if stamp != self._stamp:
                 projects: dict[str, list[_File]] = {}
                 facts = {key: self._facts.get(key) or self._read(path) for path, key in zip(entries, stamp)}
-                for (name, mtime, ctime, size), (sha256, md5, requires_python) in facts.items():
+                for (name, mtime, ctime, size), (sha256, md5, requires_python, requires_dist) in facts.items():
                     # ctime too: a file copied in with its old mtime kept (cp -p, unzip) is still new here
                     serial = max(mtime, ctime) // 1_000_000
-                    file = _File(name, sha256, md5, size, mtime, serial, requires_python)
+                    file = _File(name, sha256, md5, size, mtime, serial, requires_python, requires_dist)
                     projects.setdefault(project_of(name), []).append(file)
                 self._projects, self._stamp, self._facts = projects, stamp, facts
             return self._projects
 
     @staticmethod
-    def _read(path: Path) -> tuple[str, str, str | None]:
+    def _read(path: Path) -> tuple:
         data = path.read_bytes()
-        return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest(), _requires_python(path)
+        return (hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                *_metadata(path))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -249,11 +262,15 @@ class _Handler(BaseHTTPRequestHandler):
             releases.setdefault(file.version, []).append(self._release_file(file, base))
         latest = max(releases, key=_version_key)
         serial = _project_serial(files)
+        # Like PyPI: the latest release's dependencies, from its first file that declares them.
+        latest_files = sorted((f for f in files if f.version == latest), key=lambda f: not f.name.endswith(".whl"))
+        requires_dist = next((list(f.requires_dist) for f in latest_files if f.requires_dist is not None), None)
         body = {
             "info": {
                 "name": name,
                 "version": latest,
                 "requires_python": next((f["requires_python"] for f in releases[latest] if f["requires_python"]), None),
+                "requires_dist": requires_dist or None,
                 "yanked": False,
                 "yanked_reason": None,
             },

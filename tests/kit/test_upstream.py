@@ -125,6 +125,26 @@ def test_json_api_and_listing_carry_serials(tmp_path):
         assert fetch_json(f"{root}/pypi/kitbs-beta/json")[0]["last_serial"] > serials["kitbs-beta"]
 
 
+def test_json_api_gives_the_latest_releases_dependencies(tmp_path):
+    """What ``kit mirror sync`` resolves a project's dependencies from, as PyPI gives it."""
+    make_wheel(tmp_path, "kitbs-app", "1.0", requires=("kitbs-old",))
+    make_wheel(tmp_path, "kitbs-app", "2.0", requires=("kitbs-lib>=1", 'kitbs-extra; extra == "more"'))
+    make_wheel(tmp_path, "kitbs-lib", "1.0")
+    sdist_dir = tmp_path / "kitbs_src-1.0"
+    sdist_dir.mkdir()
+    (sdist_dir / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: kitbs-src\nVersion: 1.0\nRequires-Dist: kitbs-lib\n")
+    import tarfile
+
+    with tarfile.open(tmp_path / "kitbs_src-1.0.tar.gz", "w:gz") as tf:
+        tf.add(sdist_dir, arcname="kitbs_src-1.0")
+    with LocalUpstream(tmp_path) as upstream:
+        root = f"http://127.0.0.1:{upstream.port}"
+        assert fetch_json(f"{root}/pypi/kitbs-app/json")[0]["info"]["requires_dist"] == [
+            "kitbs-lib>=1", 'kitbs-extra; extra == "more"']
+        assert fetch_json(f"{root}/pypi/kitbs-lib/json")[0]["info"]["requires_dist"] is None
+        assert fetch_json(f"{root}/pypi/kitbs-src/json")[0]["info"]["requires_dist"] == ["kitbs-lib"]
+
+
 def test_files_at_their_packages_path(tmp_path):
     wheel = make_wheel(tmp_path, "kitbs-alpha", "1.0", marker="first")
     with LocalUpstream(tmp_path) as upstream:
