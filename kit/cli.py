@@ -349,6 +349,7 @@ def _mirror_site(site_dir: str | None):
 def mirror_sync_command(
     site_dir: Optional[str] = SITE_ARG,
     dry_run: bool = typer.Option(False, "--dry-run", help="Resolve the projects and estimate the storage; download nothing."),
+    repair: bool = typer.Option(False, "--repair", help="Sync every project again and download each missing or corrupt file, not only what changed upstream."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only (for cron)."),
 ) -> None:
     """Sync the public mirror now: resolve the projects and their dependencies,
@@ -362,10 +363,10 @@ def mirror_sync_command(
 
     site = _mirror_site(site_dir)
     if quiet:
-        sync_mirror(site, dry_run=dry_run)
+        sync_mirror(site, dry_run=dry_run, repair=repair)
         return
     with progress("syncing the public mirror") as say:
-        sync_mirror(site, say=say, dry_run=dry_run)
+        sync_mirror(site, say=say, dry_run=dry_run, repair=repair)
     if dry_run:
         _say(f"dry run: nothing downloaded; sync with: {site.command('mirror sync')}")
 
@@ -387,7 +388,7 @@ def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
     summary = f"{result.files} files of {result.projects} projects ({human_bytes(result.bytes)})"
     if result.problems:
         _say(f"{len(result.problems)} problem{'s' * (len(result.problems) > 1)} in {summary}; "
-             f"fix: {site.command('mirror sync')} downloads what is missing or corrupt again")
+             f"fix: {site.command('mirror sync', '--repair')} downloads what is missing or corrupt again")
         raise typer.Exit(1)
     _say(f"ok: {summary}, every sha256 matches its page")
 

@@ -455,12 +455,15 @@ def _serial(data: Path) -> int:
         return 0
 
 
-def sync_mirror(site, *, say: Progress = _quiet, dry_run: bool = False, refresh_static: bool = True) -> SyncRecord | SyncPlan:
+def sync_mirror(site, *, say: Progress = _quiet, dry_run: bool = False, repair: bool = False,
+                refresh_static: bool = True) -> SyncRecord | SyncPlan:
     """Sync the public mirror of ``site`` (a :class:`kit.site.Site`) now.
 
     Resolves, estimates, checks the storage, runs bandersnatch (``say`` gets
     one line per project) and records the result; with ``dry_run``, stops
-    after the estimate and returns the plan. Raises :class:`MirrorError`
+    after the estimate and returns the plan. With ``repair``, every project
+    is synced again and every file compared with its sha256 (a missing or
+    corrupt one is downloaded again), not only what changed upstream. Raises :class:`MirrorError`
     (nothing mirrored when raised before bandersnatch starts),
     :class:`MirrorStorageError` and :class:`MirrorInterrupted`.
     """
@@ -484,6 +487,10 @@ def sync_mirror(site, *, say: Progress = _quiet, dry_run: bool = False, refresh_
         say(f"storage: {paths.data}, {human_bytes(free)} free")
         if dry_run:
             return plan
+        if repair:
+            # With no serial recorded, bandersnatch syncs every project and checks each file's hash.
+            (paths.data / "status").unlink(missing_ok=True)
+            say("repair: every project is synced again and every file checked")
         record = _run_bandersnatch(paths, master, plan, say)
     if record.result == "ok" and refresh_static:
         _refresh_static_copy(site, say)
