@@ -231,6 +231,10 @@ def status_command(
         for r in rows:
             state = "healthy" if r.healthy else "unhealthy" if r.running else "stopped"
             _say(f"{r.name:9} {r.url:32} {r.pid or '-':>7}  {state:9} {r.detail or r.role}")
+        if "public-mirror" in cluster.answers.setups:
+            from kit.mirror import mirror_status
+
+            _say(f"public mirror: {mirror_status(cluster.site.path).summary()}")
     if not any(r.running for r in rows):
         if not as_json:
             _say(f"nothing is running; start it with: {cluster.site.command('up')}")
@@ -309,7 +313,7 @@ def tour_command(
 
 @app.command("catch-up")
 def catch_up_command(
-    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 6)."),
+    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 7)."),
 ) -> None:
     """Make what the tutorial's chapters before CHAPTER leave in your home folder, to start there."""
     from kit.catchup import catch_up
@@ -377,7 +381,7 @@ def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
 
     Exit code: 0 when every file matches, 1 otherwise.
     """
-    from kit.mirror import human_bytes, verify_mirror
+    from kit.mirror import human_bytes, plural, verify_mirror
     from kit.report import progress
 
     site = _mirror_site(site_dir)
@@ -385,7 +389,7 @@ def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
         result = verify_mirror(site.path, say=say)
     for problem in result.problems:
         _say(problem)
-    summary = f"{result.files} files of {result.projects} projects ({human_bytes(result.bytes)})"
+    summary = f"{plural(result.files, 'file')} of {plural(result.projects, 'project')} ({human_bytes(result.bytes)})"
     if result.problems:
         _say(f"{len(result.problems)} problem{'s' * (len(result.problems) > 1)} in {summary}; "
              f"fix: {site.command('mirror sync', '--repair')} downloads what is missing or corrupt again")

@@ -330,6 +330,11 @@ def check_storage(data: Path, needed: int) -> int:
     return free
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 project``, ``2 projects``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def human_bytes(count: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if count < 1000 or unit == "TB":
@@ -475,9 +480,9 @@ def sync_mirror(site, *, say: Progress = _quiet, dry_run: bool = False, repair: 
     with _sync_lock(paths), _upstream_for(answers) as master:
         say(f"upstream: {master if not upstream_is_folder(answers.upstream) else answers.upstream}")
         plan = plan_sync(answers.mirror_projects, master, paths.web, say=say)
-        what = "every project of the upstream" if plan.everything else f"{len(plan.projects)} projects"
+        what = "every project of the upstream" if plan.everything else plural(len(plan.projects), "project")
         if plan.estimated:
-            say(f"to mirror: {what}, {plan.files} files, {human_bytes(plan.bytes)} "
+            say(f"to mirror: {what}, {plural(plan.files, 'file')}, {human_bytes(plan.bytes)} "
                 f"({human_bytes(plan.new_bytes)} not on disk yet)")
         else:
             say(f"to mirror: {what} (too many to estimate: check the storage yourself)")
@@ -549,9 +554,9 @@ def _run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Prog
         raise MirrorError(f"bandersnatch failed: {one_line(record.message)}; see {paths.log}, fix it and run "
                           "kit mirror sync again")
     record.result = "ok"
-    record.message = f"{record.synced} projects updated"
+    record.message = f"{plural(record.synced, 'project')} updated"
     record.write(paths.record)
-    say(f"synced: serial {record.serial}, {record.synced} projects updated, {record.files} files, "
+    say(f"synced: serial {record.serial}, {record.message}, {plural(record.files, 'file')}, "
         f"{human_bytes(record.bytes)} in {record.finished - record.started:.1f} s")
     return record
 
@@ -610,7 +615,8 @@ def _refresh_static_copy(site, say: Progress) -> None:
         say("static copy: not refreshed (the cluster is not running; kit up refreshes it every "
             f"{config.static_copy_every:.0f} s)")
     else:
-        say(f"static copy: serial {result.serial}, {result.projects} projects, {result.files} files")
+        say(f"static copy: serial {result.serial}, {plural(result.projects, 'project')}, "
+            f"{plural(result.files, 'file')}")
 
 
 # -- verify ------------------------------------------------------------------------
@@ -715,7 +721,7 @@ class MirrorStatus:
 
     def summary(self, now: float | None = None) -> str:
         """One line: what is mirrored, and when and how it was last synced."""
-        size = f"{self.projects} projects, {self.files} files, {human_bytes(self.bytes)}"
+        size = f"{plural(self.projects, 'project')}, {plural(self.files, 'file')}, {human_bytes(self.bytes)}"
         if self.record is None:
             return f"never synced ({size}); run kit mirror sync"
         age = _age((now or time.time()) - (self.record.finished or self.record.started))

@@ -98,6 +98,11 @@ FILE_PURPOSES = {
     "cluster/edge.json": "the edge's listen address, origins, cache folder and limits, page TTL, purge secret file",
     "cluster/devpi-secret": "the secret master and mirror share: the same 256 random bits (0600)",
     "cluster/edge-purge-secret": "the secret the devpi plugin shows the edge to purge pages: 256 random bits, kept (0600)",
+    "mirror/README.md": "the public mirror: what it holds, the ``kit mirror`` commands, where it is served",
+    "mirror/bandersnatch.conf": "bandersnatch's settings: upstream, storage, formats, the listed projects (``kit mirror sync`` adds their dependencies)",
+    "mirror/kit-mirror-sync.service": "systemd: one ``kit mirror sync`` of this site (oneshot, niced)",
+    "mirror/kit-mirror-sync.timer": "systemd: starts the sync hourly, at a random minute, and after a missed run",
+    "mirror/crontab": "the same hourly sync as a cron line (``--quiet``: errors only)",
     "teams/TEAM/README.md": "what each client file is and how to use it",
     "teams/TEAM/pip.conf": "pip: one ``index-url``; empty ``extra-index-url`` and ``find-links``; ``trusted-host`` only for plain http beyond loopback",
     "teams/TEAM/uv.toml": "uv: one default ``[[index]]``, ``first-index`` strategy",
@@ -116,11 +121,11 @@ class KitFiles(_GeneratedDirective):
         import tempfile
         from pathlib import Path
 
-        from kit.answers import answers_from_raw
+        from kit.answers import SETUPS, answers_from_raw
         from kit.render import render_site
 
         with tempfile.TemporaryDirectory() as tmp:
-            answers = answers_from_raw({"upstream": tmp, "teams": ["team"]})
+            answers = answers_from_raw({"upstream": tmp, "teams": ["team"], "setups": list(SETUPS)})
             site = Path(tmp, "site")
             render_site(answers, site)
             names = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())

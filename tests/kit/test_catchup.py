@@ -18,8 +18,8 @@ def test_catch_up_to_chapter_1_fills_the_upstream_folder(capsys):
 
 
 def test_no_such_chapter(capsys):
-    code, _, err = kit("catch-up", "7", capsys=capsys)
-    assert code == 2 and err == "kit: error: CHAPTER: there is no chapter 7 to catch up to; give a number from 1 to 6\n"
+    code, _, err = kit("catch-up", "8", capsys=capsys)
+    assert code == 2 and err == "kit: error: CHAPTER: there is no chapter 8 to catch up to; give a number from 1 to 7\n"
     assert not (Path.home() / "wheels").exists()
 
 

@@ -48,8 +48,9 @@ def _spliced(good: str) -> st.SearchStrategy[str]:
 
 
 GOOD = {
-    "setups": "mirror,private,clients", "upstream": "http://127.0.0.1:3144/simple/", "teams": "web,data",
-    "private_projects": "acme-utils", "host": "pkgs.example.test", "scheme": "https", "master_port": "3141",
+    "setups": "mirror,private,clients,public-mirror", "upstream": "http://127.0.0.1:3144/simple/", "teams": "web,data",
+    "private_projects": "acme-utils", "mirror_projects": "acme-app,requests", "devpi_upstream": "upstream",
+    "host": "pkgs.example.test", "scheme": "https", "master_port": "3141",
     "mirror_port": "3142", "edge_port": "3143", "upstream_port": "3144", "clients": "pip,uv",
     "admin_password": "correct-horse-battery",
 }
