@@ -9,7 +9,9 @@ their bytes match the sha256 their index publishes (:mod:`kit.edge_cache`).
 When no origin answers, what the edge has seen is served stale, and what it
 has not seen comes from the static copy of the team indexes it refreshes in
 the background (:mod:`kit.static_copy`), its last origin. Every cached
-answer passes :mod:`kit.edge_auth` for its index first.
+answer passes :mod:`kit.edge_auth` for its index first. Paths under ``/mirror/``
+are the public mirror: bandersnatch's tree, served from disk with no origin
+asked (:mod:`kit.edge_mirror`).
 
 This module is the configuration and the HTTP wiring (aiohttp's server, and
 one pooled client session to the origins). Run it with
@@ -37,6 +39,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, DummyCookieJar, T
 from kit.edge_auth import Authorizer
 from kit.edge_cache import (JSON, CachedFile, Files, Hashes, Page, PageKey, Pages, links_of, representation,
                             upstream_accept)
+from kit.edge_mirror import NO_MIRROR, PublicMirror
 from kit.edge_origins import Origin, Origins, check_forever
 from kit.edge_purge import PurgeRefused, check_authorization, parse_purge, read_secret
 from kit.static_copy import StaticOrigin, check_index, refresh
@@ -111,6 +114,9 @@ class EdgeConfig:
     static_copy_dir: str = ""
     static_copy_indexes: list[str] = field(default_factory=list)
     static_copy_every: float = 60.0
+    #: bandersnatch's ``web`` folder, served at ``/mirror/`` ("" for none):
+    #: ``/mirror/simple/`` is the mirror's index, for pip's ``--index-url``.
+    public_mirror_dir: str = ""
 
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
@@ -170,7 +176,9 @@ class Edge:
         self.stats = {
             "requests": 0, "hits": 0, "misses": 0, "stale": 0, "passes": 0, "purges": 0, "purged": 0,
             "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0, "static_copy_served": 0,
+            "mirror_served": 0,
         }
+        self.mirror = PublicMirror(Path(config.public_mirror_dir)) if config.public_mirror_dir else None
         self.static = (StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes)
                        if config.static_copy_dir else None)
         self._refresher: asyncio.Task | None = None
@@ -251,6 +259,8 @@ class Edge:
             return _text(503, "kit edge: too many requests in progress; retry shortly\n", retry_after=True)
         self._in_progress += 1
         try:
+            if path.startswith("/mirror/"):  # it decodes the raw target itself, one segment at a time
+                return await self._public_mirror(request)
             if request.method not in _READS:
                 return await self._write(request)
             kind, index, project = classify(path)
@@ -274,6 +284,15 @@ class Edge:
         if path == "/+edge/purge" and request.method == "POST":
             return await self._purge(request)
         return _text(404, f"kit edge: no {request.method} {path}\n")
+
+    async def _public_mirror(self, request: web.Request) -> web.StreamResponse:
+        """bandersnatch's tree from disk (:mod:`kit.edge_mirror`): no origin, no cache, no authoriser (it is public)."""
+        if self.mirror is None:
+            return _text(404, NO_MIRROR)
+        response = await self.mirror.answer(request)
+        if response.status < 300 or response.status == 304:
+            self.stats["mirror_served"] += 1
+        return response
 
     # -- pages -------------------------------------------------------------------
 
