@@ -88,4 +88,6 @@ def edge_config(answers: Answers) -> EdgeConfig:
         **({"static_copy_dir": "run/static-copy",
             "static_copy_indexes": [f"{team}/private" for team in answers.teams]}
            if "private" in answers.setups else {}),
+        # bandersnatch's tree, written by kit mirror sync: served at /mirror/simple/.
+        **({"public_mirror_dir": "../mirror/data/web"} if "public-mirror" in answers.setups else {}),
     )

@@ -40,7 +40,8 @@ MAX_TEXT = 200
 
 # fullmatch, never match with "$": "$" also matches before a final newline.
 TEAM_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]|[a-z]")
-RESERVED_TEAMS = frozenset({"root", "pypi", "kit", "admin"})
+#: "mirror": the edge serves the public mirror at /mirror/, where that team's index would be.
+RESERVED_TEAMS = frozenset({"root", "pypi", "kit", "admin", "mirror"})
 TEAM_RULE = "use lowercase letters, digits and '-', starting with a letter, at most 32 characters"
 HOST_RE = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"

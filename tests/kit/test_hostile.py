@@ -159,6 +159,7 @@ CASES += [
         ("teams=root", "reserved"),
         ("teams=pypi", "reserved"),
         ("teams=kit", "reserved"),
+        ("teams=mirror", "reserved"),
         ("teams=admin", "reserved"),
         ("teams=" + "a" * 33, "at most 32 characters"),
         ("teams=web-", "invalid team name"),
