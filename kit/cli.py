@@ -404,16 +404,13 @@ def mirror_status_command(
 ) -> None:
     """Show the last sync (result, age, serial) and what the mirror holds."""
     import json
-    from dataclasses import asdict
 
     from kit.mirror import mirror_status
 
     site = _mirror_site(site_dir)
     state = mirror_status(site.path)
     if as_json:
-        data = {"serial": state.serial, "projects": state.projects, "files": state.files, "bytes": state.bytes,
-                "last_sync": asdict(state.record) if state.record else None, "web": str(state.web)}
-        _say(json.dumps(data, indent=1))
+        _say(json.dumps(state.as_dict(), indent=1))
         return
     _say(f"public mirror: {state.summary()}")
     if state.record is not None and state.record.message and state.record.result != "ok":

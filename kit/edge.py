@@ -118,6 +118,11 @@ class EdgeConfig:
     #: ``/mirror/simple/`` is the mirror's index, for pip's ``--index-url``.
     public_mirror_dir: str = ""
 
+    @property
+    def static_copy_sources(self) -> list[str]:
+        """Where the static copy is refreshed from: the mirrors first (the master is spared), then the master."""
+        return [*self.mirrors, self.master]
+
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
@@ -223,7 +228,7 @@ class Edge:
     async def _refresh_static_forever(self) -> None:
         """Refresh the static copy now and every ``static_copy_every`` seconds; a failure is logged, never fatal."""
         loop = asyncio.get_running_loop()
-        copy = functools.partial(refresh, [*self.config.mirrors, self.config.master], self.config.static_copy_indexes,
+        copy = functools.partial(refresh, self.config.static_copy_sources, self.config.static_copy_indexes,
                                  Path(self.config.static_copy_dir), outside_url=self.config.public_url,
                                  timeout=self.config.read_timeout)
         while True:

@@ -34,7 +34,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -47,7 +46,7 @@ from typing import Callable, Iterator
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from kit.answers import DEFAULT_UPSTREAM, Answers, is_requirement_file, upstream_is_folder
+from kit.answers import DEFAULT_UPSTREAM, Answers, is_loopback, is_requirement_file, upstream_is_folder
 from kit.exceptions import MirrorError, MirrorInterrupted, MirrorStorageError, one_line
 from kit.upstream import normalize
 
@@ -78,7 +77,8 @@ class MirrorPaths:
 
     @classmethod
     def of(cls, site_dir: Path) -> "MirrorPaths":
-        return cls(Path(site_dir).absolute() / "mirror")
+        """The paths of the mirror of the site in ``site_dir`` (relative stays relative)."""
+        return cls(Path(site_dir) / "mirror")
 
     conf = property(lambda self: self.root / "bandersnatch.conf")
     data = property(lambda self: self.root / "data")
@@ -175,7 +175,11 @@ class SyncPlan:
 
 
 class _Upstream:
-    """The upstream's JSON API (``BASE/pypi/NAME/json``), as bandersnatch reads it."""
+    """The upstream's JSON API (``BASE/pypi/NAME/json``), as bandersnatch reads it.
+
+    Not :mod:`kit.http`: that client ignores the environment's proxies, which
+    is right for the cluster on loopback but not for PyPI behind a company proxy.
+    """
 
     def __init__(self, base: str):
         self.base = base.rstrip("/")
@@ -213,8 +217,7 @@ class _Upstream:
 
 
 def _is_loopback_url(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    return is_loopback(urllib.parse.urlsplit(url).hostname or "")
 
 
 def _dependencies(metadata: dict, extras: set[str]) -> list[Requirement]:
@@ -445,14 +448,6 @@ def _sync_settings(paths: MirrorPaths, master: str, plan: SyncPlan) -> str:
     return "\n".join(lines)
 
 
-def _bandersnatch() -> str:
-    local = Path(sys.executable).parent / "bandersnatch"
-    found = str(local) if local.exists() else shutil.which("bandersnatch")
-    if not found:
-        raise MirrorError("bandersnatch is not installed; install kit with its dependencies: pip install pkgindex-kit")
-    return found
-
-
 def _serial(data: Path) -> int:
     try:
         return int((data / "status").read_text().strip())
@@ -503,6 +498,7 @@ def sync_mirror(site, *, say: Progress = _quiet, dry_run: bool = False, repair: 
 
 
 def _run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Progress) -> SyncRecord:
+    from kit.services import program  # kit.services brings the edge's aiohttp: not for kit init
     paths.run.mkdir(parents=True, exist_ok=True)
     paths.sync_conf.write_text(_sync_settings(paths, master, plan), encoding="utf-8")
     record = SyncRecord(result="running", started=time.time(), projects=len(plan.projects))
@@ -512,14 +508,14 @@ def _run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Prog
         # bandersnatch hands any *_proxy variable to its HTTP client, even for 127.0.0.1
         env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
     total = len(plan.projects) or "?"
-    errors: list[str] = []
+    errors = _Errors()
     interrupted = False
     with open(paths.log, "a", encoding="utf-8") as log:
         log.write(f"\n==== kit mirror sync {datetime.now(timezone.utc).isoformat(timespec='seconds')} ====\n")
-        proc = subprocess.Popen([_bandersnatch(), "-c", str(paths.sync_conf), "mirror"], cwd=paths.run,
+        proc = subprocess.Popen([program("bandersnatch"), "-c", str(paths.sync_conf), "mirror"], cwd=paths.run,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace", env=env, start_new_session=True)
-        previous = _forward_termination(proc)
+        previous = _stop_on_sigterm()
         try:
             for line in proc.stdout:
                 log.write(line)
@@ -530,8 +526,8 @@ def _run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Prog
                     say(f"[{record.synced}/{total}] {name}")
                 elif "Resuming interrupted sync" in text:
                     say("resuming the sync that was interrupted")
-                elif " ERROR" in text or "Traceback" in text or "Error syncing" in text:
-                    errors.append(text.split(" - ", 1)[-1] if " - " in text else text)
+                else:
+                    errors.note(text)
             proc.wait()
         except KeyboardInterrupt:
             interrupted = True
@@ -547,9 +543,9 @@ def _run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Prog
         record.write(paths.record)
         raise MirrorInterrupted(f"sync {record.message}; the pages served are whole, and kit mirror sync "
                                 "resumes where it stopped")
-    if proc.returncode != 0 or errors:
+    if proc.returncode != 0 or errors.last:
         record.result = "failed"
-        record.message = errors[-1] if errors else f"bandersnatch exited with {proc.returncode}"
+        record.message = errors.last or f"bandersnatch exited with {proc.returncode}"
         record.write(paths.record)
         raise MirrorError(f"bandersnatch failed: {one_line(record.message)}; see {paths.log}, fix it and run "
                           "kit mirror sync again")
@@ -561,7 +557,28 @@ def _run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Prog
     return record
 
 
-def _forward_termination(proc: subprocess.Popen):
+class _Errors:
+    """The last error in bandersnatch's log, as one sentence: its ERROR line
+    (``Error syncing package: NAME@SERIAL``) and the exception that ends the
+    traceback under it (``NotADirectoryError: [Errno 20] …``)."""
+
+    _ERROR = re.compile(r"^\S+ \S+ (?:ERROR|CRITICAL): (.*?)(?: \(\w+\.py:\d+\))?$")
+
+    def __init__(self):
+        self.last = ""
+        self._in_traceback = False
+
+    def note(self, line: str) -> None:
+        error = self._ERROR.match(line)
+        if error:
+            self.last, self._in_traceback = error.group(1), False
+        elif line.startswith("Traceback"):
+            self._in_traceback = True
+        elif self._in_traceback and line and not line[0].isspace():
+            self.last, self._in_traceback = f"{self.last}: {line}" if self.last else line, False
+
+
+def _stop_on_sigterm():
     """SIGTERM (systemd stopping the unit) ends the sync like Ctrl-C: bandersnatch is stopped cleanly."""
     def stop(_signum, _frame):
         raise KeyboardInterrupt
@@ -606,7 +623,7 @@ def _refresh_static_copy(site, say: Progress) -> None:
         return
     folder = site.path / "cluster" / config.static_copy_dir
     try:
-        result = refresh([*config.mirrors, config.master], config.static_copy_indexes, folder,
+        result = refresh(config.static_copy_sources, config.static_copy_indexes, folder,
                          outside_url=config.public_url)
     except Exception as exc:  # the mirror is synced; a copy that cannot be written is said, not fatal
         say(f"static copy: not refreshed ({one_line(exc)})")
@@ -718,6 +735,11 @@ class MirrorStatus:
     files: int
     bytes: int
     web: Path
+
+    def as_dict(self) -> dict:
+        """For ``kit mirror status --json``."""
+        return {"serial": self.serial, "projects": self.projects, "files": self.files, "bytes": self.bytes,
+                "last_sync": asdict(self.record) if self.record else None, "web": str(self.web)}
 
     def summary(self, now: float | None = None) -> str:
         """One line: what is mirrored, and when and how it was last synced."""

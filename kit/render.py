@@ -86,7 +86,7 @@ def _existing_parent(path: Path) -> Path:
 def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Path) -> dict[str, Any]:
     """Everything the site templates need: the answers, the site's secrets, and
     where it lives (systemd units and crontabs take absolute paths only)."""
-    from kit.mirror import bandersnatch_master
+    from kit.mirror import MirrorPaths, bandersnatch_master
 
     site_dir = Path(site_dir).absolute()
     names = [entry for entry in answers.mirror_projects if not is_requirement_file(entry)]
@@ -96,7 +96,7 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
         "public_mirror": "public-mirror" in answers.setups,
         "mirror_master": bandersnatch_master(answers),
         "mirror_master_is_local": upstream_is_folder(answers.upstream),
-        "mirror_data_dir": str(site_dir / "mirror" / "data"),
+        "mirror_data_dir": str(MirrorPaths.of(site_dir).data),
         "mirror_names": names,
         "mirror_files": [entry for entry in answers.mirror_projects if is_requirement_file(entry)],
         "mirror_everything": not answers.mirror_projects,

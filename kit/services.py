@@ -15,6 +15,7 @@ from pathlib import Path
 from kit.answers import Answers, upstream_is_folder
 from kit.edge import EdgeConfig
 from kit.exceptions import ClusterError
+from kit.mirror import MirrorPaths
 
 __all__ = ["Service", "services_of", "edge_config", "program"]
 
@@ -88,6 +89,7 @@ def edge_config(answers: Answers) -> EdgeConfig:
         **({"static_copy_dir": "run/static-copy",
             "static_copy_indexes": [f"{team}/private" for team in answers.teams]}
            if "private" in answers.setups else {}),
-        # bandersnatch's tree, written by kit mirror sync: served at /mirror/simple/.
-        **({"public_mirror_dir": "../mirror/data/web"} if "public-mirror" in answers.setups else {}),
+        # bandersnatch's tree, written by kit mirror sync: served at /mirror/simple/
+        # (relative to the edge's folder, SITE/cluster).
+        **({"public_mirror_dir": str(MirrorPaths.of(Path("..")).web)} if "public-mirror" in answers.setups else {}),
     )

@@ -351,3 +351,35 @@ def test_an_empty_project_list_from_pypi_warns_about_the_size(tmp_path):
     assert "mirror_projects is empty: the public mirror copies the whole upstream" in proc.stderr
     conf = (tmp_path / "site" / "mirror" / "bandersnatch.conf").read_text()
     assert "master =" not in conf and "[plugins]" not in conf  # bandersnatch's own default upstream, everything
+
+
+def test_an_upstream_that_does_not_answer_is_named(tmp_path):
+    from kit.cluster import free_ports
+
+    env = clean_env(tmp_path / "home")
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), "mirror_projects=kmt-app",
+                     f"upstream={dead}/simple/")
+    proc = kit("mirror", "sync", str(site), env=env, check=False)
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert f"cannot reach the upstream at {dead} (" in line and "check the network" in line
+    assert mirrored(site) == set()
+
+
+def test_a_failing_bandersnatch_is_reported_recorded_and_shown_in_status(tmp_path):
+    """bandersnatch cannot store the files (a file where its packages folder goes): the sync fails
+    with bandersnatch's own reason and the log to read, and status says so."""
+    env = clean_env(tmp_path / "home")
+    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), "mirror_projects=kmt-lib")
+    web = site / "mirror" / "data" / "web"
+    web.mkdir(parents=True)
+    (web / "packages").write_text("not a folder")
+    proc = kit("mirror", "sync", str(site), env=env, check=False)
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert line.startswith("kit: error: bandersnatch failed: Error syncing package: kmt-lib@")
+    assert "NotADirectoryError: [Errno 20] Not a directory" in line and f"see {site / 'mirror' / 'run' / 'sync.log'}" in line
+    assert "kit mirror sync" in (site / "mirror" / "run" / "sync.log").read_text()
+    status = kit("mirror", "status", str(site), env=env).stdout
+    assert status.startswith("public mirror: last sync failed ") and "\nlast sync: " in status

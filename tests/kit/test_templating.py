@@ -68,3 +68,19 @@ def test_values_that_would_change_the_file_are_refused(value, write):
 
 def test_buildout_dollar_is_doubled_so_nothing_is_substituted():
     assert buildout_value("http://h/a$b/${buildout:directory}/") == "http://h/a$$b/$${buildout:directory}/"
+
+
+def test_a_systemd_word_is_quoted_and_its_specifiers_doubled():
+    from kit.templating import systemd_word
+
+    assert systemd_word('/srv/a b/%i$HOME"q\\') == '"/srv/a b/%%i$$HOME\\"q\\\\"'
+    with pytest.raises(UnsafeValueError):
+        systemd_word("/srv/a\nExecStartPre=/bin/sh")
+
+
+def test_a_cron_word_is_shell_quoted_and_a_percent_refused():
+    from kit.templating import cron_word
+
+    assert cron_word("/srv/a b") == "'/srv/a b'"
+    with pytest.raises(UnsafeValueError, match="cron reads '%' as a line break"):
+        cron_word("/srv/100%")
