@@ -97,6 +97,7 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
         "mirror_master": bandersnatch_master(answers),
         "mirror_master_is_local": upstream_is_folder(answers.upstream),
         "mirror_data_dir": str(MirrorPaths.of(site_dir).data),
+        "mirror_web_dir": str(MirrorPaths.of(site_dir).web),
         "mirror_names": names,
         "mirror_files": [entry for entry in answers.mirror_projects if is_requirement_file(entry)],
         "mirror_everything": not answers.mirror_projects,

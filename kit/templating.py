@@ -18,6 +18,7 @@ happened to be tame:
 ``comment`` text in a ``#`` comment: refused if it could end the comment
 ``systemd`` one word of a unit's command line: quoted, ``%`` and ``$`` doubled
 ``cron``   a shell word in a crontab line: refused if it holds ``%``
+``nginx``  one nginx parameter, double-quoted: refused if it holds ``$`` or ``{``
 ========== ============================================================
 
 The validators (:mod:`kit.answers`) refuse such values long before; the
@@ -107,6 +108,17 @@ def cron_word(value: Any) -> str:
     return shlex.quote(text)
 
 
+def nginx_word(value: Any) -> str:
+    """One parameter of an nginx directive, double-quoted (``\\`` and ``"``
+    escaped). nginx expands ``$name`` even inside quotes and has no escape for
+    it, so a value holding ``$`` (or ``{``) is refused."""
+    text = _single_line(value, "nginx")
+    if "$" in text or "{" in text:
+        raise UnsafeValueError(f"refusing to write {text!r} into an nginx file: nginx reads '$' and '{{' as "
+                               "variables; move the site to a path without them")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def yaml_value(value: Any) -> str:
     return json.dumps(value)
 
@@ -118,7 +130,7 @@ class QuotingExtension(Extension):
         super().__init__(environment)
         environment.filters.update(
             sh=sh_word, toml=toml_value, ini=ini_value, buildout=buildout_value, yaml=yaml_value,
-            comment=comment_text, systemd=systemd_word, cron=cron_word,
+            comment=comment_text, systemd=systemd_word, cron=cron_word, nginx=nginx_word,
         )
 
 

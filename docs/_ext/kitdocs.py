@@ -103,6 +103,7 @@ FILE_PURPOSES = {
     "mirror/kit-mirror-sync.service": "systemd: one ``kit mirror sync`` of this site (oneshot, niced)",
     "mirror/kit-mirror-sync.timer": "systemd: starts the sync hourly, at a random minute, and after a missed run",
     "mirror/crontab": "the same hourly sync as a cron line (``--quiet``: errors only)",
+    "mirror/nginx-locations.conf": "nginx: serves the public mirror at ``/mirror/simple/`` in production (JSON or HTML by ``Accept``, files, hidden names refused); include it in a server block",
     "teams/TEAM/README.md": "what each client file is and how to use it",
     "teams/TEAM/pip.conf": "pip: one ``index-url``; empty ``extra-index-url`` and ``find-links``; ``trusted-host`` only for plain http beyond loopback",
     "teams/TEAM/uv.toml": "uv: one default ``[[index]]``, ``first-index`` strategy",

@@ -383,3 +383,15 @@ def test_a_failing_bandersnatch_is_reported_recorded_and_shown_in_status(tmp_pat
     assert "kit mirror sync" in (site / "mirror" / "run" / "sync.log").read_text()
     status = kit("mirror", "status", str(site), env=env).stdout
     assert status.startswith("public mirror: last sync failed ") and "\nlast sync: " in status
+
+
+@pytest.mark.parametrize("folder, expected", [
+    ("at%home", "into a crontab: cron reads '%' as a line break; move the site to a path without '%'"),
+    ("cost$5", "into an nginx file: nginx reads '$' and '{' as variables; move the site to a path without them"),
+])
+def test_a_site_path_the_schedule_or_nginx_cannot_hold_is_refused_before_writing(tmp_path, folder, expected):
+    env = clean_env(tmp_path / "home")
+    proc = run(kit_cmd("init", str(tmp_path / folder), "--no-input", "--set", "setups=public-mirror",
+                       "--set", f"upstream={make_upstream(tmp_path / 'wheels')}"), env=env, check=False)
+    assert proc.returncode == 2 and expected in one_error_line(proc)
+    assert not (tmp_path / folder).exists()

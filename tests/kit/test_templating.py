@@ -84,3 +84,12 @@ def test_a_cron_word_is_shell_quoted_and_a_percent_refused():
     assert cron_word("/srv/a b") == "'/srv/a b'"
     with pytest.raises(UnsafeValueError, match="cron reads '%' as a line break"):
         cron_word("/srv/100%")
+
+
+def test_an_nginx_word_is_quoted_and_a_variable_refused():
+    from kit.templating import nginx_word
+
+    assert nginx_word('/srv/a b/"q"\\') == '"/srv/a b/\\"q\\"\\\\"'
+    for value in ("/srv/$host", "/srv/{x}", "/srv/a\n}"):
+        with pytest.raises(UnsafeValueError):
+            nginx_word(value)
