@@ -232,6 +232,18 @@ def parse_devpi_upstream(raw: Any, answers: dict | None = None) -> str:
     return value
 
 
+#: What serves the cluster's clients: kit's own edge (pip-installable), or Varnish from the system's packages.
+EDGES = ("python", "varnish")
+
+
+def parse_edge(raw: Any, answers: dict | None = None) -> str:
+    value = raw.strip().lower() if isinstance(raw, str) else raw
+    if value not in EDGES:
+        raise AnswerError("edge", f"unknown edge {_show(raw)}; choose python (kit's own) or varnish "
+                          "(needs varnishd and varnish-modules: apt-get install varnish varnish-modules)")
+    return value
+
+
 def parse_host(raw: Any, answers: dict | None = None) -> str:
     return validate.host("host", raw)
 
@@ -245,6 +257,10 @@ def parse_scheme(raw: Any, answers: dict | None = None) -> str:
 def _port_parser(key: str, others: tuple[str, ...]) -> Callable[[Any, dict | None], int]:
     def parse_port(raw: Any, answers: dict | None = None) -> int:
         used = {other: answers[other] for other in others if answers and other in answers}
+        if answers and answers.get("edge") != "varnish":
+            used.pop("shield_port", None)  # no shield runs: its port is free for others
+        if key == "shield_port" and (answers or {}).get("edge") != "varnish":
+            used = {}
         return validate.port(key, raw, used)
 
     return parse_port
@@ -368,8 +384,22 @@ QUESTIONS: tuple[Question, ...] = (
         when=_wants("cluster"),
     ),
     Question(
+        "edge", "Which edge serves the clients (python or varnish)", "text",
+        lambda a: "python", parse_edge,
+        "python: kit's own caching proxy, nothing to install. varnish: Varnish in front, for production "
+        "(needs the varnish and varnish-modules packages); kit's edge then runs behind it as its shield.",
+        when=_wants("cluster"),
+    ),
+    Question(
+        "shield_port", "Port of the shield (kit's edge behind Varnish)", "text",
+        lambda a: 3145, _port_parser("shield_port", ("master_port", "mirror_port", "edge_port")),
+        "Used only with edge = varnish: kit's edge listens here on 127.0.0.1; Varnish fetches package "
+        "files (checked against their sha256), the public mirror and the static copy from it.",
+        when=lambda a: "cluster" in a.get("setups", ()) and a.get("edge") == "varnish",
+    ),
+    Question(
         "upstream_port", "Port of the local upstream (serves the upstream folder)", "text",
-        lambda a: 3144, _port_parser("upstream_port", ("master_port", "mirror_port", "edge_port")),
+        lambda a: 3144, _port_parser("upstream_port", ("master_port", "mirror_port", "edge_port", "shield_port")),
         "Used only when upstream is a folder: kit serves it as a simple index on this port.",
         when=lambda a: upstream_is_folder(a.get("upstream", "")),
     ),
@@ -431,6 +461,8 @@ class Answers:
     master_port: int
     mirror_port: int
     edge_port: int
+    edge: str
+    shield_port: int
     upstream_port: int
     clients: tuple[str, ...]
     admin_password: str

@@ -81,7 +81,7 @@ class Cluster:
     # -- the services ------------------------------------------------------
 
     def services(self) -> list[Service]:
-        return services_of(self.answers)
+        return services_of(self.answers, self.site.path)
 
     def service(self, name: str) -> Service:
         for service in self.services():

@@ -87,6 +87,7 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
     """Everything the site templates need: the answers, the site's secrets, and
     where it lives (systemd units and crontabs take absolute paths only)."""
     from kit.mirror import MirrorPaths, bandersnatch_master
+    from kit.varnish import varnishd_argv
 
     site_dir = Path(site_dir).absolute()
     names = [entry for entry in answers.mirror_projects if not is_requirement_file(entry)]
@@ -124,8 +125,16 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
                   for team in answers.teams],
         "private": "private" in answers.setups,
         "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
-        # Where master and mirror tell the edge which pages a commit changed.
-        "edge_purge_url": f"http://{netloc(answers.edge_host, answers.edge_port)}/+edge/purge",
+        # Where master and mirror tell the edge which pages a commit changed
+        # (with Varnish, Varnish and the shield behind it: both cache pages).
+        "edge_purge_url": " ".join(
+            f"http://{netloc(host, port)}/+edge/purge"
+            for host, port in ([(answers.edge_host, answers.edge_port)]
+                               + ([("127.0.0.1", answers.shield_port)] if answers.edge == "varnish" else []))),
+        "edge": answers.edge,
+        "shield_port": answers.shield_port,
+        "edge_port_url": f"http://{netloc(answers.edge_host, answers.edge_port)}",
+        "varnishd_argv": varnishd_argv(answers, site_dir),
     }
 
 

@@ -53,8 +53,11 @@ def program(name: str) -> str:
     return found
 
 
-def services_of(answers: Answers) -> list[Service]:
-    """The site's services, in the order they start (each needs the ones before)."""
+def services_of(answers: Answers, site_dir: Path) -> list[Service]:
+    """The site's services, in the order they start (each needs the ones before).
+
+    ``site_dir``: the site's folder; varnishd takes absolute paths only.
+    """
     a = answers
     py = sys.executable
     found = []
@@ -70,17 +73,33 @@ def services_of(answers: Answers) -> list[Service]:
                 "/+api", (program("devpi-server"), "-c", "master.yml"), "master.yml"),
         Service("mirror", "devpi replica of the master", a.mirror_port, f"http://127.0.0.1:{a.mirror_port}",
                 "/+api", (program("devpi-server"), "-c", "mirror.yml"), "mirror.yml"),
-        Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
-                "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host),
     ]
+    if a.edge == "varnish":
+        from kit.varnish import varnishd_argv
+
+        found += [
+            Service("shield", "kit's edge behind Varnish: checked files, static copy, public mirror", a.shield_port,
+                    f"http://127.0.0.1:{a.shield_port}", "/+edge/health", (py, "-m", "kit.edge", "edge.json"),
+                    "kit.edge"),
+            Service("edge", "CDN edge: Varnish, the caching proxy clients use", a.edge_port, a.base_url,
+                    "/+edge/health", tuple(varnishd_argv(a, Path(site_dir).absolute())), "edge.vcl", a.bind_host),
+        ]
+    else:
+        found.append(Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
+                             "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host))
     return found
 
 
 def edge_config(answers: Answers) -> EdgeConfig:
-    """The edge of the site's cluster: ``kit init`` writes it as ``SITE/cluster/edge.json``."""
+    """kit's edge of the site's cluster: ``kit init`` writes it as ``SITE/cluster/edge.json``.
+
+    With ``edge = "varnish"`` it is the shield: Varnish's backend on 127.0.0.1,
+    never reached by clients.
+    """
+    shield = answers.edge == "varnish"
     return EdgeConfig(
-        host=answers.bind_host,
-        port=answers.edge_port,
+        host="127.0.0.1" if shield else answers.bind_host,
+        port=answers.shield_port if shield else answers.edge_port,
         public_url=answers.base_url,
         master=f"http://127.0.0.1:{answers.master_port}",
         mirrors=[f"http://127.0.0.1:{answers.mirror_port}"],

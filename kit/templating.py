@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 #: Files holding secrets: mode 0600 wherever they land.
-SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", "edge-purge-secret", "kit.toml"}
+SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", "edge-purge-secret", "kit.toml",
+                # The Varnish edge checks purges against the secret written into it.
+                "edge.vcl"}
 #: Files that are run as programs.
 EXECUTABLE_FILES = {"init.sh", "create-indexes.sh"}
 

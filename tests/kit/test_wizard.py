@@ -80,7 +80,7 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
         ENTER,  # scheme
         "99999" + ENTER,  # refused: out of range
         CLEAR + "4141" + ENTER,  # master_port
-        ENTER, ENTER,  # mirror_port, edge_port
+        ENTER, ENTER, ENTER,  # mirror_port, edge_port, edge (python)
         ENTER,  # clients: all
         ENTER,  # admin password: empty = random
         ENTER,  # the summary: write these files? yes
@@ -100,7 +100,7 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
 def test_typing_replaces_the_default_which_is_shown_in_brackets(tmp_path, monkeypatch, capsys):
     # Once, typing "web,data" at the teams prompt gave "teamweb,data": the
     # default was pre-filled text that typing appended to.
-    keys = [ENTER, ENTER, "web,data" + ENTER] + [ENTER] * 9
+    keys = [ENTER, ENTER, "web,data" + ENTER] + [ENTER] * 10
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 0, err
@@ -109,7 +109,7 @@ def test_typing_replaces_the_default_which_is_shown_in_brackets(tmp_path, monkey
 
 
 def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, capsys):
-    keys = [ENTER, "?" + ENTER, ENTER] + [ENTER] * 10
+    keys = [ENTER, "?" + ENTER, ENTER] + [ENTER] * 11
     code, _, err = drive(keys, ["init", str(tmp_path / "site")], monkeypatch, capsys)
     assert code == 0, err
     help_text = next(q.help for q in QUESTIONS if q.key == "upstream")
@@ -118,7 +118,7 @@ def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, caps
 
 
 def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeypatch, capsys):
-    keys = [ENTER, ENTER, "web" + ENTER] + [ENTER] * 8 + ["n"]
+    keys = [ENTER, ENTER, "web" + ENTER] + [ENTER] * 9 + ["n"]
     site = tmp_path / "site"
     code, _, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 1
@@ -130,7 +130,7 @@ def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeyp
 
 
 def test_yes_skips_the_summary(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 11  # the questions only: no confirmation is asked
+    keys = [ENTER] * 12  # the questions only: no confirmation is asked
     site = tmp_path / "site"
     code, _, err = drive(keys, ["init", str(site), "--yes"], monkeypatch, capsys)
     assert code == 0, err
@@ -140,14 +140,14 @@ def test_yes_skips_the_summary(tmp_path, monkeypatch, capsys):
 def test_a_bare_existing_folder_is_an_upstream_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "wheels").mkdir()
     monkeypatch.chdir(tmp_path)
-    keys = [ENTER, "wheels" + ENTER] + [ENTER] * 11
+    keys = [ENTER, "wheels" + ENTER] + [ENTER] * 12
     code, _, err = drive(keys, ["init", "site"], monkeypatch, capsys)
     assert code == 0, err
     assert tomllib.loads((tmp_path / "site" / "kit.toml").read_text())["upstream"] == str(tmp_path / "wheels")
 
 
 def test_checkbox_labels_say_each_thing_once(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 9 + [CTRL_C]  # to the clients checkbox, then stop
+    keys = [ENTER] * 10 + [CTRL_C]  # to the clients checkbox, then stop
     code, screen, _ = drive(keys, ["init", str(tmp_path / "site")], monkeypatch, capsys)
     assert code == 130
     assert "pip: pip.conf" in screen and "pip: pip (pip.conf)" not in screen
@@ -182,7 +182,7 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_set_options_are_not_asked(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 11  # one fewer question: teams is given; then the confirmation
+    keys = [ENTER] * 12  # one fewer question: teams is given; then the confirmation
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site), "--set", "teams=ops"], monkeypatch, capsys)
     assert code == 0, err

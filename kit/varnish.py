@@ -1,0 +1,85 @@
+"""The Varnish edge: how kit runs ``varnishd`` with the site's ``cluster/edge.vcl``.
+
+The VCL (rendered from ``templates/site/…/cluster/edge.vcl``) gives Varnish the
+rules of kit's own edge: index pages cached per representation and purged by
+devpi's purge plugin (through varnish-modules' xkey), stale pages when every
+origin fails, a chain master → mirror → shield. The shield is kit's own edge
+(:mod:`kit.edge`) on 127.0.0.1 behind Varnish: it checks package files
+against their sha256, and serves the static copy and the public mirror,
+which Varnish, holding no files of its own, cannot.
+
+varnishd and varnish-modules are system packages (Debian: ``apt-get install
+varnish varnish-modules``); nothing here is needed with the default edge.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from kit.answers import Answers, netloc
+from kit.exceptions import ClusterError
+
+__all__ = ["INSTALL_HINT", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
+           "VCL_FILE"]
+
+#: How to get Varnish, for every message that finds it missing.
+INSTALL_HINT = "apt-get install varnish varnish-modules"
+#: The site's VCL, in SITE/cluster.
+VCL_FILE = "edge.vcl"
+#: Memory for cached pages and files: least recently used go first.
+STORAGE = "malloc,256m"
+#: Where Debian puts varnishd, which is not on a normal user's PATH.
+_SBIN = ("/usr/sbin/varnishd", "/usr/local/sbin/varnishd")
+
+
+def varnishd_path() -> str | None:
+    """The varnishd program, or None when Varnish is not installed."""
+    found = shutil.which("varnishd")
+    if found:
+        return found
+    return next((path for path in _SBIN if os.access(path, os.X_OK)), None)
+
+
+def require_varnishd() -> str:
+    """varnishd, or :class:`ClusterError` saying how to install it (or go back to kit's edge)."""
+    found = varnishd_path()
+    if found is None:
+        raise ClusterError(f"the site's edge is varnish, but varnishd is not installed; install it with: "
+                           f"{INSTALL_HINT} (or use kit's own edge: kit init --set edge=python)")
+    return found
+
+
+def work_dir(site_dir: Path) -> Path:
+    """varnishd's working folder (shared memory log, compiled VCL): ``varnishadm -n`` and ``varnishstat -n`` take it."""
+    return Path(site_dir).absolute() / "cluster" / "run" / "varnish"
+
+
+def varnishd_argv(answers: Answers, site_dir: Path) -> list[str]:
+    """How ``kit up`` runs Varnish: in the foreground as the user who runs kit (``-j none``;
+    no privileges to drop, and it can read a 0700 site), every path absolute
+    (varnishd would take a relative one from its own folders)."""
+    site_dir = Path(site_dir).absolute()
+    return [
+        varnishd_path() or "varnishd",
+        "-F", "-j", "none",
+        "-n", str(work_dir(site_dir)),
+        "-a", netloc(answers.bind_host, answers.edge_port),
+        "-T", "127.0.0.1:0",  # varnishadm -n finds the port and secret in the working folder
+        "-f", str(site_dir / "cluster" / VCL_FILE),
+        "-s", STORAGE,
+        # A purge carries its keys in a header: room for a few hundred of them.
+        "-p", "http_req_hdr_len=32k", "-p", "http_req_size=64k",
+    ]
+
+
+def check_vcl(vcl: Path) -> None:
+    """Compile ``vcl`` as varnishd would load it (``varnishd -C``); :class:`ClusterError` with
+    varnishd's own message when it does not compile."""
+    varnishd = require_varnishd()
+    result = subprocess.run([varnishd, "-C", "-f", str(Path(vcl).absolute())], capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise ClusterError(f"{vcl} does not compile: {' '.join(lines[:6])}")
