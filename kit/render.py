@@ -134,7 +134,7 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
                                + ([("127.0.0.1", answers.shield_port)] if answers.edge == "varnish" else []))),
         "edge": answers.edge,
         "shield_port": answers.shield_port,
-        "edge_port_url": f"http://{netloc(answers.edge_host, answers.edge_port)}",
+        "base_url": answers.base_url,
         "varnishd_argv": varnishd_argv(answers, site_dir),
         # systemd units (cluster/systemd/, mirror/): each service's command line as kit up runs it, from
         # SITE/cluster, as the dedicated user; home folders hidden unless the site or kit lives in one.
@@ -173,6 +173,8 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
 
         # The edge's settings come from the edge's own config type, so they always load.
         edge_config(answers).write(dest / "cluster" / "edge.json")
+        if answers.edge != "varnish":
+            (dest / "cluster" / "edge.vcl").unlink()
     if "public-mirror" not in answers.setups:
         shutil.rmtree(dest / "mirror")
     units = dest / "cluster" / "systemd"

@@ -21,6 +21,7 @@ happened to be tame:
 ``systemd_path_item`` one path of a list (``ReadWritePaths=``): quoted, ``%`` doubled
 ``cron``              a shell word in a crontab line: refused if it holds ``%``
 ``nginx``             one nginx parameter, double-quoted: refused if it holds ``$`` or ``{``
+``vcl``               a VCL string literal: refused if it holds ``"`` (VCL has no escapes)
 ===================== ========================================================
 
 The validators (:mod:`kit.answers`) refuse such values long before; the
@@ -145,6 +146,15 @@ def nginx_word(value: Any) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def vcl_string(value: Any) -> str:
+    """A VCL string literal. VCL strings have no escapes at all: a value
+    holding ``"`` cannot be written, and is refused."""
+    text = _single_line(value, "VCL")
+    if '"' in text:
+        raise UnsafeValueError(f"refusing to write {text!r} into a VCL file: a VCL string cannot hold '\"'")
+    return f'"{text}"'
+
+
 def yaml_value(value: Any) -> str:
     return json.dumps(value)
 
@@ -157,7 +167,7 @@ class QuotingExtension(Extension):
         environment.filters.update(
             sh=sh_word, toml=toml_value, ini=ini_value, buildout=buildout_value, yaml=yaml_value,
             comment=comment_text, systemd=systemd_word, systemd_path=systemd_path,
-            systemd_path_item=systemd_path_item, cron=cron_word, nginx=nginx_word,
+            systemd_path_item=systemd_path_item, cron=cron_word, nginx=nginx_word, vcl=vcl_string,
         )
 
 
