@@ -116,8 +116,18 @@ class DrillReport:
         return self.failed == 0
 
     def as_dict(self) -> dict:
+        """Plain data for JSON; seconds to the millisecond."""
         return {"edge": self.edge, "project": self.project, "client": self.client, "ok": self.ok,
-                "installs": self.count, "failed": self.failed, "phases": [asdict(p) for p in self.phases]}
+                "installs": self.count, "failed": self.failed,
+                "phases": [_rounded(asdict(p)) for p in self.phases]}
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 # -- installs ----------------------------------------------------------------------
@@ -237,14 +247,12 @@ class _Background:
 # -- which project ------------------------------------------------------------------
 
 
-def _files(page_url: str) -> int | None:
-    """How many files a project's simple page lists; None when it does not answer 200."""
+def _files(page_url: str) -> tuple[int, str]:
+    """How many files a project's simple page lists, and the page's answer in words ("HTTP 404")."""
     answer = http.get(page_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10)
     payload = answer.json() if answer.ok else None
-    if not isinstance(payload, dict):
-        return None
-    files = payload.get("files")
-    return len(files) if isinstance(files, list) else 0
+    files = payload.get("files") if isinstance(payload, dict) else None
+    return (len(files) if isinstance(files, list) else 0), answer.describe()
 
 
 def choose_project(cluster: Cluster, project: str | None = None) -> str:
@@ -253,11 +261,11 @@ def choose_project(cluster: Cluster, project: str | None = None) -> str:
     index = _index_url(cluster)
     team_index = index[: -len("+simple/")]
     if project is not None:
-        count = _files(f"{index}{project}/")
+        count, answered = _files(f"{index}{project}/")
         if not count:
-            why = "serves no file of it" if count == 0 else "does not know it"
-            raise DrillError(f"project {project!r}: {index} {why}; pass --project with a project the index "
-                             f"serves (e.g. one you uploaded), or upload one first")
+            why = "lists no file of it" if answered == "HTTP 200" else f"does not serve it ({answered})"
+            raise DrillError(f"project {project!r}: {index} {why}; pass --project with a project that index "
+                             f"serves, or leave --project out to take the first one it serves")
         return project
     listed = http.get(index, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10)
     payload = listed.json() if listed.ok else None
@@ -274,7 +282,7 @@ def choose_project(cluster: Cluster, project: str | None = None) -> str:
         seen.add(name)
         if len(seen) > 30:  # a big upstream listing: the first ones tell enough
             break
-        if _files(f"{index}{name}/"):
+        if _files(f"{index}{name}/")[0]:
             return name
     raise DrillError(f"{index} serves no project with files, so there is nothing to install; upload one "
                      f"(see the team's README) or pass --project NAME")
@@ -421,8 +429,9 @@ def report_lines(report: DrillReport) -> list[str]:
     lines = [f"drill failover: {report.project} installed with {report.client or 'a client'} "
              f"through the {report.edge} edge"]
     for phase in report.phases:
-        caught = "not in sync" if phase.caught_up_after is None else f"{phase.caught_up_after:.1f} s"
-        lines += ["", f"{phase.name}: down for {phase.down_for:.1f} s, mirror caught up after {caught}",
+        caught = (f"mirror not in sync within {CATCH_UP_TIMEOUT:g} s" if phase.caught_up_after is None
+                  else f"mirror caught up after {phase.caught_up_after:.1f} s")
+        lines += ["", f"{phase.name}: down for {phase.down_for:.1f} s, {caught}",
                   f"  {'':8} {'installs':>8} {'failed':>6} {'worst':>8} {'median':>8}"]
         for label, loop in (("before", phase.before), ("during", phase.during), ("after", phase.after)):
             lines.append(f"  {label:8} {loop.count:>8} {loop.failed:>6} {loop.worst:>6.2f} s {loop.median:>6.2f} s")
