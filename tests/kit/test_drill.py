@@ -11,7 +11,7 @@ import time
 import pytest
 
 from kit.drill import DrillReport, Installs, Phase, installs_while, report_lines
-from tests.conftest import BIN, PRIVATE, clean_env, kit_cmd, run
+from tests.conftest import BIN, PRIVATE, clean_env, free_port, kit_cmd, run
 from tests.kit.test_cluster import make_site, pids, status, stop_cluster
 
 
@@ -131,3 +131,30 @@ def test_report_text_names_each_phase_and_the_failures():
     assert not report.ok and report.as_dict()["failed"] == 2
     report.phases.pop()
     assert report.ok and report_lines(report)[-1] == "drill passed: 30 installs, none failed"
+
+
+def test_drill_failover_through_the_varnish_edge(tmp_path, dists):
+    """The same drill with Varnish as the edge (kit's edge its shield): nothing fails either."""
+    from kit.varnish import INSTALL_HINT, varnishd_path
+
+    if varnishd_path() is None:
+        pytest.skip(f"varnishd not installed: {INSTALL_HINT}")
+    env = clean_env(tmp_path / "home")
+    site = make_site(tmp_path, env, dists.upstream_folder, "--set", "edge=varnish",
+                     "--set", f"shield_port={free_port()}")
+    run(kit_cmd("up", str(site)), env=env)
+    started = pids(site)
+    try:
+        team = site / "teams" / "web"
+        run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar",
+             dists.private], env=env)
+        proc = run(kit_cmd("drill", "failover", str(site), "--outage", "1", "--json"), env=env, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["edge"] == "varnish" and report["ok"] is True and report["failed"] == 0
+        assert [p["during"]["count"] > 0 for p in report["phases"]] == [True, True]
+        rows = status(site, env)
+        assert {r["name"] for r in rows} == {"upstream", "master", "mirror", "shield", "edge"}
+        assert all(r["healthy"] for r in rows), rows
+    finally:
+        stop_cluster(site, env, started)
