@@ -32,6 +32,7 @@ from kit.cluster import Cluster
 from kit.exceptions import DrillError
 from kit.processes import alive
 from kit.site import Site
+from kit.validate import project_name
 
 __all__ = ["Installs", "Phase", "DrillReport", "Installer", "installs_while", "drill_failover", "choose_project",
            "report_lines", "PHASES"]
@@ -151,14 +152,12 @@ def _client_env(home: Path) -> dict[str, str]:
 
 def _index_url(where: "Cluster | Site | Path | str") -> str:
     """The first team's simple index, through the edge (what its clients use)."""
-    if isinstance(where, Cluster):
-        answers = where.answers
-    elif isinstance(where, Site):
-        answers = where.answers
-    else:
-        answers = Site.find(Path(where)).answers
-    if not answers.teams:
-        raise DrillError("this site has no team, so no index to install from; add one with: kit init --set teams=NAME")
+    site = where.site if isinstance(where, Cluster) else where if isinstance(where, Site) else Site.find(Path(where))
+    answers = site.answers
+    if "private" not in answers.setups or not answers.teams:
+        setups = ",".join(dict.fromkeys((*answers.setups, "private")))
+        raise DrillError(f"{site} has no team index to install from; add one with: "
+                         f"{site.command('init', '--set', f'setups={setups}', '--set', 'teams=NAME')}")
     return f"{answers.base_url}/{answers.teams[0]}/private/+simple/"
 
 
@@ -255,12 +254,17 @@ def _files(page_url: str) -> tuple[int, str]:
     return (len(files) if isinstance(files, list) else 0), answer.describe()
 
 
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def choose_project(cluster: Cluster, project: str | None = None) -> str:
     """``project`` when the first team's index serves a file of it, else the first project it serves:
     one of ``private_projects``, then one the team uploaded, then any; :class:`DrillError` when none."""
     index = _index_url(cluster)
     team_index = index[: -len("+simple/")]
     if project is not None:
+        project = project_name("--project", project)
         count, answered = _files(f"{index}{project}/")
         if not count:
             why = "lists no file of it" if answered == "HTTP 200" else f"does not serve it ({answered})"
@@ -271,10 +275,12 @@ def choose_project(cluster: Cluster, project: str | None = None) -> str:
     payload = listed.json() if listed.ok else None
     if not isinstance(payload, dict):
         raise DrillError(f"{index} does not answer ({listed.describe()}); see {cluster.site.command('status')}")
-    every = [p.get("name") for p in payload.get("projects", []) if isinstance(p, dict) and p.get("name")]
+    every = [p.get("name") for p in _list(payload.get("projects")) if isinstance(p, dict)]
+    # devpi's JSON view of the index names the projects uploaded to it (not those it inherits).
     config = http.get(team_index, headers={"Accept": "application/json"}, timeout=10).json()
-    own = (config.get("result") or {}).get("projects", []) if isinstance(config, dict) else []
-    ordered = [*cluster.answers.private_projects, *sorted(own), *every]
+    result = config.get("result") if isinstance(config, dict) else None
+    own = sorted(_list(result.get("projects")) if isinstance(result, dict) else [], key=str)
+    ordered = [name for name in (*cluster.answers.private_projects, *own, *every) if isinstance(name, str) and name]
     seen: set[str] = set()
     for name in ordered:
         if name in seen:
@@ -373,9 +379,10 @@ def drill_failover(cluster: Cluster, say: Say = print, *, project: str | None = 
     seconds of installs before each phase and after the mirror is in sync again."""
     if not outage > 0:
         raise DrillError(f"--outage {outage:g}: the services must stay down for more than 0 seconds; pass e.g. --outage 5")
+    index_url = _index_url(cluster)  # a site without a team index is refused before anything else
     _check_up(cluster)
     project = choose_project(cluster, project)
-    installer = Installer(_index_url(cluster), project)
+    installer = Installer(index_url, project)
     report = DrillReport(cluster.answers.edge, project, [], installer.client)
     say(f"drill: installing {project} with {installer.client} from {installer.index_url} "
         f"(the {cluster.answers.edge} edge)")

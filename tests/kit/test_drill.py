@@ -56,6 +56,8 @@ def test_unknown_project_is_one_line_and_kills_nothing(cluster):
     assert proc.returncode == 2
     error = one_line_error(proc)
     assert "project 'kitdemo-nowhere'" in error and "/web/private/+simple/" in error and "--project" in error
+    bad = run(kit_cmd("drill", "failover", str(site), "--project", "../+login"), env=env, check=False)
+    assert bad.returncode == 2 and "'../+login' is not a valid project name" in one_line_error(bad)
     assert pids(site) == before
 
 
@@ -103,7 +105,7 @@ def test_ctrl_c_brings_back_what_the_drill_killed(cluster):
     assert all(r["healthy"] for r in status(site, env))
 
 
-def test_drill_refuses_a_cluster_that_is_not_up(cluster, tmp_path, dists):
+def test_drill_refuses_a_cluster_that_is_not_up(tmp_path, dists):
     env = clean_env(tmp_path / "home")
     idle = make_site(tmp_path, env, dists.upstream_folder)
     proc = run(kit_cmd("drill", "failover", str(idle)), env=env, check=False)
@@ -112,6 +114,11 @@ def test_drill_refuses_a_cluster_that_is_not_up(cluster, tmp_path, dists):
     assert "the cluster is not fully up (upstream stopped, master stopped" in error
     assert f"start it with: kit up {idle}" in error
     assert pids(idle) == {}  # it started nothing
+    no_index = tmp_path / "no-index"
+    run(kit_cmd("init", str(no_index), "--no-input", "--set", "setups=mirror,cluster"), env=env)
+    proc = run(kit_cmd("drill", "failover", str(no_index)), env=env, check=False)
+    assert proc.returncode == 2 and "has no team index to install from" in one_line_error(proc)
+    assert "--set setups=mirror,cluster,private --set teams=NAME" in proc.stderr
 
 
 def test_report_text_names_each_phase_and_the_failures():
