@@ -269,7 +269,12 @@ class Cluster:
                                    master_state)
                 behind, detail = state.behind, state.detail
             if service.name == "edge" and healthy and not detail:
-                detail = f"{service.role}; {edge_summary(probe.body)}"
+                body = probe.body
+                if self.answers.edge == "varnish" and isinstance(body, dict):
+                    from kit.varnish import counters
+
+                    body = {**body, **counters(self.site.path)}
+                detail = f"{service.role}; {edge_summary(body)}"
             rows.append(ServiceStatus(
                 service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind,
                 fix=trouble.fix if trouble else "", hung=bool(trouble and trouble.hung),
@@ -314,6 +319,13 @@ def edge_summary(health) -> str:
     """One line of the edge's counters (its health answer carries them)."""
     if not isinstance(health, dict):
         return "no stats"
+    if health.get("edge") == "varnish":
+        # Varnish's counters (from varnishstat) and its view of the origins (its health probes).
+        counts = {k: health[k] for k in ("hits", "misses", "stale", "passes") if k in health}
+        origins = health.get("origins") if isinstance(health.get("origins"), dict) else {}
+        seen = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in origins.items())
+        line = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no counters (varnishstat not found)"
+        return f"{line}; origins: {seen}" if seen else line
     counts = {k: health.get(k, 0) for k in ("hits", "misses", "stale", "passes", "integrity_failures")}
     line = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
     copy = health.get("static_copy")

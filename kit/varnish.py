@@ -14,6 +14,7 @@ varnish varnish-modules``); nothing here is needed with the default edge.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from kit.answers import Answers, netloc
 from kit.exceptions import ClusterError
 
 __all__ = ["INSTALL_HINT", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
-           "VCL_FILE"]
+           "VCL_FILE", "counters"]
 
 #: How to get Varnish, for every message that finds it missing.
 INSTALL_HINT = "apt-get install varnish varnish-modules"
@@ -73,6 +74,29 @@ def varnishd_argv(answers: Answers, site_dir: Path) -> list[str]:
         # A purge carries its keys in a header: room for a few hundred of them.
         "-p", "http_req_hdr_len=32k", "-p", "http_req_size=64k",
     ]
+
+
+def counters(site_dir: Path) -> dict[str, int]:
+    """The running Varnish's counters, named as kit's edge names its own
+    (hits, misses, stale, passes, purged); empty when varnishstat cannot tell."""
+    varnishstat = shutil.which("varnishstat") or next(
+        (p for p in ("/usr/bin/varnishstat",) if os.access(p, os.X_OK)), None)
+    if varnishstat is None:
+        return {}
+    names = ("MAIN.cache_hit", "MAIN.cache_hit_grace", "MAIN.cache_miss", "MAIN.s_pass")
+    argv = [varnishstat, "-n", str(work_dir(site_dir)), "-1", "-j", *(f"-f{name}" for name in names)]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+        found = json.loads(result.stdout).get("counters", {}) if result.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return {}
+    value = {name: int(found.get(name, {}).get("value", 0)) for name in names}
+    return {
+        "hits": value["MAIN.cache_hit"] - value["MAIN.cache_hit_grace"],
+        "misses": value["MAIN.cache_miss"],
+        "stale": value["MAIN.cache_hit_grace"],
+        "passes": value["MAIN.s_pass"],
+    }
 
 
 def check_vcl(vcl: Path) -> None:

@@ -103,6 +103,7 @@ FILE_PURPOSES = {
     "cluster/master.yml": "devpi-server settings of the cluster's master (primary role, cheap key derivation)",
     "cluster/mirror.yml": "devpi-server settings of the cluster's mirror (replica of the master)",
     "cluster/edge.json": "the edge's listen address, origins, cache folder and limits, page TTL, purge secret file",
+    "cluster/edge.vcl": "with ``edge = \"varnish\"``: Varnish's rules (pages per representation, xkey purges, grace on error, master → mirror → shield); holds the purge secret (0600)",
     "cluster/devpi-secret": "the secret master and mirror share: the same 256 random bits (0600)",
     "cluster/edge-purge-secret": "the secret the devpi plugin shows the edge to purge pages: 256 random bits, kept (0600)",
     "cluster/systemd/kit-master.service": "systemd: the master as ``kit up`` runs it, as the user ``kit``, sandboxed, restarted on failure",

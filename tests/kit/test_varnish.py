@@ -138,6 +138,9 @@ def test_up_runs_varnish_in_front_and_the_shield_behind(vcluster):
     assert code == 200 and json.loads(body) == {"edge": "varnish",
                                                "origins": {"master": True, "mirror": True, "shield": True}}
     assert "varnishd" in Path(f"/proc/{rows['edge']['pid']}/cmdline").read_text()
+    # kit status reads Varnish's own counters and its view of the origins
+    assert re.search(r"\d+ hits, \d+ misses, \d+ stale, \d+ passes; origins: master up, mirror up, shield up$",
+                     rows["edge"]["detail"]), rows["edge"]["detail"]
 
 
 ACCEPTS = [
@@ -282,6 +285,7 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(vcluste
     assert refused.returncode != 0 and "503" in refused.stdout and "Master down, uploads paused" in refused.stdout
     health = json.loads(get(edge_url(site) + "/+edge/health")[2])
     assert health["origins"] == {"master": False, "mirror": True, "shield": True}
+    assert "origins: master DOWN, mirror up" in {r["name"]: r for r in status(site, env)}["edge"]["detail"]
     run(kit_cmd("up", str(site)), env=env)
     assert all(r["healthy"] for r in status(site, env))
 
