@@ -15,6 +15,7 @@ The tree::
     ├── ClusterError            the cluster cannot start, stop or answer (exit 1)
     ├── ClientRunError          a client kit runs for you (pip, twine) failed (exit 1)
     ├── DevpiError              devpi-server refused or did not answer an API call (exit 1)
+    ├── BenchError              ``kit bench`` cannot run: the cluster not up, its bench index refused (exit 1)
     └── MirrorError             the public mirror cannot be synced, verified or read (exit 1)
         ├── MirrorStorageError  its storage is not writable or too small
         └── MirrorInterrupted   a sync was stopped by Ctrl-C or SIGTERM (exit 130)
@@ -96,6 +97,13 @@ class ClientRunError(KitError):
 
 class DevpiError(KitError):
     """Raised when devpi-server answers one of kit's API calls with an error, or does not answer it."""
+
+    exit_code = 1
+
+
+class BenchError(KitError):
+    """Raised when ``kit bench`` cannot run: the cluster is not up and healthy, the master
+    refuses the bench index or an upload to it, or nginx (its static reference) fails to start."""
 
     exit_code = 1
 
