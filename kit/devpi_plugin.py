@@ -5,19 +5,23 @@ until they expire.
 devpi loads it through the ``devpi_server`` entry point of kit's
 distribution; it does nothing unless ``kit-purge-url`` is set.
 
-When: devpi's post-commit notifier (``keyfs.notifier.on_key_change``). Its
-thread replays every commit in serial order after it is written, on the
-primary and on a replica alike (a replica replays the primary's changes at the
-primary's serials), and is never part of a request. The ``devpiserver_on_*``
-hooks would not do: they fire from that same thread but see only uploads and
-version data of private stages, never an index's settings nor new upstream
-links on a mirror.
+When: right after each commit, in serial order, from a thread of the
+plugin's own (:class:`CommitFollower`) that reads each new serial's changes
+as devpi's notifier would, on the primary and on a replica alike (a replica
+commits the primary's changes at the primary's serials). devpi's notifier
+itself would do, but it holds every later event while a file of an earlier
+one is not on disk yet, and then sleeps 5 s: measured here, one upload in
+three reached the edge 4-5 s late through it. The ``devpiserver_on_*`` hooks
+fire from that same thread and see only uploads and version data of private
+stages, never an index's settings nor new upstream links on a mirror.
 
 What (the contract with the edge)::
 
     POST <kit-purge-url>
     Authorization: Bearer <the secret in kit-purge-secretfile>
     Content-Type: application/json
+    Xkey-Purge: web/private web/private/kitdemo-private acme/private/*
+    X-Kit-Serial: 42
 
     {"keys": ["web/private", "web/private/kitdemo-private", "acme/private/*"], "serial": 42}
 
@@ -26,6 +30,10 @@ What (the contract with the edge)::
   (PROJECT normalised as PEP 503 says);
 * ``USER/INDEX/*``: everything the edge holds of that index (sent when its
   settings change: bases or mirror_whitelist change every page of it);
+* the headers ``Xkey-Purge`` and ``X-Kit-Serial`` say the same for Varnish,
+  which reads no bodies (keys coarsened by :func:`collapse` past 16 KiB);
+* ``kit-purge-url`` may name several edges, separated by spaces: Varnish and
+  kit's edge behind it each get every purge;
 * ``serial``: devpi's serial of the newest change the keys cover, as devpi
   sends it in ``X-Devpi-Serial``; a page fetched with a lower serial predates
   the change.
@@ -34,7 +42,7 @@ A change on stage S purges the keys of S and of every index whose resolution
 order (``stage.sro()``) holds S: a new release on root/pypi purges it for
 every team index too. Any 2xx answer is success.
 
-How: the notifier only adds keys to a pending set; a thread of devpi's own
+How: the follower only adds keys to a pending set; a thread of devpi's own
 sends them, merging whatever arrived meanwhile into one request, with a 1 s
 timeout. A failure is logged (at most one line a minute) and the keys
 dropped: the edge revalidates pages on its own within seconds, so a lost
@@ -59,7 +67,7 @@ from urllib.parse import urlsplit
 from pluggy import HookimplMarker
 
 __all__ = [
-    "FEATURE", "PurgeSender", "ChangeWatcher", "check_url", "collapse", "inheritors", "normalise", "purge_keys",
+    "FEATURE", "PurgeSender", "Fanout", "CommitFollower", "ChangeWatcher", "check_url", "check_urls", "collapse", "header_keys", "inheritors", "normalise", "purge_keys",
     "read_secret", "secret_path",
 ]
 
@@ -131,6 +139,19 @@ def collapse(keys: Iterable[str]) -> set[str]:
     return {f"{index}/*" for index in wide} | {key for key in keys if key.count("/") < 2 and key not in wide}
 
 
+#: The longest Xkey-Purge header sent; varnishd is started to take 32 KiB headers.
+MAX_HEADER_KEYS = 16 * 1024
+
+
+def header_keys(keys: Iterable[str]) -> str:
+    """``keys`` for the Xkey-Purge header: space-separated, coarsened by
+    :func:`collapse` when they would not fit (purging more, never less)."""
+    text = " ".join(sorted(keys))
+    if len(text) > MAX_HEADER_KEYS:
+        text = " ".join(sorted(collapse(keys)))
+    return text
+
+
 # -- settings -------------------------------------------------------------------------
 
 
@@ -178,8 +199,17 @@ def read_secret(path: Path) -> str:
     return secret
 
 
+def check_urls(value: str) -> list[str]:
+    """``kit-purge-url``: one URL or several separated by spaces (Varnish and
+    the shield behind it both cache pages); devpi's ``Fatal`` for any that is no http(s) URL."""
+    urls = value.split()
+    if not urls:
+        raise _fatal("kit-purge-url is empty; give the edge's purge endpoint, e.g. http://127.0.0.1:3143/+edge/purge")
+    return [check_url(url) for url in urls]
+
+
 def check_url(url: str) -> str:
-    """``kit-purge-url``, or devpi's ``Fatal`` when it is no http(s) URL."""
+    """One purge URL, or devpi's ``Fatal`` when it is no http(s) URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _fatal(f"kit-purge-url {url!r} is not an http:// or https:// URL; "
@@ -249,7 +279,7 @@ class PurgeSender:
                 self._cond.wait(0.5)
             if self._stop.is_set():
                 return None
-        # The notifier reports a commit key by key: wait a moment for the rest
+        # The follower reports a commit key by key: wait a moment for the rest
         # of it, so one commit is one request.
         self._stop.wait(self.linger)
         with self._cond:
@@ -278,6 +308,10 @@ class PurgeSender:
         request = urllib.request.Request(self.url, data=body, method="POST", headers={
             "Content-Type": "application/json",
             "Authorization": f"Bearer {self._secret}",
+            # The same purge for Varnish, which reads headers, not bodies
+            # (varnish-modules' xkey takes space-separated keys).
+            "Xkey-Purge": header_keys(keys),
+            "X-Kit-Serial": str(serial),
         })
         self.stats["requests"] += 1
         try:
@@ -317,13 +351,73 @@ class PurgeSender:
             count, serial, self.url, problem, since)
 
 
+class CommitFollower:
+    """Follows devpi's commits and hands each key change to a :class:`ChangeWatcher`.
+
+    A thread of devpi's pool (``thread_run``; devpi sets ``self.thread``). It
+    starts at the serial devpi has when it starts: pages fetched before were
+    fetched at that serial or later.
+    """
+
+    def __init__(self, keyfs: Any, watcher: ChangeWatcher, log: Any):
+        self.keyfs = keyfs
+        self.watcher = watcher
+        self.log = log
+        self.serial = None
+
+    def follow(self, serial: int) -> None:
+        """Run the watcher on every change of ``serial``."""
+        from devpi_server.keyfs import KeyChangeEvent
+
+        with self.keyfs.get_connection() as conn:
+            changes = conn.get_changes(serial)
+        for relpath, (keyname, back_serial, value) in changes.items():
+            handler = self.watcher.handler(keyname)
+            if handler is not None:
+                handler(KeyChangeEvent(self.keyfs.get_key_instance(keyname, relpath), value, serial, back_serial))
+
+    def thread_run(self) -> None:
+        from devpi_server.mythread import Shutdown
+
+        if self.serial is None:
+            self.serial = self.keyfs.get_current_serial()
+        while True:
+            try:
+                self.keyfs.wait_tx_serial(self.serial + 1, recheck=1.0, recheck_callback=self.thread.exit_if_shutdown)
+                current = self.keyfs.get_current_serial()
+                while self.serial < current:
+                    self.follow(self.serial + 1)
+                    self.serial += 1
+            except Shutdown:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a pool thread must not die; the edge revalidates anyway
+                self.log.warning("kit-purge: could not read the changes of serial %s (%s: %s); skipped",
+                                 self.serial + 1, type(exc).__name__, exc)
+                self.serial += 1
+
+    def thread_shutdown(self) -> None:
+        pass
+
+
+class Fanout:
+    """The same keys to several edges, each with its own sender (one slow edge delays no other)."""
+
+    def __init__(self, senders: Sequence[PurgeSender]):
+        self.senders = list(senders)
+
+    def add(self, keys: Iterable[str], serial: int) -> None:
+        keys = set(keys)
+        for sender in self.senders:
+            sender.add(keys, serial)
+
+
 # -- watching devpi's commits -------------------------------------------------------------
 
 
 class ChangeWatcher:
-    """devpi notifier subscribers: turn each committed key change into purge keys.
+    """Turn each committed key change into purge keys.
 
-    Called in devpi's notifier thread, in serial order, after the commit.
+    Called by :class:`CommitFollower`, in serial order, after the commit.
     """
 
     #: devpi key → handler (the keys are defined in devpi_server.model.add_keys).
@@ -335,15 +429,16 @@ class ChangeWatcher:
         "USER": "on_user",  # a user's settings, which hold its indexes' settings
     }
 
-    def __init__(self, keyfs: Any, sender: PurgeSender):
+    def __init__(self, keyfs: Any, sender: "PurgeSender | Fanout"):
         self.keyfs = keyfs
         self.sender = sender
         self._indexes_serial = -2
         self._indexes: dict[str, dict] = {}
 
-    def register(self) -> None:
-        for keyname, handler in self.HANDLERS.items():
-            self.keyfs.notifier.on_key_change(keyname, getattr(self, handler))
+    def handler(self, keyname: str) -> Any:
+        """The method for changes of devpi key ``keyname``, or None."""
+        name = self.HANDLERS.get(keyname)
+        return getattr(self, name) if name else None
 
     def indexes(self, serial: int) -> dict[str, dict]:
         """Every index's settings at ``serial`` (inside a read transaction at it);
@@ -442,7 +537,7 @@ def devpiserver_get_features():
 @hookimpl
 def devpiserver_pyramid_configure(config, pyramid_config):
     # Called while devpi builds its app: after its keys exist, before its
-    # threads (the notifier among them) start, the only time to subscribe.
+    # threads start, the time to register threads of our own.
     args = config.args
     url = getattr(args, "kit_purge_url", None)
     secretfile = getattr(args, "kit_purge_secretfile", None)
@@ -451,7 +546,7 @@ def devpiserver_pyramid_configure(config, pyramid_config):
     if not url or not secretfile:
         missing = "kit-purge-secretfile" if url else "kit-purge-url"
         raise _fatal(f"{missing} is not set; set both kit-purge-url and kit-purge-secretfile, or neither")
-    url = check_url(url)
+    urls = check_urls(url)
     path = secret_path(secretfile)
     secret = read_secret(path)
     xom = pyramid_config.registry["xom"]
@@ -461,21 +556,22 @@ def devpiserver_pyramid_configure(config, pyramid_config):
         # No notifier runs in a requests-only worker; the main process purges.
         threadlog.info("kit-purge: requests-only worker, purges come from the main process")
         return
-    sender = PurgeSender(url, secret, threadlog)
-    ChangeWatcher(xom.keyfs, sender).register()
-    xom.thread_pool.register(sender)
-    pyramid_config.registry["kit_purge"] = sender
-    threadlog.info("kit-purge: purging changed pages at %s (secret from %s)", url, path)
+    senders = [PurgeSender(one, secret, threadlog) for one in urls]
+    xom.thread_pool.register(CommitFollower(xom.keyfs, ChangeWatcher(xom.keyfs, Fanout(senders)), threadlog))
+    for sender in senders:
+        xom.thread_pool.register(sender)
+    pyramid_config.registry["kit_purge"] = senders
+    threadlog.info("kit-purge: purging changed pages at %s (secret from %s)", " and ".join(urls), path)
 
 
 @hookimpl
 def devpiserver_metrics(request):
-    sender = request.registry.get("kit_purge")
-    if sender is None:
+    senders = request.registry.get("kit_purge")
+    if not senders:
         return []
     return [
-        ("kit_purge_requests_total", "counter", sender.stats["requests"]),
-        ("kit_purge_failures_total", "counter", sender.stats["failures"]),
-        ("kit_purge_keys_total", "counter", sender.stats["keys"]),
-        ("kit_purge_pending_keys", "gauge", sender.pending()),
+        ("kit_purge_requests_total", "counter", sum(s.stats["requests"] for s in senders)),
+        ("kit_purge_failures_total", "counter", sum(s.stats["failures"] for s in senders)),
+        ("kit_purge_keys_total", "counter", sum(s.stats["keys"] for s in senders)),
+        ("kit_purge_pending_keys", "gauge", sum(s.pending() for s in senders)),
     ]

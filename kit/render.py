@@ -133,7 +133,7 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
                                + ([("127.0.0.1", answers.shield_port)] if answers.edge == "varnish" else []))),
         "edge": answers.edge,
         "shield_port": answers.shield_port,
-        "edge_port_url": f"http://{netloc(answers.edge_host, answers.edge_port)}",
+        "base_url": answers.base_url,
         "varnishd_argv": varnishd_argv(answers, site_dir),
     }
 
@@ -162,6 +162,8 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
 
         # The edge's settings come from the edge's own config type, so they always load.
         edge_config(answers).write(dest / "cluster" / "edge.json")
+        if answers.edge != "varnish":
+            (dest / "cluster" / "edge.vcl").unlink()
     if "public-mirror" not in answers.setups:
         shutil.rmtree(dest / "mirror")
     if "clients" in answers.setups:

@@ -121,6 +121,15 @@ def nginx_word(value: Any) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def vcl_string(value: Any) -> str:
+    """A VCL string literal. VCL strings have no escapes at all: a value
+    holding ``"`` cannot be written, and is refused."""
+    text = _single_line(value, "VCL")
+    if '"' in text:
+        raise UnsafeValueError(f"refusing to write {text!r} into a VCL file: a VCL string cannot hold '\"'")
+    return f'"{text}"'
+
+
 def yaml_value(value: Any) -> str:
     return json.dumps(value)
 
@@ -132,7 +141,7 @@ class QuotingExtension(Extension):
         super().__init__(environment)
         environment.filters.update(
             sh=sh_word, toml=toml_value, ini=ini_value, buildout=buildout_value, yaml=yaml_value,
-            comment=comment_text, systemd=systemd_word, cron=cron_word, nginx=nginx_word,
+            comment=comment_text, systemd=systemd_word, cron=cron_word, nginx=nginx_word, vcl=vcl_string,
         )
 
 

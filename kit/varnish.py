@@ -79,7 +79,9 @@ def check_vcl(vcl: Path) -> None:
     """Compile ``vcl`` as varnishd would load it (``varnishd -C``); :class:`ClusterError` with
     varnishd's own message when it does not compile."""
     varnishd = require_varnishd()
-    result = subprocess.run([varnishd, "-C", "-f", str(Path(vcl).absolute())], capture_output=True, text=True)
+    # -j none: as root, varnishd would read the file as its own unprivileged user.
+    result = subprocess.run([varnishd, "-C", "-j", "none", "-f", str(Path(vcl).absolute())],
+                            capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise ClusterError(f"{vcl} does not compile: {' '.join(lines[:6])}")

@@ -1,0 +1,363 @@
+{%- set k = cookiecutter._kit -%}
+vcl 4.1;
+# The site's Varnish edge: the rules of kit's own edge (kit/edge.py), in VCL.
+# `kit up` runs it as: varnishd -F -j none -f THIS FILE ... (kit.varnish);
+# `kit init` rewrites this file: change the answers, not the file.
+# It holds the purge secret: keep it 0600.
+#
+# - Index pages are cached per representation (PEP 691 JSON or HTML, from
+#   the Accept header; never per User-Agent) for 5 s, and dropped at once
+#   when devpi's purge plugin says a commit changed them. Each page carries
+#   xkey tags (USER/INDEX, USER/INDEX/PROJECT, USER/INDEX/*): a purge drops
+#   exactly the tagged pages, in time proportional to them. A ban would be
+#   kept and tested against every cached object until all were checked.
+# - Reads go master -> mirror -> shield (kit's edge behind Varnish, which
+#   serves the static copy of the team indexes). Health probes skip a dead
+#   origin; a read that fails is retried on the next at once.
+# - When every origin fails, a page seen before is served stale (grace).
+# - Package files come from the shield, which checks their bytes against
+#   the sha256 their index publishes before they reach Varnish, and are
+#   kept a year (their URLs never change content).
+# - /mirror/ (the public mirror) is served by the shield, from disk.
+
+import std;
+import directors;
+import xkey;
+import var;
+
+probe devpi_api {
+    .url = "/+api";
+    .interval = 1s;
+    .timeout = 1s;
+    .window = 3;
+    .threshold = 2;
+    .initial = 2;
+}
+
+probe edge_health {
+    .url = "/+edge/health";
+    .interval = 1s;
+    .timeout = 1s;
+    .window = 3;
+    .threshold = 2;
+    .initial = 2;
+}
+
+backend master {
+    .host = "127.0.0.1";
+    .port = "{{ k.master_port }}";
+    .probe = devpi_api;
+    .connect_timeout = 1s;
+    .first_byte_timeout = 10s;
+    .between_bytes_timeout = 10s;
+}
+
+backend mirror {
+    .host = "127.0.0.1";
+    .port = "{{ k.mirror_port }}";
+    .probe = devpi_api;
+    .connect_timeout = 1s;
+    .first_byte_timeout = 10s;
+    .between_bytes_timeout = 10s;
+}
+
+backend shield {
+    .host = "127.0.0.1";
+    .port = "{{ k.shield_port }}";
+    .probe = edge_health;
+    .connect_timeout = 1s;
+    # The shield may itself wait for a dead master once before it falls over.
+    .first_byte_timeout = 30s;
+    .between_bytes_timeout = 10s;
+}
+
+# Purges come from devpi on this machine only, and carry the shared secret.
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
+
+sub vcl_init {
+    new origins = directors.fallback();
+    origins.add_backend(master);
+    origins.add_backend(mirror);
+    origins.add_backend(shield);
+}
+
+sub vcl_recv {
+    if (req.restarts == 0) {
+        # kit's own request headers: never taken from a client.
+        unset req.http.X-Kit-Kind;
+        unset req.http.X-Kit-Keys;
+        unset req.http.X-Kit-Stale;
+        unset req.http.X-Kit-Cache;
+        unset req.http.X-Kit-Tried;
+    }
+    if (req.url ~ "^/\+edge/") {
+        if (req.url == "/+edge/purge") {
+            call kit_purge;
+        }
+        if (req.url == "/+edge/health") {
+            return (synth(200, "health"));
+        }
+        return (synth(404, "not found"));
+    }
+    if (req.method !~ "^(GET|HEAD)$") {
+        # Uploads, logins, index changes: the master's, never cached.
+        set req.http.X-Kit-Kind = "write";
+        return (pass);
+    }
+    if (req.url ~ "[?#]") {
+        # A query string never fills the cache.
+        set req.http.X-Kit-Kind = "other";
+        return (pass);
+    }
+    if (req.url ~ "^/mirror/") {
+        set req.http.X-Kit-Kind = "mirror";
+        call kit_representation;
+        return (hash);
+    }
+    if (req.url ~ "^/[^/+][^/]*/[^/]+/\+simple/$") {
+        set req.http.X-Kit-Kind = "page";
+        set req.http.X-Kit-Keys = regsub(req.url, "^/([^/]+)/([^/]+)/.*$", "\1/\2 \1/\2/*");
+    } elsif (req.url ~ "^/[^/+][^/]*/[^/]+/\+simple/[a-z0-9]+(-[a-z0-9]+)*/$") {
+        # Only a PEP 503-normalised name is cached: devpi answers the others itself.
+        set req.http.X-Kit-Kind = "page";
+        set req.http.X-Kit-Keys = regsub(req.url, "^/([^/]+)/([^/]+)/\+simple/([^/]+)/$", "\1/\2/\3 \1/\2/*");
+    } elsif (req.url ~ "^/[^/+][^/]*/[^/]+/\+f/[^/]+/") {
+        set req.http.X-Kit-Kind = "file";
+    } else {
+        set req.http.X-Kit-Kind = "other";
+        return (pass);
+    }
+    if (req.http.X-Kit-Kind == "page") {
+        call kit_representation;
+    }
+    call kit_authorize;
+    if (req.http.X-Kit-Stale) {
+        # Every origin failed this request once: what was seen before will do.
+        set req.grace = 7d;
+    } else {
+        # Stale only on error, never while revalidating: a purged or expired
+        # page is fetched before anyone sees it again.
+        set req.grace = 0s;
+    }
+    # Cached answers do not depend on who asks (see kit_authorize); Varnish's
+    # built-in rule would pass every request that carries credentials.
+    return (hash);
+}
+
+# Who may read what is cached. Today every index is readable by everyone who
+# reaches the edge, as in kit's own edge (kit/edge_auth.py), so this lets
+# every request through. Private reads will be decided here, by asking
+# devpi's /+authcheck with the request's credentials, before any lookup.
+sub kit_authorize {
+}
+
+# PEP 691: JSON for clients that prefer it, HTML for the rest, the choice
+# kit's edge makes (kit.edge_cache.representation). Accept is rewritten to
+# exactly one of the two, so each page has two cached variants, however
+# many ways pip, uv and browsers spell their Accept.
+sub kit_representation {
+    if (req.http.Accept ~ "(^|,)\s*application/vnd\.pypi\.simple\.v1\+json\s*(;\s*q=1(\.0*)?\s*)?(,|$)"
+        && req.http.Accept !~ "(^|,)\s*(text/html|application/vnd\.pypi\.simple\.v1\+html|\*/\*|text/\*)\s*(;\s*q=1(\.0*)?\s*)?(,|$)") {
+        set req.http.Accept = "application/vnd.pypi.simple.v1+json";
+    } elsif (req.http.Accept ~ "(^|,)\s*application/vnd\.pypi\.simple\.v1\+json\s*(;\s*q=0?\.[0-9]*[1-9][0-9]*\s*)?(,|$)"
+        && req.http.Accept !~ "(text/html|application/vnd\.pypi\.simple\.v1\+html|\*/\*|text/\*)") {
+        set req.http.Accept = "application/vnd.pypi.simple.v1+json";
+    } else {
+        set req.http.Accept = "text/html";
+    }
+}
+
+sub kit_purge {
+    if (req.method != "POST") {
+        return (synth(405, "purge needs POST"));
+    }
+    if (client.ip !~ purgers) {
+        return (synth(403, "purge refused: only devpi on this machine may purge"));
+    }
+    if (req.http.Authorization !~ "^(?i)bearer +[^ ]") {
+        return (synth(401, "purge needs the header Authorization: Bearer <the edge's purge secret>"));
+    }
+    if (req.http.Authorization != "Bearer " + {{ k.purge_secret | vcl }}) {
+        return (synth(403, "purge refused: wrong secret"));
+    }
+    if (!req.http.Xkey-Purge) {
+        return (synth(400, "purge needs the header Xkey-Purge: KEY ... (kit's devpi plugin sends it)"));
+    }
+    set req.http.X-Kit-Purged = xkey.purge(req.http.Xkey-Purge);
+    # The newest serial a purge covered: a page fetched at an older serial
+    # predates it and is not kept (it may have left the origin before the
+    # change and arrived after the purge).
+    if (std.integer(req.http.X-Kit-Serial, -1) > std.integer(var.global_get("purged_serial"), -1)) {
+        var.global_set("purged_serial", req.http.X-Kit-Serial);
+    }
+    std.log("kit-purge: serial " + req.http.X-Kit-Serial + ": " + req.http.Xkey-Purge + ": "
+            + req.http.X-Kit-Purged + " objects");
+    return (synth(200, "purged"));
+}
+
+sub vcl_hash {
+    # The path alone: the same page whatever Host name a client used.
+    # Representations are told apart by Vary: Accept.
+    hash_data(req.url);
+    return (lookup);
+}
+
+sub vcl_hit {
+    if (obj.ttl <= 0s) {
+        set req.http.X-Kit-Cache = "STALE";
+    } else {
+        set req.http.X-Kit-Cache = "HIT";
+    }
+}
+
+sub vcl_miss {
+    set req.http.X-Kit-Cache = "MISS";
+}
+
+sub vcl_pass {
+    set req.http.X-Kit-Cache = "PASS";
+}
+
+sub vcl_backend_fetch {
+    set bereq.http.X-Outside-Url = {{ k.base_url | vcl }};
+    if (bereq.http.X-Kit-Kind == "write") {
+        # Writes go to the master only, even a sick one: the write is its to refuse.
+        set bereq.backend = master;
+        set bereq.first_byte_timeout = 300s;
+    } elsif (bereq.http.X-Kit-Kind ~ "^(file|mirror)$") {
+        set bereq.backend = shield;
+    } elsif (bereq.retries == 0) {
+        set bereq.backend = origins.backend();
+    } elsif (bereq.retries == 1 && bereq.http.X-Kit-Tried == "master") {
+        set bereq.backend = mirror;
+    } else {
+        set bereq.backend = shield;
+    }
+    set bereq.http.X-Kit-Tried = bereq.backend;
+}
+
+sub vcl_backend_response {
+    if (beresp.status >= 500 && bereq.http.X-Kit-Kind != "write" && bereq.retries < 2) {
+        return (retry);
+    }
+    if (beresp.status >= 500 && bereq.http.X-Kit-Kind ~ "^(page|file|mirror)$") {
+        # No origin answered: the client side serves a stale page if it has one.
+        return (abandon);
+    }
+    if (beresp.backend.name == "shield") {
+        # The shield names where it took the answer from (its cache, an origin, the static copy).
+        set beresp.http.X-Served-By = "shield/" + beresp.http.X-Served-By;
+    } else {
+        set beresp.http.X-Served-By = beresp.backend.name;
+    }
+    if (bereq.http.X-Kit-Kind == "page") {
+        set beresp.http.Vary = "Accept";
+        if (beresp.status != 200 || beresp.http.X-Served-By ~ "static-copy") {
+            # Not kept: the static copy answers only until an origin is back.
+            set beresp.ttl = 0s;
+            set beresp.grace = 0s;
+        } else {
+            set beresp.http.xkey = bereq.http.X-Kit-Keys;
+            set beresp.ttl = 5s;
+            set beresp.grace = 7d;
+            if (std.integer(beresp.http.X-Devpi-Serial, -1) < std.integer(var.global_get("purged_serial"), -1)) {
+                # Older than the newest purge: keep it for bad days only.
+                set beresp.ttl = 0s;
+            }
+        }
+        return (deliver);
+    }
+    if (bereq.http.X-Kit-Kind == "file") {
+        if (beresp.status == 200) {
+            set beresp.ttl = 365d;
+        } else {
+            set beresp.ttl = 0s;
+            set beresp.grace = 0s;
+        }
+        return (deliver);
+    }
+    if (bereq.http.X-Kit-Kind == "mirror") {
+        # bandersnatch rewrites pages in place and never a file.
+        if (beresp.status == 200 && bereq.url ~ "^/mirror/packages/") {
+            set beresp.ttl = 365d;
+        } elsif (beresp.status == 200) {
+            set beresp.ttl = 5s;
+            set beresp.grace = 7d;
+        } else {
+            set beresp.ttl = 0s;
+            set beresp.grace = 0s;
+        }
+        return (deliver);
+    }
+}
+
+sub vcl_backend_error {
+    if (bereq.http.X-Kit-Kind != "write" && bereq.retries < 2) {
+        return (retry);
+    }
+    if (bereq.http.X-Kit-Kind ~ "^(page|file|mirror)$") {
+        return (abandon);
+    }
+    set beresp.http.Content-Type = "text/plain; charset=utf-8";
+    set beresp.http.Retry-After = "5";
+    if (bereq.http.X-Kit-Kind == "write") {
+        synthetic("the master is not answering: uploads and other changes need it; reads keep working; "
+                  + "see kit status" + {"
+"});
+    } else {
+        synthetic("no origin answered (master, mirror, shield); see kit status" + {"
+"});
+    }
+    return (deliver);
+}
+
+sub vcl_deliver {
+    unset resp.http.xkey;
+    unset resp.http.Via;
+    if (req.http.X-Kit-Kind == "page") {
+        set resp.http.Cache-Control = "max-age=0, must-revalidate";
+    }
+    if (req.http.X-Kit-Kind == "file") {
+        set resp.http.Cache-Control = "max-age=31536000, immutable";
+    }
+    set resp.http.X-Cache = req.http.X-Kit-Cache;
+    if (req.http.X-Kit-Cache == "STALE") {
+        set resp.http.Warning = {"111 - "Revalidation Failed""};
+    }
+}
+
+sub vcl_synth {
+    if (resp.status == 503 && req.http.X-Kit-Kind ~ "^(page|file|mirror)$" && !req.http.X-Kit-Stale) {
+        # Every origin failed: once more, taking what was seen before.
+        set req.http.X-Kit-Stale = "1";
+        return (restart);
+    }
+    if (resp.reason == "health") {
+        set resp.reason = "OK";
+        set resp.http.Content-Type = "application/json";
+        set resp.http.Cache-Control = "no-store";
+        synthetic({"{"edge": "varnish", "origins": {"master": "} + std.healthy(master)
+                  + {", "mirror": "} + std.healthy(mirror) + {", "shield": "} + std.healthy(shield) + {"}}
+"});
+        return (deliver);
+    }
+    if (req.url == "/+edge/purge" && resp.status == 200) {
+        set resp.http.Content-Type = "application/json";
+        synthetic({"{"purged": "} + req.http.X-Kit-Purged + {"}
+"});
+        return (deliver);
+    }
+    set resp.http.Content-Type = "text/plain; charset=utf-8";
+    if (resp.status == 503) {
+        set resp.http.Retry-After = "5";
+        synthetic("no origin answered (master, mirror, shield) and nothing stale is cached; see kit status" + {"
+"});
+    } else {
+        synthetic(resp.reason + {"
+"});
+    }
+    return (deliver);
+}
