@@ -125,9 +125,9 @@ ROWS = (
     ("listed_p50", "upload→listed p50", "s"),
     ("listed_p99", "upload→listed p99", "s"),
     ("listed_max", "upload→listed max", "s"),
-    ("kill_installs", "installs, master killed", "count"),
-    ("kill_worst", "worst install, killed", "s"),
-    ("failed_installs", "failed installs", "count"),
+    ("kill_installs", "master killed: installs", "count"),
+    ("kill_worst", "master killed: worst", "s"),
+    ("failed_installs", "master killed: failed", "count"),
     ("failed_requests", "failed requests", "count"),
 )
 #: Rows that count failures: 0 is the good value (the others are > 0 when measured).
@@ -831,21 +831,21 @@ def _shown(value: float | str, unit: str) -> str:
 def table_lines(result: BenchResult) -> list[str]:
     """The aligned table (rows: measurements, columns: targets), then the notes: at most 76 characters a line."""
     names = [t.name for t in result.targets]
-    lines = [f"{'':23}" + "".join(f" {name:>12}" for name in names)]
+    lines = [f"{'':24}" + "".join(f" {name:>12}" for name in names)]
     for row in result.rows:
         label = f"{row.label} ({row.unit})" if row.unit != "count" else row.label
-        lines.append(f"{label:23}" + "".join(f" {_shown(row.values[n], row.unit):>12}" for n in names))
+        lines.append(f"{label:24}" + "".join(f" {_shown(row.values[n], row.unit):>12}" for n in names))
     lines.append("")
     for target in result.targets:
         where = f" at {target.url}" if target.url else ""
         lines.append(f"{target.name}: {target.note}{where}")
     ratios = result.ratios()
+    tool = result.tools.get("req/s", "")
     if ratios:
-        tool = "wrk" if result.tools.get("req/s") == "wrk" else "python: not nginx's real rate"
-        lines.append("warm page req/s vs nginx static (" + tool + "): "
+        lines.append(f"req/s vs nginx ({'wrk' if tool == 'wrk' else 'python: not nginx real rate'}): "
                      + ", ".join(f"{name} {share:.2f}×" for name, share in ratios.items()))
-    elif not result.tools.get("req/s", "").startswith("wrk"):
-        lines.append(f"req/s measured by {result.tools.get('req/s')}")
+    if tool != "wrk":
+        lines.append(f"req/s measured by {tool}")
     lines.append(f"{result.cores} cores, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")
     for error in result.errors:
         lines.append(f"error: {error}")
@@ -865,7 +865,8 @@ def chart_svg(result: BenchResult) -> str:
     rows = [r for r in result.rows if r.key not in FAILURE_ROWS]
     body, y = [], 40
     for row in rows:
-        body.append(f'<text x="10" y="{y}" class="title">{escape(row.label)} ({escape(row.unit)})</text>')
+        title = row.label if row.unit == "count" else f"{row.label} ({row.unit})"
+        body.append(f'<text x="10" y="{y}" class="title">{escape(title)}</text>')
         y += 8
         numbers = [row.number(t.name) for t in result.targets]
         top = max((n for n in numbers if n is not None), default=0) or 1
