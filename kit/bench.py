@@ -28,18 +28,19 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urljoin, urlsplit
 
 from kit.exceptions import BenchError, KitError, one_line
+
+if TYPE_CHECKING:
+    from kit.drill import Installs
 
 __all__ = [
     "BENCH_INDEX", "PROJECTS", "Settings", "Target", "Row", "BenchResult", "run_bench", "table_lines", "chart_svg",
@@ -435,78 +436,15 @@ def _upload_to_listed(target: Target, auth: str, wheels: list[Path], failures: F
 # -- installs during a master kill ---------------------------------------------------------
 
 
-@dataclass
-class Installs:
-    """One loop of installs (kit.drill's shape): seconds."""
-
-    count: int = 0
-    failed: int = 0
-    worst: float = 0.0
-    median: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-
-def _installer(index_url: str, project: str):
-    """Something with ``.client`` and ``.loop(seconds, stop) -> Installs``: kit.drill's Installer.
-
-    Hook: until kit.drill is merged, :class:`_Installer` below stands in with the same API.
-    """
-    try:
-        from kit.drill import Installer  # type: ignore[attr-defined]
-    except ImportError:
-        Installer = _Installer
-    return Installer(index_url, project)
-
-
-class _Installer:
-    """uv (else pip) installing one project from one index into throw-away folders, timed."""
-
-    def __init__(self, index_url: str, project: str):
-        self.index_url, self.project = index_url, project
-        local = Path(sys.executable).parent / "uv"
-        self._uv = str(local) if os.access(local, os.X_OK) else shutil.which("uv")
-        self.client = "uv" if self._uv else "pip"
-
-    def loop(self, seconds: float, stop: threading.Event | None = None) -> Installs:
-        times, errors, failed = [], [], 0
-        deadline = time.monotonic() + seconds
-        with tempfile.TemporaryDirectory(prefix="kit-bench-installs-") as tmp_name:
-            tmp = Path(tmp_name)
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV"))}
-            env.update(HOME=str(tmp), XDG_CONFIG_HOME=str(tmp / ".config"), PIP_CONFIG_FILE=os.devnull,
-                       PIP_DISABLE_PIP_VERSION_CHECK="1")
-            while True:
-                target = tmp / f"target-{len(times)}"
-                if self._uv:
-                    argv = [self._uv, "pip", "install", "--no-config", "--no-cache", "--reinstall", "--no-deps",
-                            "--python", sys.executable, "--target", str(target), "--index-url", self.index_url,
-                            self.project]
-                else:
-                    argv = [sys.executable, "-m", "pip", "install", "--isolated", "--no-cache-dir", "--no-deps",
-                            "--target", str(target), "--index-url", self.index_url, self.project]
-                started = time.monotonic()
-                try:
-                    proc = subprocess.run(argv, env=env, cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True,
-                                          text=True, timeout=30)
-                    problem = "" if proc.returncode == 0 else one_line(proc.stderr or proc.stdout)
-                except subprocess.TimeoutExpired:
-                    problem = "no result within 30 s"
-                times.append(time.monotonic() - started)
-                if problem:
-                    failed += 1
-                    errors.append(problem)
-                shutil.rmtree(target, ignore_errors=True)
-                if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
-                    break
-        return Installs(len(times), failed, max(times), statistics.median(times), errors[:KEPT_ERRORS])
-
-
 def _installs_with_master_killed(cluster, targets: list[Target], project: str, outage: float,
-                                 say: Say) -> tuple[dict[str, Installs], str]:
+                                 say: Say) -> tuple[dict[str, "Installs"], str]:
     """Kill the master (SIGKILL), install ``project`` through each target that fails over, all
-    at once, for ``outage`` seconds, then bring the master back (always) and wait for the mirror."""
+    at once, for ``outage`` seconds (kit.drill's installs: uv, else pip, in a clean environment),
+    then bring the master back (always) and wait for the mirror."""
+    from kit.drill import Installer
+
     results: dict[str, Installs] = {}
-    installers = {t.name: _installer(f"{t.url}/{BENCH_INDEX}/+simple/", project) for t in targets}
+    installers = {t.name: Installer(f"{t.url}/{BENCH_INDEX}/+simple/", project) for t in targets}
     master = cluster.service("master")
     pid = cluster.pid_of(master)
     if pid is None:

@@ -472,6 +472,45 @@ def mirror_status_command(
         _say(f"last sync: {state.record.message}")
 
 
+drill_app = typer.Typer(
+    name="drill", cls=_KitGroup, no_args_is_help=True, rich_markup_mode=None,
+    help="Fire drills on a running site: break it on purpose while installs run, and measure.",
+)
+app.add_typer(drill_app)
+
+
+@drill_app.command("failover")
+def drill_failover_command(
+    site_dir: Optional[str] = SITE_ARG,
+    project: Optional[str] = typer.Option(None, "--project", metavar="NAME", help="The project to install (default: the first one the first team's index serves files of)."),
+    outage: float = typer.Option(5.0, "--outage", metavar="SECONDS", min=0.1, help="How long the services stay down in each phase."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (progress goes to standard error)."),
+) -> None:
+    """Install in a loop through the edge while the master, then master and mirror, are killed and brought back.
+
+    Reports failed installs, the worst and median install time, how long the
+    services were down and how long the mirror took to be in sync again. The
+    drill uploads nothing. Exit code: 0 no install failed, 1 some failed,
+    2 the drill could not run (cluster not up, no project), 130 interrupted
+    (what the drill killed is brought back first).
+    """
+    import json
+
+    from kit.cluster import Cluster
+    from kit.drill import drill_failover, report_lines
+    from kit.report import progress
+
+    cluster = Cluster.load(_site_path(site_dir))
+    with progress("drill: starting", file=sys.stderr if as_json else None) as say:
+        report = drill_failover(cluster, say=say, project=project, outage=outage)
+    if as_json:
+        _say(json.dumps(report.as_dict(), indent=1))
+    else:
+        _say("\n".join(report_lines(report)))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; turn kit's errors, and usage errors, into one
     line and an exit code (2 for bad input; 130 for Ctrl-C)."""

@@ -45,23 +45,30 @@ class KitCli(_GeneratedDirective):
         ctx = group.make_context("kit", [], resilient_parsing=True)
         out: list[str] = []
         for name in group.list_commands(ctx):
-            command = group.get_command(ctx, name)
-            sub = command.make_context(name, [], parent=ctx, resilient_parsing=True)
-            out += [f"``kit {name}``", "-" * (len(name) + 8), ""]
-            out += [line for line in (command.help or "").strip().splitlines()] + [""]
-            out += [".. code-block:: text", "", "   " + command.get_usage(sub).replace("Usage: ", ""), ""]
-            rows = []
-            for param in command.params:
-                if param.name == "help":
-                    continue
-                names = ", ".join(f"``{opt}``" for opt in param.opts) if param.param_type_name == "option" else f"``{(param.metavar or param.name).upper()}``"
-                value = param.default
-                value = ", ".join(value) if isinstance(value, (list, tuple)) else value
-                default = "" if value in (None, False, "") or param.required else f"``{value}``"
-                rows.append([names, _cell(getattr(param, "help", "") or ""), default or "—"])
-            if rows:
-                out += _table(["argument or option", "meaning", "default"], rows)
+            out += _command_lines(group.get_command(ctx, name), ctx, f"kit {name}", name)
         return out
+
+
+def _command_lines(command, parent, path: str, name: str) -> list[str]:
+    """A command's section; a group's (``kit mirror``) is followed by one per subcommand (``kit mirror sync``)."""
+    sub = command.make_context(name, [], parent=parent, resilient_parsing=True)
+    out = [f"``{path}``", "-" * (len(path) + 4), ""]
+    out += [line for line in (command.help or "").strip().splitlines()] + [""]
+    out += [".. code-block:: text", "", "   " + command.get_usage(sub).replace("Usage: ", ""), ""]
+    rows = []
+    for param in command.params:
+        if param.name == "help":
+            continue
+        names = ", ".join(f"``{opt}``" for opt in param.opts) if param.param_type_name == "option" else f"``{(param.metavar or param.name).upper()}``"
+        value = param.default
+        value = ", ".join(value) if isinstance(value, (list, tuple)) else value
+        default = "" if value in (None, False, "") or param.required else f"``{value}``"
+        rows.append([names, _cell(getattr(param, "help", "") or ""), default or "—"])
+    if rows:
+        out += _table(["argument or option", "meaning", "default"], rows)
+    for child in getattr(command, "list_commands", lambda ctx: [])(sub):
+        out += _command_lines(command.get_command(sub, child), sub, f"{path} {child}", child)
+    return out
 
 
 class KitAnswers(_GeneratedDirective):

@@ -30,6 +30,9 @@ def test_cli_reference_lists_every_command(built):
     page = (built / "reference" / "cli.html").read_text()
     for command in ("init", "clients", "up", "down", "status", "logs", "check", "tour", "sample"):
         assert f'<span class="pre">kit</span> <span class="pre">{command}</span></code><a class="headerlink"' in page, command
+    for group, command in (("mirror", "sync"), ("mirror", "verify"), ("mirror", "status"), ("drill", "failover")):
+        assert (f'<span class="pre">kit</span> <span class="pre">{group}</span> <span class="pre">{command}</span></code>'
+                f'<a class="headerlink"') in page, (group, command)
 
 
 def test_answers_reference_lists_every_key(built):

@@ -9,7 +9,6 @@ import tomllib
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ElementTree
-from pathlib import Path
 
 import pytest
 
@@ -117,7 +116,7 @@ def test_bench_on_a_stopped_cluster_names_kit_up(tmp_path, dists):
     env = clean_env(tmp_path / "home")
     site = make_site(tmp_path, env, dists.upstream_folder)
     proc = run(kit_cmd("bench", str(site), "--chart", str(tmp_path / "b.svg")), env=env, check=False)
-    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "is not running; start it with: kit up" in proc.stderr
     assert not (tmp_path / "b.svg").exists() and proc.stdout == ""
 
