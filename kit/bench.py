@@ -11,8 +11,9 @@ touched.
 The measurements (the rows): latency over one keep-alive connection for a
 page and a file; requests per second on a warm page (wrk when installed, else
 a Python loop that cannot reach nginx's real rate); the 23 pages and 23
-files fetched one after the other; upload→listed, from an upload's answer
-until the page, cached before the upload, lists the new file (only for edges
+files fetched one after the other; upload→listed: an upload through the
+site's edge (as a team's twine does), then from its answer until the page,
+cached before the upload, lists the new file on the target (only for edges
 the master purges); installs through each edge while the master is killed
 (then brought back).
 
@@ -399,9 +400,11 @@ def upload(root_url: str, auth: str, wheel: Path) -> None:
         raise BenchError(f"uploading {wheel.name} through {root_url}: HTTP {status} {one_line(answer.decode(errors='replace'))}")
 
 
-def _upload_to_listed(target: Target, auth: str, wheels: list[Path], failures: Failures, say: Say) -> list[float]:
-    """For each wheel: read its project's page twice (so it is cached), upload the wheel through
-    the target, then read the page until it lists the file; the seconds from the upload's answer."""
+def _upload_to_listed(target: Target, upload_url: str, auth: str, wheels: list[Path], failures: Failures,
+                      say: Say) -> list[float]:
+    """For each wheel: read its project's page on the target twice (so it is cached), upload the
+    wheel through ``upload_url`` (the site's edge, as twine does with the generated .pypirc), then
+    read the page on the target until it lists the file; the seconds from the upload's answer."""
     page = f"/{BENCH_INDEX}/+simple/{LISTED_PROJECT}/"
     conn = Connection(target.url)
     times = []
@@ -410,7 +413,7 @@ def _upload_to_listed(target: Target, auth: str, wheels: list[Path], failures: F
             _fetch(conn, page, target.name, failures)
             _fetch(conn, page, target.name, failures)
             try:
-                upload(target.url, auth, wheel)
+                upload(upload_url, auth, wheel)
             except BenchError as exc:
                 failures.add(target.name, str(exc))
                 continue
@@ -632,12 +635,13 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
                 if target.running:
                     _read_measurements(target, pages, file_paths[0], rows, settings, wrk, failures, say)
             version = 0
+            site_edge = cluster.service("edge").local_url
             for target in [t for t in targets if t.purged]:
                 wheels = []
                 for _ in range(settings.uploads):
                     version += 1
                     wheels.append(make_wheel(tmp / "listed", LISTED_PROJECT, f"1.{version}"))
-                times = _upload_to_listed(target, api.auth, wheels, failures, say)
+                times = _upload_to_listed(target, site_edge, api.auth, wheels, failures, say)
                 if times:
                     rows["listed_p50"].values[target.name] = round(percentile(times, 0.5), 4)
                     rows["listed_p99"].values[target.name] = round(percentile(times, 0.99), 4)

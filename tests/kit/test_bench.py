@@ -9,6 +9,7 @@ import tomllib
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +189,11 @@ def test_result_counts_failures_and_ratios():
     result.row("failed_requests").values[MASTER] = 3
     assert result.failed == 3 and result.as_dict()["failed"] == 3
     assert json.loads(json.dumps(result.as_dict()))["rows"][0]["values"][VARNISH].startswith("not installed")
+
+
+def test_the_docs_show_a_chart_from_a_real_run():
+    root = Path(__file__).resolve().parents[2]
+    svg = ElementTree.parse(root / "docs" / "_static" / "bench.svg").getroot()
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert all(name in texts for name in TARGETS) and "n/a" in texts
+    assert "/_static/bench.svg" in (root / "docs" / "explanation" / "architecture.rst").read_text()
