@@ -110,6 +110,39 @@ def test_python_rate_fallback_measures_without_wrk(benched):
     assert rate > 0 and failed == 0 and problem == ""
 
 
+def test_ctrl_c_while_the_master_is_killed_brings_it_back_and_removes_the_index(benched):
+    """The one moment kit bench breaks the site on purpose: interrupted there, it repairs it."""
+    import signal
+    import subprocess
+    import time
+
+    site, env, _, _ = benched
+    proc = subprocess.Popen(kit_cmd("bench", str(site), "--quick"), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "killing the master" in line:
+                time.sleep(0.5)
+                proc.send_signal(signal.SIGINT)
+                break
+        out = "".join(seen) + proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "kit: interrupted" in out and "Traceback" not in out, out
+    assert "the master is back" in out
+    rows = status(site, env)
+    assert all(r["healthy"] for r in rows), rows
+    master = next(r for r in rows if r["name"] == "master")["url"]
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(f"{master}/{BENCH_INDEX}")
+    assert gone.value.code == 404
+
+
 # -- refused, one line -------------------------------------------------------------------------
 
 
