@@ -86,6 +86,7 @@ def _existing_parent(path: Path) -> Path:
 def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Path) -> dict[str, Any]:
     """Everything the site templates need: the answers, the site's secrets, and
     where it lives (systemd units and crontabs take absolute paths only)."""
+    from kit import systemd
     from kit.mirror import MirrorPaths, bandersnatch_master
     from kit.varnish import varnishd_argv
 
@@ -135,6 +136,16 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
         "shield_port": answers.shield_port,
         "base_url": answers.base_url,
         "varnishd_argv": varnishd_argv(answers, site_dir),
+        # systemd units (cluster/systemd/, mirror/): each service's command line as kit up runs it, from
+        # SITE/cluster, as the dedicated user; home folders hidden unless the site or kit lives in one.
+        "units": systemd.units_of(answers, site_dir),
+        "service_user": systemd.SERVICE_USER,
+        "cluster_dir": str(site_dir / "cluster"),
+        "cluster_run_dir": str(site_dir / "cluster" / "run"),
+        "mirror_run_dir": str(MirrorPaths.of(site_dir).run),
+        "protect_home": systemd.protect_home(
+            site_dir, *systemd.python_paths(),
+            *([answers.upstream] if upstream_is_folder(answers.upstream) else [])),
     }
 
 
@@ -166,6 +177,12 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
             (dest / "cluster" / "edge.vcl").unlink()
     if "public-mirror" not in answers.setups:
         shutil.rmtree(dest / "mirror")
+    units = dest / "cluster" / "systemd"
+    if units.is_dir():
+        # One unit per service of services_of: no shield without Varnish, no local upstream for a URL.
+        for name in ("shield", "upstream"):
+            if name not in context["units"]:
+                (units / f"kit-{name}.service").unlink()
     if "clients" in answers.setups:
         teams = dest / "teams"
         teams.mkdir()

@@ -8,18 +8,21 @@ syntax, so that what kit writes, the program reading it reads back
 unchanged, whatever the value — by construction, not because the answers
 happened to be tame:
 
-========== ============================================================
-``sh``      a shell word (``shlex.quote``): scripts, ``secrets.env``, ``ci.env``
-``toml``    a TOML value written by tomli-w: uv, pdm, poetry files
-``ini``     an INI value (pip, setuptools, twine): refused if it could
-            start a second line, key or section
-``buildout`` an INI value with ``$`` doubled (buildout substitutes ``${…}``)
-``yaml``    a YAML scalar (JSON is YAML): devpi-server settings
-``comment`` text in a ``#`` comment: refused if it could end the comment
-``systemd`` one word of a unit's command line: quoted, ``%`` and ``$`` doubled
-``cron``   a shell word in a crontab line: refused if it holds ``%``
-``nginx``  one nginx parameter, double-quoted: refused if it holds ``$`` or ``{``
-========== ============================================================
+===================== ========================================================
+``sh``                a shell word (``shlex.quote``): scripts, ``secrets.env``, ``ci.env``
+``toml``              a TOML value written by tomli-w: uv, pdm, poetry files
+``ini``               an INI value (pip, setuptools, twine): refused if it could
+                      start a second line, key or section
+``buildout``          an INI value with ``$`` doubled (buildout substitutes ``${…}``)
+``yaml``              a YAML scalar (JSON is YAML): devpi-server settings
+``comment``           text in a ``#`` comment: refused if it could end the comment
+``systemd``           one word of a unit's command line: quoted, ``%`` and ``$`` doubled
+``systemd_path``      a setting's one path taken as written (``WorkingDirectory=``): absolute, ``%`` doubled
+``systemd_path_item`` one path of a list (``ReadWritePaths=``): quoted, ``%`` doubled
+``cron``              a shell word in a crontab line: refused if it holds ``%``
+``nginx``             one nginx parameter, double-quoted: refused if it holds ``$`` or ``{``
+``vcl``               a VCL string literal: refused if it holds ``"`` (VCL has no escapes)
+===================== ========================================================
 
 The validators (:mod:`kit.answers`) refuse such values long before; the
 filters are the second wall, and the reason a template cannot forget.
@@ -101,6 +104,28 @@ def systemd_word(value: Any) -> str:
     return f'"{text}"'
 
 
+def _absolute_path(value: Any) -> str:
+    text = _single_line(value, "systemd unit")
+    if not text.startswith("/"):
+        raise UnsafeValueError(f"refusing to write {text!r} as a path of a systemd unit: it must be absolute; "
+                               "give the site as an absolute path")
+    return text
+
+
+def systemd_path(value: Any) -> str:
+    """The one path of a setting systemd takes as written, spaces and all
+    (``WorkingDirectory=``: quotes would be part of the path); ``%`` (a
+    specifier) doubled; ``$`` means nothing there."""
+    return _absolute_path(value).replace("%", "%%")
+
+
+def systemd_path_item(value: Any) -> str:
+    """One path of a space-separated list (``ReadWritePaths=``): double-quoted
+    (C escapes for ``\\`` and ``"``), ``%`` doubled; ``$`` means nothing there."""
+    text = _absolute_path(value).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{text}"'
+
+
 def cron_word(value: Any) -> str:
     """A shell word in a crontab command; cron turns ``%`` into a line break, so it is refused."""
     text = _single_line(value, "crontab")
@@ -141,7 +166,8 @@ class QuotingExtension(Extension):
         super().__init__(environment)
         environment.filters.update(
             sh=sh_word, toml=toml_value, ini=ini_value, buildout=buildout_value, yaml=yaml_value,
-            comment=comment_text, systemd=systemd_word, cron=cron_word, nginx=nginx_word, vcl=vcl_string,
+            comment=comment_text, systemd=systemd_word, systemd_path=systemd_path,
+            systemd_path_item=systemd_path_item, cron=cron_word, nginx=nginx_word, vcl=vcl_string,
         )
 
 

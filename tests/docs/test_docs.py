@@ -54,7 +54,8 @@ def test_tutorial_chapters_are_included_not_copied(built):
 def test_explanation_and_howtos_are_there(built):
     for page in ("explanation/history", "explanation/architecture", "howto/migrate-from-extra-index-url",
                  "howto/add-a-team", "howto/rotate-credentials", "howto/move-to-tls", "howto/restore-from-backup",
-                 "howto/promote-the-mirror", "howto/alert-on-mirror-lag", "howto/size-a-site", "howto/run-the-public-mirror"):
+                 "howto/promote-the-mirror", "howto/alert-on-mirror-lag", "howto/size-a-site", "howto/run-the-public-mirror",
+                 "howto/deploy-with-systemd"):
         assert (built / f"{page}.html").is_file(), page
 
 

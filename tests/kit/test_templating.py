@@ -78,6 +78,19 @@ def test_a_systemd_word_is_quoted_and_its_specifiers_doubled():
         systemd_word("/srv/a\nExecStartPre=/bin/sh")
 
 
+def test_systemd_paths_are_absolute_with_specifiers_doubled_and_dollars_kept():
+    """WorkingDirectory= takes its path as written (quotes would be part of it);
+    ReadWritePaths= splits on spaces and unquotes; neither expands ``$``."""
+    from kit.templating import systemd_path, systemd_path_item
+
+    assert systemd_path('/srv/a b/%i$HOME"q') == '/srv/a b/%%i$HOME"q'
+    assert systemd_path_item('/srv/a b/%i$HOME"q\\') == '"/srv/a b/%%i$HOME\\"q\\\\"'
+    for bad in ("srv/relative", "/srv/a\nReadWritePaths=/", " /srv/padded"):
+        for write in (systemd_path, systemd_path_item):
+            with pytest.raises(UnsafeValueError):
+                write(bad)
+
+
 def test_a_cron_word_is_shell_quoted_and_a_percent_refused():
     from kit.templating import cron_word
 

@@ -7,7 +7,8 @@ vcl 4.1;
 #
 # - Index pages are cached per representation (PEP 691 JSON or HTML, from
 #   the Accept header; never per User-Agent) for 5 s, and dropped at once
-#   when devpi's purge plugin says a commit changed them. Each page carries
+#   when devpi's purge plugin says a commit changed them (kept for the
+#   stale-on-error rule below, never served otherwise). Each page carries
 #   xkey tags (USER/INDEX, USER/INDEX/PROJECT, USER/INDEX/*): a purge drops
 #   exactly the tagged pages, in time proportional to them. A ban would be
 #   kept and tested against every cached object until all were checked.
@@ -93,6 +94,8 @@ sub vcl_recv {
         unset req.http.X-Kit-Cache;
         unset req.http.X-Kit-Tried;
     }
+    # pip asks for /USER/INDEX/%2Bf/...: one spelling of the path, one cached object.
+    set req.url = regsuball(req.url, "%2[Bb]", "+");
     if (req.url ~ "^/\+edge/") {
         if (req.url == "/+edge/purge") {
             call kit_purge;
@@ -154,20 +157,39 @@ sub vcl_recv {
 sub kit_authorize {
 }
 
-# PEP 691: JSON for clients that prefer it, HTML for the rest, the choice
-# kit's edge makes (kit.edge_cache.representation). Accept is rewritten to
-# exactly one of the two, so each page has two cached variants, however
-# many ways pip, uv and browsers spell their Accept.
+# PEP 691: JSON for clients that prefer it, HTML for the rest: the choice
+# kit's edge makes (kit.edge_cache.representation), quality values and all.
+# Accept is then rewritten to exactly one of the two, so each page has two
+# cached variants however many ways pip, uv and browsers spell their Accept.
+{%- macro quality(media, into) %}
+    if (req.http.Accept ~ "(?i)(^|,)\s*{{ media }}\s*(;|,|$)") {
+        set req.http.X-Kit-Q = regsub(req.http.Accept, "(?i)^(.*,)?\s*{{ media }}\s*(;[^,]*)?(,.*)?$", "\2");
+        if (req.http.X-Kit-Q ~ "(?i);\s*q\s*=") {
+            set req.http.X-Kit-Q = regsub(req.http.X-Kit-Q, "(?i)^.*;\s*q\s*=\s*([^;\s]*).*$", "\1");
+        } else {
+            set req.http.X-Kit-Q = "1";
+        }
+        if (std.real(req.http.X-Kit-Q, 0) > std.real(req.http.{{ into }}, -1)) {
+            set req.http.{{ into }} = req.http.X-Kit-Q;
+        }
+    }
+{%- endmacro %}
 sub kit_representation {
-    if (req.http.Accept ~ "(^|,)\s*application/vnd\.pypi\.simple\.v1\+json\s*(;\s*q=1(\.0*)?\s*)?(,|$)"
-        && req.http.Accept !~ "(^|,)\s*(text/html|application/vnd\.pypi\.simple\.v1\+html|\*/\*|text/\*)\s*(;\s*q=1(\.0*)?\s*)?(,|$)") {
-        set req.http.Accept = "application/vnd.pypi.simple.v1+json";
-    } elsif (req.http.Accept ~ "(^|,)\s*application/vnd\.pypi\.simple\.v1\+json\s*(;\s*q=0?\.[0-9]*[1-9][0-9]*\s*)?(,|$)"
-        && req.http.Accept !~ "(text/html|application/vnd\.pypi\.simple\.v1\+html|\*/\*|text/\*)") {
+    set req.http.X-Kit-Json = "-1";
+    set req.http.X-Kit-Html = "-1";
+{{- quality("application/vnd\\.pypi\\.simple\\.v1\\+json", "X-Kit-Json") }}
+{{- quality("application/vnd\\.pypi\\.simple\\.v1\\+html", "X-Kit-Html") }}
+{{- quality("text/html", "X-Kit-Html") }}
+{{- quality("text/\\*", "X-Kit-Html") }}
+{{- quality("\\*/\\*", "X-Kit-Html") }}
+    if (std.real(req.http.X-Kit-Json, -1) > 0 && std.real(req.http.X-Kit-Json, -1) > std.real(req.http.X-Kit-Html, -1)) {
         set req.http.Accept = "application/vnd.pypi.simple.v1+json";
     } else {
         set req.http.Accept = "text/html";
     }
+    unset req.http.X-Kit-Q;
+    unset req.http.X-Kit-Json;
+    unset req.http.X-Kit-Html;
 }
 
 sub kit_purge {
@@ -186,7 +208,9 @@ sub kit_purge {
     if (!req.http.Xkey-Purge) {
         return (synth(400, "purge needs the header Xkey-Purge: KEY ... (kit's devpi plugin sends it)"));
     }
-    set req.http.X-Kit-Purged = xkey.purge(req.http.Xkey-Purge);
+    # Soft: a purged page is never served while an origin answers (grace is
+    # 0 s then), but is still there for a day when none does.
+    set req.http.X-Kit-Purged = xkey.softpurge(req.http.Xkey-Purge);
     # The newest serial a purge covered: a page fetched at an older serial
     # predates it and is not kept (it may have left the origin before the
     # change and arrived after the purge).
@@ -304,11 +328,14 @@ sub vcl_backend_error {
     set beresp.http.Content-Type = "text/plain; charset=utf-8";
     set beresp.http.Retry-After = "5";
     if (bereq.http.X-Kit-Kind == "write") {
-        synthetic("the master is not answering: uploads and other changes need it; reads keep working; "
-                  + "see kit status" + {"
+        # The words kit's own edge uses: twine shows the reason phrase.
+        set beresp.reason = "Master down, uploads paused";
+        synthetic("kit edge (varnish): the master is not answering, so uploads and changes cannot be made "
+                  + "now; installs keep working from the mirror. Retry when `kit status` shows the master "
+                  + "healthy." + {"
 "});
     } else {
-        synthetic("no origin answered (master, mirror, shield); see kit status" + {"
+        synthetic("kit edge (varnish): no origin answered (master, mirror, shield); see kit status" + {"
 "});
     }
     return (deliver);
@@ -353,7 +380,8 @@ sub vcl_synth {
     set resp.http.Content-Type = "text/plain; charset=utf-8";
     if (resp.status == 503) {
         set resp.http.Retry-After = "5";
-        synthetic("no origin answered (master, mirror, shield) and nothing stale is cached; see kit status" + {"
+        synthetic("kit edge (varnish): no origin answered (master, mirror, shield) and nothing stale is "
+                  + "cached; see kit status" + {"
 "});
     } else {
         synthetic(resp.reason + {"

@@ -1,0 +1,331 @@
+"""The Varnish edge, really run: the generated VCL compiled by ``varnishd -C``,
+then a real varnishd in front of a real cluster (``kit up`` with
+``edge = "varnish"``) through the checks kit's own edge passes: pages per
+representation, fresh at once after an upload, files checked against their
+sha256, reads falling over to the mirror, stale pages and the static copy when
+master and mirror are both gone."""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kit.edge import EdgeConfig
+from kit.edge_cache import HTML, JSON, representation
+from kit.static_copy import refresh
+from kit.sample import make_wheel
+from kit.varnish import varnishd_path
+from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, kit_cmd, run
+from tests.kit.test_cluster import make_site, pids, status, stop_cluster
+from tests.kit.test_clients_real import new_venv, who
+
+pytestmark = pytest.mark.skipif(
+    varnishd_path() is None, reason="varnishd is not installed (Debian: apt-get install varnish varnish-modules)")
+
+
+def init_varnish_site(root: Path, env: dict, upstream: Path, *extra: str) -> Path:
+    from kit.cluster import free_ports
+
+    return make_site(root, env, upstream, "--set", "edge=varnish", "--set", f"shield_port={free_ports(1)[0]}", *extra)
+
+
+# -- the VCL, compiled ------------------------------------------------------------------
+
+
+def compile_vcl(vcl: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([varnishd_path(), "-C", "-j", "none", "-f", str(vcl)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("extra", [(), ("--set", "host=0.0.0.0"), ("--set", "setups=mirror,private,clients,cluster,public-mirror")],
+                         ids=["loopback", "every-interface", "public-mirror"])
+def test_the_generated_vcl_compiles(tmp_path, dists, extra):
+    env = clean_env(tmp_path / "home")
+    site = init_varnish_site(tmp_path, env, dists.upstream_folder, *extra)
+    vcl = site / "cluster" / "edge.vcl"
+    result = compile_vcl(vcl)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert oct(vcl.stat().st_mode & 0o777) == "0o600"  # it holds the purge secret
+    secret = (site / "cluster" / "edge-purge-secret").read_text().strip()
+    assert f'"Bearer " + "{secret}"' in vcl.read_text()
+
+
+def test_a_broken_vcl_is_refused_by_varnishd(tmp_path, dists):
+    """The compile check can fail: a VCL with one brace missing does not compile."""
+    env = clean_env(tmp_path / "home")
+    site = init_varnish_site(tmp_path, env, dists.upstream_folder)
+    vcl = site / "cluster" / "edge.vcl"
+    vcl.write_text(vcl.read_text().replace("sub vcl_hash {", "sub vcl_hash ", 1))
+    assert compile_vcl(vcl).returncode != 0
+
+
+def test_a_python_edge_site_has_no_vcl_and_no_shield(tmp_path, dists):
+    env = clean_env(tmp_path / "home")
+    site = make_site(tmp_path, env, dists.upstream_folder)
+    assert not (site / "cluster" / "edge.vcl").exists()
+    assert "kit-purge-url: \"http://127.0.0.1:" in (site / "cluster" / "master.yml").read_text()
+    assert " " not in re.search(r'kit-purge-url: "(.*)"', (site / "cluster" / "master.yml").read_text()).group(1)
+
+
+def test_an_unknown_edge_is_refused_in_one_line(tmp_path, dists):
+    env = clean_env(tmp_path / "home")
+    proc = run(kit_cmd("init", str(tmp_path / "site"), "--no-input", "--set", f"upstream={dists.upstream_folder}",
+                       "--set", "edge=nginx"), env=env, check=False)
+    assert proc.returncode == 2 and not (tmp_path / "site").exists()
+    assert proc.stderr.strip().count("\n") == 0
+    assert "unknown edge 'nginx'; choose python" in proc.stderr and "apt-get install varnish varnish-modules" in proc.stderr
+
+
+# -- a real cluster behind Varnish --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vcluster(tmp_path_factory, dists):
+    root = tmp_path_factory.mktemp("varnish-cluster")
+    env = clean_env(root / "home")
+    site = init_varnish_site(root, env, dists.upstream_folder)
+    up = run(kit_cmd("up", str(site)), env=env)
+    started = pids(site)
+    try:
+        yield site, env, up.stdout
+    finally:
+        stop_cluster(site, env, started)
+
+
+def edge_url(site: Path) -> str:
+    return "http://127.0.0.1:" + re.search(r"edge_port = (\d+)", (site / "kit.toml").read_text()).group(1)
+
+
+def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def upload(site: Path, env: dict, wheel: Path, *, check: bool = True) -> subprocess.CompletedProcess:
+    team = site / "teams" / "web"
+    return run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar",
+                "--non-interactive", wheel], env=env, check=check)
+
+
+def wait_mirror_in_sync(site: Path, env: dict) -> None:
+    deadline = time.monotonic() + 30
+    while {r["name"]: r for r in status(site, env)}["mirror"]["behind"] != 0:
+        assert time.monotonic() < deadline, "the mirror did not catch up"
+        time.sleep(0.1)
+
+
+def test_up_runs_varnish_in_front_and_the_shield_behind(vcluster):
+    site, env, out = vcluster
+    assert "edge     starting on" in out and "Varnish" in out and "shield   starting on" in out
+    rows = {r["name"]: r for r in status(site, env)}
+    assert set(rows) == {"upstream", "master", "mirror", "shield", "edge"}
+    assert all(r["healthy"] for r in rows.values()), rows
+    code, headers, body = get(edge_url(site) + "/+edge/health")
+    assert code == 200 and json.loads(body) == {"edge": "varnish",
+                                               "origins": {"master": True, "mirror": True, "shield": True}}
+    assert "varnishd" in Path(f"/proc/{rows['edge']['pid']}/cmdline").read_text()
+
+
+ACCEPTS = [
+    None, "", "text/html", "*/*", "text/*",
+    JSON,
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01",  # pip
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",  # uv
+    "application/vnd.pypi.simple.v1+html",
+    f"{JSON}, text/html",  # a tie: HTML
+    f"{JSON};q=0.9, text/html;q=0.5",
+    f"{JSON};q=0.5, text/html;q=0.9",
+    f"{JSON};q=0",
+    f"{JSON};q=0.3",
+    f"text/html;q=0.5, {JSON}",
+    f"APPLICATION/VND.PYPI.SIMPLE.V1+JSON ; Q=0.8 , */*;q=0.7",
+    f"{JSON};q=bogus",
+]
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_each_accept_gets_the_representation_kit_s_edge_picks(vcluster, accept):
+    site, _, _ = vcluster
+    headers = {} if accept is None else {"Accept": accept}
+    code, answer, body = get(f"{edge_url(site)}/web/private/+simple/{UPSTREAM_ONLY}/", headers)
+    assert code == 200
+    expected = representation(accept)
+    assert answer["Content-Type"].split(";")[0] == (JSON if expected == JSON else HTML)
+    assert answer["Vary"] == "Accept"
+    if expected == JSON:
+        assert json.loads(body)["name"] == UPSTREAM_ONLY
+
+
+def cached(url: str, headers: dict) -> None:
+    """Read ``url`` until it is a cache hit (a purge sent by the mirror, which
+    replays the master's changes a moment later, may drop a page once more)."""
+    deadline = time.monotonic() + 10
+    while get(url, headers)[1].get("X-Cache") != "HIT":
+        assert time.monotonic() < deadline, f"{url} is never cached"
+        time.sleep(0.05)
+
+
+def test_pages_are_cached_per_representation_not_per_user_agent(vcluster):
+    site, _, _ = vcluster
+    url = f"{edge_url(site)}/web/private/+simple/"
+    cached(url, {"Accept": JSON, "User-Agent": "pip/24.0"})
+    code, headers, _ = get(url, {"Accept": JSON, "User-Agent": "uv/0.13"})
+    assert code == 200 and headers["X-Cache"] == "HIT"
+    code, headers, _ = get(url, {"Accept": "text/html", "User-Agent": "uv/0.13"})
+    assert headers["Content-Type"].startswith("text/html")
+
+
+def test_a_query_string_never_fills_the_cache(vcluster):
+    site, _, _ = vcluster
+    url = f"{edge_url(site)}/web/private/+simple/?x=1"
+    assert get(url)[1]["X-Cache"] == "PASS" and get(url)[1]["X-Cache"] == "PASS"
+
+
+def test_purge_needs_post_from_this_machine_and_the_secret(vcluster):
+    site, _, _ = vcluster
+    url = f"{edge_url(site)}/+edge/purge"
+    secret = (site / "cluster" / "edge-purge-secret").read_text().strip()
+
+    def post(headers):
+        request = urllib.request.Request(url, data=b"{}", method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    assert get(url)[0] == 405
+    assert post({"Xkey-Purge": "web/private"})[0] == 401
+    assert post({"Authorization": "Bearer " + "0" * 64, "Xkey-Purge": "web/private"})[0] == 403
+    assert post({"Authorization": f"Bearer {secret}"})[0] == 400
+    code, body = post({"Authorization": f"Bearer {secret}", "Xkey-Purge": "nobody/nothing"})
+    assert code == 200 and json.loads(body) == {"purged": 0}
+
+
+def test_files_are_cached_and_pip_installs_through_varnish(vcluster, dists, tmp_path):
+    site, env, _ = vcluster
+    upload(site, env, dists.private)
+    pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "web" / "pip.conf"))
+    python = new_venv(tmp_path / "venv")
+    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY],
+        env=pip_env)
+    assert who(python, pip_env) == ("team", "1.0", "upstream")
+    page = json.loads(get(f"{edge_url(site)}/web/private/+simple/{PRIVATE}/", {"Accept": JSON})[2])
+    url = urllib.request.urljoin(f"{edge_url(site)}/web/private/+simple/{PRIVATE}/", page["files"][0]["url"])
+    # pip spells /+f/ as /%2Bf/: both are the one cached file
+    code, headers, body = get(url.replace("/+f/", "/%2Bf/"))
+    assert code == 200 and headers["X-Cache"] == "HIT" and headers["X-Served-By"].startswith("shield/")
+    assert headers["Cache-Control"] == "max-age=31536000, immutable"
+    assert hashlib.sha256(body).hexdigest() == page["files"][0]["hashes"]["sha256"]
+
+
+def test_every_upload_is_listed_at_once_while_pages_are_cached(vcluster, tmp_path):
+    """The page is cached before each of 20 uploads; the purge, not the 5 s expiry, lists each one."""
+    site, env, _ = vcluster
+    url = f"{edge_url(site)}/web/private/+simple/kitdemo-fresh/"
+    waited = []
+    for n in range(20):
+        wheel = make_wheel(tmp_path, "kitdemo-fresh", f"1.{n}")
+        if n:
+            cached(url, {"Accept": JSON})
+        upload(site, env, wheel)
+        started = time.monotonic()
+        while wheel.name not in get(url, {"Accept": JSON})[2].decode():
+            assert time.monotonic() - started < 3, f"upload {n} not listed: the page waited for its expiry, no purge"
+            time.sleep(0.01)
+        waited.append(time.monotonic() - started)
+    assert len(waited) == 20
+
+
+def test_wrong_bytes_from_the_master_are_never_served(vcluster, tmp_path):
+    """The master's copy of a file is damaged on disk: the shield refuses it and the mirror's bytes are served."""
+    site, env, _ = vcluster
+    wheel = make_wheel(tmp_path, "kitdemo-bytes", "1.0")
+    upload(site, env, wheel)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    wait_mirror_in_sync(site, env)  # the mirror has the file too
+    stored = next((site / "cluster" / "run" / "master").rglob(wheel.name))
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    page = json.loads(get(f"{edge_url(site)}/web/private/+simple/kitdemo-bytes/", {"Accept": JSON})[2])
+    url = urllib.request.urljoin(f"{edge_url(site)}/web/private/+simple/kitdemo-bytes/", page["files"][0]["url"])
+    code, headers, body = get(url)
+    assert code == 200 and hashlib.sha256(body).hexdigest() == digest
+    assert headers["X-Served-By"] == "shield/mirror"
+
+
+def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(vcluster, dists, tmp_path):
+    site, env, _ = vcluster
+    os.kill(pids(site)["master"], signal.SIGKILL)
+    pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "web" / "pip.conf"))
+    python = new_venv(tmp_path / "venv")
+    for _ in range(5):
+        run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", "--force-reinstall",
+             PRIVATE, UPSTREAM_ONLY], env=pip_env)
+    assert who(python, pip_env) == ("team", "1.0", "upstream")
+    refused = upload(site, env, make_wheel(tmp_path, PRIVATE, "1.1", marker="team"), check=False)
+    assert refused.returncode != 0 and "503" in refused.stdout and "Master down, uploads paused" in refused.stdout
+    health = json.loads(get(edge_url(site) + "/+edge/health")[2])
+    assert health["origins"] == {"master": False, "mirror": True, "shield": True}
+    run(kit_cmd("up", str(site)), env=env)
+    assert all(r["healthy"] for r in status(site, env))
+
+
+def test_master_and_mirror_gone_pages_are_served_stale_and_unseen_ones_from_the_static_copy(vcluster, dists, tmp_path):
+    site, env, _ = vcluster
+    base = edge_url(site)
+    # root/pypi's own list: neither the shield (it never fetched it) nor the
+    # static copy (team indexes only) has it, so only Varnish's grace can serve it.
+    seen = f"{base}/root/pypi/+simple/"
+    assert get(seen, {"Accept": JSON})[0] == 200
+    # A version the edge never listed, uploaded and copied by the shield's static copy.
+    unseen = make_wheel(tmp_path, "kitdemo-unseen", "1.0")
+    upload(site, env, unseen)
+    wait_mirror_in_sync(site, env)
+    config = EdgeConfig.load(site / "cluster" / "edge.json")
+    copied = refresh(config.static_copy_sources, config.static_copy_indexes,
+                     site / "cluster" / config.static_copy_dir, outside_url=config.public_url)
+    assert not copied.errors, copied.errors
+    ids = pids(site)
+    os.kill(ids["master"], signal.SIGKILL)
+    os.kill(ids["mirror"], signal.SIGKILL)
+    time.sleep(5.5)  # past the pages' 5 s: only grace serves them now
+    code, headers, body = get(seen, {"Accept": JSON})
+    assert code == 200 and headers["X-Cache"] == "STALE" and headers["Warning"] == '111 - "Revalidation Failed"', headers
+    assert headers["X-Served-By"] == "master" and UPSTREAM_ONLY in body.decode()
+    code, headers, body = get(f"{base}/web/private/+simple/kitdemo-unseen/", {"Accept": JSON})
+    assert code == 200 and headers["X-Served-By"] == "shield/static-copy"
+    pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "web" / "pip.conf"))
+    got = tmp_path / "got"
+    run([BIN / "python", "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-d", got, "kitdemo-unseen"],
+        env=pip_env)
+    assert (got / unseen.name).read_bytes() == unseen.read_bytes()
+    run(kit_cmd("up", str(site)), env=env)
+    assert all(r["healthy"] for r in status(site, env))
+
+
+def test_down_stops_varnish_and_leaves_no_process(vcluster):
+    site, env, _ = vcluster
+    started = pids(site)
+    run(kit_cmd("down", str(site)), env=env)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in started.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in started.values() if Path(f"/proc/{pid}").exists()]
+    code = subprocess.run(["pgrep", "-f", str(site / "cluster" / "edge.vcl")], capture_output=True).returncode
+    assert code == 1, "a varnishd of this site is still running"
