@@ -336,6 +336,61 @@ def sample_command(
     _say(str(make_sample(folder, name, version, says)))  # make_sample checks every value
 
 
+@app.command("bench")
+def bench_command(
+    site_dir: Optional[str] = SITE_ARG,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts (progress goes to standard error)."),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH.svg", help="Also write the numbers as an SVG bar chart."),
+    uploads: Optional[int] = typer.Option(None, "--uploads", metavar="N", min=1, help="Uploads per edge for upload→listed (default 25; 5 with --quick)."),
+    quick: bool = typer.Option(False, "--quick", help="Fewer requests and uploads, 1 s of req/s per target: for tests."),
+) -> None:
+    """Measure the edges side by side on a running site: Python edge, Varnish edge, master, nginx.
+
+    Latency over keep-alive, req/s on a warm page (wrk when installed), 23
+    pages + 23 files, upload→listed, and installs while the master is killed
+    (kit bench kills it once and brings it back). Works on a bench index,
+    root/kit-bench, deleted at the end. Exit code: 0, or 1 when a request,
+    upload or install failed.
+    """
+    import json
+
+    from kit.bench import Settings, chart_svg, run_bench, table_lines
+    from kit.cluster import Cluster
+    from kit.report import progress
+
+    cluster = Cluster.load(_site_path(site_dir))
+    chart_path = _chart_path(chart) if chart is not None else None
+    with progress("benchmarking", file=sys.stderr if as_json else None) as say:
+        result = run_bench(cluster, say=say, settings=Settings.of(quick=quick, uploads=uploads))
+    if chart_path is not None:
+        chart_path.write_text(chart_svg(result), encoding="utf-8")
+    if as_json:
+        _say(json.dumps(result.as_dict(), indent=1, ensure_ascii=False))
+    else:
+        _say("\n".join(table_lines(result)))
+        if chart_path is not None:
+            _say(f"chart: {chart_path}")
+    if result.failed:
+        typer.echo(f"kit: bench: {result.failed} requests, uploads or installs failed", err=True)
+        raise typer.Exit(1)
+
+
+def _chart_path(chart: str) -> Path:
+    """--chart checked before the run: an .svg file in a folder that exists and can be written."""
+    import os
+
+    from kit.exceptions import AnswerError
+    from kit.validate import path as valid_path
+
+    path = valid_path("--chart", chart, folder=False, what="chart file")
+    if path.suffix.lower() != ".svg":
+        raise AnswerError("--chart", f"{chart} does not end in .svg; kit bench writes an SVG chart, e.g. --chart bench.svg")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or path.is_dir():
+        raise AnswerError("--chart", f"cannot write {chart}: {folder} is not a folder you can write to; pick another path")
+    return path
+
+
 mirror_app = typer.Typer(
     name="mirror", cls=_KitGroup, no_args_is_help=True, rich_markup_mode=None,
     help="The site's public mirror (the public-mirror setup): sync it with bandersnatch, verify it, show its state.",

@@ -78,6 +78,18 @@ class DevpiAPI:
             raise DevpiError(f"login as {user}: {self.url} is not a devpi server") from None
         self._auth = base64.b64encode(f"{user}:{token}".encode()).decode()
 
+    @property
+    def auth(self) -> str | None:
+        """The ``X-Devpi-Auth`` header's value after :meth:`login` (None before): for calls made
+        without this class, such as an upload."""
+        return self._auth
+
+    def delete(self, path: str) -> None:
+        """Delete an index (a volatile one) or a user; none there is fine."""
+        status, payload = self._call("DELETE", path)
+        if status not in (200, 201, 404):
+            raise DevpiError(f"DELETE {path}: HTTP {status} {_message(payload)}")
+
     def put(self, path: str, data: dict) -> None:
         status, payload = self._call("PUT", path, data)
         if status not in (200, 201):

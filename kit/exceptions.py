@@ -16,6 +16,7 @@ The tree::
     ├── ClientRunError          a client kit runs for you (pip, twine) failed (exit 1)
     ├── DevpiError              devpi-server refused or did not answer an API call (exit 1)
     ├── DrillError              ``kit drill`` cannot run: cluster not up, no project to install
+    ├── BenchError              ``kit bench`` cannot run: the cluster not up, its bench index refused
     └── MirrorError             the public mirror cannot be synced, verified or read (exit 1)
         ├── MirrorStorageError  its storage is not writable or too small
         └── MirrorInterrupted   a sync was stopped by Ctrl-C or SIGTERM (exit 130)
@@ -105,6 +106,12 @@ class DrillError(KitError):
     """Raised when ``kit drill`` cannot run: the cluster is not up and healthy, the mirror is not
     in sync, or the index serves no project to install (or not the one given with --project).
     Exit 2, so that a script tells "the drill did not run" from "installs failed" (exit 1)."""
+
+
+class BenchError(KitError):
+    """Raised when ``kit bench`` cannot run: the cluster is not up and healthy, the master
+    refuses the bench index or an upload to it, or nginx (its static reference) fails to start.
+    Exit 2, as for ``kit drill``: "the bench did not run", where failed requests exit 1."""
 
 
 class MirrorError(KitError):

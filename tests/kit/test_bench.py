@@ -1,0 +1,232 @@
+"""kit bench, really run: a real cluster (kit's edge, and Varnish's when installed),
+the real wrk and nginx when installed; the shape of what it reports and that
+nothing failed, never how fast."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from kit.bench import (
+    BENCH_INDEX, FAILURE_ROWS, MASTER, NGINX, PYTHON, ROWS, TARGETS, VARNISH, BenchResult, Row, Settings, Target,
+    chart_svg, table_lines,
+)
+from kit.varnish import varnishd_path
+from tests.conftest import clean_env, free_port, kit_cmd, run
+from tests.kit.test_cluster import make_site, pids, status, stop_cluster
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module", params=["python", "varnish"])
+def benched(request, tmp_path_factory, dists):
+    """A running site with the edge of the param, and one `kit bench --json --quick` of it."""
+    if request.param == "varnish" and varnishd_path() is None:
+        pytest.skip("varnishd not installed: apt-get install varnish varnish-modules")
+    root = tmp_path_factory.mktemp(f"bench-{request.param}")
+    env = clean_env(root / "home")
+    site = make_site(root, env, dists.upstream_folder, "--set", f"edge={request.param}",
+                     "--set", f"shield_port={free_port()}")
+    run(kit_cmd("up", str(site)), env=env)
+    started = pids(site)
+    try:
+        chart = root / "bench.svg"
+        proc = run(kit_cmd("bench", str(site), "--json", "--quick", "--chart", str(chart)), env=env, check=False)
+        yield site, env, proc, chart
+    finally:
+        stop_cluster(site, env, started)
+
+
+def test_bench_json_has_every_target_and_row_and_nothing_failed(benched):
+    site, env, proc, _ = benched
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)  # the progress lines went to standard error
+    assert "bench: killing the master" in proc.stderr and "Traceback" not in proc.stderr
+    assert result["failed"] == 0 and result["errors"] == []
+    assert result["cores"] >= 1 and result["duration"] > 0 and result["tools"]["req/s"]
+    targets = {t["name"]: t for t in result["targets"]}
+    assert list(targets) == list(TARGETS)
+    edge = tomllib.loads((site / "kit.toml").read_text())["edge"]
+    running = {PYTHON, MASTER} | ({VARNISH} if edge == "varnish" else set()) | (
+        {NGINX} if targets[NGINX]["running"] else set())
+    assert {name for name, t in targets.items() if t["running"]} == running
+    if edge == "python":
+        assert "edge=varnish" in targets[VARNISH]["note"] or "not installed" in targets[VARNISH]["note"]
+    if not targets[NGINX]["running"]:
+        assert targets[NGINX]["note"].startswith("not installed")  # said in the JSON, not a skip
+    assert [r["key"] for r in result["rows"]] == [key for key, _, _ in ROWS]
+    for row in result["rows"]:
+        assert list(row["values"]) == list(TARGETS), row
+        for name, value in row["values"].items():
+            if not targets[name]["running"]:
+                assert value == targets[name]["note"]
+            elif row["key"] in FAILURE_ROWS:
+                assert value == 0 or value.startswith("n/a"), row
+            else:
+                assert (isinstance(value, (int, float)) and value > 0) or value.startswith("n/a: "), row
+    rows = {r["key"]: r["values"] for r in result["rows"]}
+    edges = [name for name in (PYTHON, VARNISH) if name in running]
+    for name in edges:  # what the site's edges must have measured
+        assert rows["listed_p50"][name] > 0 and rows["kill_installs"][name] > 0 and rows["failed_installs"][name] == 0
+    assert rows["listed_p50"][MASTER].startswith("n/a") and rows["kill_installs"][MASTER].startswith("n/a")
+    if targets[NGINX]["running"]:
+        assert set(result["ratios_to_nginx"]) == running - {NGINX}
+
+
+def test_bench_chart_is_svg_with_a_bar_per_measured_value(benched):
+    _, _, proc, chart = benched
+    result = json.loads(proc.stdout)
+    svg = ElementTree.parse(chart).getroot()
+    assert svg.tag == f"{SVG}svg"
+    numbers = sum(isinstance(v, (int, float)) for r in result["rows"] if r["key"] not in FAILURE_ROWS
+                  for v in r["values"].values())
+    assert len(svg.findall(f"{SVG}rect")) == numbers + 1  # and the background
+
+
+def test_bench_leaves_no_index_and_a_healthy_cluster(benched):
+    site, env, proc, _ = benched
+    master = next(r for r in status(site, env) if r["name"] == "master")["url"]
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(f"{master}/{BENCH_INDEX}")
+    assert gone.value.code == 404
+    rows = status(site, env)
+    assert all(r["healthy"] for r in rows), rows
+    assert next(r for r in rows if r["name"] == "mirror")["behind"] == 0
+
+
+def test_python_rate_fallback_measures_without_wrk(benched):
+    """Where wrk is missing the bench counts requests itself: a rate, no failures."""
+    from kit.bench import _python_rate
+
+    site, env, _, _ = benched
+    edge = next(r for r in status(site, env) if r["name"] == "edge")["url"]
+    rate, failed, problem = _python_rate(edge, "/+edge/health", Settings(rate_seconds=1, connections=4))
+    assert rate > 0 and failed == 0 and problem == ""
+
+
+def test_ctrl_c_while_the_master_is_killed_brings_it_back_and_removes_the_index(benched):
+    """The one moment kit bench breaks the site on purpose: interrupted there, it repairs it."""
+    import signal
+    import subprocess
+    import time
+
+    site, env, _, _ = benched
+    proc = subprocess.Popen(kit_cmd("bench", str(site), "--quick"), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "killing the master" in line:
+                time.sleep(0.5)
+                proc.send_signal(signal.SIGINT)
+                break
+        out = "".join(seen) + proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "kit: interrupted" in out and "Traceback" not in out, out
+    assert "the master is back" in out
+    rows = status(site, env)
+    assert all(r["healthy"] for r in rows), rows
+    master = next(r for r in rows if r["name"] == "master")["url"]
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(f"{master}/{BENCH_INDEX}")
+    assert gone.value.code == 404
+
+
+# -- refused, one line -------------------------------------------------------------------------
+
+
+def test_bench_on_a_stopped_cluster_names_kit_up(tmp_path, dists):
+    env = clean_env(tmp_path / "home")
+    site = make_site(tmp_path, env, dists.upstream_folder)
+    proc = run(kit_cmd("bench", str(site), "--chart", str(tmp_path / "b.svg")), env=env, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "is not running; start it with: kit up" in proc.stderr
+    assert not (tmp_path / "b.svg").exists() and proc.stdout == ""
+
+
+@pytest.mark.parametrize("chart, problem", [("bench.png", "does not end in .svg"),
+                                            ("nowhere/bench.svg", "is not a folder you can write to")])
+def test_bench_refuses_a_bad_chart_path_before_anything_runs(tmp_path, dists, chart, problem):
+    env = clean_env(tmp_path / "home")
+    site = make_site(tmp_path, env, dists.upstream_folder)
+    proc = run(kit_cmd("bench", str(site), "--chart", chart), env=env, cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and problem in proc.stderr, proc.stderr
+    assert "--chart" in proc.stderr and not list(tmp_path.glob("**/bench.*"))
+
+
+# -- rendering, no servers ----------------------------------------------------------------------
+
+
+def fixed_result() -> BenchResult:
+    targets = [Target(PYTHON, "http://127.0.0.1:1", "the site's edge", purged=True, fails_over=True),
+               Target(VARNISH, None, "not installed: apt-get install varnish varnish-modules"),
+               Target(MASTER, "http://127.0.0.1:2", "devpi directly"),
+               Target(NGINX, "http://127.0.0.1:3", "same bytes as static files")]
+    numbers = {"page_p50": 0.12, "page_p99": 0.5, "file_p50": 0.2, "file_p99": 0.9, "warm_page_rps": 25000.0,
+               "fetch_23": 0.01, "listed_p50": 0.006, "listed_p99": 0.02, "listed_max": 0.03,
+               "kill_installs": 40, "kill_worst": 0.15, "failed_installs": 0, "failed_requests": 0}
+    rows = []
+    for key, label, unit in ROWS:
+        values = {PYTHON: numbers[key], VARNISH: targets[1].note}
+        scaled = {"warm_page_rps": (800.0, 100000.0)}.get(key, (numbers[key] * 10, numbers[key] / 2))
+        for name, value in zip((MASTER, NGINX), scaled):
+            values[name] = ("n/a: not purged" if key.startswith(("listed", "kill")) or key == "failed_installs"
+                            else 0 if key in FAILURE_ROWS else value)
+        rows.append(Row(key, label, unit, values))
+    return BenchResult("/site", "python", targets, rows, {"req/s": "wrk", "installs": "uv"}, 2, 21.5, Settings())
+
+
+def test_table_is_aligned_and_fits_76_columns():
+    lines = table_lines(fixed_result())
+    header, *body = lines[:len(ROWS) + 1]
+    assert header.split() == ["python", "edge", "varnish", "edge", "master", "nginx", "static"]
+    assert all(len(line) <= 76 for line in lines[:len(ROWS) + 1])
+    assert len({len(line) for line in lines[:len(ROWS) + 1]}) == 1  # every column right-aligned to one width
+    table = {line[:24].strip(): line[24:].split() for line in body}
+    assert table["page latency p50 (ms)"] == ["0.12", "-", "1.20", "0.06"]
+    assert table["warm page (req/s)"] == ["25,000", "-", "800", "100,000"]
+    assert table["upload→listed p50 (s)"] == ["0.006", "-", "n/a", "n/a"]
+    assert table["failed requests"] == ["0", "-", "0", "0"]
+    assert table["master killed: worst (s)"] == ["0.150", "-", "n/a", "n/a"]
+    text = "\n".join(lines)
+    assert "varnish edge: not installed: apt-get install varnish varnish-modules" in text
+    assert "req/s vs nginx (wrk): python edge 0.25×, master 0.01×" in text
+    assert "2 cores, 21.5 s; installs by uv" in text
+
+
+def test_chart_labels_each_bar_with_its_value_and_says_why_others_are_missing():
+    result = fixed_result()
+    svg = ElementTree.fromstring(chart_svg(result))
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert "page latency p50 (ms)" in texts and "failed requests" not in " ".join(texts)
+    assert texts.count("-") == len(ROWS) - len(FAILURE_ROWS)  # varnish, not installed, in every chart row
+    assert "25,000" in texts and "100,000" in texts and "n/a" in texts
+    bars = {float(r.get("width")) for r in svg.iter(f"{SVG}rect") if r.get("height") == "16"}
+    assert max(bars) == 520.0  # the longest bar of a row spans the chart
+
+
+def test_result_counts_failures_and_ratios():
+    result = fixed_result()
+    assert result.failed == 0 and result.ratios() == {PYTHON: 0.25, MASTER: 0.008}
+    result.row("failed_requests").values[MASTER] = 3
+    assert result.failed == 3 and result.as_dict()["failed"] == 3
+    assert json.loads(json.dumps(result.as_dict()))["rows"][0]["values"][VARNISH].startswith("not installed")
+
+
+def test_the_docs_show_a_chart_from_a_real_run():
+    root = Path(__file__).resolve().parents[2]
+    svg = ElementTree.parse(root / "docs" / "_static" / "bench.svg").getroot()
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert all(name in texts for name in TARGETS) and "n/a" in texts
+    assert "/_static/bench.svg" in (root / "docs" / "explanation" / "architecture.rst").read_text()
