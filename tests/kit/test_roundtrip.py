@@ -48,10 +48,11 @@ def _spliced(good: str) -> st.SearchStrategy[str]:
 
 
 GOOD = {
-    "setups": "mirror,private,clients,public-mirror", "upstream": "http://127.0.0.1:3144/simple/", "teams": "web,data",
+    "setups": "mirror,private,clients,public-mirror,cluster", "upstream": "http://127.0.0.1:3144/simple/", "teams": "web,data",
     "private_projects": "acme-utils", "mirror_projects": "acme-app,requests", "devpi_upstream": "upstream",
     "host": "pkgs.example.test", "scheme": "https", "master_port": "3141",
-    "mirror_port": "3142", "edge_port": "3143", "upstream_port": "3144", "clients": "pip,uv",
+    "mirror_port": "3142", "edge_port": "3143", "edge": "varnish", "shield_port": "3145", "upstream_port": "3144",
+    "clients": "pip,uv",
     "admin_password": "correct-horse-battery",
 }
 answer_values = {key: nasty_text | _spliced(GOOD[key]) | _spliced(GOOD[key]) for key in GOOD}
