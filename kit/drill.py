@@ -373,7 +373,7 @@ class _Watch:
 
 
 def drill_failover(cluster: Cluster, say: Say = print, *, project: str | None = None, outage: float = 5.0,
-                   settle: float = 2.0) -> DrillReport:
+                   settle: float = 1.0) -> DrillReport:
     """Run the fire drill on ``cluster``, which must be up and healthy; bring back whatever it killed,
     even when interrupted. ``outage``: seconds the services stay down in each phase; ``settle``:
     seconds of installs before each phase and after the mirror is in sync again."""

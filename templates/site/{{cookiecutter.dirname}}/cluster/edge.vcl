@@ -276,6 +276,11 @@ sub vcl_backend_response {
         # No origin answered: the client side serves a stale page if it has one.
         return (abandon);
     }
+    if (beresp.status == 404 && bereq.http.X-Kit-Kind == "page" && beresp.backend.name == "shield") {
+        # Master and mirror failed, and the static copy (older than what was
+        # seen, maybe) lacks the page: a stale page beats a 404.
+        return (abandon);
+    }
     if (beresp.backend.name == "shield") {
         # The shield names where it took the answer from (its cache, an origin, the static copy).
         set beresp.http.X-Served-By = "shield/" + beresp.http.X-Served-By;
