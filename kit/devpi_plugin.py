@@ -67,8 +67,8 @@ from urllib.parse import urlsplit
 from pluggy import HookimplMarker
 
 __all__ = [
-    "FEATURE", "PurgeSender", "Fanout", "CommitFollower", "ChangeWatcher", "check_url", "check_urls", "collapse", "header_keys", "inheritors", "normalise", "purge_keys",
-    "read_secret", "secret_path",
+    "FEATURE", "PurgeSender", "Fanout", "CommitFollower", "ChangeWatcher", "check_url", "check_urls", "collapse",
+    "header_keys", "inheritors", "normalise", "purge_keys", "read_secret", "secret_path",
 ]
 
 hookimpl = HookimplMarker("devpiserver")

@@ -17,6 +17,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,25 @@ def test_every_upload_is_listed_at_once_while_pages_are_cached(vcluster, tmp_pat
     assert len(waited) == 20
 
 
+def test_a_large_upload_is_listed_at_once_too(vcluster, tmp_path):
+    """8 MB wheels: devpi's notifier holds a commit while its file is not on
+    disk yet, then sleeps 5 s. Purging from it, two of these four uploads were
+    listed only after 4.5 s; the plugin now follows the commits itself."""
+    site, env, _ = vcluster
+    url = f"{edge_url(site)}/web/private/+simple/kitdemo-big/"
+    for n in range(4):
+        wheel = make_wheel(tmp_path, "kitdemo-big", f"1.{n}")
+        with zipfile.ZipFile(wheel, "a", zipfile.ZIP_STORED) as whl:
+            whl.writestr("kitdemo_big/blob.bin", os.urandom(8 * 1024 * 1024))
+        if n:
+            cached(url, {"Accept": JSON})
+        upload(site, env, wheel)
+        started = time.monotonic()
+        while wheel.name not in get(url, {"Accept": JSON})[2].decode():
+            assert time.monotonic() - started < 3, f"upload {n} not listed: the page waited for its expiry, no purge"
+            time.sleep(0.01)
+
+
 def test_wrong_bytes_from_the_master_are_never_served(vcluster, tmp_path):
     """The master's copy of a file is damaged on disk: the shield refuses it and the mirror's bytes are served."""
     site, env, _ = vcluster
@@ -333,3 +353,4 @@ def test_down_stops_varnish_and_leaves_no_process(vcluster):
     assert not [pid for pid in started.values() if Path(f"/proc/{pid}").exists()]
     code = subprocess.run(["pgrep", "-f", str(site / "cluster" / "edge.vcl")], capture_output=True).returncode
     assert code == 1, "a varnishd of this site is still running"
+
