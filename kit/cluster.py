@@ -125,6 +125,11 @@ class Cluster:
             say(f"already up: {', '.join(s.name for s in services)} running; indexes match kit.toml; "
                 f"see {self.site.command('status')}")
             return []
+        if self.answers.edge == "varnish" and any(s.name == "edge" for s in to_start):
+            # Before anything starts: no varnishd, or a VCL it cannot load, is one line, not a dead edge.
+            from kit.varnish import VCL_FILE, check_vcl
+
+            check_vcl(self.dir / VCL_FILE, fix=self.site.command("init", "--no-input"))
         busy = [s for s in to_start if port_busy(s.bind, s.port)]
         if busy:
             raise ClusterError(self._busy_message(busy[0]))

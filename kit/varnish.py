@@ -30,6 +30,8 @@ __all__ = ["INSTALL_HINT", "varnishd_path", "require_varnishd", "varnishd_argv",
 INSTALL_HINT = "apt-get install varnish varnish-modules"
 #: The site's VCL, in SITE/cluster.
 VCL_FILE = "edge.vcl"
+#: The varnish-modules the VCL imports.
+MODULES = ("xkey", "var")
 #: Memory for cached pages and files: least recently used go first.
 STORAGE = "malloc,256m"
 #: Where Debian puts varnishd, which is not on a normal user's PATH.
@@ -99,13 +101,22 @@ def counters(site_dir: Path) -> dict[str, int]:
     }
 
 
-def check_vcl(vcl: Path) -> None:
-    """Compile ``vcl`` as varnishd would load it (``varnishd -C``); :class:`ClusterError` with
-    varnishd's own message when it does not compile."""
+def check_vcl(vcl: Path, fix: str = "kit init --no-input") -> None:
+    """Compile ``vcl`` as varnishd would load it (``varnishd -C``); :class:`ClusterError`
+    naming what is missing (varnishd, varnish-modules) or varnishd's own message, and
+    ``fix``, the command that writes the VCL again."""
     varnishd = require_varnishd()
     # -j none: as root, varnishd would read the file as its own unprivileged user.
     result = subprocess.run([varnishd, "-C", "-j", "none", "-f", str(Path(vcl).absolute())],
                             capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise ClusterError(f"{vcl} does not compile: {' '.join(lines[:6])}")
+    if result.returncode == 0:
+        return
+    noise = ("Could not delete", "Message from VCC-compiler", "Running VCC-compiler failed", "VCL compilation failed",
+             "(-? gives usage)", "---", "#")
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip() and not line.strip().startswith(noise)]
+    missing = next((line.split("VMOD", 1)[1].strip() for line in lines if "Could not find VMOD" in line), None)
+    if missing in MODULES:
+        raise ClusterError(f"the Varnish edge needs varnish-modules (its VCL imports {missing}), which is not "
+                           f"installed; install it with: {INSTALL_HINT}")
+    raise ClusterError(f"varnishd cannot load {vcl}: {' '.join(lines[:2])}; "
+                       f"write it again with: {fix}")
