@@ -2,7 +2,10 @@
 
 Targets (the columns): kit's Python edge, the Varnish edge, the master
 directly, and nginx serving the same bytes as static files (the ceiling
-for a page that is already cached). What each is measured on is a bench
+for a page that is already cached). On a site whose edge is kit's own, the
+Varnish edge is a temporary one with the site's rules in front of the same
+master and mirror (:class:`kit.varnish.TemporaryVarnish`), when varnishd is
+installed. What each is measured on is a bench
 index, ``root/kit-bench``, made for the run and deleted after it: 23 tiny
 projects (an install of 23 projects reads 23 pages and 23 files), and one
 project that gets a new version per upload. The team indexes are never
@@ -38,7 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import urljoin, urlsplit
 
-from kit.exceptions import BenchError, KitError, one_line
+from kit.exceptions import BenchError, ClusterError, KitError, one_line
+from kit.varnish import TemporaryVarnish
 
 if TYPE_CHECKING:
     from kit.drill import Installs
@@ -555,13 +559,11 @@ def _targets(cluster) -> list[Target]:
         varnish = Target(VARNISH, edge.local_url, "the site's edge", purged=True, fails_over=True)
     else:
         python = Target(PYTHON, edge.local_url, "the site's edge", purged=True, fails_over=True)
-        # Hook: a temporary Varnish in front of this site's master and mirror would go here,
-        # once kit.varnish can start one; its pages would not be purged by the master.
         if varnishd_path() is None:
             varnish = Target(VARNISH, None, f"not installed: {INSTALL_HINT}")
         else:
-            varnish = Target(VARNISH, None, f"not running: the site's edge is kit's own; for Varnish: "
-                                            f"{cluster.site.command('init', '--set', 'edge=varnish')}")
+            # run_bench starts a temporary Varnish (kit.varnish.TemporaryVarnish): devpi does not purge it.
+            varnish = Target(VARNISH, None, "not started", fails_over=True)
     nginx = nginx_path()
     static = Target(NGINX, None, "same bytes as static files" if nginx else f"not installed: {NGINX_HINT}")
     return [python, varnish, Target(MASTER, master.local_url, "devpi directly"), static]
@@ -580,6 +582,8 @@ def _unmeasured(key: str, target: Target) -> str:
     if not target.running:
         return target.note
     if key.startswith("listed") and not target.purged:
+        if target.name == VARNISH:
+            return "n/a: devpi purges the site's edge, not a temporary Varnish"
         return "n/a: the master does not purge its pages"
     if key in ("kill_installs", "kill_worst", "failed_installs") and not target.fails_over:
         return "n/a: the master itself is killed" if target.name == MASTER else "n/a: no origin to fail over to"
@@ -606,6 +610,7 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
     with tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp_name:
         tmp = Path(tmp_name)
         static: StaticServer | None = None
+        temporary: TemporaryVarnish | None = None
         try:
             _make_index(api, say)
             projects = [f"kit-bench-{n:02}" for n in range(1, PROJECTS + 1)]
@@ -627,6 +632,15 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
                 except BenchError as exc:
                     _note(targets, NGINX, f"failed to start: {exc}")
                     static = None
+            if cluster.answers.edge != "varnish" and next(t for t in targets if t.name == VARNISH).fails_over:
+                temporary = TemporaryVarnish(cluster.site, tmp / "varnish")
+                try:
+                    _running(targets, VARNISH, temporary.start())
+                    _note(targets, VARNISH, "a temporary Varnish with the site's rules, the site's edge as its shield")
+                    say(f"bench: started {_note_of(targets, VARNISH)} at {temporary.url}")
+                except ClusterError as exc:
+                    _note(targets, VARNISH, f"failed to start: {exc}")
+                    temporary = None
             rows = {key: Row(key, label, unit, {t.name: _unmeasured(key, t) for t in targets})
                     for key, label, unit in ROWS}
             wrk = wrk_path()
@@ -661,6 +675,8 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
         finally:
             if static is not None:
                 static.stop()
+            if temporary is not None:
+                temporary.stop()
             _delete_index(cluster, api, say)
     for target in targets:
         if target.running:
@@ -676,6 +692,10 @@ def _running(targets: list[Target], name: str, url: str) -> None:
 
 def _note(targets: list[Target], name: str, note: str) -> None:
     next(t for t in targets if t.name == name).note = note
+
+
+def _note_of(targets: list[Target], name: str) -> str:
+    return next(t for t in targets if t.name == name).note
 
 
 def _make_index(api, say: Say) -> None:

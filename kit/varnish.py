@@ -24,7 +24,7 @@ from kit.answers import Answers, netloc
 from kit.exceptions import ClusterError
 
 __all__ = ["INSTALL_HINT", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
-           "VCL_FILE", "counters"]
+           "VCL_FILE", "counters", "TemporaryVarnish"]
 
 #: How to get Varnish, for every message that finds it missing.
 INSTALL_HINT = "apt-get install varnish varnish-modules"
@@ -120,3 +120,77 @@ def check_vcl(vcl: Path, fix: str = "kit init --no-input") -> None:
                            f"installed; install it with: {INSTALL_HINT}")
     raise ClusterError(f"varnishd cannot load {vcl}: {' '.join(lines[:2])}; "
                        f"write it again with: {fix}")
+
+
+class TemporaryVarnish:
+    """Varnish with the site's rules on a free port of 127.0.0.1, in front of the
+    running master and mirror, the site's own edge (kit's) as its shield: how
+    ``kit bench`` measures Varnish on a site whose edge is kit's. Nothing purges
+    it (devpi purges the site's edge), and it lives in ``folder`` until :meth:`stop`."""
+
+    def __init__(self, site, folder: Path):
+        self.site = site
+        self.folder = Path(folder)
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Render the VCL, start varnishd and return its URL once it answers; :class:`ClusterError` if not."""
+        import dataclasses
+        import secrets
+        import time
+
+        from kit import http
+        from kit.processes import free_ports
+        from kit.render import site_context
+        from kit.site import SITE_SECRETS
+        from kit.templating import render_template
+
+        varnishd = require_varnishd()
+        port = free_ports(1)[0]
+        site = self.site.answers
+        # The site as if its edge were Varnish on `port`, with kit's edge (on its own port) as the shield.
+        answers = dataclasses.replace(site, edge="varnish", host="127.0.0.1", edge_port=port,
+                                      shield_port=site.edge_port)
+        context = site_context(answers, {name: secrets.token_hex(32) for name in SITE_SECRETS}, self.folder)
+        rendered = self.folder / "rendered"
+        render_template("site", context, rendered)
+        vcl = rendered / "cluster" / VCL_FILE
+        check_vcl(vcl)
+        (self.folder / "varnish").mkdir(mode=0o700, exist_ok=True)
+        argv = [varnishd, "-F", "-j", "none", "-n", str(self.folder / "varnish"), "-a", f"127.0.0.1:{port}",
+                "-T", "127.0.0.1:0", "-f", str(vcl.absolute()), "-s", STORAGE]
+        log = open(self.folder / "varnishd.log", "wb")
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        finally:
+            log.close()
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code, self.proc = self.proc.returncode, None
+                last = (self.folder / "varnishd.log").read_text(errors="replace").strip().splitlines()[-1:]
+                raise ClusterError(f"a temporary varnishd exited with code {code}: {last[0] if last else 'no output'}")
+            if http.get(f"{self.url}/+edge/health", timeout=1.0).ok:
+                return self.url
+            time.sleep(0.05)
+        self.stop()
+        raise ClusterError(f"a temporary varnishd did not answer {self.url}/+edge/health within {timeout:g} s")
+
+    def stop(self) -> None:
+        """Stop varnishd (manager and child, one process group)."""
+        import signal
+
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
