@@ -30,7 +30,6 @@ import http.client
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import urljoin, urlsplit
 
 from kit.exceptions import BenchError, ClusterError, KitError, one_line
+from kit.processes import system_program
 from kit.varnish import TemporaryVarnish
 
 if TYPE_CHECKING:
@@ -302,10 +302,6 @@ def _first_file(page: bytes) -> str | None:
 # -- requests per second ---------------------------------------------------------------
 
 
-def wrk_path() -> str | None:
-    return shutil.which("wrk") or next((p for p in ("/usr/bin/wrk", "/usr/local/bin/wrk") if os.access(p, os.X_OK)), None)
-
-
 def _wrk(wrk: str, url: str, settings: Settings) -> tuple[float, int, str]:
     """Requests/sec, failed requests (non-2xx/3xx and socket errors), and a problem ("" when none)."""
     argv = [wrk, "-t2", f"-c{settings.connections}", f"-d{settings.rate_seconds}s", "--latency",
@@ -477,11 +473,6 @@ def _installs_with_master_killed(cluster, targets: list[Target], project: str, o
 # -- nginx serving the same bytes ------------------------------------------------------------
 
 
-def nginx_path() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
-                                          if os.access(p, os.X_OK)), None)
-
-
 class StaticServer:
     """nginx on a free 127.0.0.1 port serving ``folder`` (pages as ``index.json``), in the
     foreground, every path of its own in ``folder``'s parent; stopped by :meth:`stop`."""
@@ -564,7 +555,7 @@ def _targets(cluster) -> list[Target]:
         else:
             # run_bench starts a temporary Varnish (kit.varnish.TemporaryVarnish): devpi does not purge it.
             varnish = Target(VARNISH, None, "not started", fails_over=True)
-    nginx = nginx_path()
+    nginx = system_program("nginx")
     static = Target(NGINX, None, "same bytes as static files" if nginx else f"not installed: {NGINX_HINT}")
     return [python, varnish, Target(MASTER, master.local_url, "devpi directly"), static]
 
@@ -623,7 +614,7 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
             file_paths = _copy_for_nginx(cluster.service("master").local_url, pages, tmp / "static")
             say(f"bench: {BENCH_INDEX} holds {PROJECTS} projects; measuring "
                 + ", ".join(t.name for t in targets if t.running or t.name == NGINX))
-            nginx = nginx_path()
+            nginx = system_program("nginx")
             if nginx:
                 static = StaticServer(nginx, tmp / "static")
                 try:
@@ -643,7 +634,7 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
                     temporary = None
             rows = {key: Row(key, label, unit, {t.name: _unmeasured(key, t) for t in targets})
                     for key, label, unit in ROWS}
-            wrk = wrk_path()
+            wrk = system_program("wrk")
             tools["req/s"] = "wrk" if wrk else f"python (wrk not installed: {WRK_HINT}; ratios to nginx understate it)"
             for target in targets:
                 if target.running:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["alive", "port_busy", "port_holder", "free_ports", "stop_groups", "Holder"]
+__all__ = ["alive", "port_busy", "port_holder", "free_ports", "stop_groups", "Holder", "system_program"]
 
 
 def alive(pid: int) -> bool:
@@ -154,3 +155,16 @@ def stop_groups(pids: list[int], timeout: float = 5.0) -> None:
             time.sleep(0.02)
         if not any(alive(pid) for pid in living):
             return
+
+
+#: Where Debian puts programs a normal user's PATH may lack (varnishd and nginx are in sbin).
+_SYSTEM_FOLDERS = ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin")
+
+
+def system_program(name: str) -> str | None:
+    """A program from the system's packages (varnishd, nginx, wrk), or None when it is not installed."""
+    found = shutil.which(name)
+    if found:
+        return found
+    return next((path for path in (f"{folder}/{name}" for folder in _SYSTEM_FOLDERS) if os.access(path, os.X_OK)),
+                None)

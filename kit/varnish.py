@@ -15,13 +15,12 @@ varnish varnish-modules``); nothing here is needed with the default edge.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from kit.answers import Answers, netloc
 from kit.exceptions import ClusterError
+from kit.processes import stop_groups, system_program
 
 __all__ = ["INSTALL_HINT", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
            "VCL_FILE", "counters", "TemporaryVarnish"]
@@ -34,16 +33,11 @@ VCL_FILE = "edge.vcl"
 MODULES = ("xkey", "var")
 #: Memory for cached pages and files: least recently used go first.
 STORAGE = "malloc,256m"
-#: Where Debian puts varnishd, which is not on a normal user's PATH.
-_SBIN = ("/usr/sbin/varnishd", "/usr/local/sbin/varnishd")
 
 
 def varnishd_path() -> str | None:
     """The varnishd program, or None when Varnish is not installed."""
-    found = shutil.which("varnishd")
-    if found:
-        return found
-    return next((path for path in _SBIN if os.access(path, os.X_OK)), None)
+    return system_program("varnishd")
 
 
 def require_varnishd() -> str:
@@ -80,9 +74,8 @@ def varnishd_argv(answers: Answers, site_dir: Path) -> list[str]:
 
 def counters(site_dir: Path) -> dict[str, int]:
     """The running Varnish's counters, named as kit's edge names its own
-    (hits, misses, stale, passes, purged); empty when varnishstat cannot tell."""
-    varnishstat = shutil.which("varnishstat") or next(
-        (p for p in ("/usr/bin/varnishstat",) if os.access(p, os.X_OK)), None)
+    (hits, misses, stale, passes); empty when varnishstat cannot tell."""
+    varnishstat = system_program("varnishstat")
     if varnishstat is None:
         return {}
     names = ("MAIN.cache_hit", "MAIN.cache_hit_grace", "MAIN.cache_miss", "MAIN.s_pass")
@@ -180,17 +173,9 @@ class TemporaryVarnish:
         raise ClusterError(f"a temporary varnishd did not answer {self.url}/+edge/health within {timeout:g} s")
 
     def stop(self) -> None:
-        """Stop varnishd (manager and child, one process group)."""
-        import signal
-
+        """Stop varnishd (manager and child, one process group), as kit down stops a service."""
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_groups([self.proc.pid])
+        self.proc.wait()
         self.proc = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -201,3 +202,24 @@ def devpi_site(tmp_path_factory, local_upstream):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def interrupted_at(argv: list[str], env: dict, line: str) -> tuple[int, str]:
+    """Run ``argv``, press Ctrl-C half a second after it prints ``line``; its exit code and whole output."""
+    proc = subprocess.Popen([str(a) for a in argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen = []
+    try:
+        for printed in proc.stdout:
+            seen.append(printed)
+            if line in printed:
+                time.sleep(0.5)
+                proc.send_signal(signal.SIGINT)
+                break
+        seen.append(proc.stdout.read())
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, "".join(seen)

@@ -18,8 +18,8 @@ from kit.bench import (
     chart_svg, table_lines,
 )
 from kit.varnish import varnishd_path
-from tests.conftest import clean_env, free_port, kit_cmd, run
-from tests.kit.test_cluster import make_site, pids, status, stop_cluster
+from tests.conftest import clean_env, free_port, interrupted_at, kit_cmd, run
+from tests.kit.test_cluster import make_site, running_site, status
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -31,16 +31,11 @@ def benched(request, tmp_path_factory, dists):
         pytest.skip("varnishd not installed: apt-get install varnish varnish-modules")
     root = tmp_path_factory.mktemp(f"bench-{request.param}")
     env = clean_env(root / "home")
-    site = make_site(root, env, dists.upstream_folder, "--set", f"edge={request.param}",
-                     "--set", f"shield_port={free_port()}")
-    run(kit_cmd("up", str(site)), env=env)
-    started = pids(site)
-    try:
+    with running_site(root, env, dists.upstream_folder, "--set", f"edge={request.param}",
+                      "--set", f"shield_port={free_port()}") as (site, _):
         chart = root / "bench.svg"
         proc = run(kit_cmd("bench", str(site), "--json", "--quick", "--chart", str(chart)), env=env, check=False)
         yield site, env, proc, chart
-    finally:
-        stop_cluster(site, env, started)
 
 
 TEMPORARY = "a temporary Varnish with the site's rules, the site's edge as its shield"
@@ -124,28 +119,9 @@ def test_python_rate_fallback_measures_without_wrk(benched):
 
 def test_ctrl_c_while_the_master_is_killed_brings_it_back_and_removes_the_index(benched):
     """The one moment kit bench breaks the site on purpose: interrupted there, it repairs it."""
-    import signal
-    import subprocess
-    import time
-
     site, env, _, _ = benched
-    proc = subprocess.Popen(kit_cmd("bench", str(site), "--quick"), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    seen = []
-    try:
-        for line in proc.stdout:
-            seen.append(line)
-            if "killing the master" in line:
-                time.sleep(0.5)
-                proc.send_signal(signal.SIGINT)
-                break
-        out = "".join(seen) + proc.stdout.read()
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130 and "kit: interrupted" in out and "Traceback" not in out, out
+    code, out = interrupted_at(kit_cmd("bench", str(site), "--quick"), env, "killing the master")
+    assert code == 130 and "kit: interrupted" in out and "Traceback" not in out, out
     assert "the master is back" in out
     rows = status(site, env)
     assert all(r["healthy"] for r in rows), rows

@@ -3,6 +3,7 @@ the mirror catching up, the master killed, kit down leaving nothing behind."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -41,6 +42,24 @@ def make_site(root: Path, env: dict, upstream_folder: Path, *extra: str) -> Path
     return site
 
 
+@contextlib.contextmanager
+def running_site(root: Path, env: dict, upstream_folder: Path, *extra: str):
+    """A site made by :func:`make_site` with its cluster up: (site, kit up's output); always stopped."""
+    site = make_site(root, env, upstream_folder, *extra)
+    up = run(kit_cmd("up", str(site)), env=env)
+    started = pids(site)
+    try:
+        yield site, up.stdout
+    finally:
+        stop_cluster(site, env, started)
+
+
+def team_upload(site: Path, env: dict, wheel: Path, *, check: bool = True) -> subprocess.CompletedProcess:
+    """twine upload of ``wheel`` with the web team's generated .pypirc (to the site's edge)."""
+    return run([BIN / "twine", "upload", "--config-file", site / "teams" / "web" / ".pypirc", "-r", "web",
+                "--disable-progress-bar", "--non-interactive", wheel], env=env, check=check)
+
+
 def pids(site: Path) -> dict[str, int]:
     folder = site / "cluster" / "run" / "pids"
     return {p.stem: int(p.read_text()) for p in folder.glob("*.pid")} if folder.is_dir() else {}
@@ -74,13 +93,8 @@ def status(site: Path, env: dict) -> list[dict]:
 def cluster(tmp_path_factory, dists):
     root = tmp_path_factory.mktemp("cluster")
     env = clean_env(root / "home")
-    site = make_site(root, env, dists.upstream_folder, "--set", f"admin_password={AWKWARD_PASSWORD}")
-    up = run(kit_cmd("up", str(site)), env=env)
-    started = pids(site)
-    try:
-        yield site, env, up.stdout
-    finally:
-        stop_cluster(site, env, started)
+    with running_site(root, env, dists.upstream_folder, "--set", f"admin_password={AWKWARD_PASSWORD}") as (site, out):
+        yield site, env, out
 
 
 def edge_url(site: Path) -> str:
@@ -126,7 +140,7 @@ def test_upload_and_install_through_the_edge(cluster, dists, tmp_path):
     site, env, _ = cluster
     team = site / "teams" / "web"
     assert edge_url(site).rsplit(":", 1)[1] in (team / "pip.conf").read_text()  # clients use the edge
-    run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar", dists.private], env=env)
+    team_upload(site, env, dists.private)
     python = new_venv(tmp_path / "venv")
     pip_env = dict(env, PIP_CONFIG_FILE=str(team / "pip.conf"))
     run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=pip_env)
@@ -191,7 +205,7 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster
     from kit.sample import make_wheel
 
     newer = make_wheel(tmp_path / "dist", PRIVATE, "1.1", marker="team")
-    upload = run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar", newer], env=env, check=False)
+    upload = team_upload(site, env, newer, check=False)
     assert upload.returncode != 0
     assert "503" in upload.stdout and "Master down, uploads paused" in upload.stdout
     request = urllib.request.Request(f"{edge_url(site)}/web/private/", data=b"x", method="POST")
@@ -205,7 +219,7 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster
     up = run(kit_cmd("up", str(site)), env=env)
     assert "master" in up.stdout and "healthy" in up.stdout
     assert all(r["healthy"] for r in status(site, env))
-    run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar", newer], env=env)
+    team_upload(site, env, newer)
 
 
 def test_logs_show_each_service(cluster):

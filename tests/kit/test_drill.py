@@ -4,15 +4,14 @@ kills the real master, then master and mirror, and kit up brings them back."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import time
 
 import pytest
 
 from kit.drill import DrillReport, Installs, Phase, installs_while, report_lines
-from tests.conftest import BIN, PRIVATE, clean_env, free_port, kit_cmd, run
-from tests.kit.test_cluster import make_site, pids, status, stop_cluster
+from tests.conftest import PRIVATE, clean_env, interrupted_at, kit_cmd, run
+from tests.kit.test_cluster import make_site, pids, running_site, status, team_upload
+from tests.kit.test_varnish import varnish_edge
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +19,9 @@ def cluster(tmp_path_factory, dists):
     """A running cluster whose team index web/private holds the team's own kitdemo-private."""
     root = tmp_path_factory.mktemp("drill")
     env = clean_env(root / "home")
-    site = make_site(root, env, dists.upstream_folder)
-    run(kit_cmd("up", str(site)), env=env)
-    started = pids(site)
-    try:
-        team = site / "teams" / "web"
-        run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar",
-             dists.private], env=env)
+    with running_site(root, env, dists.upstream_folder) as (site, _):
+        team_upload(site, env, dists.private)
         yield site, env
-    finally:
-        stop_cluster(site, env, started)
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -85,22 +77,8 @@ def test_drill_failover_passes_and_brings_everything_back(cluster):
 
 def test_ctrl_c_brings_back_what_the_drill_killed(cluster):
     site, env = cluster
-    drill = subprocess.Popen(kit_cmd("drill", "failover", str(site), "--outage", "30"), env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen = []
-    try:
-        for line in drill.stdout:
-            seen.append(line)
-            if "killing the master" in line:
-                time.sleep(0.5)
-                drill.send_signal(signal.SIGINT)
-        drill.wait(timeout=60)
-    finally:
-        if drill.poll() is None:
-            drill.kill()
-            drill.wait()
-    out = "".join(seen)
-    assert drill.returncode == 130, out
+    code, out = interrupted_at(kit_cmd("drill", "failover", str(site), "--outage", "30"), env, "killing the master")
+    assert code == 130, out
     assert "bringing back the master" in out and "kit: interrupted" in out and "Traceback" not in out
     assert all(r["healthy"] for r in status(site, env))
 
@@ -147,14 +125,8 @@ def test_drill_failover_through_the_varnish_edge(tmp_path, dists):
     if varnishd_path() is None:
         pytest.skip(f"varnishd not installed: {INSTALL_HINT}")
     env = clean_env(tmp_path / "home")
-    site = make_site(tmp_path, env, dists.upstream_folder, "--set", "edge=varnish",
-                     "--set", f"shield_port={free_port()}")
-    run(kit_cmd("up", str(site)), env=env)
-    started = pids(site)
-    try:
-        team = site / "teams" / "web"
-        run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar",
-             dists.private], env=env)
+    with running_site(tmp_path, env, dists.upstream_folder, *varnish_edge()) as (site, _):
+        team_upload(site, env, dists.private)
         proc = run(kit_cmd("drill", "failover", str(site), "--outage", "1", "--json"), env=env, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         report = json.loads(proc.stdout)
@@ -163,5 +135,3 @@ def test_drill_failover_through_the_varnish_edge(tmp_path, dists):
         rows = status(site, env)
         assert {r["name"] for r in rows} == {"upstream", "master", "mirror", "shield", "edge"}
         assert all(r["healthy"] for r in rows), rows
-    finally:
-        stop_cluster(site, env, started)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -13,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from kit.processes import system_program
 from tests.conftest import BIN, clean_env, free_port, kit_cmd, run, wait_http
 from tests.kit.test_mirror import init_site, make_upstream
 
-NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+NGINX = system_program("nginx")
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx-light)")
 
 

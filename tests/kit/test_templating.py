@@ -106,3 +106,12 @@ def test_an_nginx_word_is_quoted_and_a_variable_refused():
     for value in ("/srv/$host", "/srv/{x}", "/srv/a\n}"):
         with pytest.raises(UnsafeValueError):
             nginx_word(value)
+
+
+def test_a_vcl_string_is_quoted_and_a_double_quote_refused():
+    from kit.templating import vcl_string
+
+    assert vcl_string("http://[::1]:3143/a%20b{c}\\") == '"http://[::1]:3143/a%20b{c}\\"'
+    for value in ('say "hi"', "a\nb", " padded"):
+        with pytest.raises(UnsafeValueError):
+            vcl_string(value)

@@ -7,7 +7,6 @@ master and mirror are both gone."""
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import json
 import os
@@ -27,18 +26,21 @@ from kit.edge_cache import HTML, JSON, representation
 from kit.static_copy import refresh
 from kit.sample import make_wheel
 from kit.varnish import varnishd_path
-from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, kit_cmd, run
-from tests.kit.test_cluster import make_site, pids, status, stop_cluster
+from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, run
+from tests.kit.test_cluster import make_site, pids, running_site, status, team_upload
 from tests.kit.test_clients_real import new_venv, who
 
 pytestmark = pytest.mark.skipif(
     varnishd_path() is None, reason="varnishd is not installed (Debian: apt-get install varnish varnish-modules)")
 
 
-def init_varnish_site(root: Path, env: dict, upstream: Path, *extra: str) -> Path:
-    from kit.cluster import free_ports
+def varnish_edge() -> tuple[str, ...]:
+    """The answers of a Varnish edge, the shield on a free port."""
+    return ("--set", "edge=varnish", "--set", f"shield_port={free_port()}")
 
-    return make_site(root, env, upstream, "--set", "edge=varnish", "--set", f"shield_port={free_ports(1)[0]}", *extra)
+
+def init_varnish_site(root: Path, env: dict, upstream: Path, *extra: str) -> Path:
+    return make_site(root, env, upstream, *varnish_edge(), *extra)
 
 
 # -- the VCL, compiled ------------------------------------------------------------------
@@ -59,6 +61,21 @@ def test_the_generated_vcl_compiles(tmp_path, dists, extra):
     assert oct(vcl.stat().st_mode & 0o777) == "0o600"  # it holds the purge secret
     secret = (site / "cluster" / "edge-purge-secret").read_text().strip()
     assert f'"Bearer " + "{secret}"' in vcl.read_text()
+
+
+def test_what_the_vcl_filter_writes_compiles_and_what_it_refuses_would_not(tmp_path):
+    """Braces, percent signs and backslashes are one VCL string as written; a double quote
+    (which the filter refuses) would end the string early and break the file."""
+    from kit.templating import vcl_string
+
+    def compiles(literal: str) -> bool:
+        vcl = tmp_path / "t.vcl"
+        vcl.write_text('vcl 4.1;\nbackend b { .host = "127.0.0.1"; .port = "9"; }\n'
+                       f"sub vcl_recv {{ return (synth(200, {literal})); }}\n")
+        return compile_vcl(vcl).returncode == 0
+
+    assert compiles(vcl_string("http://[::1]:3143/a%20b{c}\\"))
+    assert not compiles('"say "hi""')
 
 
 def test_a_broken_vcl_is_refused_by_varnishd(tmp_path, dists):
@@ -94,13 +111,8 @@ def test_an_unknown_edge_is_refused_in_one_line(tmp_path, dists):
 def vcluster(tmp_path_factory, dists):
     root = tmp_path_factory.mktemp("varnish-cluster")
     env = clean_env(root / "home")
-    site = init_varnish_site(root, env, dists.upstream_folder)
-    up = run(kit_cmd("up", str(site)), env=env)
-    started = pids(site)
-    try:
-        yield site, env, up.stdout
-    finally:
-        stop_cluster(site, env, started)
+    with running_site(root, env, dists.upstream_folder, *varnish_edge()) as (site, out):
+        yield site, env, out
 
 
 def edge_url(site: Path) -> str:
@@ -114,12 +126,6 @@ def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
-
-
-def upload(site: Path, env: dict, wheel: Path, *, check: bool = True) -> subprocess.CompletedProcess:
-    team = site / "teams" / "web"
-    return run([BIN / "twine", "upload", "--config-file", team / ".pypirc", "-r", "web", "--disable-progress-bar",
-                "--non-interactive", wheel], env=env, check=check)
 
 
 def wait_mirror_in_sync(site: Path, env: dict) -> None:
@@ -156,7 +162,7 @@ ACCEPTS = [
     f"{JSON};q=0",
     f"{JSON};q=0.3",
     f"text/html;q=0.5, {JSON}",
-    f"APPLICATION/VND.PYPI.SIMPLE.V1+JSON ; Q=0.8 , */*;q=0.7",
+    "APPLICATION/VND.PYPI.SIMPLE.V1+JSON ; Q=0.8 , */*;q=0.7",
     f"{JSON};q=bogus",
 ]
 
@@ -222,7 +228,7 @@ def test_purge_needs_post_from_this_machine_and_the_secret(vcluster):
 
 def test_files_are_cached_and_pip_installs_through_varnish(vcluster, dists, tmp_path):
     site, env, _ = vcluster
-    upload(site, env, dists.private)
+    team_upload(site, env, dists.private)
     pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "web" / "pip.conf"))
     python = new_venv(tmp_path / "venv")
     run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY],
@@ -237,22 +243,24 @@ def test_files_are_cached_and_pip_installs_through_varnish(vcluster, dists, tmp_
     assert hashlib.sha256(body).hexdigest() == page["files"][0]["hashes"]["sha256"]
 
 
-def test_every_upload_is_listed_at_once_while_pages_are_cached(vcluster, tmp_path):
-    """The page is cached before each of 20 uploads; the purge, not the 5 s expiry, lists each one."""
-    site, env, _ = vcluster
-    url = f"{edge_url(site)}/web/private/+simple/kitdemo-fresh/"
-    waited = []
-    for n in range(20):
-        wheel = make_wheel(tmp_path, "kitdemo-fresh", f"1.{n}")
+def assert_each_upload_listed_at_once(site: Path, env: dict, project: str, wheels) -> None:
+    """Upload each wheel with its project page cached; the purge, not the page's 5 s expiry, lists it."""
+    url = f"{edge_url(site)}/web/private/+simple/{project}/"
+    for n, wheel in enumerate(wheels):
         if n:
             cached(url, {"Accept": JSON})
-        upload(site, env, wheel)
+        team_upload(site, env, wheel)
         started = time.monotonic()
         while wheel.name not in get(url, {"Accept": JSON})[2].decode():
             assert time.monotonic() - started < 3, f"upload {n} not listed: the page waited for its expiry, no purge"
             time.sleep(0.01)
-        waited.append(time.monotonic() - started)
-    assert len(waited) == 20
+
+
+def test_every_upload_is_listed_at_once_while_pages_are_cached(vcluster, tmp_path):
+    """The page is cached before each of 20 uploads; the purge, not the 5 s expiry, lists each one."""
+    site, env, _ = vcluster
+    assert_each_upload_listed_at_once(
+        site, env, "kitdemo-fresh", (make_wheel(tmp_path, "kitdemo-fresh", f"1.{n}") for n in range(20)))
 
 
 def test_a_large_upload_is_listed_at_once_too(vcluster, tmp_path):
@@ -260,25 +268,21 @@ def test_a_large_upload_is_listed_at_once_too(vcluster, tmp_path):
     disk yet, then sleeps 5 s. Purging from it, two of these four uploads were
     listed only after 4.5 s; the plugin now follows the commits itself."""
     site, env, _ = vcluster
-    url = f"{edge_url(site)}/web/private/+simple/kitdemo-big/"
-    for n in range(4):
+
+    def big(n: int) -> Path:
         wheel = make_wheel(tmp_path, "kitdemo-big", f"1.{n}")
         with zipfile.ZipFile(wheel, "a", zipfile.ZIP_STORED) as whl:
             whl.writestr("kitdemo_big/blob.bin", os.urandom(8 * 1024 * 1024))
-        if n:
-            cached(url, {"Accept": JSON})
-        upload(site, env, wheel)
-        started = time.monotonic()
-        while wheel.name not in get(url, {"Accept": JSON})[2].decode():
-            assert time.monotonic() - started < 3, f"upload {n} not listed: the page waited for its expiry, no purge"
-            time.sleep(0.01)
+        return wheel
+
+    assert_each_upload_listed_at_once(site, env, "kitdemo-big", (big(n) for n in range(4)))
 
 
 def test_wrong_bytes_from_the_master_are_never_served(vcluster, tmp_path):
     """The master's copy of a file is damaged on disk: the shield refuses it and the mirror's bytes are served."""
     site, env, _ = vcluster
     wheel = make_wheel(tmp_path, "kitdemo-bytes", "1.0")
-    upload(site, env, wheel)
+    team_upload(site, env, wheel)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     wait_mirror_in_sync(site, env)  # the mirror has the file too
     stored = next((site / "cluster" / "run" / "master").rglob(wheel.name))
@@ -301,7 +305,7 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(vcluste
         run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", "--force-reinstall",
              PRIVATE, UPSTREAM_ONLY], env=pip_env)
     assert who(python, pip_env) == ("team", "1.0", "upstream")
-    refused = upload(site, env, make_wheel(tmp_path, PRIVATE, "1.1", marker="team"), check=False)
+    refused = team_upload(site, env, make_wheel(tmp_path, PRIVATE, "1.1", marker="team"), check=False)
     assert refused.returncode != 0 and "503" in refused.stdout and "Master down, uploads paused" in refused.stdout
     health = json.loads(get(edge_url(site) + "/+edge/health")[2])
     assert health["origins"] == {"master": False, "mirror": True, "shield": True}
@@ -319,7 +323,7 @@ def test_master_and_mirror_gone_pages_are_served_stale_and_unseen_ones_from_the_
     assert get(seen, {"Accept": JSON})[0] == 200
     # A version the edge never listed, uploaded and copied by the shield's static copy.
     unseen = make_wheel(tmp_path, "kitdemo-unseen", "1.0")
-    upload(site, env, unseen)
+    team_upload(site, env, unseen)
     wait_mirror_in_sync(site, env)
     config = EdgeConfig.load(site / "cluster" / "edge.json")
     copied = refresh(config.static_copy_sources, config.static_copy_indexes,
