@@ -395,6 +395,10 @@ def cluster_findings(site) -> tuple[list[Finding], bool]:
             hung = hung or row.hung
             problem = row.detail.removesuffix(f"; {row.fix}") if row.fix else row.detail
             findings.append(Finding("cluster", f"{row.name} healthy", False, problem, row.fix or site.command("up")))
+        elif row.degraded:
+            findings.append(Finding("cluster", f"{row.name} caches files", False, row.degraded,
+                                    f"free space on (or remount read-write) the disk of {site.path / 'cluster' / 'run'}; "
+                                    "it serves every request meanwhile"))
         elif row.name == "master" and row.healthy and "private" in site.answers.setups:
             findings += _shared_names(row.url, site.answers.teams)
     return findings, hung

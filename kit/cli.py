@@ -218,7 +218,8 @@ def status_command(
 ) -> None:
     """Show each service: URL, pid, health, and how far the mirror is behind.
 
-    Exit code: 0 all healthy, 1 some service down, 3 nothing running.
+    Exit code: 0 all healthy (or degraded: serving, with a reason shown),
+    1 some service down, 3 nothing running.
     """
     from kit.cluster import Cluster, status_json
 
@@ -229,7 +230,7 @@ def status_command(
     else:
         _say(f"{'service':9} {'url':32} {'pid':>7}  {'state':9} notes")
         for r in rows:
-            state = "healthy" if r.healthy else "unhealthy" if r.running else "stopped"
+            state = ("degraded" if r.degraded else "healthy") if r.healthy else "unhealthy" if r.running else "stopped"
             _say(f"{r.name:9} {r.url:32} {r.pid or '-':>7}  {state:9} {r.detail or r.role}")
         if "public-mirror" in cluster.answers.setups:
             from kit.mirror import mirror_status

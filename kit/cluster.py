@@ -48,6 +48,9 @@ class ServiceStatus:
     fix: str = ""
     #: It accepts connections but does not answer: calls through it cost a timeout.
     hung: bool = False
+    #: Healthy, but working in a lesser mode, and why: kit's edge (or shield)
+    #: whose cache disk is full or read-only passes files through ("" otherwise).
+    degraded: str = ""
 
 
 class Cluster:
@@ -273,6 +276,10 @@ class Cluster:
                 state = sync_state(self._devpi_status("mirror"), self._devpi_status("master") if master_ok else None,
                                    master_state)
                 behind, detail = state.behind, state.detail
+            degraded = ""
+            if healthy and isinstance(probe.body, dict) and probe.body.get("edge") == "degraded":
+                degraded = str(probe.body.get("reason") or "degraded")
+                detail = f"degraded: {degraded}"
             if service.name == "edge" and healthy and not detail:
                 body = probe.body
                 if self.answers.edge == "varnish" and isinstance(body, dict):
@@ -282,7 +289,7 @@ class Cluster:
                 detail = f"{service.role}; {edge_summary(body)}"
             rows.append(ServiceStatus(
                 service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind,
-                fix=trouble.fix if trouble else "", hung=bool(trouble and trouble.hung),
+                fix=trouble.fix if trouble else "", hung=bool(trouble and trouble.hung), degraded=degraded,
             ))
         return rows
 

@@ -25,10 +25,8 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import signal
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -43,7 +41,8 @@ from kit.edge_mirror import NO_MIRROR, PublicMirror
 from kit.edge_origins import Origin, Origins, check_forever
 from kit.edge_purge import PurgeRefused, check_authorization, parse_purge, read_secret
 from kit.static_copy import StaticOrigin, check_index, refresh
-from kit.upstream import normalize, project_of
+from kit.upstream import project_of
+from kit.validate import NORMALIZED_PROJECT_RE
 
 __all__ = ["EdgeConfig", "Edge", "serve", "main"]
 
@@ -56,6 +55,15 @@ _HOP_BY_HOP = frozenset({
     "transfer-encoding", "upgrade", "host", "content-length", "server", "date",
 })
 _READS = ("GET", "HEAD")
+#: The methods clients of an index use: pip, uv and every installer read (GET,
+#: HEAD); twine and devpi upload (POST, also devpi's login); devpi's client
+#: creates and changes users and indexes (PUT, PATCH), removes releases
+#: (DELETE) and copies them between indexes (PUSH). Anything else (CONNECT,
+#: OPTIONS, TRACE, WebDAV's) is refused before an origin is asked.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "PUSH"})
+# (aiohttp's parser, llhttp, knows no PUSH and answers it 400 itself: `devpi
+# push` works through the Varnish edge, or against the master.)
+_ALLOW = ", ".join(sorted(METHODS))
 _CHUNK = 256 * 1024
 #: Files up to this size are read, checked and sent in one write: for small
 #: files one write beats sendfile's extra system calls.
@@ -134,6 +142,18 @@ class EdgeConfig:
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
 
+def origin_form(target: str) -> bool:
+    """Whether a request target is a path (RFC 9112's origin form, ``/path?query``),
+    the only form an index is asked in.
+
+    Not: absolute form (``http://host/…``, what a proxy is asked), authority
+    form (``CONNECT host:port``), asterisk form (``OPTIONS *``); nor a path
+    that a URL parser could read as a host (``//host/…``, ``/\\host/…``), nor
+    one with a fragment, which no client sends.
+    """
+    return target.startswith("/") and not target.startswith("//") and "\\" not in target and "#" not in target
+
+
 class _AllFailed(Exception):
     """No origin answered a read (refused, timed out, or 5xx)."""
 
@@ -151,8 +171,8 @@ def classify(path: str) -> tuple[str, str, str]:
     """("page", index, project), ("file", index, "") or ("other", "", "") for a request path.
 
     Pages are devpi's ``/USER/INDEX/+simple/`` and ``/USER/INDEX/+simple/PROJECT/``
-    (a name not yet normalised is left to devpi, uncached); files are its
-    ``/USER/INDEX/+f/...`` paths.
+    (a name not normalised, or no valid name at all, is left to devpi, uncached);
+    files are its ``/USER/INDEX/+f/...`` paths of a valid project's files.
     """
     parts = path.split("/")
     if len(parts) < 5 or parts[0] or not parts[1] or not parts[2] or parts[1].startswith("+"):
@@ -161,9 +181,9 @@ def classify(path: str) -> tuple[str, str, str]:
     if parts[3] == "+simple":
         if len(parts) == 5 and parts[4] == "":
             return "page", index, ""
-        if len(parts) == 6 and parts[5] == "" and parts[4] and normalize(parts[4]) == parts[4]:
+        if len(parts) == 6 and parts[5] == "" and NORMALIZED_PROJECT_RE.fullmatch(parts[4]):
             return "page", index, parts[4]
-    elif parts[3] == "+f" and project_of(parts[-1]) is not None:
+    elif parts[3] == "+f" and NORMALIZED_PROJECT_RE.fullmatch(project_of(parts[-1]) or ""):
         return "file", index, ""
     return "other", "", ""
 
@@ -181,7 +201,7 @@ class Edge:
         self.stats = {
             "requests": 0, "hits": 0, "misses": 0, "stale": 0, "passes": 0, "purges": 0, "purged": 0,
             "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0, "static_copy_served": 0,
-            "mirror_served": 0,
+            "mirror_served": 0, "origin_5xx": 0, "refused": 0,
         }
         self.mirror = PublicMirror(Path(config.public_mirror_dir)) if config.public_mirror_dir else None
         self.static = (StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes)
@@ -219,7 +239,7 @@ class Edge:
     async def _probe(self, origin: Origin) -> str:
         timeout = ClientTimeout(total=self.config.connect_timeout + self.config.read_timeout)
         try:
-            async with self.session.get(f"{origin.url}/+api", timeout=timeout) as response:
+            async with self.session.get(origin.url_for("/+api"), timeout=timeout) as response:
                 await response.read()
                 return f"HTTP {response.status}" if response.status >= 500 else ""
         except (ClientError, asyncio.TimeoutError) as exc:
@@ -257,6 +277,15 @@ class Edge:
         # The request target as sent: with no "%" and no "?" it is the path
         # itself, and decoding it (yarl) would be a fifth of a cache hit's cost.
         raw = request.raw_path
+        if request.method not in METHODS:
+            self.stats["refused"] += 1
+            return _text(405, f"kit edge: {request.method} is not a method of a package index; use one of {_ALLOW}\n",
+                         headers={"Allow": _ALLOW})
+        if not origin_form(raw):
+            # The edge is an index, never a proxy: no request names where it connects.
+            self.stats["refused"] += 1
+            return _text(400, "kit edge: the request target must be a path on this index (/USER/INDEX/...), "
+                         "not a URL, a host or '*'\n")
         path = raw if "%" not in raw and "?" not in raw else request.path
         if path.startswith("/+edge/"):
             return await self._own(request, path)
@@ -282,8 +311,7 @@ class Edge:
 
     async def _own(self, request: web.Request, path: str) -> web.StreamResponse:
         if path == "/+edge/health" and request.method in _READS:
-            health = self.health()
-            return web.json_response(health, status=200 if health["edge"] == "ok" else 503)
+            return web.json_response(self.health())  # degraded too: every request is still served
         if path == "/+edge/stats" and request.method in _READS:
             return web.json_response(self.stats_snapshot())
         if path == "/+edge/purge" and request.method == "POST":
@@ -330,7 +358,8 @@ class Edge:
             return self._send_page(request, outcome, "MISS", outcome.served_by)
         status, headers, body, origin = outcome  # not a page to cache (a 404, a redirect): as the origin said
         self.stats["passes"] += 1
-        return web.Response(status=status, body=body if request.method == "GET" else None,
+        # The body for HEAD too: aiohttp then sends its Content-Length, not its bytes.
+        return web.Response(status=status, body=body,
                             headers={**headers, "X-Cache": "PASS", "X-Served-By": origin})
 
     def _fetch_done(self, task: asyncio.Task) -> None:
@@ -352,7 +381,7 @@ class Edge:
             if known is not None and known.etag and known.served_by == origin.name:
                 sent["If-None-Match"] = known.etag
             try:
-                async with self.session.get(origin.url + path, headers=sent, allow_redirects=False,
+                async with self.session.get(origin.url_for(path), headers=sent, allow_redirects=False,
                                             timeout=self._read_timeout()) as response:
                     body = await response.read()
                     status = response.status
@@ -367,9 +396,7 @@ class Edge:
                     content_type = response.headers.get("Content-Type", "text/html")
                     page = Page(body, content_type, time.monotonic(), origin.name, response.headers.get("ETag", ""))
             except (ClientError, asyncio.TimeoutError, _OriginError) as exc:
-                reason = _describe(exc)
-                self._origin_failed(origin, "GET", path, reason)
-                problems.append(f"{origin.name}: {reason}")
+                problems.append(self._read_failed(origin, "GET", path, exc))
                 continue
             self.hashes.learn(links_of(body, content_type, path, self.config.public_url), key.index, key.project)
             self.pages.put(key, page, since=generation)
@@ -403,7 +430,8 @@ class Edge:
         if state == "HIT":
             self.stats["hits"] += 1
         self.stats["bytes_served"] += len(page.body)
-        return web.Response(body=page.body if request.method == "GET" else None, headers=headers)
+        # The body for HEAD too: aiohttp sends the Content-Length a GET would get, and no bytes.
+        return web.Response(body=page.body, headers=headers)
 
     # -- files -------------------------------------------------------------------
 
@@ -465,12 +493,16 @@ class Edge:
         }
         if state == "STALE":
             headers["Warning"] = '111 - "Revalidation Failed"'
+        if request.method == "HEAD":
+            # What a GET would get, without its bytes: nothing to check (a GET checks them).
+            self._count_served(state, 0)
+            return web.Response(headers={**headers, "Content-Length": str(cached.size)})
         if cached.size <= _SMALL_FILE:
             data = cached.path.read_bytes()
             if hashlib.sha256(data).hexdigest() != expected:
                 return corrupt(cached)
             self._count_served(state, len(data))
-            return web.Response(body=data if request.method == "GET" else None, headers=headers)
+            return web.Response(body=data, headers=headers)
         if cached.size <= self.config.verify_whole_max:
             from kit.edge_cache import sha256_of_file
 
@@ -555,7 +587,7 @@ class Edge:
             if number:
                 self.stats["failovers"] += 1
             try:
-                async with self.session.get(origin.url + path, headers=headers, allow_redirects=False,
+                async with self.session.get(origin.url_for(path), headers=headers, allow_redirects=False,
                                             timeout=self._read_timeout()) as upstream:
                     if upstream.status >= 500:
                         raise _OriginError(f"HTTP {upstream.status}")
@@ -564,9 +596,7 @@ class Edge:
                         return await self._relay(request, upstream, origin, "PASS")
                     outcome = await self._fill_from(request, upstream, path, expected, origin)
             except (ClientError, asyncio.TimeoutError, _OriginError) as exc:
-                reason = _describe(exc)
-                self._origin_failed(origin, "GET", path, reason)
-                problems.append(f"{origin.name}: {reason}")
+                problems.append(self._read_failed(origin, "GET", path, exc))
                 continue
             if outcome is not None:
                 return outcome
@@ -575,37 +605,41 @@ class Edge:
 
     async def _fill_from(self, request, upstream, path: str, expected: str, origin: Origin):
         """One origin's answer into the cache and to the client; None when its bytes were wrong
-        before anything was sent (then the next origin may have the right ones)."""
-        part = self.files.new_part()
+        before anything was sent (then the next origin may have the right ones).
+
+        A disk that will not take the file (full, read-only) costs the cache,
+        not the download: the bytes go on to the client, checked all the same.
+        """
+        fill = self.files.fill(upstream.content_length)
         digest = hashlib.sha256()
         response = None
         held = b""
+        size = 0
         try:
-            with part:
-                async for chunk in upstream.content.iter_chunked(_CHUNK):
-                    part.write(chunk)
-                    digest.update(chunk)
-                    if held:
-                        if response is None:
-                            response = web.StreamResponse(headers=_file_headers("MISS", origin.name))
-                            if upstream.content_length is not None:
-                                response.content_length = upstream.content_length
-                            await response.prepare(request)
-                        await response.write(held)
-                    held = chunk
+            async for chunk in upstream.content.iter_chunked(_CHUNK):
+                fill.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if held:
+                    if response is None:
+                        response = web.StreamResponse(headers=_file_headers("MISS", origin.name))
+                        if upstream.content_length is not None:
+                            response.content_length = upstream.content_length
+                        await response.prepare(request)
+                    await response.write(held)
+                held = chunk
             if digest.hexdigest() != expected:
                 self.stats["integrity_failures"] += 1
                 log.warning("%s from %s does not match the index's sha256: not cached, not served", path, origin.name)
-                os.unlink(part.name)
+                fill.discard()
                 if response is None:
                     return None
                 _abort(request)
                 return response
-            size = os.path.getsize(part.name)
-            self.files.commit(part.name, path, expected)
+            if not fill.keep(path, expected) and fill.first_trouble:  # a line when it starts, not per file
+                log.warning("files are passed through, not cached: %s", self.files.problem())
         except BaseException:
-            if os.path.exists(part.name):
-                os.unlink(part.name)
+            fill.discard()
             raise
         self.stats["misses"] += 1
         self.stats["bytes_served"] += size
@@ -618,24 +652,26 @@ class Edge:
     # -- passing through -----------------------------------------------------------
 
     async def _pass(self, request: web.Request) -> web.StreamResponse:
-        """A read the edge does not cache, from the first origin that answers, streamed."""
+        """A read the edge does not cache, from the first origin that answers below 500, streamed
+        (the last origin's answer whatever it is: a path devpi cannot decode gets devpi's 500)."""
         problems = []
-        for number, origin in enumerate(self.origins.for_read()):
+        origins = self.origins.for_read()
+        path, _, query = request.raw_path.partition("?")
+        for number, origin in enumerate(origins):
             if number:
                 self.stats["failovers"] += 1
             try:
-                async with self.session.request(request.method, origin.url + request.raw_path,
+                async with self.session.request(request.method, origin.url_for(path, query, encoded=True),
                                                 headers=self._forward_headers(request), allow_redirects=False,
                                                 timeout=self._read_timeout()) as upstream:
-                    if upstream.status >= 500:
+                    if upstream.status >= 500 and number < len(origins) - 1:
                         raise _OriginError(f"HTTP {upstream.status}")
-                    self.origins.answered(origin)
+                    if upstream.status < 500:
+                        self.origins.answered(origin)
                     self.stats["passes"] += 1
                     return await self._relay(request, upstream, origin, "PASS")
             except (ClientError, asyncio.TimeoutError, _OriginError) as exc:
-                reason = _describe(exc)
-                self._origin_failed(origin, request.method, request.path, reason)
-                problems.append(f"{origin.name}: {reason}")
+                problems.append(self._read_failed(origin, request.method, path, exc))
         return self._none_answered(request, "; ".join(problems))
 
     async def _write(self, request: web.Request) -> web.StreamResponse:
@@ -647,15 +683,17 @@ class Edge:
         if request.content_length is not None:
             headers["Content-Length"] = str(request.content_length)
         timeout = ClientTimeout(sock_connect=self.config.connect_timeout, sock_read=self.config.write_timeout)
+        path, _, query = request.raw_path.partition("?")
         try:
-            async with self.session.request(request.method, master.url + request.raw_path, headers=headers,
-                                            data=request.content if request.body_exists else None,
+            async with self.session.request(request.method, master.url_for(path, query, encoded=True),
+                                            headers=headers, data=request.content if request.body_exists else None,
                                             allow_redirects=False, timeout=timeout) as upstream:
                 self.origins.answered(master)
-                if upstream.status < 400:
-                    # A change (an upload, a new index, new bases) may change any page: all go.
-                    self.pages.clear()
-                    self._page_fetches.clear()  # fetches begun before the change: their answers go to their waiters only
+                changed = written(request.path, request.headers, upstream.status)
+                if changed is not None:
+                    # The uploader reads its own write at once; what else the change
+                    # touched (indexes inheriting this one) devpi's purge plugin names.
+                    self._drop(changed, None)
                 # A 5xx is the master's answer, not its absence: passed on as is, nothing marked down.
                 self.stats["passes"] += 1
                 return await self._relay(request, upstream, master, "PASS")
@@ -697,6 +735,20 @@ class Edge:
         self.origins.failed(origin, reason)
         log.warning("%s %s: %s (%s) failed: %s", method, path, origin.name, origin.url, reason)
 
+    def _read_failed(self, origin: Origin, method: str, path: str, exc: BaseException) -> str:
+        """A read an origin did not answer well: "ORIGIN: why", for the next one to be tried.
+
+        Refused, cut off or timed out: the origin is marked down. A 5xx is its
+        answer to this request (devpi answers 500 to a path it cannot decode):
+        counted, nothing marked, no log line that a client could repeat at will.
+        """
+        reason = _describe(exc)
+        if isinstance(exc, _OriginError):
+            self.stats["origin_5xx"] += 1
+        else:
+            self._origin_failed(origin, method, path, reason)
+        return f"{origin.name}: {reason}"
+
     def _none_answered(self, request: web.Request, problems: str) -> web.StreamResponse:
         return _text(503, f"kit edge: no backend answered ({problems}); check `kit status`.\n", retry_after=True,
                      reason="No backend answered")
@@ -710,56 +762,71 @@ class Edge:
         except PurgeRefused as refused:
             headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
             return web.json_response({"error": refused.message}, status=refused.status, headers=headers)
-        purged = 0
-        for key in keys:
-            purged += self.pages.purge(key.index, key.project)
-            self._page_fetches.clear()  # a fetch begun before the commit must not answer requests made after it
-            # Forgotten digests are learnt again from the next page, and a file is only
-            # served against a digest a page vouches for: a release deleted on the
-            # master is not served from here (unless no origin answers: then stale).
-            # The bytes stay: files never change, and purges come in storms (a
-            # restarted devpi replays its commits), which must not empty the cache.
-            self.hashes.forget(key.index, key.project)
+        purged = sum(self._drop(key.index, key.project) for key in keys)
         self.stats["purges"] += 1
         self.stats["purged"] += purged
         log.info("purge (serial %s): %s: %d entries", serial, ", ".join(_key_text(k) for k in keys), purged)
         return web.json_response({"purged": purged})
 
+    def _drop(self, index: str, project: str | None) -> int:
+        """Forget what the edge holds of ``index``'s root page (``project`` ""),
+        one project's pages, or (None) everything of the index; the number of pages dropped."""
+        purged = self.pages.purge(index, project)
+        # A fetch begun before the change must not answer requests made after it.
+        for key in [k for k in self._page_fetches if k.index == index and (project is None or k.project == project)]:
+            del self._page_fetches[key]
+        # Forgotten digests are learnt again from the next page, and a file is only
+        # served against a digest a page vouches for: a release deleted on the
+        # master is not served from here (unless no origin answers: then stale).
+        # The bytes stay: files never change, and purges come in storms (a
+        # restarted devpi replays its commits), which must not empty the cache.
+        self.hashes.forget(index, project)
+        return purged
+
     def _secret_path(self) -> Path:
         return Path(self.config.purge_secret_file)
 
-    def cache_problem(self) -> str:
-        """Why the file cache cannot take a new file ("" when it can).
-
-        Tried for real, by creating a file there: permission bits alone do not
-        stop root, and a cache folder replaced by a file stops everyone.
-        """
-        try:
-            with tempfile.NamedTemporaryFile(dir=self.files.folder, prefix=".health-", suffix=".part"):
-                pass
-        except OSError as exc:
-            return (f"cache folder {self.config.cache_dir} cannot be written ({exc.strerror or exc}); "
-                    "make it a writable folder, then restart the edge")
-        return ""
-
     def health(self) -> dict:
-        problem = self.cache_problem()
+        """What ``/+edge/health`` says. "degraded" (still HTTP 200: every request is
+        served) when files cannot be cached: Varnish keeps sending it files, and
+        ``kit status`` and ``kit check`` name the reason."""
+        problem = self.files.problem()
         secret = read_secret(self._secret_path())
         return {
-            "edge": "unhealthy" if problem else "ok",
-            **({"reason": problem} if problem else {}),
+            "edge": "degraded" if problem else "ok",
+            **({"reason": f"{problem}; files are passed through (checked), not cached: free or fix the disk"}
+               if problem else {}),
             "backends": self.origins.state(),
             "purge": "ready" if secret else f"refused: no secret in {self.config.purge_secret_file}",
             "cached_files": len(self.files),
             "cached_pages": len(self.pages),
+            "cache_write_failures": self.files.write_failures,
             **self.stats,
             "static_copy": self.static.summary() if self.static is not None else None,
         }
 
     def stats_snapshot(self) -> dict:
         return {**self.stats, "origin_errors": self.origins.errors(), "cached_files": len(self.files),
+                "cache_write_failures": self.files.write_failures,
                 "cached_bytes": self.files.bytes, "cached_pages": len(self.pages),
                 "static_copy": self.static.summary() if self.static is not None else None}
+
+
+def written(path: str, headers, status: int) -> str | None:
+    """The index a write changed ("USER/INDEX"), for :meth:`Edge._drop`; None when it changed nothing here.
+
+    Only a write with credentials (devpi's ``X-Devpi-Auth``, or Basic as twine
+    sends it) that the master accepted (2xx) changes anything: a redirect, a
+    refusal or an anonymous request never empties the cache. The index is the
+    path's first two segments (an upload names its project in its body, which
+    the edge does not read); ``/USER`` and ``/+login`` change no page.
+    """
+    if not 200 <= status < 300 or not (headers.get("X-Devpi-Auth") or headers.get("Authorization")):
+        return None
+    parts = path.split("/")
+    if len(parts) < 3 or not parts[1] or not parts[2] or parts[1].startswith("+") or parts[2].startswith("+"):
+        return None
+    return f"{parts[1]}/{parts[2]}"
 
 
 class _OriginError(Exception):
@@ -779,9 +846,10 @@ def _file_headers(state: str, served_by: str) -> dict[str, str]:
             "X-Cache": state, "X-Served-By": served_by, "Age": "0"}
 
 
-def _text(status: int, message: str, *, retry_after: bool = False, reason: str | None = None) -> web.Response:
+def _text(status: int, message: str, *, retry_after: bool = False, reason: str | None = None,
+          headers: dict[str, str] | None = None) -> web.Response:
     # A short reason phrase too: clients such as twine show it, not the body.
-    headers = {"Retry-After": "5"} if retry_after else {}
+    headers = {**(headers or {}), **({"Retry-After": "5"} if retry_after else {})}
     return web.Response(status=status, reason=reason, text=message, content_type="text/plain", headers=headers)
 
 

@@ -8,11 +8,13 @@ evicted) is tested without sockets (tests/kit/test_edge_cache.py).
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 __all__ = [
     "JSON", "HTML", "representation", "upstream_accept", "PageKey", "Page", "Pages", "Hashes",
-    "Files", "CachedFile", "links_of", "sha256_of_file",
+    "Files", "Fill", "CachedFile", "links_of", "sha256_of_file",
 ]
 
 #: PEP 691's JSON and the HTML every client understands: the two
@@ -227,20 +229,66 @@ class Files:
         self.max_bytes = max_bytes
         self._sizes: OrderedDict[str, int] = OrderedDict()  # name (key hash) → size, oldest first
         self.bytes = 0
+        #: Files that could not be stored (a full or read-only disk): served anyway, not kept.
+        self.write_failures = 0
+        #: Why the last file could not be stored ("" once one was, or the disk has room again).
+        self._trouble = ""
+        self._trouble_errno = 0
+        self._trouble_needed = 0
 
     def open(self) -> None:
-        """Make the folder, remove leftovers of a killed edge, and account for what is there."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Make the folder, remove leftovers of a killed edge, and account for what is there.
+
+        A folder that cannot be made or cleaned (a read-only disk) is no reason
+        not to start: files are then passed through, and :meth:`problem` says why.
+        """
         found = []
-        for entry in os.scandir(self.folder):
-            if entry.name.endswith(".part"):
-                os.unlink(entry.path)
-            elif entry.name.endswith(".file"):
-                stat = entry.stat()
-                found.append((stat.st_atime, entry.name[: -len(".file")], stat.st_size))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for entry in os.scandir(self.folder):
+                if entry.name.endswith(".part"):
+                    os.unlink(entry.path)
+                elif entry.name.endswith(".file"):
+                    stat = entry.stat()
+                    found.append((stat.st_atime, entry.name[: -len(".file")], stat.st_size))
+        except OSError as exc:
+            self.could_not_store(exc)
         for _, name, size in sorted(found):
             self._sizes[name] = size
             self.bytes += size
+
+    def could_not_store(self, exc: OSError, needed: int = 0) -> bool:
+        """A file (of ``needed`` bytes, when known) could not be written: count it and keep the
+        reason; True when the cache had no trouble before (the moment worth a log line)."""
+        first = not self._trouble
+        self.write_failures += 1
+        self._trouble = f"cannot store files in {self.folder} ({exc.strerror or exc})"
+        self._trouble_errno, self._trouble_needed = exc.errno or 0, needed
+        return first
+
+    def problem(self) -> str:
+        """Why new files are not being cached ("" when they are).
+
+        Tried for real, by creating a file there: permission bits alone do not
+        stop root, and a folder replaced by a file stops everyone. A disk that
+        was full counts as full until a file is stored again or it has room
+        for the file that did not fit.
+        """
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".health-", suffix=".part"):
+                pass
+        except OSError as exc:
+            return f"cannot store files in {self.folder} ({exc.strerror or exc})"
+        if self._trouble and self._trouble_errno in (errno.ENOSPC, errno.EDQUOT):
+            try:
+                room = shutil.disk_usage(self.folder).free
+            except OSError:
+                room = 0
+            if room > max(self._trouble_needed, 1024 * 1024):
+                self._trouble = ""
+        elif self._trouble:
+            self._trouble = ""  # it was not the disk's room, and a file can be created again
+        return self._trouble
 
     def __len__(self) -> int:
         return len(self._sizes)
@@ -265,16 +313,25 @@ class Files:
         """A temporary file in the cache folder (same file system, so the rename is atomic)."""
         return tempfile.NamedTemporaryFile(dir=self.folder, prefix=".fill-", suffix=".part", delete=False)
 
+    def fill(self, needed: int | None = None) -> "Fill":
+        """A file on its way in (``needed`` bytes, when the origin said); see :class:`Fill`."""
+        return Fill(self, needed or 0)
+
     def commit(self, part: str, key: str, digest: str) -> Path:
         """Move a complete, verified ``part`` into the cache as ``key``."""
         name = self.name_of(key)
         final = self.folder / f"{name}.file"
         sidecar = self.folder / f"{name}.sha256"
-        sidecar.write_text(digest + "\n")
+        try:
+            sidecar.write_text(digest + "\n")
+        except OSError:
+            sidecar.unlink(missing_ok=True)  # never half a digest beside a file
+            raise
         size = os.path.getsize(part)
         os.replace(part, final)
         self.bytes += size - self._sizes.pop(name, 0)
         self._sizes[name] = size
+        self._trouble = ""
         self._evict()
         return final
 
@@ -300,3 +357,69 @@ class Files:
     def _evict(self) -> None:
         while self.bytes > self.max_bytes and len(self._sizes) > 1:
             self._remove(next(iter(self._sizes)))
+
+
+class Fill:
+    """One file on its way into the cache, written as its bytes arrive.
+
+    The first disk error (a full disk, a read-only one) gives it up: the part
+    is removed, :meth:`Files.could_not_store` counts it, and the bytes still
+    go to the client (and are still checked): a cache that cannot grow makes
+    the edge slower, never a download fail. Nothing raised here is the disk's.
+    """
+
+    def __init__(self, files: Files, needed: int = 0):
+        self.files = files
+        self.needed = needed
+        #: This file's failure is the first since the cache last stored one.
+        self.first_trouble = False
+        try:
+            self._part = files.new_part()
+        except OSError as exc:
+            self._part = None
+            self.first_trouble = files.could_not_store(exc, needed)
+
+    @property
+    def kept(self) -> bool:
+        """Whether the bytes are still being written (no disk error so far)."""
+        return self._part is not None
+
+    def write(self, chunk: bytes) -> None:
+        if self._part is None:
+            return
+        try:
+            self._part.write(chunk)
+        except OSError as exc:
+            self._give_up(exc)
+
+    def keep(self, key: str, digest: str) -> bool:
+        """Move the complete file, whose bytes matched ``digest``, into the cache as ``key``;
+        False when the disk would not take it (the last bytes may fail only on close)."""
+        if self._part is None:
+            return False
+        try:
+            self._part.close()
+            self.files.commit(self._part.name, key, digest)
+        except OSError as exc:
+            self._give_up(exc)
+            return False
+        self._part = None
+        return True
+
+    def discard(self) -> None:
+        """Remove what was written (wrong bytes, or the client went away)."""
+        if self._part is None:
+            return
+        part, self._part = self._part, None
+        try:
+            part.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(part.name)
+        except OSError:
+            pass
+
+    def _give_up(self, exc: OSError) -> None:
+        self.discard()
+        self.first_trouble = self.files.could_not_store(exc, self.needed)

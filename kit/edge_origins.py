@@ -1,16 +1,23 @@
 """The edge's origins, in the order reads try them: the master, then its
 mirrors (later perhaps a static copy), and what the edge knows of their health.
 
-Health is passive and active. Passive: a read that could not connect or timed
-out, or got a 5xx, skips that origin for ``retry_after`` seconds, so one dead
-master costs one timeout, not one per request. Active: a background check
-(:func:`check_forever`) asks each origin's ``/+api`` every few seconds, so an
-origin that came back is used again before ``retry_after`` runs out, and one
-that died is skipped before a client pays for it.
+Health is passive and active. Passive: a read that could not connect, was
+cut off or timed out skips that origin for ``retry_after`` seconds, so one
+dead master costs one timeout, not one per request. Active: a background
+check (:func:`check_forever`) asks each origin's ``/+api`` every few seconds,
+so an origin that came back is used again before ``retry_after`` runs out,
+and one that died (or answers its own ``/+api`` with a 5xx) is skipped
+before a client pays for it.
 
-An HTTP 5xx to a *write* is the master's answer (a plugin failed, the disk is
-full), not a sign that it is down: it goes to the client as is and changes
-nothing here.
+An HTTP 5xx to a request is the origin's answer, not its absence: devpi
+answers 500 to a path it cannot decode, and one anonymous request must not
+mark the master down (health would lie, and reads would go to a lagging
+mirror). A read that got a 5xx is tried on the next origin, and nothing is
+marked; only the active check judges an origin by its answers.
+
+Every URL asked of an origin is made by :meth:`Origin.url_for`: the path is
+put into the origin's parsed URL, never glued onto its text, so no request
+target can change the scheme, host or port the edge connects to.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
+
+from yarl import URL
 
 __all__ = ["Origin", "Origins", "check_forever"]
 
@@ -30,6 +39,20 @@ class Origin:
     down_until: float = 0.0
     errors: int = 0
     last_error: str = ""
+
+    def __post_init__(self):
+        self.base = URL(self.url)
+
+    def url_for(self, path: str, query: str = "", *, encoded: bool = False) -> URL:
+        """The origin's URL for ``path`` and ``query``: scheme, host and port are always the origin's.
+
+        ``encoded``: both are as a client sent them (percent-escapes kept, to
+        pass a request on unchanged); else ``path`` is a decoded path, quoted here.
+        """
+        if encoded:
+            return URL.build(scheme=self.base.scheme, authority=self.base.raw_authority, path=path,
+                             query_string=query, encoded=True)
+        return self.base.with_path(path).with_query(query or None)
 
     def skipped(self, now: float) -> bool:
         return self.down_until > now
@@ -63,7 +86,7 @@ class Origins:
         return self.master
 
     def failed(self, origin: Origin, reason: str) -> None:
-        """It refused, timed out, or (on a read) answered 5xx: skip it for a while."""
+        """It refused, was cut off or timed out (or failed its health check): skip it for a while."""
         origin.errors += 1
         origin.last_error = reason
         origin.down_until = self.clock() + self.retry_after

@@ -7,7 +7,7 @@ page), ``"USER/INDEX/PROJECT"`` (that project's pages in every
 representation; the name is PEP 503-normalised here too) or
 ``"USER/INDEX/*"`` (everything cached for the index). The answer is
 ``{"purged": count}``. No or a malformed Authorization header: 401; a wrong
-secret, or no secret file at all: 403; a bad body: 400.
+secret, or no secret file at all: 403; a bad body: 400; one over 1 MiB: 413.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from pathlib import Path
 
 from kit.upstream import normalize
 
-__all__ = ["PurgeKey", "PurgeRefused", "read_secret", "check_authorization", "parse_purge"]
+__all__ = ["PurgeKey", "PurgeRefused", "read_secret", "check_authorization", "parse_purge", "MAX_BODY"]
+
+#: The largest purge body taken: devpi's plugin sends at most ~1,000 keys (it
+#: coarsens more into USER/INDEX/*), some 100 KiB.
+MAX_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,14 @@ def check_authorization(header: str | None, secret: str | None) -> None:
 
 def parse_purge(body: bytes) -> tuple[list[PurgeKey], int | None]:
     """The keys and serial of a purge body; :class:`PurgeRefused` (400) when it is not one."""
+    if len(body) > MAX_BODY:
+        raise PurgeRefused(413, f"purge body is {len(body)} bytes; send at most {MAX_BODY} (kit's plugin coarsens keys)")
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise PurgeRefused(400, "purge body must be JSON: {\"keys\": [...], \"serial\": N}") from None
+    except RecursionError:  # [[[[... nested past Python's stack: the secret's holder, but still no 500
+        raise PurgeRefused(400, "purge body is nested too deeply; send {\"keys\": [...], \"serial\": N}") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise PurgeRefused(400, "purge body must be a JSON object with a list \"keys\"")
     serial = data.get("serial")

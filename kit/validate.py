@@ -48,6 +48,8 @@ HOST_RE = re.compile(
 )
 #: PEP 508's name rule (case-insensitive).
 PROJECT_RE = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
+#: A name as PEP 503 normalises a valid one: what index URLs hold (the edge caches only these).
+NORMALIZED_PROJECT_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*")  # ASCII digits: \d takes any script's
 
 #: What an index URL may hold: RFC 3986's unreserved characters, the

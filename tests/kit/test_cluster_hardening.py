@@ -63,8 +63,9 @@ def test_nothing_under_run_is_readable_by_group_or_others(cluster):
     assert exposed == []
 
 
-def test_edge_with_an_unwritable_cache_is_unhealthy(cluster):
-    """A cache folder replaced by a file: unwritable for root too."""
+def test_edge_with_an_unwritable_cache_is_degraded_and_kit_check_fails(cluster):
+    """A cache folder replaced by a file: unwritable for root too. The edge serves on,
+    passing files through; kit status says degraded (exit 0), kit check fails naming it."""
     site, env, _ = cluster
     cache = site / "cluster" / "run" / "edge-cache"
     aside = cache.with_name("edge-cache.aside")
@@ -73,16 +74,19 @@ def test_edge_with_an_unwritable_cache_is_unhealthy(cluster):
     try:
         proc = run(kit_cmd("status", str(site), "--json"), env=env, check=False)
         edge = {r["name"]: r for r in json.loads(proc.stdout)}["edge"]
-        assert proc.returncode == 1 and edge["running"] and not edge["healthy"]
-        assert "cache folder run/edge-cache cannot be written" in edge["detail"]
+        assert proc.returncode == 0 and edge["running"] and edge["healthy"]
+        assert "cannot store files in run/edge-cache" in edge["degraded"] and edge["detail"].startswith("degraded: ")
+        text = run(kit_cmd("status", str(site)), env=env).stdout
+        assert any(line.startswith("edge ") and " degraded " in line for line in text.splitlines()), text
         check = run(kit_cmd("check", str(site)), env=env, check=False)
         assert check.returncode == 1
-        assert "edge healthy" in check.stdout and "cannot be written" in check.stdout
+        assert "edge caches files" in check.stdout and "cannot store files" in check.stdout
         assert "Traceback" not in check.stdout + check.stderr
     finally:
         cache.unlink()
         aside.rename(cache)
     assert run(kit_cmd("status", str(site)), env=env).returncode == 0
+    assert "degraded" not in run(kit_cmd("status", str(site)), env=env).stdout
 
 
 def timed(cmd: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float]:

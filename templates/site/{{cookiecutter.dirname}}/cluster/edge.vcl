@@ -18,8 +18,13 @@ vcl 4.1;
 # - When every origin fails, a page seen before is served stale (grace).
 # - Package files come from the shield, which checks their bytes against
 #   the sha256 their index publishes before they reach Varnish, and are
-#   kept a year (their URLs never change content).
+#   kept a year (their URLs never change content). When the shield is down
+#   they come from the master, then the mirror, unchecked by kit (the
+#   client checks the sha256 of the page) and so never kept.
 # - /mirror/ (the public mirror) is served by the shield, from disk.
+# - Only what an index is asked: request targets that are paths (no
+#   absolute URL, no CONNECT host:port, no OPTIONS *) and the methods of
+#   index clients; the rest is refused here, before any backend is asked.
 
 import std;
 import directors;
@@ -83,6 +88,11 @@ sub vcl_init {
     origins.add_backend(master);
     origins.add_backend(mirror);
     origins.add_backend(shield);
+    # Files: the shield checks them; without it, devpi's own copies.
+    new files = directors.fallback();
+    files.add_backend(shield);
+    files.add_backend(master);
+    files.add_backend(mirror);
 }
 
 sub vcl_recv {
@@ -100,6 +110,13 @@ sub vcl_recv {
         set req.url = regsuball(req.url, "%2[Bb]", "+");
     }
     if (req.method != "GET" && req.method != "HEAD") {
+        # What twine and devpi's client send besides reads; CONNECT,
+        # OPTIONS, TRACE and the rest are no index's business.
+        if (req.method != "POST" && req.method != "PUT" && req.method != "PATCH"
+            && req.method != "DELETE" && req.method != "PUSH") {
+            return (synth(405, "not a method of a package index"));
+        }
+        call kit_origin_form;
         if (req.url == "/+edge/purge") {
             call kit_purge;
         }
@@ -125,6 +142,7 @@ sub vcl_recv {
         return (synth(404, "not found"));
     } else {
         # Everything else, and any query string: never fills the cache.
+        call kit_origin_form;
         set req.http.X-Kit-Kind = "other";
         return (pass);
     }
@@ -140,6 +158,17 @@ sub vcl_recv {
     # Cached answers do not depend on who asks (see kit_authorize); Varnish's
     # built-in rule would pass every request that carries credentials.
     return (hash);
+}
+
+# The request target must be a path on this index (RFC 9112's origin form):
+# not an absolute URL (what a proxy is asked), not CONNECT's host:port, not
+# OPTIONS' "*", nor a path a URL parser could read as a host ("//host",
+# "/\host"). The page and file rules above match paths only, so this runs
+# for the rest, never on the hot path.
+sub kit_origin_form {
+    if (req.url !~ "^/" || req.url ~ "^//" || req.url ~ "[\\#]") {
+        return (synth(400, "the request target must be a path on this index, not a URL, a host or *"));
+    }
 }
 
 # Who may read what is cached. Today every index is readable by everyone who
@@ -256,8 +285,18 @@ sub vcl_backend_fetch {
         # Writes go to the master only, even a sick one: the write is its to refuse.
         set bereq.backend = master;
         set bereq.first_byte_timeout = 300s;
-    } elsif (bereq.http.X-Kit-Kind ~ "^(file|mirror)$") {
+    } elsif (bereq.http.X-Kit-Kind == "mirror") {
         set bereq.backend = shield;
+    } elsif (bereq.http.X-Kit-Kind == "file") {
+        # shield -> master -> mirror: the first healthy one, then on a failed
+        # fetch the next after the one that failed.
+        if (bereq.retries == 0) {
+            set bereq.backend = files.backend();
+        } elsif (bereq.http.X-Kit-Tried == "shield") {
+            set bereq.backend = master;
+        } else {
+            set bereq.backend = mirror;
+        }
     } elsif (bereq.retries == 0) {
         set bereq.backend = origins.backend();
     } elsif (bereq.retries == 1 && bereq.http.X-Kit-Tried == "master") {
@@ -265,11 +304,12 @@ sub vcl_backend_fetch {
     } else {
         set bereq.backend = shield;
     }
-    set bereq.http.X-Kit-Tried = bereq.backend;
 }
 
 sub vcl_backend_response {
     if (beresp.status >= 500 && bereq.http.X-Kit-Kind != "write" && bereq.retries < 2) {
+        # The backend that failed, by name (a director's pick is known only here).
+        set bereq.http.X-Kit-Tried = beresp.backend.name;
         return (retry);
     }
     if (beresp.status >= 500 && bereq.http.X-Kit-Kind ~ "^(page|file|mirror)$") {
@@ -310,8 +350,15 @@ sub vcl_backend_response {
         return (deliver);
     }
     if (bereq.http.X-Kit-Kind == "file") {
-        if (beresp.status == 200) {
+        if (beresp.status == 200 && beresp.backend.name == "shield") {
             set beresp.ttl = 365d;
+        } elsif (beresp.status == 200) {
+            # The shield was down: bytes kit did not check are passed on
+            # (pip and uv check the page's sha256), never kept. For a
+            # second, requests for it go straight to the backend too.
+            set beresp.uncacheable = true;
+            set beresp.ttl = 1s;
+            set beresp.grace = 0s;
         } else {
             set beresp.ttl = 0s;
             set beresp.grace = 0s;
@@ -335,6 +382,7 @@ sub vcl_backend_response {
 
 sub vcl_backend_error {
     if (bereq.http.X-Kit-Kind != "write" && bereq.retries < 2) {
+        set bereq.http.X-Kit-Tried = beresp.backend.name;
         return (retry);
     }
     if (bereq.http.X-Kit-Kind ~ "^(page|file|mirror)$") {
@@ -393,6 +441,13 @@ sub vcl_synth {
         return (deliver);
     }
     set resp.http.Content-Type = "text/plain; charset=utf-8";
+    if (resp.status == 405) {
+        if (req.url == "/+edge/purge") {
+            set resp.http.Allow = "POST";
+        } else {
+            set resp.http.Allow = "DELETE, GET, HEAD, PATCH, POST, PUSH, PUT";
+        }
+    }
     if (resp.status == 503) {
         set resp.http.Retry-After = "5";
         synthetic("kit edge (varnish): no origin answered (master, mirror, shield) and nothing stale is "

@@ -1,0 +1,355 @@
+"""The edge's request handler in-process (aiohttp's ``RawTestServer``), in front
+of a stand-in origin, with a trap listener that counts every connection made
+to it: what a request may make the edge do, and what it may not.
+
+Requests are written as raw bytes, so a target is sent exactly as an attacker
+would send it (an HTTP client library would refuse or rewrite most of them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import RawTestServer
+
+from kit.edge import METHODS, Edge, EdgeConfig, origin_form
+
+SECRET = "cd" * 32
+WHEEL = b"not really a wheel, but bytes with a digest\n" * 100
+WHEEL_PATH = "/web/private/+f/0ab/cdef0123456789/kitdemo-1.0-py3-none-any.whl"
+DIGEST = hashlib.sha256(WHEEL).hexdigest()
+
+
+@dataclass
+class Listener:
+    """A TCP listener that counts connections and answers every request with 200 "trapped"."""
+
+    connections: int = 0
+    server: asyncio.AbstractServer | None = None
+    port: int = 0
+
+    async def start(self, host: str = "127.0.0.1") -> "Listener":
+        async def answer(reader, writer):
+            self.connections += 1
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reader.read(4096), 1.0)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntrapped\n")
+                await writer.drain()
+            writer.close()
+
+        self.server = await asyncio.start_server(answer, host, 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@dataclass
+class Origin:
+    """devpi as far as these tests need it; every request it saw, as (method, raw target, headers)."""
+
+    seen: list = field(default_factory=list)
+    #: Pages the origin serves at this serial: bumping it changes them.
+    serial: int = 1
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append((request.method, request.raw_path, dict(request.headers)))
+        path = request.raw_path
+        if path == "/+api":
+            return web.json_response({"result": {}})
+        if "%ff" in path.lower():
+            return web.Response(status=500, text="devpi cannot decode this path\n")
+        if request.method == "POST":
+            if path.endswith("/refresh"):
+                return web.Response(status=302, headers={"Location": path.rsplit("/", 2)[0] + "/"})
+            if path == "/web/private/":
+                if "X-Devpi-Auth" not in request.headers and "Authorization" not in request.headers:
+                    return web.Response(status=401, text="log in first\n")
+                return web.Response(text="")
+            return web.Response(status=404)
+        if path.endswith("/+simple/"):
+            return web.Response(text=f"<a href='kitdemo/'>kitdemo</a> serial {self.serial}\n", content_type="text/html")
+        if path.endswith("/+simple/kitdemo/"):
+            href = f"../../{WHEEL_PATH.split('/web/private/')[1]}#sha256={DIGEST}"
+            return web.Response(text=f"<a href='{href}'>kitdemo-1.0</a> serial {self.serial}\n", content_type="text/html")
+        if path == WHEEL_PATH:
+            return web.Response(body=WHEEL, content_type="application/octet-stream")
+        return web.Response(status=404, text="not found\n")
+
+
+@dataclass
+class World:
+    edge: Edge
+    port: int
+    origin: Origin
+    origin_port: int
+    trap: Listener
+
+    async def send(self, request_line: str, headers: dict | None = None, body: bytes = b"") -> tuple[int, dict, bytes]:
+        """One raw request on its own connection: the status, headers and body of the answer."""
+        headers = {"Host": "edge.test", "Connection": "close", **(headers or {})}
+        if body or request_line.split(" ", 1)[0] in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len(body))
+        head = request_line + " HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(head.encode("latin-1") + body)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)
+        finally:
+            writer.close()
+        status_line, _, rest = answer.partition(b"\r\n")
+        header_block, _, content = rest.partition(b"\r\n\r\n")
+        parsed = {}
+        for line in header_block.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            parsed[name.strip().lower()] = value.strip()
+        return int(status_line.split()[1]), parsed, content
+
+    def health(self) -> dict:
+        return self.edge.health()
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, *, mirrors: int = 1):
+    """An edge in-process before one origin (master and, by default, the same origin as its mirror)."""
+    origin = Origin()
+    origin_server = RawTestServer(origin.handle, host="127.0.0.1")
+    await origin_server.start_server()
+    trap = await Listener().start()
+    (tmp_path / "secret").write_text(SECRET)
+    url = f"http://127.0.0.1:{origin_server.port}"
+    config = EdgeConfig(host="127.0.0.1", port=0, public_url="http://edge.test", master=url, mirrors=[url] * mirrors,
+                        cache_dir=str(tmp_path / "cache"), purge_secret_file=str(tmp_path / "secret"),
+                        health_interval=3600)
+    edge = Edge(config)
+    await edge.start()
+    server = RawTestServer(edge.handle, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield World(edge, server.port, origin, origin_server.port, trap)
+    finally:
+        await server.close()
+        await edge.stop()
+        await origin_server.close()
+        await trap.stop()
+
+
+def scenario(test):
+    """Run an async test body on a fresh event loop (no plugin needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+# -- the edge is no proxy ------------------------------------------------------------------------
+
+#: Request lines that name somewhere else to connect to, or are no path at all;
+#: "T" is the trap's port. Each must be refused (400 or 405) with no connection anywhere.
+REFUSED = [
+    "CONNECT @127.0.0.1:T",
+    "CONNECT x@127.0.0.1:T",
+    "CONNECT 127.0.0.1:T",
+    "CONNECT [::1]:T",
+    "CONNECT localhost:T",
+    "GET http://127.0.0.1:T/",
+    "GET http://127.0.0.1:T/web/private/+simple/",
+    "GET https://127.0.0.1:T/",
+    "GET http://x@127.0.0.1:T/",
+    "GET http://127.0.0.1:3141@127.0.0.1:T/",
+    "POST http://127.0.0.1:T/web/private/",
+    "HEAD http://[::1]:T/",
+    "GET //127.0.0.1:T/",
+    "GET //127.0.0.1:T/web/private/+simple/",
+    "POST //127.0.0.1:T/web/private/",
+    "GET /\\127.0.0.1:T/",
+    "GET /\\\\127.0.0.1:T/",
+    "GET /web\\..\\127.0.0.1:T/",
+    "GET @127.0.0.1:T/",
+    "GET 127.0.0.1:T",
+    "GET x@127.0.0.1:T/",
+    "GET *",
+    "OPTIONS *",
+    "OPTIONS /web/private/+simple/",
+    "TRACE /",
+    "PROPFIND /web/private/",
+    "MKCOL /web/",
+    "PRI *",
+    "LINK /",
+    "GET /web/private/+simple/#@127.0.0.1:T",
+    "PUSH /web/private/",  # devpi's own method, which aiohttp's parser does not know: 400 from it
+]
+
+#: Targets that are paths, however odd: they go to the configured origin (which
+#: answers as it sees fit), never anywhere else.
+PASSED = [
+    "GET /@127.0.0.1:T/",
+    "GET /127.0.0.1:T/",
+    "GET /%2F%2F127.0.0.1:T/",
+    "GET /%5C127.0.0.1:T/",
+    "GET /web/private/+simple/?url=http://127.0.0.1:T/",
+    "GET /../../127.0.0.1:T/",
+    "GET /web/private/+f/x/..%2F..%2F@127.0.0.1:T",
+    "GET /%40127.0.0.1%3AT/",
+    "GET /web/private/+simple/%ff%fe/",
+    "POST /@127.0.0.1:T/",
+    "PUT /http:%2F%2F127.0.0.1:T/",
+    "DELETE /web/private/kitdemo/1.0",
+]
+
+
+def test_the_method_list_is_what_index_clients_use():
+    assert METHODS == {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "PUSH"}
+    assert origin_form("/web/private/+simple/") and origin_form("/a?b=c")
+    assert not any(origin_form(t) for t in ("*", "http://h/", "h:1", "@h:1", "//h/", "/\\h/", "/a#b", ""))
+
+
+@pytest.mark.parametrize("line", REFUSED)
+@scenario
+async def test_a_target_that_is_not_a_path_is_refused_and_connects_nowhere(tmp_path, line):
+    async with running(tmp_path) as world:
+        before = len(world.origin.seen)
+        status, headers, body = await world.send(line.replace(":T", f":{world.trap.port}"))
+        assert status in (400, 405), (line, status, body)
+        if status == 405:
+            assert headers["allow"] == "DELETE, GET, HEAD, PATCH, POST, PUSH, PUT"
+        assert world.trap.connections == 0
+        assert len(world.origin.seen) == before, "a refused request reached the origin"
+        assert b"trapped" not in body
+        assert world.health()["backends"] == {f"http://127.0.0.1:{world.origin_port}": "in use"}
+
+
+@pytest.mark.parametrize("line", PASSED)
+@scenario
+async def test_a_path_goes_to_the_configured_origin_unchanged_and_nowhere_else(tmp_path, line):
+    async with running(tmp_path) as world:
+        target = line.split(" ", 1)[1].replace(":T", f":{world.trap.port}").replace("%3AT", f"%3A{world.trap.port}")
+        status, _, body = await world.send(f"{line.split(' ', 1)[0]} {target}")
+        assert world.trap.connections == 0 and b"trapped" not in body
+        assert (line.split(" ", 1)[0], target) in [(m, t) for m, t, _ in world.origin.seen]
+        assert status < 600
+
+
+@scenario
+async def test_the_trap_counts_what_reaches_it(tmp_path):
+    """The suite's own check: a connection to the trap is counted (else 0 would prove nothing)."""
+    async with running(tmp_path) as world:
+        reader, writer = await asyncio.open_connection("127.0.0.1", world.trap.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"trapped" in await reader.read()
+        writer.close()
+        assert world.trap.connections == 1
+
+
+# -- writes drop what they changed, and only that ----------------------------------------------------
+
+async def _warm(world: World) -> None:
+    for index in ("web/private", "data/private"):
+        for page in ("", "kitdemo/"):
+            status, headers, _ = await world.send(f"GET /{index}/+simple/{page}")
+            assert status == 200
+    assert world.health()["cached_pages"] == 4
+
+
+@scenario
+async def test_an_anonymous_write_or_a_redirect_empties_no_cache(tmp_path):
+    async with running(tmp_path) as world:
+        await _warm(world)
+        for line, headers, expected in [
+            ("POST /root/pypi/+simple/acme-utils/refresh", {}, 302),  # devpi's refresh: a redirect
+            ("POST /web/private/+simple/kitdemo/refresh", {"X-Devpi-Auth": "d2ViOng="}, 302),
+            ("POST /web/private/", {}, 401),  # an upload without credentials
+            ("PUT /web/private/", {}, 404),
+        ]:
+            status, _, _ = await world.send(line, headers)
+            assert status == expected
+            assert world.health()["cached_pages"] == 4, line
+
+
+@scenario
+async def test_an_accepted_upload_drops_its_own_index_pages_only(tmp_path):
+    async with running(tmp_path) as world:
+        await _warm(world)
+        status, _, _ = await world.send("POST /web/private/", {"Authorization": "Basic d2ViOng="}, b"x")
+        assert status == 200
+        assert world.health()["cached_pages"] == 2  # data/private's two pages stay
+        world.origin.serial = 2
+        _, headers, body = await world.send("GET /web/private/+simple/kitdemo/")
+        assert headers["x-cache"] == "MISS" and b"serial 2" in body
+        _, headers, body = await world.send("GET /data/private/+simple/kitdemo/")
+        assert headers["x-cache"] == "HIT" and b"serial 1" in body
+
+
+# -- health counts the origins' failures, not the requests' -------------------------------------------
+
+@pytest.mark.parametrize("line", [
+    "GET /web/private/+simple/%ff%fe/",  # devpi answers 500 on master and mirror alike
+    "GET /web/private/+simple/%FF/",
+    "HEAD /web/private/+simple/%ff%fe/",
+    "GET /web/private/+f/%ff/x-1.0.tar.gz",
+    "OPTIONS *",
+    "GET http://evil.example/web/private/+simple/",
+    "CONNECT evil.example:443",
+])
+@scenario
+async def test_one_anonymous_request_marks_no_origin_down(tmp_path, line):
+    async with running(tmp_path) as world:
+        for _ in range(3):
+            status, _, _ = await world.send(line)
+            assert status in (400, 405, 500)
+        health = world.health()
+        assert health["backends"] == {f"http://127.0.0.1:{world.origin_port}": "in use"}
+        assert all(origin.errors == 0 for origin in world.edge.origins.all)
+
+
+@scenario
+async def test_a_5xx_is_passed_on_as_the_origin_said_it(tmp_path):
+    async with running(tmp_path) as world:
+        status, _, body = await world.send("GET /web/private/+simple/%ff%fe/")
+        assert status == 500 and b"devpi cannot decode" in body
+        assert world.health()["origin_5xx"] == 1  # the master's; the mirror's is the answer
+
+
+# -- HEAD says what GET would -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["/web/private/+simple/", "/web/private/+simple/kitdemo/", WHEEL_PATH,
+                                    "/web/private/+simple/missing/", "/other/path"])
+@scenario
+async def test_head_has_the_headers_get_has(tmp_path, target):
+    async with running(tmp_path) as world:
+        for _ in range(2):  # a miss, then (for what is cached) a hit
+            get_status, get_headers, get_body = await world.send(f"GET {target}")
+            head_status, head_headers, head_body = await world.send(f"HEAD {target}")
+            assert head_status == get_status and head_body == b""
+            assert head_headers.get("content-length") == get_headers.get("content-length") == str(len(get_body))
+            assert head_headers.get("content-type") == get_headers.get("content-type")
+
+
+# -- purge bodies -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, status", [
+    (b"[" * 100_000 + b"]" * 100_000, 400),
+    (b'{"keys": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400),
+    (b'{"keys": ["web/private"], "serial": 1}', 200),
+    (b"x" * (2 * 1024 * 1024), 413),
+])
+@scenario
+async def test_a_purge_body_is_bounded(tmp_path, body, status):
+    async with running(tmp_path) as world:
+        got, _, answer = await world.send("POST /+edge/purge", {"Authorization": f"Bearer {SECRET}"}, body)
+        assert got == status, answer
+        if status == 400:
+            assert b"nested too deeply" in answer or b"must be" in answer
