@@ -135,6 +135,9 @@ def parse_upstream(raw: Any, answers: dict | None = None) -> str:
         return DEFAULT_UPSTREAM
     if text.startswith(("/", "./", "../", "~")) or (text and "://" not in text and _is_folder(text)):
         folder = validate.path("upstream", text, what="folder of wheels and sdists", must_exist=True)
+        if os.path.realpath(folder) == "/":
+            raise AnswerError("upstream", f"{_show(text)} is the root folder, which kit would serve whole; "
+                              "give the folder that holds the wheels and sdists")
         return str(folder.absolute())
     if text and "://" not in text:
         validate.path("upstream", text, what="folder of wheels and sdists")  # a file says so
@@ -209,6 +212,12 @@ def parse_mirror_projects(raw: Any, answers: dict | None = None) -> tuple[str, .
             if not found.is_file():
                 raise AnswerError("mirror_projects", f"{_show(entry)} is not a file; give a requirement file "
                                   "(one project per line) or a project name")
+            try:
+                validate.read_small_file(found)
+            except (OSError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else f"it {exc}"
+                raise AnswerError("mirror_projects", f"cannot read {_show(entry)} ({reason}); give a requirement "
+                                  "file (one project per line) or a project name") from None
             if any(ch in str(found) for ch in "%*?[]") or str(found) != str(found).strip():
                 # bandersnatch.conf is read with interpolation ('%'), and its requirements are glob patterns
                 raise AnswerError("mirror_projects", f"{_show(entry)}: a requirement file's path may not hold "
@@ -595,14 +604,18 @@ def site_warnings(answers: Answers) -> list[str]:
 
 
 def parse_set_options(options: list[str]) -> dict[str, str]:
-    """``["teams=web,data", "host=x"]`` → a dict of raw answers."""
+    """``["teams=web,data", "host=x"]`` → a dict of raw answers; a key given twice is refused
+    (which one was meant? the last would win silently)."""
     raw: dict[str, str] = {}
     for option in options:
         key, sep, value = option.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise AnswerError("--set", f"{option!r} is not KEY=VALUE; write it like --set teams=web,data")
+            raise AnswerError("--set", f"{_show(option)} is not KEY=VALUE; write it like --set teams=web,data")
         check_key(key)
+        if key in raw:
+            # The values are not shown: one may be a password.
+            raise AnswerError("--set", f"{key} is given twice; give each key once (a list as --set {key}=a,b)")
         raw[key] = value
     return raw
 
@@ -610,11 +623,13 @@ def parse_set_options(options: list[str]) -> dict[str, str]:
 def load_answers_file(path: Path) -> dict[str, Any]:
     """Raw answers from a TOML file; the values are checked by :func:`answers_from_raw`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = validate.read_small_file(path)
     except FileNotFoundError:
         raise AnswerFileError(f"answer file {path} does not exist; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+    except ValueError as exc:  # a device, a pipe, a folder, too large, not UTF-8
+        raise AnswerFileError(f"cannot read answer file {path}: it {exc}; give a kit.toml") from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
         raise AnswerFileError(f"cannot read answer file {path} ({reason}); check the file") from None
     try:
         data = tomllib.loads(text)

@@ -46,6 +46,7 @@ from typing import Callable, Iterator
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from kit import validate
 from kit.answers import DEFAULT_UPSTREAM, Answers, is_loopback, is_requirement_file, upstream_is_folder
 from kit.exceptions import MirrorError, MirrorInterrupted, MirrorStorageError, one_line
 from kit.upstream import normalize
@@ -118,24 +119,31 @@ def default_master() -> str:
 # -- what to mirror -------------------------------------------------------------
 
 
-def read_requirements(path: Path, _seen: set[Path] | None = None) -> list[Requirement]:
+def read_requirements(path: Path, _seen: set[Path] | None = None, _folder: Path | None = None) -> list[Requirement]:
     """The requirements of a pip requirement file: ``-r`` files followed,
-    other options, comments and blank lines skipped.
+    pip's per-requirement options (``--hash=…``) and other options, comments
+    and blank lines skipped.
 
-    Raises :class:`MirrorError` naming the file and line of anything else
-    that is not a requirement (a URL or a local path cannot be mirrored).
+    An ``-r`` include must be a file in the folder of the requirement file
+    that ``mirror_projects`` lists, or below it (links followed): a file
+    that names ``/etc/shadow`` makes kit read nothing outside that folder.
+    Raises :class:`MirrorError` naming the file and line of anything that is
+    not a requirement (a URL or a local path cannot be mirrored), never
+    quoting the line: under systemd, messages go to the journal.
     """
     path = Path(path).absolute()
+    folder = _folder if _folder is not None else Path(os.path.realpath(path.parent))
     seen = _seen if _seen is not None else set()
     if path in seen:
         return []
     seen.add(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = validate.read_small_file(path).splitlines()
     except FileNotFoundError:
         raise MirrorError(f"requirement file {path} does not exist; restore it or remove it from mirror_projects") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MirrorError(f"cannot read requirement file {path} ({one_line(exc)}); check the file") from None
+    except (OSError, ValueError) as exc:
+        reason = one_line(exc) if isinstance(exc, OSError) else f"it {exc}"
+        raise MirrorError(f"cannot read requirement file {path} ({reason}); check the file") from None
     found: list[Requirement] = []
     joined = ""
     for number, line in enumerate(lines, 1):
@@ -147,15 +155,20 @@ def read_requirements(path: Path, _seen: set[Path] | None = None) -> list[Requir
         if not line or line.startswith("#"):
             continue
         if line.startswith(("-r", "--requirement")):
-            target = re.sub(r"^(-r|--requirement)[=\s]*", "", line)
-            found += read_requirements(path.parent / target, seen)
+            target = path.parent / re.sub(r"^(-r|--requirement)[=\s]*", "", line)
+            if not Path(os.path.realpath(target)).is_relative_to(folder):
+                raise MirrorError(f"{path}:{number}: an -r include outside {folder} is not read; move that file "
+                                  f"into {folder}, or list it in mirror_projects itself (kit init --set ...)")
+            found += read_requirements(target, seen, folder)
             continue
         if line.startswith("-"):
-            continue  # -c, -e, --index-url, --hash…: not a project to mirror
+            continue  # -c, -e, --index-url…: not a project to mirror
+        # pip's options of one requirement (--hash=sha256:…, --config-settings): not part of it.
+        line = re.split(r"\s+-(?=[-A-Za-z])", line, maxsplit=1)[0]
         try:
             found.append(Requirement(line))
         except InvalidRequirement:
-            raise MirrorError(f"{path}:{number}: {line!r} is not a project requirement (a URL or a path cannot be "
+            raise MirrorError(f"{path}:{number}: not a project requirement (a URL or a path cannot be "
                               "mirrored); fix the line or list that file's projects by name") from None
     return found
 

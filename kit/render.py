@@ -270,7 +270,12 @@ def staged_site(answers: Answers, site_dir: Path, existing: Site | None, *, forc
     # created for it, which a failure would leave behind. mkdtemp makes it
     # 0700 (it holds kit.toml and the secrets) and the with removes it.
     staging_parent = site_dir if site_dir.is_dir() else _existing_parent(site_dir)
-    with tempfile.TemporaryDirectory(prefix=".kit-staging-", dir=staging_parent) as tmp:
+    try:
+        staging = tempfile.TemporaryDirectory(prefix=".kit-staging-", dir=staging_parent)
+    except OSError as exc:  # a read-only disk, /sys's EPERM for root, a name too long
+        raise SiteDirError(f"cannot write in {staging_parent} ({exc.strerror or exc}); "
+                           "choose a folder you can write to") from None
+    with staging as tmp:
         staged = Path(tmp, "site")
         build_site(answers, staged, site_dir=site_dir,
                    site_secrets=existing.secrets if existing is not None else None)

@@ -17,7 +17,10 @@ the raw value, and returns the value to use or raises
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import socket
+import stat
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,8 @@ from kit.exceptions import AnswerError
 
 __all__ = [
     "url", "host", "port", "team", "teams", "password", "project_name", "version", "path", "text",
-    "suggest_team_name", "is_ip", "show", "RESERVED_TEAMS", "MAX_URL",
+    "suggest_team_name", "is_ip", "show", "RESERVED_TEAMS", "MAX_URL", "MAX_TEAMS", "read_small_file",
+    "system_folder",
 ]
 
 #: Longer than any real index URL; a bound keeps a pasted file out of every config.
@@ -37,6 +41,15 @@ MAX_PASSWORD = 256
 MAX_PROJECT_NAME = 100
 MAX_VERSION = 40
 MAX_TEXT = 200
+#: Teams of one site. Each team index inherits every other (so that no team
+#: takes a colleague's name from the upstream), so every lookup walks all of
+#: them, and kit up creates them one by one: past this, make several sites.
+MAX_TEAMS = 100
+#: Linux's limits: one name in a path (bytes), and a whole path.
+MAX_NAME = 255
+MAX_PATH = 4096
+#: Folders of the kernel, not of a disk: no site, upstream or requirement file lives there.
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
 
 # fullmatch, never match with "$": "$" also matches before a final newline.
 TEAM_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]|[a-z]")
@@ -110,19 +123,51 @@ def is_ip(text: str) -> bool:
 
 
 def host(key: str, raw: Any) -> str:
-    """A host name (RFC 1123, ASCII) or an IP address, nothing more."""
+    """A host name (RFC 1123, ASCII) or an IP address clients can connect to, nothing more."""
     if not isinstance(raw, str) or not raw.strip():
         raise AnswerError(key, f"expected a host name or IP address, got {show(raw)}; give one like 127.0.0.1")
     text = raw.strip()
     _check_printable(key, text, "host name")
     if "://" in text or "/" in text or (":" in text and not is_ip(text)):
         raise AnswerError(key, f"{show(text)} is not a host name; give just the name or address, like 127.0.0.1")
-    if not (is_ip(text) or HOST_RE.fullmatch(text)):
+    _check_host(key, text, text)
+    return text
+
+
+def _check_host(key: str, hostname: str, shown: str) -> None:
+    """Refuse a host that is no name, an address written in another form than
+    its own, or the unspecified address (which no client can reach)."""
+    numeric = None if is_ip(hostname) else _numeric_host(hostname)
+    if numeric == "":
+        raise AnswerError(key, f"{show(shown)} is not a valid IP address; write it as four numbers from 0 to 255, "
+                          "like 192.0.2.10")
+    if (numeric or is_ip(hostname)) and ipaddress.ip_address(numeric or hostname).is_unspecified:
+        raise AnswerError(key, f"{show(shown)} is the unspecified address, which no client can connect to; "
+                          "give the name or address clients use (kit listens on every interface itself "
+                          "when it is not a loopback address)")
+    if numeric:
+        raise AnswerError(key, f"{show(shown)} is an IP address in a short, octal, hexadecimal or integer form, "
+                          f"which programs read differently; write it as {numeric}")
+    if is_ip(hostname):
+        return
+    if not HOST_RE.fullmatch(hostname):
         raise AnswerError(
-            key, f"{show(text)} is not a valid host name or IP address; use letters, digits, '-' and '.' "
+            key, f"{show(shown)} is not a valid host name or IP address; use letters, digits, '-' and '.' "
             "(write a non-ASCII name in its xn-- form)"
         )
-    return text
+
+
+def _numeric_host(text: str) -> str | None:
+    """For a host whose labels are all numbers (``2130706433``, ``0177.0.0.1``,
+    ``0x7f.1``): the address it means, as clients' C libraries read it, in its
+    dotted form ("" when it means none). None for a name."""
+    labels = text.split(".")
+    if not all(re.fullmatch(r"0[xX][0-9a-fA-F]*|[0-9]+", label) for label in labels):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(text))
+    except OSError:
+        return ""
 
 
 def url(key: str, raw: Any, *, credentials: str = "remove them: kit writes this URL into files others read") -> str:
@@ -169,6 +214,7 @@ def url(key: str, raw: Any, *, credentials: str = "remove them: kit writes this 
     hostname = parts.hostname or ""
     if not hostname or not (HOST_RE.fullmatch(hostname) or is_ip(hostname)):
         raise AnswerError(key, f"{show(text)} has no valid host name; {example}")
+    _check_host(key, hostname, text)
     if parts.netloc.endswith(":") or parts.port == 0:
         raise AnswerError(key, f"{show(text)} has no valid port; give one from 1 to 65535 or none")
     # "[" and "]" only around an IPv6 host; ":" in the path could start a "~"
@@ -242,6 +288,9 @@ def teams(key: str, raw: Any) -> tuple[str, ...]:
         raise AnswerError(key, f"expected a list of names, got {show(raw)}; write it as [\"a\", \"b\"] or a,b")
     if not names:
         raise AnswerError(key, "give at least one team name, like web or data")
+    if len(names) > MAX_TEAMS:
+        raise AnswerError(key, f"{len(names)} teams; one site takes at most {MAX_TEAMS} (every team index "
+                          "inherits every other): split them into several sites")
     seen: list[str] = []
     for name in names:
         team(key, name)
@@ -320,6 +369,13 @@ def path(key: str, raw: Any, *, folder: bool = True, must_exist: bool = False, w
     if not raw.strip():
         raise AnswerError(key, f"the path is empty; give a {what} (. for the current one)")
     _check_printable(key, raw, "path", spaces=True)
+    longest = max((len(part.encode()) for part in raw.split("/")), default=0)
+    if longest > MAX_NAME:
+        raise AnswerError(key, f"a name in the path is {longest} bytes long; give a {what} whose names have at most "
+                          f"{MAX_NAME} (the system's limit)")
+    if len(raw.encode()) > MAX_PATH:
+        raise AnswerError(key, f"the path is {len(raw.encode())} bytes long; give a {what} of at most {MAX_PATH} "
+                          "(the system's limit)")
     result = Path(raw)
     if raw.startswith("~"):
         user = raw[1:].split("/", 1)[0]
@@ -328,14 +384,71 @@ def path(key: str, raw: Any, *, folder: bool = True, must_exist: bool = False, w
         except RuntimeError:
             who = f"no user {user!r}" if user else "no home folder (HOME is not set)"
             raise AnswerError(key, f"cannot expand {show(raw)}: {who}; write the full path instead") from None
+    _refuse_dangling_link(key, result, what)
+    system = system_folder(result)
+    if system:
+        raise AnswerError(key, f"{show(str(result))} is under {system}, a folder of the kernel, not of a disk; "
+                          f"give a {what} on a disk")
     if folder:
         if result.exists() and not result.is_dir():
             raise AnswerError(key, f"{show(str(result))} is a file, not a folder; give a {what}")
         for parent in result.absolute().parents:
             if parent.exists() or parent.is_symlink():
+                _refuse_dangling_link(key, parent, what)
                 if not parent.is_dir():
                     raise AnswerError(key, f"{show(str(parent))} is a file, not a folder; give a {what} outside it")
                 break
     if must_exist and not result.exists():
         raise AnswerError(key, f"{show(str(result))} does not exist; give an existing {what}")
     return result
+
+
+def _refuse_dangling_link(key: str, path: Path, what: str) -> None:
+    """A symbolic link whose target does not exist (or that loops) is said as such, never as a missing folder."""
+    if path.is_symlink() and not path.exists():
+        raise AnswerError(key, f"{show(str(path))} is a symbolic link to {show(os.readlink(path))}, which does "
+                          f"not exist (or loops); remove the link or give another {what}")
+
+
+def system_folder(path: Path) -> str:
+    """The kernel's folder (``/proc``, ``/sys``, ``/dev``) ``path`` is in, links followed; "" for any other."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return ""
+    return next((top for top in SYSTEM_FOLDERS if real == top or real.startswith(top + "/")), "")
+
+
+#: The largest answer or requirement file kit reads: a kit.toml of 100 teams is ~5 KB,
+#: a requirement file with hashes for 500 projects ~200 KB.
+MAX_INPUT_FILE = 1024 * 1024
+
+
+def read_small_file(path: Path, limit: int = MAX_INPUT_FILE) -> str:
+    """The UTF-8 text of the regular file ``path``, of at most ``limit`` bytes.
+
+    Raises :class:`ValueError` (its message the reason, to follow the file's
+    name) for a device, a pipe, a folder, a file too large or not UTF-8 —
+    ``/dev/zero`` would be read for ever, a FIFO would never answer — and
+    :class:`OSError` when it cannot be opened.
+    """
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, a pipe or a socket"
+            raise ValueError(f"is {kind}, not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"is {info.st_size} bytes long; kit reads at most {limit}")
+        data = b""
+        while len(data) <= limit and (chunk := os.read(fd, limit + 1 - len(data))):
+            data += chunk
+        if len(data) > limit:  # it grew while read, or says 0 bytes and holds more (/proc)
+            raise ValueError(f"is longer than {limit} bytes; kit reads at most {limit}")
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 text") from None

@@ -10,6 +10,7 @@ existing site included, is the same afterwards).
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -31,6 +32,8 @@ def snapshot(folder: Path) -> dict[str, tuple]:
             shot[str(path.relative_to(folder))] = ("link", str(path.readlink()), mode)
         elif path.is_dir():
             shot[str(path.relative_to(folder))] = ("dir", None, mode)
+        elif path.is_fifo():  # never read: it would wait for a writer
+            shot[str(path.relative_to(folder))] = ("fifo", None, mode)
         else:
             shot[str(path.relative_to(folder))] = ("file", path.read_bytes(), mode)
     return shot
@@ -54,6 +57,11 @@ def world(tmp_path, site_template, monkeypatch) -> Path:
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "setup.py").write_text("precious\n")
     (tmp_path / "busy" / "pip.conf").mkdir(parents=True)  # a folder where kit clients --out writes a file
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "at-all")
+    (tmp_path / "loop").symlink_to("loop")
+    os.mkfifo(tmp_path / "pipe.txt")
+    (tmp_path / "big.txt").write_bytes(b"# padding\n" * 110_000)  # > 1 MiB
+    (tmp_path / "big.toml").write_bytes(b"# padding\n" * 110_000)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -196,6 +204,105 @@ CASES += [
         ("=x", "is not KEY=VALUE"),
         ("nokeyvalue", "is not KEY=VALUE"),
         ("te\nams=x", "unknown answer key"),
+    ])
+]
+
+# Found by an adversary on a landed main (issue 18), and kinds of my own beside them.
+MANY_TEAMS = ",".join(f"t{n}" for n in range(101))
+CASES += [
+    pytest.param(*_init_set(option, message), id=f"init-adversary-{n}")
+    for n, (option, message) in enumerate([
+        ("host=0.0.0.0", "the unspecified address"),
+        ("host=::", "the unspecified address"),
+        ("host=0:0:0:0:0:0:0:0", "the unspecified address"),
+        ("host=00000", "the unspecified address"),
+        ("host=0177.0.0.1", "write it as 127.0.0.1"),
+        ("host=2130706433", "write it as 127.0.0.1"),
+        ("host=0x7f.1", "write it as 127.0.0.1"),
+        ("host=0x7F000001", "write it as 127.0.0.1"),
+        ("host=127.1", "write it as 127.0.0.1"),
+        ("host=10.1", "write it as 10.0.0.1"),
+        ("host=0300.0250.0.1", "write it as 192.168.0.1"),
+        ("host=999.1.1.1", "not a valid IP address"),
+        ("host=1.2.3.4.5", "not a valid IP address"),
+        ("upstream=http://0177.0.0.1:3141/simple/", "write it as 127.0.0.1"),
+        ("upstream=http://2130706433/simple/", "write it as 127.0.0.1"),
+        ("upstream=http://0.0.0.0:3141/simple/", "the unspecified address"),
+        ("upstream=http://[::]:3141/simple/", "the unspecified address"),
+        ("upstream=http://256.1.1.1/simple/", "not a valid IP address"),
+        ("upstream=/", "the root folder"),
+        ("upstream=//", "the root folder"),
+        ("upstream=/proc", "a folder of the kernel"),
+        ("upstream=/proc/self/fd", "a folder of the kernel"),
+        ("upstream=/sys", "a folder of the kernel"),
+        ("upstream=/dev", "a folder of the kernel"),
+        ("upstream=/dev/shm", "a folder of the kernel"),
+        ("upstream=./dangling", "which does not exist (or loops)"),
+        ("upstream=./loop", "which does not exist (or loops)"),
+        ("upstream=./" + "u" * 256, "names have at most 255"),
+        ("teams=" + MANY_TEAMS, "at most 100"),
+        ("teams=" + ",".join(f"t{n}" for n in range(2000)), "2000 teams"),
+        ("mirror_projects=/dev/zero", "a folder of the kernel"),
+        ("mirror_projects=/proc/self/environ", "a folder of the kernel"),
+        ("mirror_projects=/etc/../dev/null", "a folder of the kernel"),
+        ("mirror_projects=./pipe.txt", "is not a file"),
+        ("mirror_projects=./big.txt", "kit reads at most 1048576"),
+        ("mirror_projects=./dangling", "which does not exist (or loops)"),
+        ("mirror_projects=./loop.txt", "does not exist"),
+    ])
+]
+CASES += [
+    pytest.param(["init", "new", "--no-input", *args], message, None, id=f"init-twice-{name}")
+    for name, args, message in [
+        ("teams", ["--set", "teams=a", "--set", "teams=b"], "teams is given twice"),
+        ("same-value", ["--set", "host=127.0.0.1", "--set", "host=127.0.0.1"], "host is given twice"),
+        ("password", ["--set", "admin_password=first-secret-1", "--set", "admin_password=second-secret-2"],
+         "admin_password is given twice"),
+        ("ports", ["--set", "edge_port=4000", "--set", "edge_port=4001"], "edge_port is given twice"),
+    ]
+]
+CASES += [
+    pytest.param(["init", site, "--no-input"], message, None, id=f"init-site-{name}")
+    for name, site, message in [
+        ("dangling-link", "dangling", "is a symbolic link to"),
+        ("link-loop", "loop", "is a symbolic link to 'loop'"),
+        ("under-dangling", "dangling/sub", "is a symbolic link to"),
+        ("proc", "/proc/kitsite", "under /proc, a folder of the kernel"),
+        ("proc-self", "/proc/self/fdinfo/kitsite", "a folder of the kernel"),
+        ("sys", "/sys/kitsite", "under /sys, a folder of the kernel"),
+        ("dev", "/dev/kitsite", "under /dev, a folder of the kernel"),
+        ("dev-shm", "/dev/shm/kitsite", "a folder of the kernel"),
+        ("name-too-long", "s" * 5000, "a name in the path is 5000 bytes long"),
+        ("name-256", "s" * 256, "names have at most 255"),
+        ("path-too-long", "/".join(["p" * 200] * 30), "the path is 6029 bytes long"),
+    ]
+]
+CASES += [
+    pytest.param(["init", "new", "--answers", answers], message, None, id=f"init-answers-{name}")
+    for name, answers, message in [
+        ("dev-zero", "/dev/zero", "not a regular file"),
+        ("dev-null", "/dev/null", "not a regular file"),
+        ("dev-urandom", "/dev/urandom", "not a regular file"),
+        ("fifo", "pipe.txt", "not a regular file"),
+        ("too-big", "big.toml", "kit reads at most 1048576"),
+        ("dangling", "dangling", "does not exist"),
+        ("loop", "loop", "cannot read answer file"),
+    ]
+]
+CASES += [
+    pytest.param(argv, message, None, id=f"paths-{'-'.join(argv[:1])}-{n}")
+    for n, (argv, message) in enumerate([
+        (["clients", "--index-url", GOOD_URL, "--out", "/proc/kit-out"], "a folder of the kernel"),
+        (["clients", "--index-url", GOOD_URL, "--out", "dangling"], "is a symbolic link to"),
+        (["clients", "--index-url", GOOD_URL, "--out", "o" * 300], "names have at most 255"),
+        (["clients", "--index-url", "http://0177.0.0.1:3141/web/private/+simple/"], "write it as 127.0.0.1"),
+        (["clients", "--index-url", "http://0.0.0.0:3141/web/private/+simple/"], "the unspecified address"),
+        (["clients", "--index-url", GOOD_URL, "--upload-url", "http://2130706433/web/private/"], "127.0.0.1"),
+        (["sample", "/dev/kit-sample"], "a folder of the kernel"),
+        (["sample", "dangling"], "is a symbolic link to"),
+        (["up", "/proc/self"], "a folder of the kernel"),
+        (["status", "loop"], "is a symbolic link to"),
+        (["check", "x" * 300], "names have at most 255"),
     ])
 ]
 
@@ -384,4 +491,4 @@ def test_hostile_input(world, capsys, argv, message, answers):
 
 
 def test_there_are_enough_cases():
-    assert len(CASES) >= 150
+    assert len(CASES) >= 250

@@ -50,7 +50,7 @@ def compile_vcl(vcl: Path) -> subprocess.CompletedProcess:
     return subprocess.run([varnishd_path(), "-C", "-j", "none", "-f", str(vcl)], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("extra", [(), ("--set", "host=0.0.0.0"), ("--set", "setups=mirror,private,clients,cluster,public-mirror")],
+@pytest.mark.parametrize("extra", [(), ("--set", "host=192.0.2.10"), ("--set", "setups=mirror,private,clients,cluster,public-mirror")],
                          ids=["loopback", "every-interface", "public-mirror"])
 def test_the_generated_vcl_compiles(tmp_path, dists, extra):
     env = clean_env(tmp_path / "home")
