@@ -174,18 +174,36 @@ def parse_teams(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
 def parse_private_projects(raw: Any, answers: dict | None = None) -> tuple[str, ...]:
     """Project names the site's teams publish, normalised (PEP 503); may be empty.
 
-    Separated by commas only, like teams: ``my project`` is one invalid name.
+    ``NAME`` reserves a name for the site (the first team to publish it owns
+    it); ``TEAM:NAME`` gives it to that team from the start, so no other team
+    may ever publish it. Separated by commas only, like teams: ``my project``
+    is one invalid name.
     """
     if isinstance(raw, str):
         names = [part.strip() for part in raw.split(",") if part.strip()]
     else:
         names = _as_list("private_projects", raw)
-    seen: list[str] = []
-    for name in names:
+    teams = (answers or {}).get("teams", ())
+    seen: dict[str, str] = {}  # name → its entry
+    for entry in names:
+        team, sep, name = entry.rpartition(":")
         normal = validate.project_name("private_projects", name)
-        if normal not in seen:
-            seen.append(normal)
-    return tuple(seen)
+        if sep:
+            if team not in teams:
+                raise AnswerError("private_projects", f"{_show(entry)} names the team {team!r}, which is not one "
+                                  f"of the site's teams ({', '.join(teams)}); write TEAM:NAME with one of them")
+            normal = f"{team}:{normal}"
+        other = seen.get(project_part(normal))
+        if other is not None and other != normal:
+            raise AnswerError("private_projects", f"{project_part(normal)} is listed twice ({other} and {normal}); "
+                              "give each name once, with at most one team")
+        seen[project_part(normal)] = normal
+    return tuple(seen.values())
+
+
+def project_part(entry: str) -> str:
+    """The project of a ``private_projects`` entry (``NAME`` or ``TEAM:NAME``)."""
+    return entry.rpartition(":")[2]
 
 
 #: A requirement file is told from a project name by how it is written.
@@ -345,7 +363,8 @@ QUESTIONS: tuple[Question, ...] = (
         lambda a: (), parse_private_projects,
         "Names no team of this site may ever get from the upstream, even before their first upload: "
         "a look-alike uploaded to PyPI under one of these names is never offered. Names any team has "
-        "already published are protected without being listed.",
+        "already published are protected without being listed. Write TEAM:NAME to give a name to one "
+        "team from the start: no other team may then publish it.",
         when=_wants("private"),
     ),
     Question(
@@ -513,6 +532,16 @@ class Answers:
     @property
     def needs_trusted_host(self) -> bool:
         return self.scheme == "http" and not is_loopback(self.host)
+
+    @property
+    def private_names(self) -> tuple[str, ...]:
+        """The project names of ``private_projects``, owned or not."""
+        return tuple(project_part(entry) for entry in self.private_projects)
+
+    @property
+    def project_owners(self) -> dict[str, str]:
+        """Project → team, for the ``private_projects`` given to one team (``TEAM:NAME``)."""
+        return {project_part(e): e.partition(":")[0] for e in self.private_projects if ":" in e}
 
     def team_password(self, team: str) -> str:
         """Upload password of a team's devpi user, derived so kit.toml stays small.

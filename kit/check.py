@@ -56,8 +56,11 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
-    #: A warning is shown but does not fail the check (exit code).
+    #: A warning is shown but does not fail the check (exit code), unless ``kit check --strict``
+    #: and it ``admits_attacker``.
     warning: bool = False
+    #: What it warns about lets another source's package in (an extra index, a name on two teams).
+    admits_attacker: bool = False
 
     @property
     def result(self) -> str:
@@ -299,7 +302,7 @@ def environment_findings(environ: Mapping[str, str]) -> list[Finding]:
     return [Finding(
         "shell", "no overriding variables", False,
         f"{names} set in this shell; {clients} will use {'it' if len(found) == 1 else 'them'} instead of the team's files",
-        "unset " + " ".join(name for name, _ in found), warning=True,
+        "unset " + " ".join(name for name, _ in found), warning=True, admits_attacker=True,
     )]
 
 
@@ -419,7 +422,8 @@ def _shared_names(master_url: str, teams: tuple[str, ...]) -> list[Finding]:
     return [
         Finding("cluster", "one team per project", False,
                 f"{name} is published by {' and '.join(by)}: their files mix on every team's page",
-                f"keep {name} on one team's index; remove it from the other (devpi remove)", warning=True)
+                f"keep {name} on one team's index; remove it from the other (devpi remove)", warning=True,
+                admits_attacker=True)
         for name, by in sorted(owners.items()) if len(by) > 1
     ]
 
@@ -441,10 +445,11 @@ def default_package(upstream: str) -> str:
 
 def check_site(
     site_dir: Path | None = None, package: str | None = None, live: bool = True,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None, strict: bool = False,
 ) -> list[Finding]:
     """Every team folder of a site: lint, then (``live``) against the cluster;
-    then the shell's variables that would override the team files.
+    then the shell's variables that would override the team files. With
+    ``strict``, a warning that admits an attacker's package is a failure.
 
     ``site_dir`` is found like ``git`` finds a repository (default: the
     current folder or one above it). Raises
@@ -468,4 +473,8 @@ def check_site(
     if findings:
         findings += site_findings(site.path)
         findings += environment_findings(os.environ if environ is None else environ)
+    if strict:
+        for finding in findings:
+            if finding.warning and finding.admits_attacker:
+                finding.warning = False
     return findings

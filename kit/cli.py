@@ -277,16 +277,19 @@ def check_command(
     site_dir: Optional[str] = SITE_ARG,
     package: Optional[str] = typer.Option(None, "--package", metavar="NAME", help="A package every index should resolve (default: one from the upstream folder, else pip)."),
     lint_only: bool = typer.Option(False, "--lint-only", help="Only read the files; contact no server."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on a warning that lets another source's "
+                                "package in: an overriding variable, a project on two teams. For CI."),
 ) -> None:
     """Check each team's client files: unsafe settings, and against the running cluster.
 
-    Also warns about variables in this shell (PIP_INDEX_URL, UV_INDEX…) that
-    would override the team's files. Exit code: 0 when every check passes
-    (warnings included), 1 otherwise.
+    Also warns about variables in this shell (PIP_EXTRA_INDEX_URL, UV_INDEX…)
+    that would override the team's files, and about a project published by
+    two teams. Exit code: 0 when every check passes (warnings included,
+    unless --strict), 1 otherwise.
     """
     from kit.check import check_site
 
-    findings = check_site(_site_path(site_dir), package=package, live=not lint_only)
+    findings = check_site(_site_path(site_dir), package=package, live=not lint_only, strict=strict)
     if not findings:
         _say("this site has no team folders to check (setups without clients)")
         return

@@ -11,13 +11,16 @@ index in an index's resolution order has a project, no mirror index is asked
 for that project unless it is whitelisted, and mirrors come last. So:
 
 * ``root/names`` (a stage, no bases, uploads by root only) holds each name of
-  the answer ``private_projects`` as a release without files;
+  the answer ``private_projects`` as a release without files; a name given
+  to one team (``TEAM:NAME``) is held that way by ``TEAM/private`` instead;
 * each team index ``TEAM/private`` has bases ``root/names``, every other
   team's index, then ``root/pypi``, and an empty whitelist.
 
 A declared name, or one any team has published, is then never taken from the
 upstream by any team; a team installing another team's package gets the real
 one. (devpi skips bases it has already visited, so the bases may form a cycle.)
+kit's devpi plugin (``kit-one-team-per-project``) refuses a name that another
+team's index already holds, so one project's files never come from two teams.
 """
 
 from __future__ import annotations
@@ -181,17 +184,22 @@ class IndexPlan:
     (which holds no password: only the names of the variables that do)."""
 
     mirror_url: str | None
+    #: Names reserved for the site on root/names (the first team to publish one owns it).
     private_projects: tuple[str, ...] = ()
     #: team → its upload password (empty without the private setup).
     teams: dict[str, str] = field(default_factory=dict)
+    #: Names given to one team from the start: project → team, held by TEAM/private.
+    owned_projects: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_answers(cls, answers) -> "IndexPlan":
         private = "private" in answers.setups
+        owners = answers.project_owners if private else {}
         return cls(
             answers.mirror_url,
-            tuple(answers.private_projects) if private else (),
+            tuple(name for name in answers.private_names if name not in owners) if private else (),
             {team: answers.team_password(team) for team in answers.teams} if private else {},
+            owners,
         )
 
     @staticmethod
@@ -204,6 +212,7 @@ class IndexPlan:
         return json.dumps({
             "mirror_url": self.mirror_url,
             "private_projects": list(self.private_projects),
+            "owned_projects": self.owned_projects,
             "teams": [{"name": team, "password_variable": self.password_variable(team)} for team in self.teams],
         }, indent=2) + "\n"
 
@@ -217,12 +226,13 @@ class IndexPlan:
             data = json.loads(text)
             teams = {entry["name"]: entry["password_variable"] for entry in data["teams"]}
             plan = (data["mirror_url"], tuple(data["private_projects"]))
-        except (ValueError, KeyError, TypeError):
+            owned = {str(name): str(team) for name, team in data.get("owned_projects", {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise DevpiError("indexes.json is not kit's index plan; regenerate it with kit init") from None
         missing = [variable for variable in teams.values() if not environ.get(variable)]
         if missing:
             raise DevpiError(f"{missing[0]} is not set; run create-indexes.sh, which reads it from secrets.env")
-        return cls(plan[0], plan[1], {team: environ[variable] for team, variable in teams.items()})
+        return cls(plan[0], plan[1], {team: environ[variable] for team, variable in teams.items()}, owned)
 
 
 def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> None:
@@ -256,6 +266,18 @@ def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> 
         api.ensure_index(f"{team}/private", team_index_config(team, teams))
         say(f"{team}/private: private index of team {team}, inherits "
             + ", ".join(team_index_config(team, teams)["bases"]))
+    for team in sorted(set(plan.owned_projects.values())):
+        names = sorted(name for name, owner in plan.owned_projects.items() if owner == team)
+        held = {_normalise(name) for name in api.projects(f"{team}/private")}
+        missing = [name for name in names if _normalise(name) not in held]
+        if missing:
+            # Registered by the team itself (its index takes its uploads); refused by
+            # kit's plugin, naming the holder, when another team already has the name.
+            as_team = DevpiAPI(api.url, timeout=api.timeout)
+            as_team.login(team, plan.teams[team])
+            for name in missing:
+                as_team.submit_release(f"{team}/private", name, NAMES_VERSION)
+        say(f"{team}/private: holds {', '.join(names)} (no other team may publish them)")
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

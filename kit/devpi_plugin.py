@@ -1,9 +1,17 @@
-"""A devpi-server plugin: after each commit, tell the edge which cached index
-pages the commit changed, so it drops them at once instead of serving them
-until they expire.
+"""A devpi-server plugin with two jobs, each off unless its setting is made:
+
+* **Purges** (``kit-purge-url``): after each commit, tell the edge which
+  cached index pages the commit changed, so it drops them at once instead of
+  serving them until they expire. The rest of this text is about them.
+* **One team per project** (``kit-one-team-per-project``): an upload, a
+  release registration or a push of project P to an index is refused (409,
+  naming the owner) when another user's index in that index's resolution
+  order already holds P. kit's team indexes inherit each other, so without
+  it a second team's ``acme-data 9.0`` would mix into the first team's page
+  and be installed by its builds. :func:`owner_of` is the rule.
 
 devpi loads it through the ``devpi_server`` entry point of kit's
-distribution; it does nothing unless ``kit-purge-url`` is set.
+distribution.
 
 When: right after each commit, in serial order, from a thread of the
 plugin's own (:class:`CommitFollower`) that reads each new serial's changes
@@ -66,9 +74,13 @@ from urllib.parse import urlsplit
 
 from pluggy import HookimplMarker
 
+# The stage that reserves the site's names for every team: its releases without files belong to no team.
+from kit.devpi import NAMES_INDEX
+
 __all__ = [
     "FEATURE", "PurgeSender", "Fanout", "CommitFollower", "ChangeWatcher", "check_url", "check_urls", "collapse",
-    "header_keys", "inheritors", "normalise", "purge_keys", "read_secret", "secret_path",
+    "header_keys", "inheritors", "normalise", "purge_keys", "read_secret", "secret_path", "owner_of",
+    "upload_target", "one_team_per_project_tween",
 ]
 
 hookimpl = HookimplMarker("devpiserver")
@@ -513,6 +525,84 @@ class ChangeWatcher:
         self.sender.add(keys, ev.at_serial)
 
 
+# -- one team per project ----------------------------------------------------------------------
+
+#: What devpi's upload form may ask: a file, a release's metadata, documentation.
+_ADDING_ACTIONS = ("file_upload", "submit", "doc_upload")
+
+
+def upload_target(method: str, path: str, form: Mapping[str, Any] | None, json_body: Any) -> tuple[str, str] | None:
+    """("USER/INDEX", project) that a request would add a project to, or None.
+
+    An upload or registration is a POST of a form to ``/USER/INDEX/`` whose
+    ``:action`` adds something; a push is a POST or PUSH of JSON to the
+    source index naming ``name`` and a ``targetindex`` (a push to another
+    server, without ``targetindex``, adds nothing here).
+    """
+    parts = path.strip("/").split("/")
+    if method not in ("POST", "PUSH") or len(parts) != 2 or not all(parts) or any(p.startswith("+") for p in parts):
+        return None
+    if form is not None and form.get(":action") in _ADDING_ACTIONS and isinstance(form.get("name"), str):
+        return "/".join(parts), normalise(form["name"])
+    if isinstance(json_body, dict) and isinstance(json_body.get("name"), str):
+        target = json_body.get("targetindex")
+        if isinstance(target, str) and target.count("/") == 1:
+            return target, normalise(json_body["name"])
+    return None
+
+
+def owner_of(stage: Any, project: str) -> str | None:
+    """The index of another user that already holds ``project`` in ``stage``'s
+    resolution order ("USER/INDEX"), or None when ``stage`` may take it.
+
+    Mirrors are skipped (a private name shadows the upstream, by design), and
+    so is the names index, whose reservations belong to no team: the first
+    team to publish a reserved name owns it.
+    """
+    for base in stage.sro():
+        if base.name == stage.name or base.username == stage.username or base.name == NAMES_INDEX:
+            continue
+        if base.ixconfig.get("type") == "mirror":
+            continue
+        if base.has_project_perstage(project):
+            return base.name
+    return None
+
+
+def one_team_per_project_tween(handler, registry):
+    """A pyramid tween under devpi's transaction: refuses what would put a second team's files on a name."""
+    from pyramid.response import Response
+
+    xom = registry["xom"]
+
+    def refuse_a_second_owner(request):
+        if request.method in ("POST", "PUSH"):
+            form = request.POST if request.content_type in ("multipart/form-data",
+                                                             "application/x-www-form-urlencoded") else None
+            json_body = None
+            if form is None and request.content_type in ("application/json", ""):
+                try:
+                    json_body = json.loads(request.body or b"null")
+                except ValueError:
+                    json_body = None  # devpi's own view says what is wrong with it
+            target = upload_target(request.method, request.path_info, form, json_body)
+            if target is not None:
+                user, _, index = target[0].partition("/")
+                stage = xom.model.getstage(user, index)
+                owner = owner_of(stage, target[1]) if stage is not None else None
+                if owner is not None:
+                    team = owner.split("/")[0]
+                    message = (f"{target[1]} belongs to team {team} ({owner} holds it): publish it there, or "
+                               f"choose another name")
+                    # The reason phrase too: twine shows it, not the body (as devpi's own refusals do);
+                    # the body as devpi's API answers errors.
+                    return Response(status=f"409 {message}", content_type="application/json",
+                                    body=json.dumps({"status": 409, "message": message}).encode())
+        return handler(request)
+
+    return refuse_a_second_owner
+
+
 # -- devpi hooks ------------------------------------------------------------------------------
 
 
@@ -527,6 +617,11 @@ def devpiserver_add_parser_options(parser):
         "--kit-purge-secretfile", metavar="PATH", default=None,
         help="file holding the secret shared with the edge (sent as a bearer token); "
              "a relative path is taken from the working folder, as for --secretfile.")
+    group = parser.addgroup("kit ownership options")
+    group.addoption(
+        "--kit-one-team-per-project", action="store_true", default=False,
+        help="refuse an upload, registration or push of a project that another user's index in the "
+             "target index's bases already holds (kit's team indexes inherit each other).")
 
 
 @hookimpl
@@ -539,6 +634,10 @@ def devpiserver_pyramid_configure(config, pyramid_config):
     # Called while devpi builds its app: after its keys exist, before its
     # threads start, the time to register threads of our own.
     args = config.args
+    if getattr(args, "kit_one_team_per_project", False):
+        # Under devpi's transaction tween: it reads the indexes as the view will see them.
+        pyramid_config.add_tween("kit.devpi_plugin.one_team_per_project_tween",
+                                 under="devpi_server.views.tween_keyfs_transaction")
     url = getattr(args, "kit_purge_url", None)
     secretfile = getattr(args, "kit_purge_secretfile", None)
     if not url and not secretfile:

@@ -280,7 +280,7 @@ def choose_project(cluster: Cluster, project: str | None = None) -> str:
     config = http.get(team_index, headers={"Accept": "application/json"}, timeout=10).json()
     result = config.get("result") if isinstance(config, dict) else None
     own = sorted(_list(result.get("projects")) if isinstance(result, dict) else [], key=str)
-    ordered = [name for name in (*cluster.answers.private_projects, *own, *every) if isinstance(name, str) and name]
+    ordered = [name for name in (*cluster.answers.private_names, *own, *every) if isinstance(name, str) and name]
     seen: set[str] = set()
     for name in ordered:
         if name in seen:

@@ -80,6 +80,22 @@ def test_overriding_variables_are_warned_about(mirror_only):
     assert "no overriding variables" not in quiet.stdout
 
 
+@pytest.mark.parametrize("variable, value", [
+    ("PIP_EXTRA_INDEX_URL", "http://attacker.test/simple/"), ("PIP_FIND_LINKS", "/tmp/wheels"),
+    ("UV_EXTRA_INDEX_URL", "http://attacker.test/simple/"), ("UV_INDEX", "http://attacker.test/simple/"),
+    ("UV_FIND_LINKS", "/tmp/wheels"), ("UV_INDEX_STRATEGY", "unsafe-best-match"),
+])
+def test_strict_fails_on_a_variable_that_lets_another_index_in(mirror_only, variable, value):
+    """Each of these installed an attacker's 100.0 while kit check exited 0, so a CI step running it passed."""
+    warned = kit_run("check", str(mirror_only), "--lint-only", env_extra={variable: value})
+    assert warned.returncode == 0 and " warn " in warned.stdout
+    strict = kit_run("check", str(mirror_only), "--lint-only", "--strict", env_extra={variable: value})
+    assert strict.returncode == 1, strict.stdout
+    assert f"shell      no overriding variables      FAIL   {variable} set in this shell" in strict.stdout
+    assert strict.stdout.rstrip().endswith("1 failed")
+    assert kit_run("check", str(mirror_only), "--lint-only", "--strict").returncode == 0
+
+
 def test_every_index_variable_of_every_client_is_known():
     assert environment_findings({}) == []
     for name in OVERRIDING_VARIABLES:

@@ -24,21 +24,14 @@ from tests.kit.test_clients_real import new_venv, who
 
 
 def make_site(root: Path, env: dict, upstream_folder: Path, *extra: str) -> Path:
+    """``kit init`` on free ports; ``extra`` (``--set KEY=VALUE`` pairs and other options) wins over these defaults."""
     site = root / "site"
     ports = free_ports(4)
-    run(
-        kit_cmd(
-            "init", str(site), "--no-input",
-            "--set", f"upstream={upstream_folder}",
-            "--set", "teams=web",
-            "--set", f"master_port={ports[0]}",
-            "--set", f"mirror_port={ports[1]}",
-            "--set", f"edge_port={ports[2]}",
-            "--set", f"upstream_port={ports[3]}",
-            *extra,
-        ),
-        env=env,
-    )
+    answers = {"upstream": upstream_folder, "teams": "web", "master_port": ports[0], "mirror_port": ports[1],
+               "edge_port": ports[2], "upstream_port": ports[3]}
+    given = {extra[n + 1].split("=", 1)[0] for n, arg in enumerate(extra[:-1]) if arg == "--set"}
+    defaults = [arg for key, value in answers.items() if key not in given for arg in ("--set", f"{key}={value}")]
+    run(kit_cmd("init", str(site), "--no-input", *defaults, *extra), env=env)
     return site
 
 

@@ -87,6 +87,28 @@ def test_too_many_keys_become_whole_indexes_never_fewer_pages():
 # -- the secret file -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("method, path, form, body, target", [
+    ("POST", "/web/private/", {":action": "file_upload", "name": "Acme_Data"}, None, ("web/private", "acme-data")),
+    ("POST", "/web/private", {":action": "submit", "name": "acme.data"}, None, ("web/private", "acme-data")),
+    ("POST", "/web/private/", {":action": "doc_upload", "name": "x"}, None, ("web/private", "x")),
+    ("POST", "/web/private/", {":action": "remove_pkg_info", "name": "x"}, None, None),
+    ("POST", "/web/private/", {"name": "x"}, None, None),
+    ("PUSH", "/data/private", None, {"name": "x", "version": "1", "targetindex": "web/private"}, ("web/private", "x")),
+    ("POST", "/data/private/", None, {"name": "x", "version": "1", "targetindex": "web/private"}, ("web/private", "x")),
+    ("PUSH", "/data/private", None, {"name": "x", "version": "1", "posturl": "http://elsewhere/"}, None),
+    ("PUSH", "/data/private", None, {"name": "x", "targetindex": "bad"}, None),
+    ("PUSH", "/data/private", None, ["not", "a", "dict"], None),
+    ("POST", "/+login", None, {"user": "web", "password": "x"}, None),
+    ("POST", "/web/private/+simple/x/refresh", None, None, None),
+    ("PUT", "/web/private", {":action": "file_upload", "name": "x"}, None, None),
+    ("GET", "/web/private/", {":action": "file_upload", "name": "x"}, None, None),
+])
+def test_what_adds_a_project_to_an_index(method, path, form, body, target):
+    from kit.devpi_plugin import upload_target
+
+    assert upload_target(method, path, form, body) == target
+
+
 def _secret_file(folder: Path, text: str | None = None, mode: int = 0o600, name: str = "purge-secret") -> Path:
     path = folder / name
     path.write_text(secrets.token_hex(32) + "\n" if text is None else text)
