@@ -249,6 +249,11 @@ CASES += [
         ("mirror_projects=./big.txt", "kit reads at most 1048576"),
         ("mirror_projects=./dangling", "which does not exist (or loops)"),
         ("mirror_projects=./loop.txt", "does not exist"),
+        ("private_projects=ops:acme-data", "names the team 'ops', which is not one of the site's teams"),
+        ("private_projects=:acme-data", "names the team '', which is not one"),
+        ("private_projects=team:acme-data,acme_data", "acme-data is listed twice"),
+        ("private_projects=team:bad name", "'bad name' is not a valid project name"),
+        ("private_projects=team:a:b", "names the team 'team:a'"),
     ])
 ]
 CASES += [
