@@ -355,8 +355,8 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "teams", "Teams (one private index each, comma separated)", "text",
         lambda a: ("team",), parse_teams,
-        "Lowercase letters, digits and '-', separated by commas; each team gets the index TEAM/private "
-        "and a folder of client settings.",
+        "Lowercase letters, digits and '-', separated by commas, at most 100; each team gets the index "
+        "TEAM/private and a folder of client settings.",
     ),
     Question(
         "private_projects", "Project names your teams publish or will publish (comma separated, may be empty)", "text",

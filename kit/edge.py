@@ -1,11 +1,15 @@
 """The CDN edge: a caching reverse proxy in front of the master and its mirror.
 
-Clients talk only to the edge. Reads try the master first and fall over to
-the mirror (:mod:`kit.edge_origins`); writes go to the master only. Index
+Clients talk only to the edge, and the edge is an index, never a proxy: a
+request target that is not a path, or a method no index client uses, is
+refused before any origin is asked (:func:`origin_form`, :data:`METHODS`).
+Reads try the master first and fall over to the mirror
+(:mod:`kit.edge_origins`); writes go to the master only. Index
 pages are kept in memory for ``page_ttl`` seconds per representation (PEP 691
 JSON or HTML), then revalidated; devpi's purge plugin drops them sooner
 (:mod:`kit.edge_purge`). Package files are kept on disk and served only while
-their bytes match the sha256 their index publishes (:mod:`kit.edge_cache`).
+their bytes match the sha256 their index publishes (:mod:`kit.edge_cache`);
+a disk that will not take a file costs the cache, never the download.
 When no origin answers, what the edge has seen is served stale, and what it
 has not seen comes from the static copy of the team indexes it refreshes in
 the background (:mod:`kit.static_copy`), its last origin. Every cached
