@@ -777,7 +777,7 @@ class Edge:
         one project's pages, or (None) everything of the index; the number of pages dropped."""
         purged = self.pages.purge(index, project)
         # A fetch begun before the change must not answer requests made after it.
-        for key in [k for k in self._page_fetches if k.index == index and (project is None or k.project == project)]:
+        for key in [k for k in self._page_fetches if k.under(index, project)]:
             del self._page_fetches[key]
         # Forgotten digests are learnt again from the next page, and a file is only
         # served against a digest a page vouches for: a release deleted on the

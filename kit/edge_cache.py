@@ -69,6 +69,10 @@ class PageKey(NamedTuple):
     project: str  # PEP 503-normalised; "" for the index's root page
     kind: str  # JSON or HTML
 
+    def under(self, index: str, project: str | None) -> bool:
+        """Whether a purge of ``index``'s root page (``project`` ""), one project, or (None) all of it drops this page."""
+        return self.index == index and (project is None or self.project == project)
+
 
 @dataclass
 class Page:
@@ -122,7 +126,7 @@ class Pages:
     def purge(self, index: str, project: str | None) -> int:
         """Drop the index's root page (``project`` ""), one project's pages, or (``None``) every page of the index."""
         self.generation += 1
-        doomed = [k for k in self._pages if k.index == index and (project is None or k.project == project)]
+        doomed = [k for k in self._pages if k.under(index, project)]
         for key in doomed:
             del self._pages[key]
         return len(doomed)

@@ -4,6 +4,7 @@ and a real devpi-server started from the files ``kit init`` generates.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -223,3 +224,20 @@ def interrupted_at(argv: list[str], env: dict, line: str) -> tuple[int, str]:
             proc.kill()
             proc.wait()
     return proc.returncode, "".join(seen)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, size: str):
+    """A real tmpfs of ``size`` on ``folder`` (a full disk that holds for root too); skips
+    saying why where it cannot be mounted (not root, no mount); always unmounted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs (a full disk) needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "kit-test-tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

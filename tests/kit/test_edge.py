@@ -31,7 +31,7 @@ import pytest
 
 from kit.edge import EdgeConfig
 from kit.sample import make_wheel
-from tests.conftest import BIN, free_port, run, wait_http
+from tests.conftest import BIN, free_port, mounted_tmpfs, run, wait_http
 
 SECRET = "ab" * 32
 
@@ -418,43 +418,28 @@ def test_a_cache_that_cannot_be_written_degrades_to_passing_files_through(tmp_pa
         assert health["cache_write_failures"] == 2 and health["cached_files"] == 0
 
 
-def _tmpfs(folder: Path, size: str):
-    """A real tmpfs of ``size`` mounted on ``folder`` (root only); unmounted by the caller."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs for a full cache disk needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "kit-test-cache", str(folder)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-
-
 @pytest.mark.parametrize("client", ["pip", "uv"])
 def test_a_full_cache_disk_costs_the_cache_not_the_download(tmp_path, devpi, master, client):
     """The edge's cache on a real 1 MB tmpfs, a 3 MB wheel: the install gets every byte.
     (Once: ENOSPC cut the client off mid-file, and health said "ok".)"""
     cache = tmp_path / "edge" / "cache"
-    _tmpfs(cache, "1m")
-    try:
-        with edge_process(tmp_path / "edge", master.url, []) as edge:
-            index = f"{edge.url}/web/private/+simple/"
-            target = tmp_path / f"site-{client}"
-            if client == "pip":
-                command = [BIN / "python", "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--target", target,
-                           "--index-url", index, "kitdemo-big"]
-            else:
-                command = [BIN / "uv", "pip", "install", "--no-deps", "--no-cache", "--target", target,
-                           "--python", BIN / "python", "--index-url", index, "kitdemo-big"]
-            for _ in range(2):
-                run(command, env=devpi.env)
-                assert (target / "kitdemo_big" / "blob.bin").stat().st_size == 3 * 1024 * 1024
-                shutil.rmtree(target)
-            health = json.loads(get(f"{edge.url}/+edge/health")[2])
-            assert health["edge"] == "degraded" and "No space left on device" in health["reason"]
-            assert health["cache_write_failures"] >= 2 and health["integrity_failures"] == 0
-            assert [p for p in cache.iterdir() if p.suffix in (".part", ".file")] == []
-    finally:
-        subprocess.run(["umount", str(cache)], check=True)
+    with mounted_tmpfs(cache, "1m"), edge_process(tmp_path / "edge", master.url, []) as edge:
+        index = f"{edge.url}/web/private/+simple/"
+        target = tmp_path / f"site-{client}"
+        if client == "pip":
+            command = [BIN / "python", "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--target", target,
+                       "--index-url", index, "kitdemo-big"]
+        else:
+            command = [BIN / "uv", "pip", "install", "--no-deps", "--no-cache", "--target", target,
+                       "--python", BIN / "python", "--index-url", index, "kitdemo-big"]
+        for _ in range(2):
+            run(command, env=devpi.env)
+            assert (target / "kitdemo_big" / "blob.bin").stat().st_size == 3 * 1024 * 1024
+            shutil.rmtree(target)
+        health = json.loads(get(f"{edge.url}/+edge/health")[2])
+        assert health["edge"] == "degraded" and "No space left on device" in health["reason"]
+        assert health["cache_write_failures"] >= 2 and health["integrity_failures"] == 0
+        assert [p for p in cache.iterdir() if p.suffix in (".part", ".file")] == []
 
 
 # -- speed: what made one keep-alive connection slow cannot happen ------------------------
