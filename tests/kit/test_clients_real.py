@@ -73,19 +73,22 @@ def load_env_file(path: Path) -> dict[str, str]:
 
 
 def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
+    """The data team's ci.env: twine uploads its own project; pip and uv install it, web's
+    kitdemo-private (through the team indexes' inheritance) and the upstream's project."""
     ci = load_env_file(uploaded.team_dir("data") / "ci.env")
     env = dict(uploaded.env, **ci, UV_CACHE_DIR=str(tmp_path / "uvcache"))
-    # twine: the data team uploads its own build of the private name
     from kit.sample import make_wheel
 
-    wheel = make_wheel(tmp_path / "dist", PRIVATE, "1.0", marker="data-team")
+    wheel = make_wheel(tmp_path / "dist", "kitdemo-data", "1.0", marker="data-team")
     run([BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar", wheel], env=env)
-    python = new_venv(tmp_path / "venv")
-    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=env)
-    assert who(python, env) == ("data-team", "1.0", "upstream")
-    python = new_venv(tmp_path / "venv-uv")
-    run([BIN / "uv", "pip", "install", "--python", python, PRIVATE, UPSTREAM_ONLY], env=env)
-    assert who(python, env) == ("data-team", "1.0", "upstream")
+    code = "import kitdemo_data as d; print(d.WHO)"
+    for name, command in [("pip", [BIN / "python", "-m", "pip", "--python", "PY", "install", "--no-cache-dir"]),
+                          ("uv", [BIN / "uv", "pip", "install", "--python", "PY"])]:
+        python = new_venv(tmp_path / f"venv-{name}")
+        run([python if part == "PY" else part for part in command] + ["kitdemo-data", PRIVATE, UPSTREAM_ONLY],
+            env=env)
+        assert run([python, "-c", code], env=env).stdout.split() == ["data-team"]
+        assert who(python, env) == ("team", "1.0", "upstream")
 
 
 def test_setup_requires_fetches_team_bytes_with_generated_setup_cfg(uploaded, tmp_path):

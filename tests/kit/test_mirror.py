@@ -32,9 +32,13 @@ def make_upstream(folder: Path) -> Path:
 
 
 def init_site(root: Path, env: dict, upstream: Path, *sets: str) -> Path:
+    """A public-mirror site of ``upstream``; ``sets`` (KEY=VALUE) win over those two answers."""
     site = root / "site"
-    run(kit_cmd("init", str(site), "--no-input", "--set", "setups=public-mirror", "--set", f"upstream={upstream}",
-                *[arg for value in sets for arg in ("--set", value)]), env=env)
+    given = {value.split("=", 1)[0] for value in sets}
+    answers = [f"{key}={value}" for key, value in (("setups", "public-mirror"), ("upstream", upstream))
+               if key not in given]
+    run(kit_cmd("init", str(site), "--no-input", *[arg for value in (*answers, *sets) for arg in ("--set", value)]),
+        env=env)
     return site
 
 
