@@ -179,6 +179,7 @@ def devpi_site(tmp_path_factory, local_upstream):
             "--set", "setups=mirror,private,clients",
             "--set", f"upstream={local_upstream.url}",
             "--set", "teams=web,data",
+            "--set", "private_projects=data:kitdemo-data",
             "--set", f"master_port={port}",
             "--set", f"admin_password={AWKWARD_PASSWORD}",
         ),

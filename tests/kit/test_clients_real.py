@@ -91,6 +91,18 @@ def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
         assert who(python, env) == ("team", "1.0", "upstream")
 
 
+def test_the_production_server_keeps_a_name_to_its_team(uploaded, tmp_path):
+    """server/devpi-server.yml turns kit's one-team-per-project rule on, and create-indexes.sh
+    gave kitdemo-data to team data (private_projects = data:kitdemo-data): web may not publish it."""
+    from kit.sample import make_wheel
+
+    wheel = make_wheel(tmp_path / "dist", "kitdemo-data", "9.0", marker="web")
+    refused = run([BIN / "twine", "upload", "--config-file", uploaded.team_dir("web") / ".pypirc", "-r", "web",
+                   "--disable-progress-bar", "--non-interactive", wheel], env=uploaded.env, check=False)
+    assert refused.returncode != 0
+    assert "kitdemo-data belongs to team data (data/private holds it)" in " ".join((refused.stdout + refused.stderr).split())
+
+
 def test_setup_requires_fetches_team_bytes_with_generated_setup_cfg(uploaded, tmp_path):
     project = tmp_path / "legacy"
     project.mkdir()

@@ -58,14 +58,20 @@ def test_index_plan_file_holds_no_password_and_reads_back_with_the_environment()
     from kit.answers import answers_from_raw
     from kit.devpi import IndexPlan
 
-    answers = answers_from_raw({"teams": "web,data-science", "private_projects": "Secret_Thing"})
+    answers = answers_from_raw({"teams": "web,data-science",
+                                "private_projects": "Secret_Thing,data-science:Data.Tools"})
     plan = IndexPlan.from_answers(answers)
     text = plan.to_json()
     assert answers.team_password("web") not in text and answers.admin_password not in text
     environ = {"KIT_TEAM_WEB_PASSWORD": answers.team_password("web"),
                "KIT_TEAM_DATA_SCIENCE_PASSWORD": answers.team_password("data-science")}
     assert IndexPlan.from_json(text, environ) == plan
-    assert plan.private_projects == ("secret-thing",)
+    # A name given to a team is that team's index's to hold, not root/names'.
+    assert plan.private_projects == ("secret-thing",) and plan.owned_projects == {"data-tools": "data-science"}
+    assert answers.private_names == ("secret-thing", "data-tools")
+    # An indexes.json written before owners existed still reads.
+    older = text.replace('"owned_projects": {\n    "data-tools": "data-science"\n  },\n', "")
+    assert "owned_projects" not in older and IndexPlan.from_json(older, environ).owned_projects == {}
 
 
 @pytest.mark.parametrize("text, environ, message", [
