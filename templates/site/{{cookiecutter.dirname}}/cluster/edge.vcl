@@ -58,6 +58,18 @@ backend master {
     .between_bytes_timeout = 10s;
 }
 
+# The master again, without a probe, for writes: a backend its probe calls
+# sick is never even tried, and for the seconds after a restart (or a probe
+# lost to a busy master) uploads would get 503 from here, not the master's
+# answer. A write is the master's to refuse.
+backend master_writes {
+    .host = "127.0.0.1";
+    .port = "{{ k.master_port }}";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 300s;
+    .between_bytes_timeout = 10s;
+}
+
 backend mirror {
     .host = "127.0.0.1";
     .port = "{{ k.mirror_port }}";
@@ -282,9 +294,8 @@ sub vcl_pass {
 sub vcl_backend_fetch {
     set bereq.http.X-Outside-Url = {{ k.base_url | vcl }};
     if (bereq.http.X-Kit-Kind == "write") {
-        # Writes go to the master only, even a sick one: the write is its to refuse.
-        set bereq.backend = master;
-        set bereq.first_byte_timeout = 300s;
+        # Writes go to the master only, even one its probe calls sick.
+        set bereq.backend = master_writes;
     } elsif (bereq.http.X-Kit-Kind == "mirror") {
         set bereq.backend = shield;
     } elsif (bereq.http.X-Kit-Kind == "file") {
@@ -324,6 +335,8 @@ sub vcl_backend_response {
     if (beresp.backend.name == "shield") {
         # The shield names where it took the answer from (its cache, an origin, the static copy).
         set beresp.http.X-Served-By = "shield/" + beresp.http.X-Served-By;
+    } elsif (beresp.backend.name == "master_writes") {
+        set beresp.http.X-Served-By = "master";
     } else {
         set beresp.http.X-Served-By = beresp.backend.name;
     }
