@@ -340,6 +340,58 @@ def sample_command(
     _say(str(make_sample(folder, name, version, says)))  # make_sample checks every value
 
 
+@app.command("wheelhouse")
+def wheelhouse_command(
+    folder: str = typer.Argument(..., help="Folder to fill with wheels (created if missing; re-running adds to it)."),
+    python: list[str] = typer.Option([], "--python", metavar="X.Y", help="A Python version the attendees have (repeatable; default: this one)."),
+    platform: list[str] = typer.Option([], "--platform", metavar="TAG", help="A platform tag as pip spells it, e.g. macosx_11_0_arm64, manylinux2014_x86_64, win_amd64 (repeatable; default: this machine)."),
+    index_url: Optional[str] = typer.Option(None, "--index-url", metavar="URL", help="Where to get the wheels (default: pip's own settings)."),
+    find_links: list[Path] = typer.Option([], "--find-links", metavar="FOLDER", help="A folder of wheels to take too, e.g. kit's own wheel before it is on an index (repeatable)."),
+    no_input: bool = typer.Option(False, "--no-input", help="Ask nothing: this machine's Python and platform unless given."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every line pip prints."),
+) -> None:
+    """Write every wheel a room needs to install kit and the tutorial's clients with no network.
+
+    Run it the day before, with the network; hand the folder out (USB stick,
+    a share). Its README holds the one install line. Each --python and
+    --platform is a kind of attendee laptop; the folder is checked to
+    install offline for each before kit says it is ready.
+    """
+    from kit.validate import path as valid_path
+    from kit.wheelhouse import install_command, make_wheelhouse, parse_targets
+
+    dest = valid_path("FOLDER", folder, what="wheelhouse folder")
+    if index_url is not None:
+        from kit.validate import url as valid_url
+
+        index_url = valid_url("--index-url", index_url)
+    for link in find_links:
+        valid_path("--find-links", str(link), must_exist=True, what="folder of wheels")
+    if not (python or platform or no_input) and _stdin_is_terminal():
+        python, platform = _ask_targets()
+    targets = parse_targets(python, platform)
+    wheels = make_wheelhouse(dest, targets, index_url=index_url, find_links=list(find_links),
+                             say=lambda line: typer.echo(line, err=True),
+                             log=(lambda line: typer.echo(f"  pip: {line}", err=True)) if verbose else None)
+    size = sum(w.stat().st_size for w in wheels)
+    _say(f"{dest}: {len(wheels)} wheels, {size / 1e6:.0f} MB, for {', '.join(str(t) for t in targets)}")
+    _say(f"attendees copy it to ~/kit-wheelhouse and run, in a fresh virtual environment: "
+         f"{install_command('~/kit-wheelhouse')}  (also in {dest}/README)")
+
+
+def _ask_targets() -> tuple[list[str], list[str]]:
+    """The wheelhouse's question: which Pythons and platforms the room has (Enter: this machine's)."""
+    import questionary
+
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    pythons = questionary.text(f"Python versions the attendees have, comma-separated [{here}]:").unsafe_ask()
+    platforms = questionary.text(
+        "Platforms besides this one, as pip tags, comma-separated (e.g. macosx_11_0_arm64, win_amd64) [none]:"
+    ).unsafe_ask()
+    split = lambda text: [part.strip() for part in (text or "").split(",") if part.strip()]  # noqa: E731
+    return split(pythons), split(platforms)
+
+
 @app.command("bench")
 def bench_command(
     site_dir: Optional[str] = SITE_ARG,

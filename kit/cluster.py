@@ -133,6 +133,14 @@ class Cluster:
             from kit.varnish import VCL_FILE, check_vcl
 
             check_vcl(self.dir / VCL_FILE, fix=self.site.command("init", "--no-input"))
+        if any(s.name in ("master", "mirror") for s in to_start):
+            # Before anything starts: a neighbour's pip install (setuptools 82 has no
+            # pkg_resources) would otherwise surface as devpi-init's traceback line.
+            from kit.environment import devpi_problem
+
+            problem = devpi_problem()
+            if problem:
+                raise ClusterError(problem)
         busy = [s for s in to_start if port_busy(s.bind, s.port)]
         if busy:
             raise ClusterError(self._busy_message(busy[0]))

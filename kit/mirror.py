@@ -426,8 +426,10 @@ def _upstream_for(answers: Answers) -> Iterator[str]:
         try:
             yield default_master()
         except ModuleNotFoundError:
-            raise MirrorError("bandersnatch is not installed; install kit with its dependencies: "
-                              "pip install pkgindex-kit") from None
+            from kit.services import REINSTALL
+
+            raise MirrorError(f"bandersnatch is not installed; install kit again with its dependencies: "
+                              f"{REINSTALL}") from None
     else:
         yield bandersnatch_master(answers)
 

@@ -42,6 +42,10 @@ class Service:
         return self.health_url[: -len(self.health_path)] if self.health_path else self.health_url
 
 
+#: How kit and what it runs are installed (README, "Install for a room"; chapter 0).
+REINSTALL = "pip install --no-index --find-links ~/kit-wheelhouse 'pkgindex-kit[tutorial]' (or the release wheel)"
+
+
 def program(name: str) -> str:
     """A console script of kit's own environment (where devpi-server was installed with kit)."""
     local = Path(sys.executable).parent / name
@@ -49,7 +53,7 @@ def program(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if not found:
-        raise ClusterError(f"{name} is not installed; install kit with its dependencies: pip install pkgindex-kit")
+        raise ClusterError(f"{name} is not installed; install kit again with its dependencies: {REINSTALL}")
     return found
 
 

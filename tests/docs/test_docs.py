@@ -3,6 +3,7 @@ reference pages are generated from kit itself."""
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -64,8 +65,10 @@ def test_front_page_starts_with_the_install_and_the_first_three_commands(built):
     text = re.sub(r"<[^>]+>", "", page)
     body = text[text.index("Install, and the first three commands"):]
     first = body[: body.index("Tutorial")]
-    for command in ("pip install pkgindex-kit", "source ~/kit-venv/bin/activate", "kit tour", "kit init my-site",
-                    "kit up my-site"):
+    first = " ".join(html.unescape(first).replace("\\\n", " ").split())
+    for command in ("pip install pkgindex_kit-0.1.0-py3-none-any.whl",
+                    "pip install --no-index --find-links ~/kit-wheelhouse 'pkgindex-kit[tutorial]'",
+                    "source ~/kit-venv/bin/activate", "kit tour", "kit init my-site", "kit up my-site"):
         assert command in first, command
 
 
@@ -123,7 +126,7 @@ def test_the_width_check_catches_a_wide_drawing(tmp_path):
 
 
 def test_read_the_docs_builds_like_ci():
-    """One click publishes the guide: same Python, same extras, warnings fail."""
+    """One click publishes the guide: same Python, the docs extra the README's docs command installs, warnings fail."""
     import tomllib
 
     import yaml
@@ -132,11 +135,15 @@ def test_read_the_docs_builds_like_ci():
     assert config["version"] == 2
     assert config["sphinx"] == {"configuration": "docs/conf.py", "fail_on_warning": True}
     (install,) = config["python"]["install"]
+    assert install == {"method": "pip", "path": ".", "extra_requirements": ["docs"]}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert {r.split(">")[0].split("[")[0] for r in extras["docs"]} == {"sphinx", "furo", "sphinx-copybutton"}
+    assert any(r.startswith("pkgindex-kit[") and "docs" in r for r in extras["test"])  # CI builds the docs too
     readme = (ROOT / "README.md").read_text()
-    test_command = readme.split("<!-- test-command -->")[1].split("```")[1]
-    extras = re.search(r"pip install -e '\.\[(\w+)\]'", test_command).group(1)
-    assert install == {"method": "pip", "path": ".", "extra_requirements": [extras]}
-    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
+    docs_section = readme.split("## Documentation")[1].split("\n## ")[0]
+    assert "pip install '.[docs]'" in docs_section or "pip install -e '.[docs]'" in docs_section
+    floor = project["requires-python"].removeprefix(">=")
     assert config["build"]["tools"]["python"] == floor  # CI's python3 is that release too
 
 

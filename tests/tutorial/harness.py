@@ -18,9 +18,11 @@ home folder, one shell. Each step runs in bash with the shell state the
 earlier steps left — the folder (``cd``), the variables (``export``,
 ``unset``, ``source ~/kit-venv/bin/activate``) — exactly as a reader's
 terminal keeps it. Nothing of the test environment is on PATH: chapter 0's
-``pip install`` installs kit from a stand-in for PyPI that holds kit's freshly
-built wheel (see :mod:`tests.tutorial.wheelhouse`), and every later chapter
-uses that installation.
+``pip install`` installs kit offline from ``~/kit-wheelhouse``, which the
+test environment's ``kit wheelhouse`` made (the instructor's step) from a
+stand-in for PyPI that holds kit's freshly built wheel (see
+:mod:`tests.tutorial.wheelhouse`), and every later chapter uses that
+installation.
 
 **Alone** (``tests/tutorial/test_alone.py``): each chapter from a fresh home,
 kit and the clients from the test environment, starting with its catch-up.
@@ -252,7 +254,7 @@ def _start_sitting() -> Sitting:
     from tests.tutorial.wheelhouse import build_wheelhouse
 
     root = Path(tempfile.mkdtemp(prefix="kit-sitting-"))
-    build_wheelhouse(root / "index", extra=list(CLIENTS))
+    build_wheelhouse(root / "index")
     index = LocalUpstream(root / "index").__enter__()
     home = root / "you"
     # The reader's own pip settings: PyPI, played by the local index.
@@ -260,10 +262,17 @@ def _start_sitting() -> Sitting:
     (home / ".config" / "pip" / "pip.conf").write_text(
         f"[global]\nindex-url = {index.url}\nextra-index-url =\nfind-links =\n"
     )
+    # What the instructor handed out: the folder kit wheelhouse made the day before, from "PyPI".
+    instructor = reader_env(root / "instructor", kit_on_path=True)
+    made = subprocess.run([str(BIN / "kit"), "wheelhouse", str(home / "kit-wheelhouse"), "--index-url", index.url,
+                           "--no-input"], env=dict(instructor, PIP_CONFIG_FILE=os.devnull),
+                          capture_output=True, text=True, timeout=600)
+    if made.returncode != 0:
+        raise RuntimeError(f"kit wheelhouse failed:\n{made.stdout}\n{made.stderr}")
     return Sitting(root, Shell(home, reader_env(home, kit_on_path=False)), index)
 
 
-#: What chapter 0 asks readers to install besides kit (its "clients" step).
+#: What chapter 0 once asked readers to install after kit, one by one; now kit's tutorial extra.
 CLIENTS = ("uv", "zc.buildout", "zc.recipe.egg", "poetry", "pdm[locked]")
 
 

@@ -133,14 +133,14 @@ def build_kit_wheel(dest: Path) -> Path:
     return wheel
 
 
-def build_wheelhouse(dest: Path, extra: list[str]) -> Path:
-    """kit's wheel, and every wheel installing it and ``extra`` needs."""
+def build_wheelhouse(dest: Path, extras: tuple[str, ...] = ("tutorial",)) -> Path:
+    """kit's wheel, and every wheel installing it with ``extras`` needs."""
     dest.mkdir(parents=True, exist_ok=True)
     kit_wheel = build_kit_wheel(dest)
-    kit_requires = metadata.distribution(_kit_distribution_name()).requires or []
-    needed = closure([r for r in kit_requires if "extra ==" not in r] + extra)
+    kit = _kit_distribution_name()
+    needed = closure([f"{kit}[{','.join(extras)}]" if extras else kit])
     for name, dist in sorted(needed.items()):
-        if name != canonicalize_name(_kit_distribution_name()):
+        if name != canonicalize_name(kit):
             repack(dist, dest)
     return kit_wheel
 
