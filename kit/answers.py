@@ -13,7 +13,6 @@ follows and what it needs from the answers before it.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import hmac
 import ipaddress
@@ -98,8 +97,8 @@ def _parse_choices(key: str, choices: dict[str, str], raw: Any, *, allow_empty: 
     items = _as_list(key, raw)
     unknown = [item for item in items if item not in choices]
     if unknown:
-        hint = _did_you_mean(unknown[0], choices)
-        raise AnswerError(key, f"unknown choice {unknown[0]!r}{hint}; choose from {', '.join(choices)}")
+        validate.choice(key, unknown[0], choices, refusal="unknown choice", fix=f"choose from {', '.join(choices)}",
+                        exact=True)
     if not items and not allow_empty:
         raise AnswerError(key, f"choose at least one of {', '.join(choices)}")
     # Keep the canonical order so the same set always renders the same site.
@@ -249,9 +248,8 @@ def parse_mirror_projects(raw: Any, answers: dict | None = None) -> tuple[str, .
 
 
 def parse_devpi_upstream(raw: Any, answers: dict | None = None) -> str:
-    value = raw.strip().lower() if isinstance(raw, str) else raw
-    if value not in DEVPI_UPSTREAMS:
-        raise AnswerError("devpi_upstream", f"unknown choice {_show(raw)}; choose upstream or public-mirror")
+    value = validate.choice("devpi_upstream", raw, DEVPI_UPSTREAMS, refusal="unknown choice",
+                            fix="choose upstream or public-mirror")
     setups = (answers or {}).get("setups", ())
     if value == "public-mirror" and not {"public-mirror", "cluster"} <= set(setups):
         raise AnswerError("devpi_upstream", "public-mirror needs the public-mirror and cluster setups "
@@ -264,11 +262,8 @@ EDGES = ("python", "varnish")
 
 
 def parse_edge(raw: Any, answers: dict | None = None) -> str:
-    value = raw.strip().lower() if isinstance(raw, str) else raw
-    if value not in EDGES:
-        raise AnswerError("edge", f"unknown edge {_show(raw)}; choose python (kit's own) or varnish "
-                          "(needs varnishd and varnish-modules: apt-get install varnish varnish-modules)")
-    return value
+    return validate.choice("edge", raw, EDGES, refusal="unknown edge", fix="choose python (kit's own) or varnish "
+                           "(needs varnishd and varnish-modules: apt-get install varnish varnish-modules)")
 
 
 def parse_host(raw: Any, answers: dict | None = None) -> str:
@@ -276,9 +271,9 @@ def parse_host(raw: Any, answers: dict | None = None) -> str:
 
 
 def parse_scheme(raw: Any, answers: dict | None = None) -> str:
-    if raw not in ("http", "https"):
-        raise AnswerError("scheme", f"unsupported scheme {_show(raw)}; use http or https")
-    return raw
+    # Exact: the scheme is written into URLs as given, and "HTTP" is refused (with its fix).
+    return validate.choice("scheme", raw, ("http", "https"), refusal="unsupported scheme", fix="use http or https",
+                           exact=True)
 
 
 def _port_parser(key: str, others: tuple[str, ...]) -> Callable[[Any, dict | None], int]:
@@ -448,17 +443,12 @@ QUESTIONS: tuple[Question, ...] = (
 _BY_KEY = {q.key: q for q in QUESTIONS}
 
 
-def _did_you_mean(word: str, candidates) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def check_key(key: str) -> Question:
     try:
         return _BY_KEY[key]
     except KeyError:
         raise UnknownKeyError(
-            key, f"unknown answer key{_did_you_mean(key, _BY_KEY)}; known keys: {', '.join(_BY_KEY)}"
+            key, f"unknown answer key{validate.did_you_mean(key, _BY_KEY)}; known keys: {', '.join(_BY_KEY)}"
         ) from None
 
 

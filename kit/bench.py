@@ -42,6 +42,7 @@ from urllib.parse import urljoin, urlsplit
 
 from kit.exceptions import BenchError, ClusterError, KitError, one_line
 from kit.processes import system_program
+from kit.report import plural
 from kit.varnish import TemporaryVarnish
 
 if TYPE_CHECKING:
@@ -431,7 +432,7 @@ def _upload_to_listed(target: Target, upload_url: str, auth: str, wheels: list[P
     finally:
         conn.close()
     if times:
-        say(f"bench: {target.name}: {len(times)} uploads listed after p50 {percentile(times, 0.5):.3f} s, "
+        say(f"bench: {target.name}: {plural(len(times), 'upload')} listed after p50 {percentile(times, 0.5):.3f} s, "
             f"max {max(times):.3f} s")
     return times
 
@@ -661,7 +662,7 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
                     rows["failed_installs"].values[name] = result.failed
                     for error in result.errors[:3]:
                         failures.errors.append(f"{name}: install failed: {error}")
-                    say(f"bench: {name}: {result.count} installs with the master killed, {result.failed} failed, "
+                    say(f"bench: {name}: {plural(result.count, 'install')} with the master killed, {result.failed} failed, "
                         f"worst {result.worst:.2f} s")
         finally:
             if static is not None:
@@ -799,7 +800,7 @@ def table_lines(result: BenchResult) -> list[str]:
                      + ", ".join(f"{name} {share:.2f}×" for name, share in ratios.items()))
     if tool != "wrk":
         lines.append(f"req/s measured by {tool}")
-    lines.append(f"{result.cores} cores, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")
+    lines.append(f"{plural(result.cores, 'core')}, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")
     for error in result.errors:
         lines.append(f"error: {error}")
     return lines
@@ -836,7 +837,7 @@ def chart_svg(result: BenchResult) -> str:
                             f'{escape(_shown(number, row.unit))}</text>')
             y += bar_h + gap
         y += 18
-    title = (f"kit bench: {result.edge} edge site, {result.cores} cores, req/s by "
+    title = (f"kit bench: {result.edge} edge site, {plural(result.cores, 'core')}, req/s by "
              f"{'wrk' if result.tools.get('req/s') == 'wrk' else 'python'}")
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" viewBox="0 0 {width} {y}" '

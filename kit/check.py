@@ -1,7 +1,13 @@
-"""``kit check``: the doctor. Each team's generated files, read the way their
-clients read them, checked for unsafe settings and against the running
-cluster, with the fix for anything that fails; and the shell's own packaging
-variables, which would override those files.
+"""``kit check``: the doctor. The site's cluster (each service's health, the
+mirror's lag, the edge's view of its origins, the age of the static copy the
+edge falls back on); each team's generated files, read the way their clients
+read them, checked for unsafe settings and against the running cluster, with
+the fix for anything that fails; and the shell's own packaging variables,
+which would override those files.
+
+A failure names its real cause: with services down, a team check that fails
+through them names ``kit up``, not the upstream; with nothing running, one
+finding says so instead of every team's checks failing one by one.
 
 A file kit cannot read is a failed check naming the file, never a traceback.
 """
@@ -13,18 +19,21 @@ import os
 import re
 import shlex
 import stat
+import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
 from kit import http
 from kit.answers import is_loopback
-from kit.site import SITE_SECRETS
 from kit.exceptions import one_line
+from kit.report import plural
+from kit.site import SITE_SECRETS
 
-__all__ = ["Finding", "Hints", "check_site", "default_package", "lint_team", "live_team", "cluster_findings", "environment_findings", "OVERRIDING_VARIABLES"]
+__all__ = ["ClusterState", "Finding", "Hints", "check_site", "default_package", "lint_team", "live_team",
+           "cluster_findings", "environment_findings", "OVERRIDING_VARIABLES"]
 
 SECRET_NAMES = (".pypirc", "ci.env")
 _CREDENTIAL_URL = re.compile(r"://[^/@\s]+:[^/@\s]*@")
@@ -282,7 +291,8 @@ def site_findings(site_path: Path) -> list[Finding]:
         first = readable[0]
         findings.append(Finding(
             "site", "databases not world-readable", False,
-            f"{len(readable)} files or folders of devpi's databases, which hold password hashes, are readable by "
+            f"{plural(len(readable), 'file or folder', 'files or folders')} of devpi's databases, which hold "
+            f"password hashes, {'is' if len(readable) == 1 else 'are'} readable by "
             f"others (e.g. {first.relative_to(site_path)} mode {stat.S_IMODE(first.stat().st_mode):04o})",
             "chmod -R go= " + " ".join(str(site_path / name) for name in folders),
         ))
@@ -316,39 +326,52 @@ def _http(url: str) -> tuple[int, bytes]:
     return answer.status, answer.body
 
 
-def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints()) -> list[Finding]:
-    """The team's files against the running cluster, through the URLs they hold."""
+def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints(),
+              cluster: "ClusterState | None" = None) -> list[Finding]:
+    """The team's files against the running cluster, through the URLs they hold.
+
+    ``cluster``: what :func:`cluster_findings` found of the site's own cluster
+    (None for a site without one). With nothing running, only what needs no
+    server is checked (the rest would fail for one reason already said); with
+    services down, a failure names them and ``kit up`` as its fix.
+    """
     up, regenerate = hints.up, hints.init
     try:
         urls = _urls_of(folder)
     except _Unreadable:
         return []  # lint_team has said so
+    pypirc = folder / ".pypirc"
+    if cluster is not None and not cluster.running:
+        target = _pypirc_target(team, pypirc, regenerate) if pypirc.is_file() else None
+        return [target] if isinstance(target, Finding) else []
+
+    def cause(*needs: str) -> str:
+        return cluster.cause(up, needs) if cluster is not None else ""
+
     findings = []
     index_url = next((u[0] for u in urls.values() if u and u[0]), "")
     if not index_url:
         return [Finding(team, "index answers", False, "no client file names an index", f"regenerate with: {regenerate}")]
     code, _ = _http(index_url)
     findings.append(Finding(team, "index answers", code == 200, f"{index_url} → HTTP {code or 'no answer'}",
-                            "" if code == 200 else f"start the cluster: {up}"))
+                            "" if code == 200 else cause("edge", "master", "mirror") or f"start the cluster: {up}"))
     if package:
         code, body = _http(f"{index_url}{package}/")
         ok = code == 200 and (".whl" in body.decode(errors="replace") or ".tar.gz" in body.decode(errors="replace"))
         findings.append(Finding(team, "package resolves", ok, f"{package} → HTTP {code or 'no answer'}",
-                                "" if ok else f"check the upstream serves {package}, then {hints.status}"))
-    pypirc = folder / ".pypirc"
+                                "" if ok else cause("edge", "master", "mirror", "upstream")
+                                or f"check the upstream serves {package}, then {hints.status}"))
     if pypirc.is_file():
-        findings.append(_check_upload_credentials(team, pypirc, up, regenerate))
+        upload = _check_upload_credentials(team, pypirc, up, regenerate)
+        if not upload.ok and cause("edge", "master"):  # uploads need the master, through the edge
+            upload.fix = cause("edge", "master")
+        findings.append(upload)
     return findings
 
 
-def _check_upload_credentials(team: str, pypirc: Path, up: str, regenerate: str) -> Finding:
-    """Log in with the .pypirc credentials and check the index lets that user upload.
-
-    A real upload would leave a file on a non-volatile index for ever; the
-    login and the index's acl_upload are exactly what devpi checks on upload.
-    """
-    from kit.devpi import DevpiAPI, DevpiError
-
+def _pypirc_target(team: str, pypirc: Path, regenerate: str) -> tuple[str, str, str] | Finding:
+    """The .pypirc's first repository URL, username and password; a failed
+    finding when the file does not name them (no server needed to tell)."""
     check = "upload accepted"
     try:
         cfg = _read_ini(pypirc)
@@ -363,12 +386,29 @@ def _check_upload_credentials(team: str, pypirc: Path, up: str, regenerate: str)
     if parts.scheme not in ("http", "https") or not parts.netloc or not user:
         return Finding(team, check, False, f".pypirc [{servers[0]}] has no repository URL or username",
                        f"regenerate it with: {regenerate}")
+    return repository, user, password
+
+
+def _check_upload_credentials(team: str, pypirc: Path, up: str, regenerate: str) -> Finding:
+    """Log in with the .pypirc credentials and check the index lets that user upload.
+
+    A real upload would leave a file on a non-volatile index for ever; the
+    login and the index's acl_upload are exactly what devpi checks on upload.
+    """
+    from kit.devpi import DevpiAPI, DevpiError
+
+    check = "upload accepted"
+    target = _pypirc_target(team, pypirc, regenerate)
+    if isinstance(target, Finding):
+        return target
+    repository, user, password = target
+    parts = urlsplit(repository)
     api = DevpiAPI(f"{parts.scheme}://{parts.netloc}", timeout=THROUGH_EDGE_TIMEOUT)
     index = parts.path.strip("/")
     try:
         api.login(user, password)
     except DevpiError as exc:
-        return Finding(team, check, False, str(exc),
+        return Finding(team, check, False, str(exc).strip(),
                        f"{up}, or regenerate .pypirc with {regenerate} if the password changed")
     try:
         found = api.get(f"/{index}")
@@ -380,31 +420,209 @@ def _check_upload_credentials(team: str, pypirc: Path, up: str, regenerate: str)
                    else f"{user} is not in acl_upload of {index}", "" if ok else f"re-run {up}")
 
 
-def cluster_findings(site) -> tuple[list[Finding], bool]:
-    """The site's running cluster: a finding for each running service that is
-    not healthy, and a warning for a project published by two teams; and
-    whether a service hangs (then the team checks, which go through it, are skipped).
+@dataclass
+class ClusterState:
+    """What the team checks need to know of the site's cluster."""
 
-    Every look is bounded (see :mod:`kit.http`): a hung service costs seconds.
+    #: Any service runs: with none, the team checks that need a server are not made.
+    running: bool = True
+    #: A service accepts connections but does not answer: calls through it would each wait a timeout.
+    hung: bool = False
+    #: Services not running (``kit up`` starts them) ...
+    stopped: list[str] = field(default_factory=list)
+    #: ... and services running but not healthy (``kit up`` refuses to start beside them).
+    unhealthy: list[str] = field(default_factory=list)
+
+    def cause(self, up: str, needs: tuple[str, ...]) -> str:
+        """The fix for a team check that failed through the cluster, when a
+        service it ``needs`` is down ("" when none is: the check's own fix holds)."""
+        stopped = [name for name in self.stopped if name in needs]
+        unhealthy = [name for name in self.unhealthy if name in needs]
+        if unhealthy:
+            return f"{_and(unhealthy + stopped)} {_are(unhealthy + stopped)} not healthy (see the cluster rows); fix that first"
+        if stopped:
+            return f"{_and(stopped)} {_are(stopped)} not running; start {'it' if len(stopped) == 1 else 'them'}: {up}"
+        return ""
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _are(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"
+
+
+#: How long kit check gives the cluster to settle before calling what it sees a
+#: failure: a mirror that follows is back in sync within a second or two of a
+#: change, the edge re-probes its origins every 2 s (Varnish needs two 1 s
+#: probes), and a failed static-copy refresh is retried after 2 s.
+SETTLE_SECONDS = 5.0
+
+
+def _settled(look, good, seconds: float = SETTLE_SECONDS):
+    """``look()`` until ``good`` of it, or ``seconds`` passed: the last look."""
+    deadline = time.monotonic() + seconds
+    seen = look()
+    while not good(seen) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = look()
+    return seen
+
+
+def _health(url: str):
+    """A service's health (or devpi's ``/+status`` result) as JSON; None when it does not answer."""
+    answer = http.get(url)
+    return answer.json() if answer.ok else None
+
+
+def cluster_findings(site) -> tuple[list[Finding], ClusterState | None]:
+    """The site's cluster: a finding for each service (healthy, or what is
+    wrong and the command that fixes it), the mirror's lag, the edge's view of
+    its origins, the static copy's age, and a warning for a project published
+    by two teams; and the :class:`ClusterState` the team checks need (None
+    for a site without a cluster).
+
+    With nothing running, one finding says so. Every look is bounded (see
+    :mod:`kit.http`): a hung service costs seconds.
     """
     from kit.cluster import Cluster
 
     if "cluster" not in site.answers.setups or not (site.path / "cluster").is_dir():
-        return [], False
+        return [], None
     cluster = Cluster(site)
-    findings, hung = [], False
-    for row in cluster.status():
-        if row.running and not row.healthy:
-            hung = hung or row.hung
+    up = site.command("up")
+    rows = cluster.status()
+    if not any(row.running for row in rows):
+        names = _and([row.name for row in rows])
+        return [Finding("cluster", "cluster running", False, f"nothing is running ({names} stopped)",
+                        f"start the cluster: {up}")], ClusterState(running=False)
+    findings, state = [], ClusterState()
+    for row in rows:
+        if not row.running:
+            state.stopped.append(row.name)
+            gone = "; its process is gone (killed, or it crashed)" if row.detail.startswith("stale pid") else ""
+            findings.append(Finding("cluster", f"{row.name} healthy", False, f"{row.name} is not running{gone}",
+                                    f"start it again: {up}"))
+        elif not row.healthy:
+            state.unhealthy.append(row.name)
+            state.hung = state.hung or row.hung
             problem = row.detail.removesuffix(f"; {row.fix}") if row.fix else row.detail
-            findings.append(Finding("cluster", f"{row.name} healthy", False, problem, row.fix or site.command("up")))
+            findings.append(Finding("cluster", f"{row.name} healthy", False, problem, row.fix or up))
         elif row.degraded:
             findings.append(Finding("cluster", f"{row.name} caches files", False, row.degraded,
                                     f"free space on (or remount read-write) the disk of {site.path / 'cluster' / 'run'}; "
                                     "it serves every request meanwhile"))
-        elif row.name == "master" and row.healthy and "private" in site.answers.setups:
-            findings += _shared_names(row.url, site.answers.teams)
-    return findings, hung
+        else:
+            findings.append(Finding("cluster", f"{row.name} healthy", True, f"{row.url} answers (pid {row.pid})"))
+    healthy = {row.name: row for row in rows if row.healthy}
+    if "master" in healthy and "mirror" in healthy:
+        findings.append(_mirror_lag(site, healthy["master"].url, healthy["mirror"].url))
+    if "edge" in healthy:
+        findings.append(_edge_origins(site, cluster, healthy))
+    copy = _static_copy(site, cluster, healthy)
+    if copy is not None:
+        findings.append(copy)
+    if "master" in healthy and "private" in site.answers.setups:
+        findings += _shared_names(healthy["master"].url, site.answers.teams)
+    return findings, state
+
+
+def _mirror_lag(site, master_url: str, mirror_url: str) -> Finding:
+    """How many changes (devpi serials) the mirror is behind the master, given a moment to catch up."""
+    from kit.devpi import sync_state
+
+    def look():
+        return sync_state(_status_result(mirror_url), _status_result(master_url))
+
+    state = _settled(look, lambda s: s.behind == 0)
+    if state.behind == 0:
+        serial = (_status_result(mirror_url) or {}).get("serial")
+        return Finding("cluster", "mirror in sync", True, f"0 changes behind the master (both at serial {serial})")
+    return Finding("cluster", "mirror in sync", False, f"{state.detail}, still after {SETTLE_SECONDS:g} s",
+                   f"see {site.command('logs', 'mirror')}; if it stays behind, restart it: "
+                   f"{site.command('down')} then {site.command('up')}")
+
+
+def _status_result(url: str) -> dict | None:
+    payload = _health(f"{url}/+status")
+    return payload.get("result") if isinstance(payload, dict) else None
+
+
+def _edge_origins(site, cluster, healthy: dict) -> Finding:
+    """Which origins the edge uses and skips, from its own health answer. A
+    failure only when it skips one that answers kit: an origin that is down
+    is already a failure of its own, with its fix."""
+    edge = cluster.service("edge")
+    names = {service.local_url: service.name for service in cluster.services()}
+
+    def look() -> dict[str, bool] | None:
+        body = _health(edge.health_url)
+        if not isinstance(body, dict):
+            return None
+        if isinstance(body.get("origins"), dict):  # Varnish: its probes' verdicts, by backend name
+            return {name: bool(up) for name, up in body["origins"].items()}
+        if isinstance(body.get("backends"), dict):  # kit's edge: URL → "in use" or "skipped"
+            return {names.get(url, url): state == "in use" for url, state in body["backends"].items()}
+        return None
+
+    def skipped_healthy(origins) -> list[str]:
+        return [name for name, used in (origins or {}).items() if not used and name in healthy]
+
+    origins = _settled(look, lambda seen: seen is not None and not skipped_healthy(seen))
+    if origins is None:
+        return Finding("cluster", "edge sees its origins", False, "the edge's health answer names no origins",
+                       f"see {site.command('logs', 'edge')}")
+    # An origin down since less than a probe ago is still "in use" to the edge.
+    shown = ", ".join(f"{name} {'in use' if used else 'skipped'}" if name in healthy
+                      else f"{name} skipped (down)" if not used else f"{name} down (the edge has not noticed yet)"
+                      for name, used in origins.items())
+    wrong = skipped_healthy(origins)
+    if wrong:
+        return Finding("cluster", "edge sees its origins", False,
+                       f"{shown}: the edge skips {_and(wrong)}, which {'answers' if len(wrong) == 1 else 'answer'} kit",
+                       f"see {site.command('logs', 'edge')}; restart it: {site.command('down')} then {site.command('up')}")
+    return Finding("cluster", "edge sees its origins", True, shown)
+
+
+def _static_copy(site, cluster, healthy: dict) -> Finding | None:
+    """The age of the static copy of the team indexes, which the edge (the
+    shield, with Varnish) serves when master and mirror are both down. None
+    for a site without one, or when what serves it is down (said already)."""
+    from kit.cluster import static_copy_summary
+    from kit.services import edge_config
+
+    config = edge_config(site.answers)
+    server = "shield" if site.answers.edge == "varnish" else "edge"
+    if not config.static_copy_dir or server not in healthy:
+        return None
+    sources_up = [name for name in ("mirror", "master") if name in healthy]
+    limit = 2 * config.static_copy_every + 30  # a refresh missed, and one under way
+    health_url = cluster.service(server).health_url
+
+    def look() -> dict | None:
+        body = _health(health_url)
+        copy = body.get("static_copy") if isinstance(body, dict) else None
+        return copy if isinstance(copy, dict) else None
+
+    def fresh(copy) -> bool:
+        return copy is not None and copy.get("age") is not None and copy["age"] <= limit
+
+    copy = _settled(look, fresh) if sources_up else look()
+    check, logs = "static copy fresh", site.command("logs", server)
+    if copy is None:
+        return Finding("cluster", check, False, f"the {server}'s health answer says nothing of its static copy",
+                       f"see {logs}")
+    summary = static_copy_summary(copy).removeprefix("static copy: ")
+    if not sources_up:
+        # Master and mirror are down (each a failure above): the copy is what serves team pages now.
+        ok = copy.get("age") is not None
+        return Finding("cluster", check, ok, f"{summary}; serving team pages while master and mirror are down",
+                       "" if ok else f"start master and mirror: {site.command('up')}")
+    if fresh(copy):
+        return Finding("cluster", check, True, summary)
+    every = f"the {server} refreshes it every {config.static_copy_every:g} s from {_and(sources_up)}"
+    return Finding("cluster", check, False, f"{summary}; {every}", f"see why in {logs}")
 
 
 def _shared_names(master_url: str, teams: tuple[str, ...]) -> list[Finding]:
@@ -447,9 +665,10 @@ def check_site(
     site_dir: Path | None = None, package: str | None = None, live: bool = True,
     environ: Mapping[str, str] | None = None, strict: bool = False,
 ) -> list[Finding]:
-    """Every team folder of a site: lint, then (``live``) against the cluster;
-    then the shell's variables that would override the team files. With
-    ``strict``, a warning that admits an attacker's package is a failure.
+    """The site's cluster (``live``); every team folder of a site: lint, then
+    (``live``) against the cluster; then the shell's variables that would
+    override the team files. With ``strict``, a warning that admits an
+    attacker's package is a failure.
 
     ``site_dir`` is found like ``git`` finds a repository (default: the
     current folder or one above it). Raises
@@ -461,15 +680,15 @@ def check_site(
     if package is None and live:
         package = default_package(site.answers.upstream)
     hints = Hints(site.command("up"), site.command("status"), site.command("init"))
-    findings, hung = [], False
+    findings, cluster = [], None
     teams_dir = site.path / "teams"
     folders = sorted(p for p in teams_dir.iterdir() if p.is_dir()) if teams_dir.is_dir() else []
-    if live and folders:
-        findings, hung = cluster_findings(site)
+    if live:
+        findings, cluster = cluster_findings(site)
     for folder in folders:
         findings += lint_team(folder.name, folder, hints)
-        if live and not hung:  # through a hung service, each call would wait for its timeout
-            findings += live_team(folder.name, folder, package, hints)
+        if live and not (cluster and cluster.hung):  # through a hung service, each call would wait for its timeout
+            findings += live_team(folder.name, folder, package, hints, cluster)
     if findings:
         findings += site_findings(site.path)
         findings += environment_findings(os.environ if environ is None else environ)

@@ -93,7 +93,7 @@ def init_command(
     """
     from kit.exceptions import NotATerminalError
     from kit.init import TerminalIniter, init_site, resolve_preset
-    from kit.report import print_changes
+    from kit.report import change_counts, print_changes
     from kit.site import shown_path
     from kit.validate import path as valid_path
 
@@ -114,7 +114,8 @@ def init_command(
         raise typer.Exit(1)
     if result.confirmed_interactively:
         if result.changes.changed:
-            _say(f"wrote {len(result.changes.created) + len(result.changes.updated)} files to {shown}")
+            # The summary said what would be written; now say what was.
+            _say(f"written to {shown}: {change_counts(result.changes)}")
     else:
         print_changes(shown, result.changes)
     if result.changes.changed:
@@ -147,6 +148,7 @@ def clients_command(
     from kit.answers import parse_tools
     from kit.clients import index_context, render_clients, write_clients
     from kit.exceptions import AnswerError, ClientsError, OutDirError
+    from kit.report import plural
     from kit.validate import path as valid_path
 
     try:
@@ -169,7 +171,7 @@ def clients_command(
             _say(text.rstrip("\n"))
         return
     written = write_clients(render_clients(context), out, force=force)
-    _say(f"wrote {len(written)} files to {out}: " + ", ".join(written))
+    _say(f"wrote {plural(len(written), 'file')} to {out}: " + ", ".join(written))
 
 
 SITE_ARG = typer.Argument(
@@ -280,14 +282,20 @@ def check_command(
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on a warning that lets another source's "
                                 "package in: an overriding variable, a project on two teams. For CI."),
 ) -> None:
-    """Check each team's client files: unsafe settings, and against the running cluster.
+    """Check the site's cluster and each team's client files; print the fix for each failure.
 
-    Also warns about variables in this shell (PIP_EXTRA_INDEX_URL, UV_INDEX…)
-    that would override the team's files, and about a project published by
-    two teams. Exit code: 0 when every check passes (warnings included,
-    unless --strict), 1 otherwise.
+    The cluster: each service's health (a stopped one fails, with the command
+    that starts it), how many changes the mirror is behind the master, the
+    origins the edge uses or skips, and the age of the static copy the edge
+    serves when master and mirror are down. With nothing running, one
+    finding says so (the checks that need a server are not made). Also warns
+    about variables in this shell (PIP_EXTRA_INDEX_URL, UV_INDEX…) that
+    would override the team's files, and about a project published by two
+    teams. Exit code: 0 when every check passes (warnings included, unless
+    --strict), 1 otherwise.
     """
     from kit.check import check_site
+    from kit.report import plural
 
     findings = check_site(_site_path(site_dir), package=package, live=not lint_only, strict=strict)
     if not findings:
@@ -300,7 +308,7 @@ def check_command(
             _say(f"{'':10} {'':28} {'':6} fix: {f.fix}")
     failed = sum(not f.ok and not f.warning for f in findings)
     warned = sum(f.warning for f in findings)
-    _say(f"{len(findings) - failed - warned} passed, {failed} failed" + (f", {warned} warning" + "s" * (warned > 1) if warned else ""))
+    _say(f"{len(findings) - failed - warned} passed, {failed} failed" + (f", {plural(warned, 'warning')}" if warned else ""))
     if failed:
         raise typer.Exit(1)
 
@@ -395,7 +403,7 @@ def _ask_targets() -> tuple[list[str], list[str]]:
 @app.command("bench")
 def bench_command(
     site_dir: Optional[str] = SITE_ARG,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts (progress goes to standard error)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH.svg", help="Also write the numbers as an SVG bar chart."),
     uploads: Optional[int] = typer.Option(None, "--uploads", metavar="N", min=1, help="Uploads per edge for upload→listed (default 25; 5 with --quick)."),
     quick: bool = typer.Option(False, "--quick", help="Fewer requests and uploads, 1 s of req/s per target: for tests."),
@@ -405,18 +413,20 @@ def bench_command(
     Latency over keep-alive, req/s on a warm page (wrk when installed), 23
     pages + 23 files, upload→listed, and installs while the master is killed
     (kit bench kills it once and brings it back). Works on a bench index,
-    root/kit-bench, deleted at the end. Exit code: 0, or 1 when a request,
-    upload or install failed.
+    root/kit-bench, deleted at the end. Progress goes to standard error, the
+    result alone to standard output (kit bench > bench.txt). Exit code: 0, or
+    1 when a request, upload or install failed.
     """
     import json
 
     from kit.bench import Settings, chart_svg, run_bench, table_lines
     from kit.cluster import Cluster
-    from kit.report import progress
+    from kit.report import plural, progress
 
     cluster = Cluster.load(_site_path(site_dir))
     chart_path = _chart_path(chart) if chart is not None else None
-    with progress("benchmarking", file=sys.stderr if as_json else None) as say:
+    # Progress on standard error, always: `kit bench > bench.txt` shows it while the file gets the table.
+    with progress("benchmarking", file=sys.stderr) as say:
         result = run_bench(cluster, say=say, settings=Settings.of(quick=quick, uploads=uploads))
     if chart_path is not None:
         chart_path.write_text(chart_svg(result), encoding="utf-8")
@@ -427,7 +437,8 @@ def bench_command(
         if chart_path is not None:
             _say(f"chart: {chart_path}")
     if result.failed:
-        typer.echo(f"kit: bench: {result.failed} requests, uploads or installs failed", err=True)
+        failed = plural(result.failed, "request, upload or install", "requests, uploads or installs")
+        typer.echo(f"kit: bench: {failed} failed", err=True)
         raise typer.Exit(1)
 
 
@@ -492,8 +503,8 @@ def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
 
     Exit code: 0 when every file matches, 1 otherwise.
     """
-    from kit.mirror import human_bytes, plural, verify_mirror
-    from kit.report import progress
+    from kit.mirror import human_bytes, verify_mirror
+    from kit.report import plural, progress
 
     site = _mirror_site(site_dir)
     with progress("verifying the public mirror") as say:
@@ -502,7 +513,7 @@ def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
         _say(problem)
     summary = f"{plural(result.files, 'file')} of {plural(result.projects, 'project')} ({human_bytes(result.bytes)})"
     if result.problems:
-        _say(f"{len(result.problems)} problem{'s' * (len(result.problems) > 1)} in {summary}; "
+        _say(f"{plural(len(result.problems), 'problem')} in {summary}; "
              f"fix: {site.command('mirror sync', '--repair')} downloads what is missing or corrupt again")
         raise typer.Exit(1)
     _say(f"ok: {summary}, every sha256 matches its page")

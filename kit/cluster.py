@@ -23,6 +23,7 @@ from kit import http
 from kit.devpi import DevpiAPI, DevpiError, IndexPlan, configure_indexes, init_argv, init_env, sync_state
 from kit.exceptions import ClusterError, SiteDirError
 from kit.processes import free_ports, port_busy, port_holder
+from kit.report import plural
 from kit.services import Service, program, services_of
 from kit.site import Site, find_site_root, site_command
 from kit.supervisor import Probe, Supervisor
@@ -30,6 +31,12 @@ from kit.supervisor import Probe, Supervisor
 __all__ = ["Cluster", "ServiceStatus", "free_ports", "status_json"]
 
 Say = Callable[[str], None]
+
+#: What a service reads from as it starts: started together with one of these, it starts once
+#: that one answers. devpi's replica waits 5 s after a fetch its master refused (kit up took
+#: 5 s longer one run in four when both started at once); the edge copies the team indexes
+#: off the mirror when it starts (off the master only when no mirror answers).
+_STARTS_AFTER = {"mirror": ("master",), "shield": ("mirror",), "edge": ("mirror", "shield")}
 
 
 @dataclass
@@ -146,16 +153,28 @@ class Cluster:
             raise ClusterError(self._busy_message(busy[0]))
         env = service_env(os.environ)
         self._init_data([s.name for s in to_start], env, say)
+        starting = {s.name for s in to_start}
+        waits_for = {s.name: [d for d in _STARTS_AFTER.get(s.name, ()) if d in starting] for s in to_start}
         procs = {}
-        try:
+        answering: set[str] = set()
+
+        def start_ready() -> None:
+            """Start each service whose origins (those starting with it) answer by now."""
             for service in to_start:
-                procs[service.name] = self.supervisor.start(service, env)
-                say(f"{service.name:8} starting on {service.url} ({service.role})")
-            for service in [s for s in services if s.name in procs]:
+                if service.name not in procs and all(d in answering for d in waits_for[service.name]):
+                    procs[service.name] = self.supervisor.start(service, env)
+                    say(f"{service.name:8} starting on {service.url} ({service.role})")
+
+        try:
+            start_ready()
+            for service in to_start:  # an origin comes before the services that wait for it
                 self.supervisor.wait_healthy(service, procs[service.name])
+                answering.add(service.name)
                 if service.name == "master":
+                    start_ready()  # the mirror starts while the master is configured
                     self._configure_master(service)
                 say(f"{service.name:8} healthy after {time.monotonic() - started_at:.1f} s")
+                start_ready()
             if "mirror" in procs or "master" in procs:
                 self._wait_mirror_in_sync(say)
         except BaseException:
@@ -209,8 +228,8 @@ class Cluster:
             if behind == 0:
                 return
             time.sleep(0.1)
-        shown = "an unknown number of" if behind is None else behind
-        say(f"warning: the mirror is still {shown} changes behind the master; see {self.site.command('status')}")
+        shown = "an unknown number of changes" if behind is None else plural(behind, "change")
+        say(f"warning: the mirror is still {shown} behind the master; see {self.site.command('status')}")
 
     def _devpi_status(self, name: str) -> dict | None:
         """A devpi service's ``/+status`` result, or None when it does not answer in time."""
@@ -335,6 +354,21 @@ def service_env(environ) -> dict[str, str]:
     return env
 
 
+#: The edge's counters as ``kit status`` words them: counter → (one, many).
+_COUNTER_WORDS = {
+    "hits": ("hit", "hits"),
+    "misses": ("miss", "misses"),
+    "stale": ("stale answer", "stale answers"),
+    "passes": ("pass", "passes"),
+    "integrity_failures": ("integrity failure", "integrity failures"),
+}
+
+
+def _counted(key: str, value) -> str:
+    one, many = _COUNTER_WORDS[key]
+    return plural(value, one, many) if isinstance(value, int) else f"{value} {many}"
+
+
 def edge_summary(health) -> str:
     """One line of the edge's counters (its health answer carries them)."""
     if not isinstance(health, dict):
@@ -344,10 +378,10 @@ def edge_summary(health) -> str:
         counts = {k: health[k] for k in ("hits", "misses", "stale", "passes") if k in health}
         origins = health.get("origins") if isinstance(health.get("origins"), dict) else {}
         seen = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in origins.items())
-        line = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no counters (varnishstat not found)"
+        line = ", ".join(_counted(k, v) for k, v in counts.items()) or "no counters (varnishstat not found)"
         return f"{line}; origins: {seen}" if seen else line
     counts = {k: health.get(k, 0) for k in ("hits", "misses", "stale", "passes", "integrity_failures")}
-    line = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    line = ", ".join(_counted(k, v) for k, v in counts.items())
     copy = health.get("static_copy")
     return f"{line}; {static_copy_summary(copy)}" if isinstance(copy, dict) else line
 
@@ -358,9 +392,9 @@ def static_copy_summary(copy: dict) -> str:
         text = "static copy: none yet"
     else:
         text = (f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy.get('serial')}, "
-                f"{copy.get('projects', 0)} projects, {copy.get('files', 0)} files)")
+                f"{plural(copy.get('projects', 0), 'project')}, {plural(copy.get('files', 0), 'file')})")
     if copy.get("errors"):
-        text += f", last refresh: {copy['errors']} errors ({copy.get('last_error', '')})"
+        text += f", last refresh: {plural(copy['errors'], 'error')} ({copy.get('last_error', '')})"
     return text
 
 

@@ -33,6 +33,7 @@ from typing import Any, Mapping
 
 from kit import http
 from kit.exceptions import DevpiError
+from kit.report import plural
 
 __all__ = [
     "DevpiAPI", "DevpiError", "IndexPlan", "NAMES_INDEX", "NAMES_VERSION", "configure_indexes", "main", "team_index_config",
@@ -110,10 +111,18 @@ class DevpiAPI:
             raise DevpiError(f"registering {name} on {index}: HTTP {status} {_message(payload)}")
 
     def ensure_user(self, user: str, password: str) -> None:
+        """Create ``user``, or set its password; no call that changes anything when it is already
+        that: every change is a commit the mirror must fetch, and a devpi replica that lost its
+        master (restarted by kit up) fetches again only after 5 s."""
         if self.get(f"/{user}") is None:
             self.put(f"/{user}", {"password": password})
-        else:
+        elif not self.accepts(user, password):
             self.patch(f"/{user}", {"password": password})
+
+    def accepts(self, user: str, password: str) -> bool:
+        """Whether devpi lets ``user`` log in with ``password`` (this client stays logged in as it was)."""
+        status, _ = DevpiAPI(self.url, timeout=self.timeout)._call("POST", "/+login", {"user": user, "password": password})
+        return status == 200
 
     def ensure_index(self, name: str, config: dict) -> None:
         """Create the index ``user/index`` or bring its settings to ``config``; no call when they match."""
@@ -351,7 +360,7 @@ def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "
         if behind == 0:
             detail = "in sync with the master"  # the guides show this line as it is
         else:
-            detail = f"{behind} changes behind the master (serial {serial} of {master['serial']})"
+            detail = f"{plural(behind, 'change')} behind the master (serial {serial} of {master['serial']})"
     if errors:
         shown = "; ".join(f"{key}: {_error_text(value)}" for key, value in list(errors.items())[:2])
         more = f" and {len(errors) - 2} more" if len(errors) > 2 else ""

@@ -31,6 +31,7 @@ from kit import http
 from kit.cluster import Cluster
 from kit.exceptions import DrillError
 from kit.processes import alive
+from kit.report import plural
 from kit.site import Site
 from kit.validate import project_name
 
@@ -71,7 +72,7 @@ class Installs:
 
     def summary(self) -> str:
         """``12 installs, 0 failed, worst 0.41 s``"""
-        return f"{self.count} install{'s' * (self.count != 1)}, {self.failed} failed, worst {self.worst:.2f} s"
+        return f"{plural(self.count, 'install')}, {self.failed} failed, worst {self.worst:.2f} s"
 
 
 @dataclass
@@ -446,7 +447,7 @@ def report_lines(report: DrillReport) -> list[str]:
             lines += [f"  failed: {error}" for error in loop.errors]
     lines.append("")
     if report.ok:
-        lines.append(f"drill passed: {report.count} installs, none failed")
+        lines.append(f"drill passed: {plural(report.count, 'install')}, none failed")
     else:
-        lines.append(f"drill failed: {report.failed} of {report.count} installs failed")
+        lines.append(f"drill failed: {report.failed} of {plural(report.count, 'install')} failed")
     return lines

@@ -136,6 +136,20 @@ class IniterBase:
         )
 
 
+def _answer_question_mark(application) -> None:
+    """``?`` on a checkbox ends it with the reply "?" (show the help, ask again), as ``?`` +
+    Enter does on a line of text; questionary's checkbox otherwise swallows every other key."""
+    from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
+
+    bindings = KeyBindings()
+
+    @bindings.add("?", eager=True)
+    def _help(event) -> None:
+        event.app.exit(result="?")
+
+    application.key_bindings = merge_key_bindings([application.key_bindings, bindings])
+
+
 class TerminalIniter(IniterBase):
     """Asks with questionary, like cookiecutter or ``npm init``: the default is
     shown in brackets and Enter takes it; typing replaces it; ``?`` shows help.
@@ -157,33 +171,32 @@ class TerminalIniter(IniterBase):
                   file=self.out)
             self._introduced = True
 
-        def validate(reply: Any) -> bool | str:
-            if reply == "" or reply is None or reply == "?":
-                return True
-            try:
-                question.parse(reply, answers)
-            except AnswerError as exc:
-                return str(exc)
-            return True
-
         if question.kind == "checkbox":
+
+            def validate(reply: Any) -> bool | str:
+                # Ticks are kept while the reason shows: nothing to clear, unlike a line of text.
+                try:
+                    question.parse(reply, answers)
+                except AnswerError as exc:
+                    return str(exc)
+                return True
+
             choices = [
                 questionary.Choice(title=f"{key}: {label}", value=key, checked=key in default)
                 for key, label in question.choices.items()
             ]
             prompt = questionary.checkbox(
                 question.prompt, choices=choices, validate=validate,
-                instruction="(space toggles, a toggles all, enter accepts)",
+                instruction="(space toggles, a toggles all, ? shows help, enter accepts)",
             )
-        elif question.kind == "password":
-            prompt = questionary.password(
-                question.prompt, validate=validate, instruction=f"[{self.shown_default(question, default)}]"
-            )
+            _answer_question_mark(prompt.application)
         else:
-            # No pre-filled text: a pre-filled default would make typing append to it.
-            prompt = questionary.text(
-                question.prompt, validate=validate, instruction=f"[{self.shown_default(question, default)}]"
-            )
+            # No pre-filled text: a pre-filled default would make typing append to it. No
+            # validation inside the prompt either: a refused reply would stay in the line, and
+            # typing the fix would append to it (~/wheelz~/wheels); collect_answers says why
+            # it was refused and asks again, on an empty line.
+            ask_text = questionary.password if question.kind == "password" else questionary.text
+            prompt = ask_text(question.prompt, instruction=f"[{self.shown_default(question, default)}]")
         # unsafe_ask lets Ctrl-C through instead of printing and returning None.
         return prompt.unsafe_ask()
 

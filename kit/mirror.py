@@ -49,6 +49,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from kit import validate
 from kit.answers import DEFAULT_UPSTREAM, Answers, is_loopback, is_requirement_file, upstream_is_folder
 from kit.exceptions import MirrorError, MirrorInterrupted, MirrorStorageError, one_line
+from kit.report import plural
 from kit.upstream import normalize
 
 __all__ = [
@@ -346,11 +347,6 @@ def check_storage(data: Path, needed: int) -> int:
     return free
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 project``, ``2 projects``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def human_bytes(count: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if count < 1000 or unit == "TB":
@@ -554,7 +550,7 @@ def _run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Prog
     record.files, record.bytes = _count_tree(paths.web / "packages")
     if interrupted:
         record.result = "interrupted"
-        record.message = f"interrupted after {record.synced} of {total} projects"
+        record.message = f"interrupted after {record.synced} of {plural(total, 'project')}"
         record.write(paths.record)
         raise MirrorInterrupted(f"sync {record.message}; the pages served are whole, and kit mirror sync "
                                 "resumes where it stopped")
@@ -735,7 +731,7 @@ def verify_mirror(site_dir: Path, *, say: Progress = _quiet) -> VerifyResult:
             elif digest != expected:
                 result.problems.append(f"corrupt: {shown} (sha256 {digest[:12]}…, its page says {expected[:12]}…)")
             if result.files % 500 == 0:
-                say(f"checked {result.files} files")
+                say(f"checked {plural(result.files, 'file')}")
     return result
 
 

@@ -10,7 +10,13 @@ import sys
 from pathlib import PurePosixPath
 from typing import IO, Any, Callable, Iterator
 
-__all__ = ["files_tree", "print_changes", "print_summary", "progress"]
+__all__ = ["change_counts", "files_tree", "plural", "print_changes", "print_summary", "progress"]
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 project``, ``2 projects``, ``0 projects``; ``many`` where an added s is wrong
+    (``plural(n, "miss", "misses")``). The one place kit counts things in words."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def _console(file: IO[str] | None = None):
@@ -46,20 +52,28 @@ def files_tree(root_label: str, names: list[str], marks: dict[str, str] | None =
     return tree
 
 
-def print_changes(site_label: str, changes, *, file: IO[str] | None = None) -> None:
-    """What :func:`kit.render.render_site` did, as a tree of the files touched."""
+def change_counts(changes, *, planned: bool = False) -> str:
+    """``created 24 files``, ``created 1 file, updated 2 files``; with ``planned``, before
+    anything is written: ``will create 24 files``."""
+    verbs = (("create", "created", changes.created), ("update", "updated", changes.updated),
+             ("remove", "removed", changes.removed))
+    counts = ", ".join(f"{future if planned else past} {plural(len(names), 'file')}"
+                       for future, past, names in verbs if names)
+    return f"will {counts}" if planned else counts
+
+
+def print_changes(site_label: str, changes, *, planned: bool = False, file: IO[str] | None = None) -> None:
+    """What :func:`kit.render.render_site` did (or, ``planned``, will do), as a tree of the files touched."""
     console = _console(file)
     if not changes.changed:
-        console.print(f"{site_label}: up to date, nothing changed ({len(changes.unchanged)} files)")
+        console.print(f"{site_label}: up to date, nothing changed ({plural(len(changes.unchanged), 'file')})")
         return
     marks = {}
     if changes.updated or changes.removed or changes.unchanged:  # an update: say what each file did
         marks.update({n: "new" for n in changes.created})
         marks.update({n: "updated" for n in changes.updated})
         marks.update({n: "removed" for n in changes.removed})
-    counts = ", ".join(f"{label} {len(names)}" for label, names in
-                       (("created", changes.created), ("updated", changes.updated), ("removed", changes.removed)) if names)
-    console.print(f"{counts} files:" if "," not in counts else f"{counts}:")
+    console.print(f"{change_counts(changes, planned=planned)}:")
     console.print(files_tree(site_label, changes.created + changes.updated + changes.removed, marks))
 
 
@@ -83,7 +97,7 @@ def print_summary(answers, plan, *, file: IO[str] | None = None) -> None:
     if not changes.changed:
         console.print(f"{label} is up to date with these answers: nothing to write.")
         return
-    print_changes(label, changes, file=file)
+    print_changes(label, changes, planned=True, file=file)  # nothing is written yet
 
 
 @contextlib.contextmanager

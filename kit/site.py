@@ -168,7 +168,9 @@ class Site:
         return site_command(self.path, subcommand, *rest, given=self.given)
 
     def __str__(self) -> str:
-        return self.arg or "."
+        """The site in a message, from the current folder: ``room``, ``.``, or ``../..`` from
+        inside it (a command typed there needs no SITE_DIR; a message still names the folder)."""
+        return shown_path(self.path, self.given)
 
 
 def home_short(path: Path, home: Path | None = None) -> str:

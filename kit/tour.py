@@ -47,6 +47,12 @@ def run_tour(say: Say = print, keep: Path | None = None) -> float:
     from kit.render import render_site
     from kit.sample import make_wheel
 
+    from kit.environment import devpi_problem
+    from kit.exceptions import ClusterError
+
+    problem = devpi_problem()
+    if problem:  # before any step: a tour that cannot start devpi-server would stop at step 2
+        raise ClusterError(problem)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kit-tour-") as tmp_name:
         tmp = Path(tmp_name)

@@ -16,6 +16,7 @@ the raw value, and returns the value to use or raises
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -23,14 +24,14 @@ import socket
 import stat
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from kit.exceptions import AnswerError
 
 __all__ = [
-    "url", "host", "port", "team", "teams", "password", "project_name", "version", "path", "text",
-    "suggest_team_name", "is_ip", "show", "RESERVED_TEAMS", "MAX_URL", "MAX_TEAMS", "read_small_file",
+    "url", "host", "port", "team", "teams", "password", "project_name", "version", "path", "text", "choice",
+    "did_you_mean", "suggest_team_name", "is_ip", "show", "RESERVED_TEAMS", "MAX_URL", "MAX_TEAMS", "read_small_file",
     "system_folder",
 ]
 
@@ -63,7 +64,9 @@ HOST_RE = re.compile(
 PROJECT_RE = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 #: A name as PEP 503 normalises a valid one: what index URLs hold (the edge caches only these).
 NORMALIZED_PROJECT_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*")  # ASCII digits: \d takes any script's
+#: A final release (1.0, 2.3.1) or a development release as PEP 440 writes it (1.1.dev1),
+#: which installers skip unless asked. ASCII digits: \d takes any script's.
+VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*(\.dev[0-9]+)?")
 
 #: What an index URL may hold: RFC 3986's unreserved characters, the
 #: delimiters a plain URL needs, and "+" and "," and "=" (devpi's ``+simple``).
@@ -73,6 +76,26 @@ VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*")  # ASCII digits: \d takes any scri
 #: index URL), and ``[ ]`` outside an IPv6 host.
 _URL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/+,=@[]")
 _SHELL_SYNTAX = frozenset("$&'()*;!`\"\\|<>{}^")
+
+
+def did_you_mean(raw: Any, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'varnish'?)`` when ``raw`` is a near miss of one of ``candidates``
+    (a typo, another case), else "": what a refusal adds before its fix."""
+    if not isinstance(raw, str) or not raw.strip():
+        return ""
+    close = difflib.get_close_matches(raw.strip().lower(), list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def choice(key: str, raw: Any, choices: Iterable[str], *, refusal: str, fix: str, exact: bool = False) -> str:
+    """One of ``choices`` (lowercase words): the reply trimmed and lower-cased, or as typed when
+    ``exact``. Else ``refusal 'raw' (did you mean '…'?); fix``, e.g. ``unknown edge 'varnsh'
+    (did you mean 'varnish'?); choose python or varnish``."""
+    choices = tuple(choices)
+    value = raw.strip().lower() if isinstance(raw, str) and not exact else raw
+    if isinstance(value, str) and value in choices:
+        return value
+    raise AnswerError(key, f"{refusal} {show(raw)}{did_you_mean(raw, choices)}; {fix}")
 
 
 def show(raw: Any) -> str:
@@ -313,9 +336,10 @@ def project_name(key: str, raw: Any) -> str:
 
 
 def version(key: str, raw: Any) -> str:
-    """A simple release version: numbers separated by dots (``1.0``, ``2.3.1``)."""
+    """A simple release version: numbers separated by dots (``1.0``, ``2.3.1``), or a
+    development release of one (``1.1.dev1``)."""
     if not isinstance(raw, str) or len(raw) > MAX_VERSION or not VERSION_RE.fullmatch(raw):
-        raise AnswerError(key, f"{show(raw)} is not a simple version; write it like 1.0 or 2.3.1")
+        raise AnswerError(key, f"{show(raw)} is not a simple version; write it like 1.0, 2.3.1 or 1.1.dev1")
     return raw
 
 

@@ -1,7 +1,9 @@
 """Reference pages generated from kit itself, so they cannot drift:
 
 - ``.. kit-cli::`` every command of the typer app, with its options;
-- ``.. kit-answers::`` every answer key of kit.toml, from the questions.
+- ``.. kit-answers::`` every answer key of kit.toml, from the questions;
+- ``.. kit-files::`` every file ``kit init`` writes, and ``.. kit-client-files:: URL``
+  each client file's text, as ``kit clients`` writes it.
 """
 
 from __future__ import annotations
@@ -120,13 +122,19 @@ FILE_PURPOSES = {
     "mirror/nginx-locations.conf": "nginx: serves the public mirror at ``/mirror/simple/`` in production (JSON or HTML by ``Accept``, files, hidden names refused); include it in a server block",
     "teams/TEAM/README.md": "what each client file is and how to use it",
     "teams/TEAM/pip.conf": "pip: one ``index-url``; empty ``extra-index-url`` and ``find-links``; ``trusted-host`` only for plain http beyond loopback",
-    "teams/TEAM/uv.toml": "uv: one default ``[[index]]``, ``first-index`` strategy",
+    "teams/TEAM/uv.toml": "uv: one default ``[[index]]``, ``first-index`` strategy; ``publish-url`` on the index "
+                          "(``uv publish --index TEAM``) and at the top (a plain ``uv publish`` never goes to PyPI)",
     "teams/TEAM/buildout.cfg": "zc.buildout: ``index``, ``allow-hosts = host:port``, ``use-dependency-links = false``; for ``extends``",
     "teams/TEAM/setup.cfg": "setuptools: ``[easy_install] index_url`` for legacy ``setup_requires``",
-    "teams/TEAM/poetry-source.toml": "poetry: one ``primary`` source, which turns PyPI off for the project",
-    "teams/TEAM/pdm.toml": "pdm: replaces the source named ``pypi``; no update check",
+    "teams/TEAM/poetry-source.toml": "poetry: one ``primary`` source, which turns PyPI off for the project; in its "
+                                     "comments, the ``poetry config`` commands that make ``poetry publish -r TEAM`` "
+                                     "upload to the team index",
+    "teams/TEAM/pdm.toml": "pdm: replaces the source named ``pypi``; no update check; ``[repository.TEAM]`` with "
+                           "the upload URL and user name, no password (``pdm publish -r TEAM``)",
     "teams/TEAM/.pypirc": "twine: the team's upload repository and credentials (0600)",
-    "teams/TEAM/ci.env": "CI: ``PIP_*``, ``UV_*``, ``PDM_*`` and ``TWINE_*`` variables (0600)",
+    "teams/TEAM/ci.env": "CI: the team index for pip, uv and pdm (``PIP_*``, ``UV_*``, ``PDM_*``), and the upload URL "
+                         "and credentials of twine (``TWINE_*``), uv (``UV_PUBLISH_*``), poetry "
+                         "(``POETRY_REPOSITORIES_TEAM_URL``, ``POETRY_HTTP_BASIC_TEAM_*``) and pdm (``PDM_PUBLISH_*``) (0600)",
 }
 
 
@@ -153,6 +161,29 @@ class KitFiles(_GeneratedDirective):
         return _table(["file", "what it is for"], rows)
 
 
+#: How each client file is highlighted.
+_CLIENT_LEXERS = {".toml": "toml", ".env": "bash", ".md": "md"}
+
+
+class KitClientFiles(_GeneratedDirective):
+    """Each client file of a team, as ``kit clients`` writes it for the team index given."""
+
+    required_arguments = 1
+
+    def lines(self) -> list[str]:
+        from pathlib import Path
+
+        from kit.clients import index_context, render_clients
+
+        files = render_clients(index_context(self.arguments[0]), readme=False)
+        out: list[str] = []
+        for name, text in files.items():
+            lexer = _CLIENT_LEXERS.get(Path(name).suffix, "ini")
+            out += [f"``{name}``", "~" * (len(name) + 4), "", f".. code-block:: {lexer}", ""]
+            out += [f"   {line}".rstrip() for line in text.splitlines()] + [""]
+        return out
+
+
 def _console_lexer():
     """A console lexer where only ``$ `` starts a command.
 
@@ -176,4 +207,5 @@ def setup(app):
     app.add_directive("kit-cli", KitCli)
     app.add_directive("kit-answers", KitAnswers)
     app.add_directive("kit-files", KitFiles)
+    app.add_directive("kit-client-files", KitClientFiles)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,12 +1,10 @@
-"""The documentation site builds with warnings as errors, offline, and its
-reference pages are generated from kit itself."""
+"""The documentation site builds with warnings as errors, offline (the ``built``
+fixture, in conftest.py), and its reference pages are generated from kit itself."""
 
 from __future__ import annotations
 
 import html
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,17 +12,6 @@ import pytest
 from kit.answers import QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("html")
-    proc = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"), str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out
 
 
 def test_cli_reference_lists_every_command(built):
@@ -40,6 +27,17 @@ def test_answers_reference_lists_every_key(built):
     page = (built / "reference" / "answers.html").read_text()
     for question in QUESTIONS:
         assert question.key in page
+
+
+def test_readme_answer_table_lists_every_key_and_choice():
+    """The README's table once lacked mirror_projects, devpi_upstream and the public-mirror setup."""
+    from kit.answers import DEVPI_UPSTREAMS, EDGES, SETUPS, TOOLS
+
+    table = (ROOT / "README.md").read_text().split("### Answer keys (`kit.toml`)")[1].split("\n#")[0]
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `([a-z_]+)` \| .*? \| (.*) \|$", table, re.M)}
+    assert list(rows) == [q.key for q in QUESTIONS]  # every key, in the order the wizard asks
+    for key, choices in (("setups", SETUPS), ("clients", TOOLS), ("edge", EDGES), ("devpi_upstream", DEVPI_UPSTREAMS)):
+        assert [c for c in choices if f"`{c}`" not in rows[key]] == [], key
 
 
 def test_tutorial_chapters_are_included_not_copied(built):
@@ -88,7 +86,7 @@ _CODE = re.compile(r"^([ \t]*)\.\. code-block:: ([\w-]+)[^\n]*\n((?:[ \t]*\n|\1 
 
 
 def _too_wide(path: Path) -> list[str]:
-    """Drawings and commands wider than FITS_1280 (console output wraps, by kit.css)."""
+    """Drawings and commands wider than FITS_1280 (console output may be wider: it scrolls, by kit.css)."""
     found = []
     text = path.read_text()
     for match in _CODE.finditer(text):
@@ -112,8 +110,35 @@ def test_drawings_and_commands_fit_at_1280_px():
         p for p in (ROOT / "docs").rglob("*.rst") if "_build" not in p.parts and "tutorial" not in p.parts)
     too_wide = [line for page in pages for line in _too_wide(page)]
     assert too_wide == []
-    css = (ROOT / "docs" / "_static" / "kit.css").read_text()
-    assert "div.highlight-console pre" in css and "pre-wrap" in css
+
+
+def _css_rules(css: str) -> list[tuple[str, dict[str, str]]]:
+    """Each rule of a style sheet: its selector and its declarations (comments and @-blocks' heads dropped)."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    rules = []
+    for selector, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        declarations = dict(d.split(":", 1) for d in body.split(";") if ":" in d)
+        rules.append((" ".join(selector.split("@")[-1].split()),
+                      {k.strip(): v.strip() for k, v in declarations.items()}))
+    return rules
+
+
+def test_console_blocks_scroll_instead_of_wrapping(built):
+    """A wide output line (the columns of kit status and kit check) scrolls sideways as in a
+    terminal: kit.css, the last style sheet of every page, sets the console blocks' pre so, and
+    no style sheet of the site makes a pre wrap."""
+    page = (built / "tutorial" / "04-cluster.html").read_text()
+    sheets = re.findall(r'<link rel="stylesheet"[^>]* href="\.\./_static/([^"?]+)', page)
+    assert sheets[-1] == "kit.css", sheets
+    rules = dict(_css_rules((built / "_static" / "kit.css").read_text()))
+    console = rules["div.highlight-console pre"]
+    assert console["white-space"] == "pre" and console["overflow-x"] == "auto", console
+    assert console["overflow-wrap"] == "normal", console  # furo's article sets break-word, inherited
+    wrapping = [(sheet.name, selector) for sheet in (built / "_static").rglob("*.css")
+                for selector, declarations in _css_rules(sheet.read_text())
+                if re.search(r"\bpre\b|highlight", selector)
+                and declarations.get("white-space", "").startswith(("pre-wrap", "pre-line", "break-spaces", "normal"))]
+    assert wrapping == []
 
 
 def test_the_width_check_catches_a_wide_drawing(tmp_path):

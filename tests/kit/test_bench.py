@@ -117,6 +117,20 @@ def test_python_rate_fallback_measures_without_wrk(benched):
     assert rate > 0 and failed == 0 and problem == ""
 
 
+def test_progress_goes_to_standard_error_and_the_table_alone_to_standard_output(benched, tmp_path):
+    """`kit bench … > bench.txt` once sat silent for the whole run: its progress went into the file."""
+    site, env, _, _ = benched
+    if tomllib.loads((site / "kit.toml").read_text())["edge"] != "python":
+        pytest.skip("the same command line on either edge: once is enough")
+    proc = run(kit_cmd("bench", str(site), "--quick"), env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "bench: killing the master" in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(" ") and all(name in lines[0] for name in TARGETS)  # the table's head first
+    assert "bench:" not in proc.stdout  # and no progress line anywhere
+    assert any(line.startswith("failed requests") for line in lines)
+
+
 def test_ctrl_c_while_the_master_is_killed_brings_it_back_and_removes_the_index(benched):
     """The one moment kit bench breaks the site on purpose: interrupted there, it repairs it."""
     site, env, _, _ = benched

@@ -1,16 +1,22 @@
-"""``kit check`` on sites the tutorial makes, on broken files, and with a
-shell whose variables would override the team's files: findings, never a
-traceback."""
+"""``kit check`` on sites the tutorial makes, on broken files, with a shell
+whose variables would override the team's files, and on a real cluster with
+services killed: findings naming the real cause and its fix, never a traceback."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from kit.check import OVERRIDING_VARIABLES, check_site, environment_findings
+from tests.conftest import UPSTREAM_ONLY, clean_env, kit_cmd, run
+from tests.kit.test_cluster import alive, pids, running_site
 
 
 def kit_run(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -43,7 +49,21 @@ def test_check_on_a_mirror_only_site_has_no_traceback(mirror_only):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr and proc.stderr == ""
     assert "upload accepted" not in proc.stdout
-    assert "index answers                FAIL" in proc.stdout
+
+
+def test_a_stopped_cluster_is_one_finding_not_a_cascade(mirror_only):
+    """Nothing running made every team's "index answers" and "package resolves"
+    fail, each with its own fix; one line says what is wrong."""
+    proc = kit_run("check", str(mirror_only), "--package", "x")
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    failed = [line for line in lines if " FAIL " in line]
+    assert failed == ["cluster    cluster running              FAIL   nothing is running "
+                      "(master, mirror and edge stopped)"], proc.stdout
+    assert lines[lines.index(failed[0]) + 1].strip() == f"fix: start the cluster: kit up {mirror_only}"
+    assert "index answers" not in proc.stdout and "package resolves" not in proc.stdout
+    assert "alpha      one index only               pass" in proc.stdout  # the files are still read
+    assert proc.stdout.rstrip().endswith(" passed, 1 failed")
 
 
 def test_a_pypirc_without_repository_is_a_finding(mirror_only):
@@ -174,3 +194,106 @@ def test_world_readable_secrets_and_databases_are_flagged(mirror_only):
     database.chmod(0o700)
     (database / ".sqlite").chmod(0o600)
     assert all(f.ok for f in check_site(mirror_only, live=False, environ={}) if f.team == "site")
+
+
+# -- the cluster, really run ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, dists):
+    """A site with master, mirror, edge and a local upstream running: (site, env).
+    A test that kills a service brings it back with ``kit up`` before it ends."""
+    root = tmp_path_factory.mktemp("check-cluster")
+    env = clean_env(root / "home")
+    with running_site(root, env, dists.upstream_folder) as (site, _):
+        yield site, env
+
+
+def check(site: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    proc = run(kit_cmd("check", str(site), *args), env=env, check=False)
+    assert "Traceback" not in proc.stdout + proc.stderr and proc.stderr == "", proc.stdout + proc.stderr
+    return proc
+
+
+def row(out: str, team: str, name: str) -> tuple[str, str, str]:
+    """A finding's result, detail and fix ("" when it passed), as kit check prints them."""
+    lines = out.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith(f"{team:10} {name:28} "):
+            result, _, detail = line[40:].partition(" ")
+            following = lines[number + 1].strip() if number + 1 < len(lines) else ""
+            fix = following.removeprefix("fix: ") if following.startswith("fix: ") else ""
+            return result, detail.strip(), fix
+    raise AssertionError(f"no {team}/{name} row in:\n{out}")
+
+
+def kill(site: Path, *names: str) -> None:
+    """SIGKILL, as an attendee's `kill -9` or a crash: the pid files stay behind."""
+    running = pids(site)
+    for name in names:
+        os.kill(running[name], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(alive(running[name]) for name in names):
+        assert time.monotonic() < deadline, f"{names} still alive"
+        time.sleep(0.05)
+
+
+def test_a_healthy_cluster_shows_each_service_the_lag_the_origins_and_the_static_copy(cluster):
+    site, env = cluster
+    proc = check(site, env)
+    assert proc.returncode == 0, proc.stdout
+    running = pids(site)
+    for name in ("upstream", "master", "mirror", "edge"):
+        result, detail, _ = row(proc.stdout, "cluster", f"{name} healthy")
+        assert result == "pass" and detail.endswith(f" answers (pid {running[name]})"), detail
+    result, detail, _ = row(proc.stdout, "cluster", "mirror in sync")
+    assert result == "pass" and re.fullmatch(r"0 changes behind the master \(both at serial \d+\)", detail), detail
+    assert row(proc.stdout, "cluster", "edge sees its origins")[:2] == ("pass", "master in use, mirror in use")
+    result, detail, _ = row(proc.stdout, "cluster", "static copy fresh")
+    assert result == "pass" and re.match(r"refreshed \d+ s ago \(serial \d+, \d+ projects?, \d+ files?\)", detail), detail
+    assert re.search(r"^\d+ passed, 0 failed$", proc.stdout, re.M)
+
+
+def test_a_killed_mirror_fails_and_names_kit_up(cluster):
+    """With the mirror killed, kit check said "16 passed, 0 failed" and exited 0."""
+    site, env = cluster
+    kill(site, "mirror")
+    try:
+        proc = check(site, env)
+        assert proc.returncode == 1, proc.stdout
+        assert row(proc.stdout, "cluster", "mirror healthy") == (
+            "FAIL", "mirror is not running; its process is gone (killed, or it crashed)", f"start it again: kit up {site}")
+        assert row(proc.stdout, "cluster", "master healthy")[0] == "pass"
+        assert "mirror in sync" not in proc.stdout  # no lag to tell: the row above says why
+        # Reads go on through the master: the team's checks still pass.
+        for name in ("index answers", "package resolves", "upload accepted"):
+            assert row(proc.stdout, "web", name)[0] == "pass", name
+        assert re.search(r"^\d+ passed, 1 failed$", proc.stdout, re.M), proc.stdout
+    finally:
+        run(kit_cmd("up", str(site)), env=env)
+    assert check(site, env).returncode == 0  # the fix it named fixed it
+
+
+def test_master_and_mirror_killed_names_them_not_the_upstream(cluster):
+    """With master and mirror killed, kit check told the reader to "check the
+    upstream serves acme-utils", which it did: the services were down."""
+    site, env = cluster
+    kill(site, "master", "mirror")
+    try:
+        # A project the edge has never served: no stale page of it to fall back on.
+        proc = check(site, env, "--package", UPSTREAM_ONLY)
+        assert proc.returncode == 1, proc.stdout
+        assert "upstream serves" not in proc.stdout, proc.stdout
+        for name in ("master", "mirror"):
+            assert row(proc.stdout, "cluster", f"{name} healthy")[::2] == ("FAIL", f"start it again: kit up {site}")
+        assert row(proc.stdout, "cluster", "upstream healthy")[0] == "pass"
+        result, _, fix = row(proc.stdout, "web", "package resolves")
+        assert (result, fix) == ("FAIL", f"master and mirror are not running; start them: kit up {site}")
+        assert row(proc.stdout, "web", "upload accepted")[::2] == (
+            "FAIL", f"master is not running; start it: kit up {site}")
+        # What still serves: the edge, from its static copy of the team indexes.
+        result, detail, _ = row(proc.stdout, "cluster", "static copy fresh")
+        assert result == "pass" and detail.endswith("serving team pages while master and mirror are down"), detail
+    finally:
+        run(kit_cmd("up", str(site)), env=env)
+    assert check(site, env).returncode == 0

@@ -96,6 +96,33 @@ def test_written_pip_conf_installs_from_a_running_index(uploaded, tmp_path, caps
     assert out == "team"
 
 
+def test_written_uv_toml_publishes_to_a_running_devpi_index(devpi_site, tmp_path, capsys):
+    """For a devpi index, kit clients knows the upload URL: uv publishes there with its uv.toml
+    (the password from the environment, which kit clients never writes)."""
+    from kit.sample import make_wheel
+    from tests.kit.test_clients_real import load_env_file, on_team_index
+
+    out_dir = tmp_path / "out"
+    code, _, err = kit("clients", "--index-url", f"{devpi_site.url}/web/private/+simple/", "--tool", "uv", "--tool", "env",
+                       "--out", str(out_dir), capsys=capsys)
+    assert code == 0, err
+    assert "PASSWORD" not in (out_dir / "ci.env").read_text()
+    password = load_env_file(devpi_site.team_dir("web") / "ci.env")["UV_PUBLISH_PASSWORD"]
+    wheel = make_wheel(tmp_path / "dist", "kitdemo-clients", "1.0", marker="clients")
+    env = dict(devpi_site.env, UV_CONFIG_FILE=str(out_dir / "uv.toml"), UV_CACHE_DIR=str(tmp_path / "uvcache"),
+               UV_PUBLISH_USERNAME="web", UV_PUBLISH_PASSWORD=password)
+    run([BIN / "uv", "publish", "--index", "web", wheel], env=env, cwd=tmp_path)
+    on_team_index(devpi_site, "web", wheel)
+
+
+def test_no_publish_settings_without_an_upload_url(capsys):
+    """An index whose upload URL kit cannot tell gets no upload target at all, not PyPI's."""
+    code, out, err = kit("clients", "--index-url", "https://pkgs.example.test/simple/", "--tool", "uv", "--tool", "pdm",
+                         "--tool", "poetry", "--tool", "env", capsys=capsys)
+    assert code == 0, err
+    assert "publish" not in out.lower() and "repository" not in out and "POETRY_" not in out
+
+
 def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("keep")

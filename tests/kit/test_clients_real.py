@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, run
+from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, run
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def load_env_file(path: Path) -> dict[str, str]:
     """What `set -a; . ./ci.env` gives a job, read by the shell itself."""
     out = subprocess.run(["sh", "-c", f"set -a; . '{path}'; env -0"], capture_output=True, env={}, check=True)
     pairs = [item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item]
-    return {k: v for k, v in pairs if k.startswith(("PIP_", "UV_", "PDM_", "TWINE_"))}
+    return {k: v for k, v in pairs if k.startswith(("PIP_", "UV_", "PDM_", "TWINE_", "POETRY_"))}
 
 
 def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
@@ -171,6 +171,107 @@ def test_team_index_hides_the_upstream_versions_of_a_private_name(uploaded):
         page = response.read().decode()
     assert "kitdemo_private-1.0-py3-none-any.whl" in page
     assert "2.0" not in page and "/root/pypi/+f/" not in page
+
+
+# -- publishing: uv, poetry and pdm upload with the team's files -------------------
+
+
+def on_team_index(server, team: str, wheel: Path) -> None:
+    """``wheel`` is listed on the team index's simple page, with the sha256 of its bytes."""
+    import hashlib
+    import urllib.request
+
+    project = wheel.name.split("-")[0].replace("_", "-")
+    with urllib.request.urlopen(f"{server.url}/{team}/private/+simple/{project}/") as response:
+        page = response.read().decode()
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert f"{wheel.name}#sha256={digest}" in page, page
+
+
+def project_folder(path: Path, name: str, version: str, marker: str) -> tuple[Path, Path]:
+    """A project as poetry and pdm publish it: pyproject.toml naming it, its wheel built into dist/."""
+    from kit.sample import make_wheel
+
+    path.mkdir(parents=True)
+    (path / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "{version}"\n'
+                                         'requires-python = ">=3.11"\n')
+    return path, make_wheel(path / "dist", name, version, marker=marker)
+
+
+def test_uv_publishes_with_generated_uv_toml(devpi_site, tmp_path):
+    """``uv publish --index web`` uploads to the team index (the index's publish-url), and so
+    does a plain ``uv publish`` (the top-level one: never PyPI); the credentials as ci.env
+    gives them to uv. What was published then installs with the same uv.toml."""
+    from kit.sample import make_wheel
+
+    ci = load_env_file(devpi_site.team_dir("web") / "ci.env")
+    env = dict(devpi_site.env, UV_CONFIG_FILE=str(devpi_site.team_dir("web") / "uv.toml"),
+               UV_CACHE_DIR=str(tmp_path / "uvcache"),
+               UV_PUBLISH_USERNAME=ci["UV_PUBLISH_USERNAME"], UV_PUBLISH_PASSWORD=ci["UV_PUBLISH_PASSWORD"])
+    first = make_wheel(tmp_path / "dist", "kitdemo-uv", "1.0", marker="uv")
+    run([BIN / "uv", "publish", "--index", "web", first], env=env, cwd=tmp_path)
+    on_team_index(devpi_site, "web", first)
+    second = make_wheel(tmp_path / "dist", "kitdemo-uv", "1.1", marker="uv")
+    run([BIN / "uv", "publish", second], env=env, cwd=tmp_path)
+    on_team_index(devpi_site, "web", second)
+    python = new_venv(tmp_path / "venv")
+    run([BIN / "uv", "pip", "install", "--python", python, "kitdemo-uv"], env=env)
+    assert run([python, "-c", "import kitdemo_uv as u; print(u.WHO, u.VERSION)"], env=env).stdout.split() == ["uv", "1.1"]
+
+
+def test_ci_env_publishes_with_uv(devpi_site, tmp_path):
+    """A CI job that loads the data team's ci.env runs a plain ``uv publish``: ci.env names
+    the team's upload URL next to the credentials, so they never go to PyPI."""
+    from kit.sample import make_wheel
+
+    ci = load_env_file(devpi_site.team_dir("data") / "ci.env")
+    assert ci["UV_PUBLISH_URL"] == f"{devpi_site.url}/data/private/"  # checked first: else uv would try PyPI
+    wheel = make_wheel(tmp_path / "dist", "kitdemo-ci-uv", "1.0", marker="data-team")
+    run([BIN / "uv", "publish", wheel], env=dict(devpi_site.env, **ci, UV_CACHE_DIR=str(tmp_path / "uvcache")),
+        cwd=tmp_path)
+    on_team_index(devpi_site, "data", wheel)
+
+
+@pytest.mark.slow_client
+def test_poetry_publishes_with_the_generated_settings(devpi_site, tmp_path):
+    """``poetry publish -r web``: on a laptop after the two ``poetry config`` commands
+    poetry-source.toml names (the password typed when asked); in CI with ci.env loaded."""
+    comments = (devpi_site.team_dir("web") / "poetry-source.toml").read_text().splitlines()
+    commands = [line.split("#", 1)[1].split() for line in comments if line.startswith("#   poetry config ")]
+    assert [c[:3] for c in commands] == [["poetry", "config", "repositories.web"], ["poetry", "config", "http-basic.web"]]
+    password = load_env_file(devpi_site.team_dir("web") / "ci.env")["POETRY_HTTP_BASIC_WEB_PASSWORD"]
+    laptop = clean_env(tmp_path / "laptop-home")
+    project, wheel = project_folder(tmp_path / "laptop", "kitdemo-poetry", "1.0", marker="poetry")
+    for command in commands:
+        done = subprocess.run([BIN / command[0], *command[1:]], env=laptop, input=password + "\n", text=True,
+                              capture_output=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    run([BIN / "poetry", "publish", "-r", "web", "--no-interaction"], env=laptop, cwd=project)
+    on_team_index(devpi_site, "web", wheel)
+
+    ci = load_env_file(devpi_site.team_dir("web") / "ci.env")
+    project, wheel = project_folder(tmp_path / "ci", "kitdemo-poetry", "2.0", marker="poetry")
+    run([BIN / "poetry", "publish", "-r", "web", "--no-interaction"],
+        env=dict(clean_env(tmp_path / "ci-home"), **ci), cwd=project)
+    on_team_index(devpi_site, "web", wheel)
+
+
+@pytest.mark.slow_client
+def test_pdm_publishes_with_generated_pdm_toml(devpi_site, tmp_path):
+    """``pdm publish -r web`` with the team's pdm.toml in the project (the password from
+    PDM_PUBLISH_PASSWORD); and a plain ``pdm publish`` in CI with ci.env loaded."""
+    ci = load_env_file(devpi_site.team_dir("web") / "ci.env")
+    project, wheel = project_folder(tmp_path / "laptop", "kitdemo-pdm", "1.0", marker="pdm")
+    (project / "pdm.toml").write_text((devpi_site.team_dir("web") / "pdm.toml").read_text())
+    env = dict(devpi_site.env, PDM_CACHE_DIR=str(tmp_path / "pdm-cache"), PDM_PUBLISH_PASSWORD=ci["PDM_PUBLISH_PASSWORD"])
+    run([BIN / "pdm", "publish", "-r", "web", "--no-build"], env=env, cwd=project)
+    on_team_index(devpi_site, "web", wheel)
+
+    assert ci["PDM_PUBLISH_REPO"] == f"{devpi_site.url}/web/private/"  # checked first: else pdm would try PyPI
+    project, wheel = project_folder(tmp_path / "ci", "kitdemo-pdm", "2.0", marker="pdm")
+    run([BIN / "pdm", "publish", "--no-build"], env=dict(devpi_site.env, **ci, PDM_CACHE_DIR=str(tmp_path / "pdm-cache")),
+        cwd=project)
+    on_team_index(devpi_site, "web", wheel)
 
 
 CONSUMER = """\

@@ -103,6 +103,21 @@ def test_up_starts_every_service_healthy(cluster):
     assert all(r["healthy"] for r in rows.values()), rows
     assert rows["mirror"]["detail"] == "in sync with the master" and rows["mirror"]["behind"] == 0
     assert all(isinstance(r["pid"], int) for r in rows.values())
+    # The mirror started once the master answered: a devpi replica whose first fetch is
+    # refused waits 5 s before the next, and kit up waited with it (one run in four or so).
+    assert "failed fetching" not in (site / "cluster" / "run" / "logs" / "mirror.log").read_text()
+
+
+def master_serial(site: Path, env: dict) -> int:
+    """The master's serial: how many changes devpi has committed (root/pypi read once first:
+    devpi commits once, of its own, when it first reads a mirror index's project names)."""
+    master = next(r for r in status(site, env) if r["name"] == "master")["url"]
+    answers = []
+    for path in ("/root/pypi", "/+status"):
+        request = urllib.request.Request(master + path, headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answers.append(json.loads(answer.read()))
+    return answers[-1]["result"]["serial"]
 
 
 def test_status_shows_the_edge_s_static_copy_of_the_team_index(cluster):
@@ -185,6 +200,7 @@ def test_check_passes_on_a_running_cluster(cluster):
 def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster, dists, tmp_path):
     site, env, _ = cluster
     master_pid = pids(site)["master"]
+    serial = master_serial(site, env)
     os.kill(master_pid, signal.SIGKILL)
     team = site / "teams" / "web"
     pip_env = dict(env, PIP_CONFIG_FILE=str(team / "pip.conf"))
@@ -212,6 +228,10 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster
     up = run(kit_cmd("up", str(site)), env=env)
     assert "master" in up.stdout and "healthy" in up.stdout
     assert all(r["healthy"] for r in status(site, env))
+    # With the answers unchanged, bringing the master back commits nothing (it once set every
+    # team's password again): the mirror, which retries a lost master only every 5 s, has
+    # nothing to catch up on, and kit up need not wait for it.
+    assert master_serial(site, env) == serial
     team_upload(site, env, newer)
 
 
@@ -238,7 +258,8 @@ def test_down_stops_everything_and_leaves_no_process(cluster):
     site, env, _ = cluster
     running = pids(site)
     assert set(running) == {"upstream", "master", "mirror", "edge"}
-    proc = run(kit_cmd("down", str(site)), env=env)
+    # From a folder inside the site, as from inside a git repository: no SITE_DIR needed.
+    proc = run(kit_cmd("down"), env=env, cwd=site / "teams" / "web")
     for name in running:
         assert f"{name:8} stopped" in proc.stdout
     assert not [pid for pid in running.values() if alive(pid)]
@@ -291,6 +312,15 @@ def test_down_and_status_when_nothing_runs(idle_site):
     assert down.returncode == 0 and "nothing to stop" in down.stdout
     st = run(kit_cmd("status", str(site)), env=env, check=False)
     assert st.returncode == 3 and "nothing is running" in st.stdout
+
+
+@pytest.mark.parametrize("where, shown", [("teams/web", "../.."), (".", "."), ("..", "site")])
+def test_down_names_the_site_it_found_as_typed_from_here(idle_site, where, shown):
+    """From teams/ops, kit down once said "nothing is running in ." of a site two folders up."""
+    site, env = idle_site
+    down = run(kit_cmd("down"), env=env, cwd=site / where) if where != ".." else \
+        run(kit_cmd("down", "site"), env=env, cwd=site.parent)
+    assert down.stdout == f"nothing is running in {shown}; nothing to stop\n"
 
 
 def test_busy_port_is_named_and_nothing_starts(idle_site):

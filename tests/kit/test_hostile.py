@@ -201,6 +201,12 @@ CASES += [
         ("scheme=HTTP", "unsupported scheme"),
         ("scheme=", "unsupported scheme"),
         ("teem=web", "did you mean 'teams'"),
+        # a near miss of a choice is named, as one of a key is (varnsh once got no hint)
+        ("edge=varnsh", "unknown edge 'varnsh' (did you mean 'varnish'?); choose python"),
+        ("edge=Varnsh", "(did you mean 'varnish'?)"),
+        ("scheme=htps", "unsupported scheme 'htps' (did you mean 'https'?); use http or https"),
+        ("setups=mirror,cluser", "unknown choice 'cluser' (did you mean 'cluster'?)"),
+        ("clients=pip,pdn", "unknown choice 'pdn' (did you mean 'pdm'?)"),
         ("=x", "is not KEY=VALUE"),
         ("nokeyvalue", "is not KEY=VALUE"),
         ("te\nams=x", "unknown answer key"),

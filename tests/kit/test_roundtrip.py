@@ -2,9 +2,10 @@
 
 1. Any text as any answer is either refused with an AnswerError, or the site
    renders and its kit.toml reads back to the same answers.
-2. Any text as ``kit clients --index-url`` is either refused, or every client
-   file reads back, by the parser its tool uses, with exactly that URL and
-   exactly one index.
+2. Any text as ``kit clients --index-url`` (and ``--upload-url``) is either
+   refused, or every client file reads back, by the parser its tool uses,
+   with exactly that URL and exactly one index; and every tool that publishes
+   (twine, uv, poetry, pdm) with exactly that upload URL.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def test_any_answer_is_refused_or_reads_back(raw):
 ALL_TOOLS = ("pip", "uv", "buildout", "setuptools", "poetry", "pdm", "twine", "env")
 DEVPI_URL = "http://127.0.0.1:3141/web/private/+simple/"
 urls = nasty_text | _spliced(DEVPI_URL) | _spliced(DEVPI_URL) | _spliced("https://pkgs.example.test/simple/")
+UPLOAD_URL = "https://pkgs.example.test/upload/"
+upload_urls = st.just(UPLOAD_URL) | _spliced(UPLOAD_URL)
 
 
 def _sourced(folder: Path) -> dict[str, str]:
@@ -119,6 +122,8 @@ def _read_back(files: dict[str, str], folder: Path) -> dict[str, object]:
     uv = tomllib.loads(files["uv.toml"])
     pdm = tomllib.loads(files["pdm.toml"])
     poetry = tomllib.loads(files["poetry-source.toml"])
+    pypirc = configparser.RawConfigParser()  # twine reads .pypirc without interpolation
+    pypirc.read_string(files[".pypirc"])
     env = _sourced(folder)
     return {
         "pip": (pip.sections(), dict(pip["global"])),
@@ -128,6 +133,14 @@ def _read_back(files: dict[str, str], folder: Path) -> dict[str, object]:
         "pdm": pdm["pypi"]["url"],
         "poetry": [source["url"] for source in poetry["tool"]["poetry"]["source"]],
         "env": env,
+        # Where each tool that publishes uploads.
+        "uploads": {
+            "twine": [pypirc.get(section, "repository") for section in pypirc.sections() if section != "distutils"],
+            "uv": [uv.get("publish-url")] + [index.get("publish-url") for index in uv["index"]],
+            "pdm": [repository["url"] for repository in pdm.get("repository", {}).values()],
+            "env": sorted({env[name] for name in env if name.endswith(("_PUBLISH_URL", "_PUBLISH_REPO", "REPOSITORY_URL"))
+                           or name.startswith("POETRY_REPOSITORIES_")}),
+        },
     }
 
 
@@ -143,10 +156,10 @@ def _expected(url: str) -> dict[str, object]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw_url=urls)
-def test_any_index_url_is_refused_or_every_file_names_exactly_it(raw_url):
+@given(raw_url=urls, raw_upload_url=upload_urls)
+def test_any_index_url_is_refused_or_every_file_names_exactly_it(raw_url, raw_upload_url):
     try:
-        context = index_context(raw_url, tools=ALL_TOOLS, upload_url="https://pkgs.example.test/upload/")
+        context = index_context(raw_url, tools=ALL_TOOLS, upload_url=raw_upload_url)
     except (ClientsError, AnswerError) as exc:
         assert "\n" not in str(exc)
         event("refused")
@@ -158,6 +171,11 @@ def test_any_index_url_is_refused_or_every_file_names_exactly_it(raw_url):
     with tempfile.TemporaryDirectory() as tmp:
         seen = _read_back(files, Path(tmp))
     env = seen.pop("env")
+    upload_url = context["upload_url"]
+    assert seen.pop("uploads") == {"twine": [upload_url], "uv": [upload_url, upload_url], "pdm": [upload_url],
+                                   "env": [upload_url]}
+    names = ("TWINE_REPOSITORY_URL", "UV_PUBLISH_URL", "PDM_PUBLISH_REPO", f"POETRY_REPOSITORIES_{context['env_name']}_URL")
+    assert [env.get(name) for name in names] == [upload_url] * len(names)
     pip_sections, pip_global = seen.pop("pip")
     expected = _expected(url)
     exp_sections, exp_global = expected.pop("pip")
@@ -167,4 +185,4 @@ def test_any_index_url_is_refused_or_every_file_names_exactly_it(raw_url):
     assert env["PIP_INDEX_URL"] == env["UV_DEFAULT_INDEX"] == env["PDM_PYPI_URL"] == url
     assert env["PIP_EXTRA_INDEX_URL"] == "" and env["PIP_FIND_LINKS"] == ""
     # Nothing but kit's own variables: a value never defines another one.
-    assert all(name.startswith(("PIP_", "UV_", "PDM_", "TWINE_")) for name in env), sorted(env)
+    assert all(name.startswith(("PIP_", "UV_", "PDM_", "TWINE_", "POETRY_")) for name in env), sorted(env)

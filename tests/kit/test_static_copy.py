@@ -19,6 +19,7 @@ import pytest
 
 from kit.cluster import edge_summary, free_ports
 from kit.edge_cache import JSON
+from kit.report import plural
 from kit.sample import make_wheel
 from kit.static_copy import read_status, refresh
 from tests.conftest import BIN, clean_env, free_port, run
@@ -193,7 +194,7 @@ def test_the_drill_master_and_mirror_dead_a_package_nobody_fetched_installs_from
         assert copy["errors"] >= 1 and "ConnectError" in copy["last_error"]  # the edge's own refresh: nobody answered
         assert health["static_copy_served"] >= 3 and health["integrity_failures"] == 0
         summary = edge_summary(health)
-        shown = f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy['serial']}, {made.projects} projects, {made.files} files)"
+        shown = f"static copy: refreshed {copy['age']:.0f} s ago (serial {copy['serial']}, {plural(made.projects, 'project')}, {plural(made.files, 'file')})"
         assert shown in summary, summary
 
 

@@ -163,7 +163,8 @@ def test_project_name_refuses(raw):
     assert "is not a valid project name" in refused(validate.project_name, "n", raw)
 
 
-@pytest.mark.parametrize("raw, ok", [("1.0", True), ("2.3.1", True), ("1.0rc1", False), ("1" * 41, False),
+@pytest.mark.parametrize("raw, ok", [("1.0", True), ("2.3.1", True), ("1.1.dev1", True), ("1.0rc1", False),
+                                     ("1.1.dev", False), ("1.1dev1", False), ("1" * 41, False),
                                      ("1..0", False), ("", False), ("\u0661.0", False)])
 def test_version(raw, ok):
     if ok:
@@ -194,3 +195,29 @@ def test_text():
     assert validate.text("--says", "hi there") == "hi there"
     assert "control character" in refused(validate.text, "--says", "a\tb")
     assert "at most 200" in refused(validate.text, "--says", "x" * 201)
+
+
+def test_choice_names_a_near_miss_and_the_fix():
+    """``varnsh`` got no "did you mean": only keys and team names had one."""
+    pick = dict(refusal="unknown edge", fix="choose python or varnish")
+    assert validate.choice("edge", " Varnish ", ("python", "varnish"), **pick) == "varnish"
+    assert refused(validate.choice, "edge", "varnsh", ("python", "varnish"), **pick) == (
+        "edge: unknown edge 'varnsh' (did you mean 'varnish'?); choose python or varnish")
+    assert refused(validate.choice, "edge", "nginx", ("python", "varnish"), **pick) == (
+        "edge: unknown edge 'nginx'; choose python or varnish")  # nothing near: no guess
+    assert "did you mean" not in refused(validate.choice, "edge", 3, ("python", "varnish"), **pick)
+    exact = dict(refusal="unsupported scheme", fix="use http or https", exact=True)
+    assert "scheme 'HTTP' (did you mean 'http'?)" in refused(validate.choice, "scheme", "HTTP", ("http", "https"), **exact)
+
+
+def test_every_choice_valued_answer_names_a_near_miss():
+    """Whichever answer takes one of a few words, a typo of one gets it named."""
+    from kit.answers import collect_answers
+
+    for key, near, meant in [("edge", "varnsh", "varnish"), ("scheme", "htps", "https"),
+                             ("devpi_upstream", "public-mirorr", "public-mirror"), ("setups", "clients,cluser", "cluster"),
+                             ("clients", "pip,tw1ne", "twine")]:
+        raw = {"setups": ["cluster", "public-mirror"], "mirror_projects": "x"} if key == "devpi_upstream" else {}
+        with pytest.raises(AnswerError) as info:
+            collect_answers({**raw, key: near})
+        assert str(info.value).startswith(f"{key}: ") and f"(did you mean {meant!r}?)" in str(info.value)

@@ -154,7 +154,7 @@ def test_up_runs_varnish_in_front_and_the_shield_behind(vcluster):
                                                "origins": {"master": True, "mirror": True, "shield": True}}
     assert "varnishd" in Path(f"/proc/{rows['edge']['pid']}/cmdline").read_text()
     # kit status reads Varnish's own counters and its view of the origins
-    assert re.search(r"\d+ hits, \d+ misses, \d+ stale, \d+ passes; origins: master up, mirror up, shield up$",
+    assert re.search(r"\d+ hits?, \d+ miss(es)?, \d+ stale answers?, \d+ pass(es)?; origins: master up, mirror up, shield up$",
                      rows["edge"]["detail"]), rows["edge"]["detail"]
 
 

@@ -94,6 +94,8 @@ def test_a_room_installs_kit_and_every_client_offline_and_no_later_install_break
     fix = lines[0].split("fix: ", 1)[1]
     assert fix.endswith("pip install 'setuptools<=81,>=75.8.2'"), fix  # devpi-server's and zc.buildout's, together
     assert processes_under(site) == []
+    toured = run(_offline([kit, "tour"]), env=env, check=False)
+    assert toured.returncode == 1 and toured.stdout == "" and toured.stderr.strip() == lines[0], toured
 
     # The fix, as the message says it, with the wheelhouse as the index: kit starts again.
     run(_offline([*fix.replace("'", "").split(), *INSTALL, str(house)]), env=env)

@@ -7,6 +7,7 @@ typer's CliRunner cannot drive questionary; a pipe input can, through the same
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 import time
@@ -25,12 +26,12 @@ from kit.init import IniterBase
 
 ENTER = "\r"
 CTRL_C = "\x03"
-CLEAR = "\x15"  # Ctrl-U: a refused reply stays in the line to be edited; this clears it
 DOWN = "\x1b[B"
 
 
-def drive(keys: list[str], args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run ``kit`` with ``keys`` typed at its prompts; return exit code, screen, stderr.
+def drive(keys: list[str], args: list[str], monkeypatch, capsys, stdout: list | None = None) -> tuple[int, str, str]:
+    """Run ``kit`` with ``keys`` typed at its prompts; return exit code, screen, stderr
+    (and append standard output to ``stdout`` when given).
 
     Each chunk is typed after a pause, as a person would, so the screen is
     redrawn in between (and shows the reason a reply was refused).
@@ -63,7 +64,9 @@ def drive(keys: list[str], args: list[str], monkeypatch, capsys) -> tuple[int, s
             done.set()
             # Keys a wizard did not read would be typed into the next test's wizard.
             assert get_typeahead(pipe) == [], "the test typed more keys than the wizard read"
-    _, err = capsys.readouterr()
+    out, err = capsys.readouterr()
+    if stdout is not None:
+        stdout.append(out)
     # Keep the words, drop the terminal's control sequences.
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
     return exit_info.value.code, text, err
@@ -74,27 +77,32 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
         ENTER,  # setups: the defaults (all four)
         ENTER,  # upstream: pypi
         "Web Team" + ENTER,  # refused: not a valid team name
-        CLEAR + "web,data" + ENTER,  # teams
+        "web,data" + ENTER,  # teams, asked again on an empty line
         ENTER,  # private_projects: none
         ENTER,  # host
         ENTER,  # scheme
         "99999" + ENTER,  # refused: out of range
-        CLEAR + "4141" + ENTER,  # master_port
+        "4141" + ENTER,  # master_port
         ENTER, ENTER, ENTER,  # mirror_port, edge_port, edge (python)
         ENTER,  # clients: all
         ENTER,  # admin password: empty = random
         ENTER,  # the summary: write these files? yes
     ]
     site = tmp_path / "site"
-    code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
+    out = []
+    code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys, out)
     assert code == 0, err
-    assert "invalid team name 'Web Team'" in screen and "(try 'web-team')" in screen
-    assert "port 99999 is out of range" in screen
+    assert "teams: invalid team name 'Web Team'" in err and "(try 'web-team')" in err
+    assert "master_port: port 99999 is out of range" in err
     answers = tomllib.loads((site / "kit.toml").read_text())
     assert answers["teams"] == ["web", "data"]
     assert answers["master_port"] == 4141
     assert len(answers["admin_password"]) >= 16
     assert (site / "teams" / "data" / "pip.conf").is_file()
+    # The summary said what it would write; once written, kit says what it wrote.
+    assert re.search(r"^will create \d+ files:$", err, re.M)
+    written = len(json.loads((site / ".kit-manifest.json").read_text())["files"])
+    assert re.search(rf"^written to .*site: created {written} files$", out[0], re.M), out[0]
 
 
 def test_typing_replaces_the_default_which_is_shown_in_brackets(tmp_path, monkeypatch, capsys):
@@ -106,6 +114,44 @@ def test_typing_replaces_the_default_which_is_shown_in_brackets(tmp_path, monkey
     assert code == 0, err
     assert tomllib.loads((site / "kit.toml").read_text())["teams"] == ["web", "data"]
     assert "[team]" in screen and "[127.0.0.1]" in screen and "[3141]" in screen and "[random]" in screen
+
+
+def test_a_refused_reply_is_asked_again_on_an_empty_line(tmp_path, monkeypatch, capsys):
+    """A refused reply once stayed in the line: typing the fix after it gave ~/wheelz~/wheels."""
+    (tmp_path / "home" / "wheels").mkdir(parents=True)
+    keys = [
+        ENTER,  # setups
+        "~/wheelz" + ENTER,  # refused: no such folder
+        "~/wheels" + ENTER,  # typed as a person would, without clearing anything first
+    ] + [ENTER] * 12
+    site = tmp_path / "site"
+    code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
+    assert code == 0, err
+    assert "upstream:" in err and "does not exist" in err
+    assert tomllib.loads((site / "kit.toml").read_text())["upstream"] == str(tmp_path / "home" / "wheels")
+    assert "~/wheelz~/wheels" not in screen
+
+
+def test_question_mark_shows_the_help_of_a_checkbox_too(tmp_path, monkeypatch, capsys):
+    """``?`` did nothing on the setups and clients checkboxes: they swallowed every key but their own."""
+    keys = [
+        "?",  # setups: its help, no Enter needed (a checkbox takes one key at a time)
+        ENTER,  # setups, asked again: the defaults
+    ] + [ENTER] * 9 + [
+        "?",  # clients
+        ENTER,  # clients, asked again: all
+        ENTER,  # admin password
+        ENTER,  # write
+    ]
+    site = tmp_path / "site"
+    code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
+    assert code == 0, err
+    for key in ("setups", "clients"):
+        help_text = next(q.help for q in QUESTIONS if q.key == key)
+        assert f"{key}: {help_text}" in err
+    assert "? shows help" in screen
+    answers = tomllib.loads((site / "kit.toml").read_text())
+    assert answers["setups"] == ["mirror", "private", "clients", "cluster"] and len(answers["clients"]) == 8
 
 
 def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, capsys):
@@ -123,6 +169,8 @@ def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeyp
     code, _, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 1
     assert "Your answers:" in err and "teams" in err and "web" in err
+    # Nothing is written yet, and the summary says so; it once said "created 38 files:".
+    assert re.search(r"^will create \d+ files:$", err, re.M) and "created" not in err
     assert re.search(r"admin_password +\(hidden\)", err)
     assert "teams/" in err and "pip.conf" in err and "kit.toml" in err  # the files, as a tree
     assert not site.exists()
