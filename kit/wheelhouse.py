@@ -24,6 +24,7 @@ alone.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -143,6 +144,7 @@ def make_wheelhouse(dest: Path, targets: list[Target], *, index_url: str | None 
               *(["--target", str(dest / ".dry-run")] if not target.here else []),
               *target.pip_options(), wanted], log, failing=f"checking that {target} installs offline")
         say(f"checked: {target} installs kit and every client from {dest} alone")
+    shutil.rmtree(dest / ".dry-run", ignore_errors=True)  # pip wants a --target for other platforms, even dry
     (dest / README).write_text(_readme())
     return sorted(dest.glob("*.whl"))
 
