@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.answers import Answers, upstream_is_folder
-from kit.edge import EdgeConfig
+from kit.edge_config import EdgeConfig
 from kit.exceptions import ClusterError
 from kit.mirror import MirrorPaths
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kit.edge import EdgeConfig
+from kit.edge_config import EdgeConfig
 from kit.sample import make_wheel
 from tests.conftest import BIN, free_port, mounted_tmpfs, run, wait_http
 

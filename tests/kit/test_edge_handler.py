@@ -20,7 +20,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import RawTestServer
 
-from kit.edge import METHODS, Edge, EdgeConfig, origin_form
+from kit.edge import METHODS, Edge, origin_form
+from kit.edge_config import EdgeConfig
 
 SECRET = "cd" * 32
 WHEEL = b"not really a wheel, but bytes with a digest\n" * 100

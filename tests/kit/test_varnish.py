@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.edge import EdgeConfig
+from kit.edge_config import EdgeConfig
 from kit.edge_cache import HTML, JSON, representation
 from kit.static_copy import refresh
 from kit.sample import make_wheel
