@@ -649,7 +649,7 @@ def _shared_names(master_url: str, teams: tuple[str, ...]) -> list[Finding]:
 def default_package(upstream: str) -> str:
     """A name every index of the site should resolve: one from a folder upstream, else pip."""
     from kit.answers import upstream_is_folder
-    from kit.upstream import project_of
+    from kit.names import project_of
 
     if upstream_is_folder(upstream):
         try:

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from kit import http
 from kit.exceptions import DevpiError
+from kit.names import normalize
 from kit.report import plural
 
 __all__ = [
@@ -259,9 +259,9 @@ def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> 
         "type": "stage", "bases": [], "volatile": False, "acl_upload": ["root"], "mirror_whitelist": [],
         "title": "Private names: reserved for the site's teams, never taken from the upstream",
     })
-    registered = {_normalise(name) for name in api.projects(NAMES_INDEX)}
+    registered = {normalize(name) for name in api.projects(NAMES_INDEX)}
     for name in plan.private_projects:
-        if _normalise(name) not in registered:
+        if normalize(name) not in registered:
             api.submit_release(NAMES_INDEX, name, NAMES_VERSION)
     if plan.private_projects:
         say(f"{NAMES_INDEX}: reserves {', '.join(plan.private_projects)}")
@@ -277,8 +277,8 @@ def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> 
             + ", ".join(team_index_config(team, teams)["bases"]))
     for team in sorted(set(plan.owned_projects.values())):
         names = sorted(name for name, owner in plan.owned_projects.items() if owner == team)
-        held = {_normalise(name) for name in api.projects(f"{team}/private")}
-        missing = [name for name in names if _normalise(name) not in held]
+        held = {normalize(name) for name in api.projects(f"{team}/private")}
+        missing = [name for name in names if normalize(name) not in held]
         if missing:
             # Registered by the team itself (its index takes its uploads); refused by
             # kit's plugin, naming the holder, when another team already has the name.
@@ -318,10 +318,6 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         print(f"create-indexes: error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 # -- a replica's state ----------------------------------------------------------------

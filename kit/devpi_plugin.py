@@ -76,6 +76,7 @@ from pluggy import HookimplMarker
 
 # The stage that reserves the site's names for every team: its releases without files belong to no team.
 from kit.devpi import NAMES_INDEX
+from kit.names import normalize
 
 __all__ = [
     "FEATURE", "PurgeSender", "Fanout", "CommitFollower", "ChangeWatcher", "check_url", "check_urls", "collapse",
@@ -102,9 +103,7 @@ _SECRET = re.compile(r"[A-Za-z0-9._~+/=-]{32,}")
 # -- which keys a change purges (pure functions) --------------------------------------
 
 
-def normalise(name: str) -> str:
-    """A project name as PEP 503 normalises it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+normalise = normalize  # the purge contract's spelling; the rule is kit.names'
 
 
 def inheritors(stage: str, bases_of: Mapping[str, Sequence[str]]) -> set[str]:

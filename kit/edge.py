@@ -44,8 +44,7 @@ from kit.edge_mirror import NO_MIRROR, PublicMirror
 from kit.edge_origins import Origin, Origins, check_forever
 from kit.edge_purge import PurgeRefused, check_authorization, parse_purge, read_secret
 from kit.static_copy import StaticOrigin, check_index, refresh
-from kit.upstream import project_of
-from kit.validate import NORMALIZED_PROJECT_RE
+from kit.names import NORMALIZED_PROJECT_RE, project_of
 
 __all__ = ["EdgeConfig", "Edge", "serve", "main"]
 

@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 
 from kit.edge_cache import JSON, representation
-from kit.upstream import normalize
+from kit.names import normalize
 
 __all__ = ["PREFIX", "PublicMirror", "NO_MIRROR", "segments"]
 

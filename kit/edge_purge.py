@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.upstream import normalize
+from kit.names import normalize
 
 __all__ = ["PurgeKey", "PurgeRefused", "read_secret", "check_authorization", "parse_purge", "MAX_BODY"]
 

@@ -50,7 +50,7 @@ from kit import validate
 from kit.answers import DEFAULT_UPSTREAM, Answers, is_loopback, is_requirement_file, upstream_is_folder
 from kit.exceptions import MirrorError, MirrorInterrupted, MirrorStorageError, one_line
 from kit.report import plural
-from kit.upstream import normalize
+from kit.names import normalize
 
 __all__ = [
     "MirrorPaths", "SyncPlan", "SyncRecord", "VerifyResult", "MirrorStatus",

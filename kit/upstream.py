@@ -39,36 +39,12 @@ from urllib.parse import quote, unquote
 
 from packaging.version import InvalidVersion, Version
 
+from kit.names import normalize, project_of, version_of
+
 __all__ = ["LocalUpstream", "normalize", "project_of", "version_of"]
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 SERIAL_HEADER = "X-PyPI-Last-Serial"
-_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2")
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name normalisation."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def project_of(filename: str) -> str | None:
-    """The normalised project name of a distribution file, or None if it is not one."""
-    if filename.endswith(".whl"):
-        return normalize(filename.split("-", 1)[0])
-    for suffix in _SUFFIXES:
-        if filename.endswith(suffix):
-            stem = filename[: -len(suffix)]
-            if "-" in stem:
-                return normalize(stem.rsplit("-", 1)[0])
-    return None
-
-
-def version_of(filename: str) -> str:
-    """The version in a distribution file's name (a file :func:`project_of` accepts)."""
-    if filename.endswith(".whl"):
-        return filename.split("-")[1]
-    stem = next(filename[: -len(s)] for s in _SUFFIXES if filename.endswith(s))
-    return stem.rsplit("-", 1)[1]
 
 
 def _version_key(version: str) -> tuple:

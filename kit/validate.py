@@ -28,6 +28,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from kit.exceptions import AnswerError
+from kit.names import MAX_PROJECT_NAME, PROJECT_RE, normalize
 
 __all__ = [
     "url", "host", "port", "team", "teams", "password", "project_name", "version", "path", "text", "choice",
@@ -38,8 +39,7 @@ __all__ = [
 #: Longer than any real index URL; a bound keeps a pasted file out of every config.
 MAX_URL = 2048
 MAX_PASSWORD = 256
-#: A project name and a version end up in a wheel's file name (at most 255 bytes).
-MAX_PROJECT_NAME = 100
+#: A version ends up in a wheel's file name (at most 255 bytes), next to the project name.
 MAX_VERSION = 40
 MAX_TEXT = 200
 #: Teams of one site. Each team index inherits every other (so that no team
@@ -60,10 +60,6 @@ TEAM_RULE = "use lowercase letters, digits and '-', starting with a letter, at m
 HOST_RE = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
-#: PEP 508's name rule (case-insensitive).
-PROJECT_RE = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
-#: A name as PEP 503 normalises a valid one: what index URLs hold (the edge caches only these).
-NORMALIZED_PROJECT_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 #: A final release (1.0, 2.3.1) or a development release as PEP 440 writes it (1.1.dev1),
 #: which installers skip unless asked. ASCII digits: \d takes any script's.
 VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*(\.dev[0-9]+)?")
@@ -332,7 +328,7 @@ def project_name(key: str, raw: Any) -> str:
             key, f"{show(raw)} is not a valid project name; use letters, digits, '.', '_' and '-', "
             f"starting and ending with a letter or digit, at most {MAX_PROJECT_NAME} characters"
         )
-    return re.sub(r"[-_.]+", "-", raw).lower()
+    return normalize(raw)
 
 
 def version(key: str, raw: Any) -> str:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
