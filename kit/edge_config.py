@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kit.files import write_atomically
+
 __all__ = ["EdgeConfig"]
 
 
@@ -82,4 +84,4 @@ class EdgeConfig:
         return json.dumps(asdict(self), indent=2) + "\n"
 
     def write(self, path: Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        write_atomically(Path(path), self.to_json())

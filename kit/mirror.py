@@ -50,6 +50,7 @@ from kit import validate
 from kit.answers import DEFAULT_UPSTREAM, Answers, is_loopback, is_requirement_file, upstream_is_folder
 from kit.exceptions import MirrorError, MirrorInterrupted, MirrorStorageError, one_line
 from kit.report import plural
+from kit.files import write_atomically
 from kit.names import normalize
 
 __all__ = [
@@ -380,10 +381,7 @@ class SyncRecord:
             return None
 
     def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(asdict(self), indent=1) + "\n")
 
 
 @contextlib.contextmanager

@@ -39,7 +39,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,8 +46,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from kit.edge_cache import HTML, JSON, links_of
 from kit.exceptions import one_line
+from kit.files import replaced, write_atomically
 from kit.http import CONNECT_TIMEOUT
-from kit.upstream import normalize, project_of
+from kit.names import normalize, project_of
 
 __all__ = ["CopyResult", "refresh", "StaticOrigin", "StaticPage", "StaticFile", "read_status", "check_index"]
 
@@ -116,19 +116,6 @@ def read_status(folder: Path) -> CopyResult | None:
         return CopyResult(**known)
     except (OSError, ValueError, TypeError):
         return None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old bytes or the new ones, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        _unlink(temp)
-        raise
 
 
 def _unlink(path) -> None:
@@ -213,7 +200,7 @@ class _Copier:
         for kind, (body, _) in bodies.items():
             target = folder / PAGE_FILES[kind]
             if not _same_bytes(target, body):  # unchanged pages are not rewritten
-                _write_atomically(target, body)
+                write_atomically(target, body)
         return True
 
     def file_links(self, body: bytes, content_type: str, page_path: str) -> dict[str, str]:
@@ -240,29 +227,23 @@ class _Copier:
         target = self.folder / file_path.lstrip("/")
         if target.exists():
             return  # files never change under one path; the edge checks each when it serves it
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            hasher = hashlib.sha256()
-            size = 0
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    with self.client.stream("GET", self.source + file_path) as response:
-                        if response.status_code >= 500:
-                            raise _SourceDown(f"{self.source}{file_path}: HTTP {response.status_code}")
-                        if response.status_code != 200:
-                            raise _CopyError(f"{file_path}: HTTP {response.status_code}")
-                        for chunk in response.iter_bytes(_CHUNK):
-                            out.write(chunk)
-                            hasher.update(chunk)
-                            size += len(chunk)
-                except httpx.HTTPError as exc:
-                    raise _SourceDown(f"{self.source}{file_path}: {exc.__class__.__name__}: {one_line(exc)}") from None
+        hasher = hashlib.sha256()
+        size = 0
+        with replaced(target) as out:  # kept only if the block ends without raising
+            try:
+                with self.client.stream("GET", self.source + file_path) as response:
+                    if response.status_code >= 500:
+                        raise _SourceDown(f"{self.source}{file_path}: HTTP {response.status_code}")
+                    if response.status_code != 200:
+                        raise _CopyError(f"{file_path}: HTTP {response.status_code}")
+                    for chunk in response.iter_bytes(_CHUNK):
+                        out.write(chunk)
+                        hasher.update(chunk)
+                        size += len(chunk)
+            except httpx.HTTPError as exc:
+                raise _SourceDown(f"{self.source}{file_path}: {exc.__class__.__name__}: {one_line(exc)}") from None
             if hasher.hexdigest() != digest:
                 raise _CopyError(f"{file_path}: the bytes from {self.source} do not match the page's sha256: not kept")
-            os.replace(temp, target)
-        finally:
-            _unlink(temp)
         self.result.downloaded += 1
         self.result.downloaded_bytes += size
 
@@ -351,7 +332,7 @@ def refresh(sources: list[str], indexes: list[str], folder: Path, *, outside_url
     else:
         # Complete only up to the last refresh without an error.
         result.refreshed_at, result.serial = previous.refreshed_at, previous.serial
-    _write_atomically(folder / STATUS_FILE, (json.dumps(asdict(result), indent=2) + "\n").encode())
+    write_atomically(folder / STATUS_FILE, (json.dumps(asdict(result), indent=2) + "\n").encode())
     return result
 
 
@@ -386,7 +367,7 @@ def _copy_from(copier: _Copier, indexes: list[str], previous: CopyResult, force:
                     copied.append(project)  # its old page stays, and so in the list
         simple = copier.folder / index / "+simple"
         for kind, body in _root_pages(index, copied).items():
-            _write_atomically(simple / PAGE_FILES[kind], body)
+            write_atomically(simple / PAGE_FILES[kind], body)
         # Gone from the index: removed after the root page stopped listing it.
         for entry in simple.iterdir():
             if entry.is_dir() and entry.name not in copied:

@@ -33,6 +33,7 @@ from typing import Callable
 
 from kit import __version__
 from kit.exceptions import AnswerError, KitError
+from kit.files import write_atomically
 
 __all__ = ["DISTRIBUTION", "Target", "WheelhouseError", "install_command", "make_wheelhouse", "parse_targets"]
 
@@ -145,7 +146,7 @@ def make_wheelhouse(dest: Path, targets: list[Target], *, index_url: str | None 
               *target.pip_options(), wanted], log, failing=f"checking that {target} installs offline")
         say(f"checked: {target} installs kit and every client from {dest} alone")
     shutil.rmtree(dest / ".dry-run", ignore_errors=True)  # pip wants a --target for other platforms, even dry
-    (dest / README).write_text(_readme())
+    write_atomically(dest / README, _readme())
     return sorted(dest.glob("*.whl"))
 
 
