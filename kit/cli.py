@@ -380,11 +380,17 @@ def wheelhouse_command(
     targets = parse_targets(python, platform)
     wheels = make_wheelhouse(dest, targets, index_url=index_url, find_links=list(find_links),
                              say=lambda line: typer.echo(line, err=True),
-                             log=(lambda line: typer.echo(f"  pip: {line}", err=True)) if verbose else None)
+                             log=lambda line: _pip_progress(line, verbose))
     size = sum(w.stat().st_size for w in wheels)
     _say(f"{dest}: {len(wheels)} wheels, {size / 1e6:.0f} MB, for {', '.join(str(t) for t in targets)}")
     _say(f"attendees copy it to ~/kit-wheelhouse and run, in a fresh virtual environment: "
          f"{install_command('~/kit-wheelhouse')}  (also in {dest}/README)")
+
+
+def _pip_progress(line: str, verbose: bool) -> None:
+    """pip's lines on standard error: every one with --verbose, else one per project it collects."""
+    if verbose or line.startswith("Collecting "):
+        typer.echo(f"  pip: {line}", err=True)
 
 
 def _ask_targets() -> tuple[list[str], list[str]]:

@@ -125,7 +125,7 @@ def make_wheelhouse(dest: Path, targets: list[Target], *, index_url: str | None 
     """Fill ``dest`` with the wheels of kit and its ``tutorial`` extra for every target; return the wheels.
 
     ``index_url`` and ``find_links`` are where pip looks (its own settings
-    when not given); ``log`` gets pip's lines as they come (progress).
+    when not given); ``log`` gets pip's lines as they come while it collects (progress).
     """
     dest.mkdir(parents=True, exist_ok=True)
     wanted = requirement()
@@ -143,7 +143,7 @@ def make_wheelhouse(dest: Path, targets: list[Target], *, index_url: str | None 
         # Offline, from the folder alone, as the attendees will: proves nothing is missing.
         _pip(["install", "--dry-run", "--ignore-installed", "--no-index", f"--find-links={dest}",
               *(["--target", str(dest / ".dry-run")] if not target.here else []),
-              *target.pip_options(), wanted], log, failing=f"checking that {target} installs offline")
+              *target.pip_options(), wanted], None, failing=f"checking that {target} installs offline")
         say(f"checked: {target} installs kit and every client from {dest} alone")
     shutil.rmtree(dest / ".dry-run", ignore_errors=True)  # pip wants a --target for other platforms, even dry
     write_atomically(dest / README, _readme())

@@ -56,6 +56,7 @@ def test_a_room_installs_kit_and_every_client_offline_and_no_later_install_break
     made = run(kit_cmd("wheelhouse", str(house), "--index-url", registry.url, "--no-input"),
                env=clean_env(tmp_path / "instructor"))
     assert "checked: Python" in made.stderr and "installs kit and every client" in made.stderr
+    assert "  pip: Collecting uv" in made.stderr  # progress: one line per project pip collects
     readme = (house / "README").read_text()
     assert "pip install --no-index --find-links ~/kit-wheelhouse 'pkgindex-kit[tutorial]'" in readme
     assert f"{house}: " in made.stdout and " wheels, " in made.stdout
