@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.processes import free_ports
 from kit.site import Site, find_site_root, site_command
 
 
@@ -21,7 +22,9 @@ def kit_in(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def room(tmp_path) -> Path:
     site = tmp_path / "room"
-    proc = kit_in(tmp_path, "init", "room", "--no-input", "--set", "teams=web")
+    # Free ports: another kit site may well be running on this machine's defaults (3141-3145).
+    ports = [f"{key}={port}" for key, port in zip(("master_port", "mirror_port", "edge_port"), free_ports(3))]
+    proc = kit_in(tmp_path, "init", "room", "--no-input", "--set", "teams=web", *(a for p in ports for a in ("--set", p)))
     assert proc.returncode == 0, proc.stderr
     return site
 
