@@ -17,6 +17,7 @@ The tree::
     ├── DevpiError              devpi-server refused or did not answer an API call (exit 1)
     ├── DrillError              ``kit drill`` cannot run: cluster not up, no project to install
     ├── BenchError              ``kit bench`` cannot run: the cluster not up, its bench index refused
+    ├── WheelhouseError         ``kit wheelhouse`` cannot collect or check the wheels (exit 1)
     └── MirrorError             the public mirror cannot be synced, verified or read (exit 1)
         ├── MirrorStorageError  its storage is not writable or too small
         └── MirrorInterrupted   a sync was stopped by Ctrl-C or SIGTERM (exit 130)
@@ -112,6 +113,13 @@ class BenchError(KitError):
     """Raised when ``kit bench`` cannot run: the cluster is not up and healthy, the master
     refuses the bench index or an upload to it, or nginx (its static reference) fails to start.
     Exit 2, as for ``kit drill``: "the bench did not run", where failed requests exit 1."""
+
+
+class WheelhouseError(KitError):
+    """Raised when ``kit wheelhouse`` cannot fill its folder: pip cannot reach the index, finds no
+    wheel of kit or of a project for a Python or platform asked for, or the folder does not install offline."""
+
+    exit_code = 1
 
 
 class MirrorError(KitError):

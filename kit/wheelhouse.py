@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from kit import __version__
-from kit.exceptions import AnswerError, KitError
+from kit.exceptions import AnswerError, WheelhouseError
 from kit.files import write_atomically
 
 __all__ = ["DISTRIBUTION", "Target", "WheelhouseError", "install_command", "make_wheelhouse", "parse_targets"]
@@ -49,12 +49,6 @@ _PYTHON = re.compile(r"(\d)\.(\d{1,2})")
 _PLATFORM = re.compile(r"(manylinux|musllinux|macosx|win|linux)[a-z0-9_]*")
 #: kit's own floor (pyproject's requires-python).
 _OLDEST_MINOR = 11
-
-
-class WheelhouseError(KitError):
-    """Raised when the wheelhouse cannot be made: a bad target, pip failing, kit's own wheel not found (exit 1)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
