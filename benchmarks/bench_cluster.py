@@ -21,8 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from kit.cluster import free_ports
-from kit.sample import make_wheel
+from kit.cluster.lifecycle import free_ports
+from kit.ops.sample import make_wheel
 
 BIN = Path(sys.executable).parent
 

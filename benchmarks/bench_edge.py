@@ -45,8 +45,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kit.processes import free_ports  # noqa: E402
-from kit.sample import make_wheel  # noqa: E402
+from kit.core.processes import free_ports  # noqa: E402
+from kit.ops.sample import make_wheel  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TEAM_INDEX = "team/private"

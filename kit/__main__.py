@@ -1,4 +1,4 @@
-from kit.cli import main
+from kit.cli.app import main
 
 if __name__ == "__main__":
     main()

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kit.cluster import free_ports
-from kit.upstream import LocalUpstream
-from kit.sample import make_wheel
+from kit.cluster.lifecycle import free_ports
+from kit.upstream.server import LocalUpstream
+from kit.ops.sample import make_wheel
 
 BIN = Path(sys.executable).parent
 #: devpi's key derivation costs seconds and ~590 MB per start by default; for

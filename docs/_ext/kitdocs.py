@@ -41,7 +41,7 @@ class KitCli(_GeneratedDirective):
     def lines(self) -> list[str]:
         import typer.main
 
-        from kit.cli import app
+        from kit.cli.app import app
 
         group = typer.main.get_command(app)
         ctx = group.make_context("kit", [], resilient_parsing=True)
@@ -75,7 +75,7 @@ def _command_lines(command, parent, path: str, name: str) -> list[str]:
 
 class KitAnswers(_GeneratedDirective):
     def lines(self) -> list[str]:
-        from kit.answers import QUESTIONS
+        from kit.site.answers import QUESTIONS
 
         rows = []
         for question in QUESTIONS:
@@ -100,7 +100,7 @@ FILE_PURPOSES = {
     "server/secrets.env": "admin and team upload passwords for the scripts (0600)",
     "server/init.sh": "creates the data folder with the admin password, passed in devpi-init's environment",
     "server/indexes.json": "the indexes and team users ``create-indexes.sh`` makes (no passwords: their variables' names)",
-    "server/create-indexes.sh": "creates the mirror, ``root/names``, team users and team indexes on the running server (``python3 -m kit.devpi``)",
+    "server/create-indexes.sh": "creates the mirror, ``root/names``, team users and team indexes on the running server (``python3 -m kit.cluster.devpi``)",
     "cluster/README.md": "the local cluster: services, ports, commands, and the start-up trade-off",
     "cluster/master.yml": "devpi-server settings of the cluster's master (primary role, cheap key derivation)",
     "cluster/mirror.yml": "devpi-server settings of the cluster's mirror (replica of the master)",
@@ -144,8 +144,8 @@ class KitFiles(_GeneratedDirective):
         import tempfile
         from pathlib import Path
 
-        from kit.answers import SETUPS, answers_from_raw
-        from kit.render import render_site
+        from kit.site.answers import SETUPS, answers_from_raw
+        from kit.site.render import render_site
 
         with tempfile.TemporaryDirectory() as tmp:
             answers = answers_from_raw({"upstream": tmp, "teams": ["team"], "setups": list(SETUPS)})
@@ -173,7 +173,7 @@ class KitClientFiles(_GeneratedDirective):
     def lines(self) -> list[str]:
         from pathlib import Path
 
-        from kit.clients import index_context, render_clients
+        from kit.site.clients import index_context, render_clients
 
         files = render_clients(index_context(self.arguments[0]), readme=False)
         out: list[str] = []

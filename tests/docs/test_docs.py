@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.answers import QUESTIONS
+from kit.site.answers import QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_answers_reference_lists_every_key(built):
 
 def test_readme_answer_table_lists_every_key_and_choice():
     """The README's table once lacked mirror_projects, devpi_upstream and the public-mirror setup."""
-    from kit.answers import DEVPI_UPSTREAMS, EDGES, SETUPS, TOOLS
+    from kit.site.answers import DEVPI_UPSTREAMS, EDGES, SETUPS, TOOLS
 
     table = (ROOT / "README.md").read_text().split("### Answer keys (`kit.toml`)")[1].split("\n#")[0]
     rows = {m[1]: m[2] for m in re.finditer(r"^\| `([a-z_]+)` \| .*? \| (.*) \|$", table, re.M)}

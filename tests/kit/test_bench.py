@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from kit.bench import (
+from kit.ops.bench import (
     BENCH_INDEX, FAILURE_ROWS, MASTER, NGINX, PYTHON, ROWS, TARGETS, VARNISH, BenchResult, Row, Settings, Target,
     chart_svg, table_lines,
 )
-from kit.varnish import varnishd_path
+from kit.cluster.varnish import varnishd_path
 from tests.conftest import clean_env, free_port, interrupted_at, kit_cmd, run
 from tests.kit.test_cluster import make_site, running_site, status
 
@@ -109,7 +109,7 @@ def test_bench_leaves_no_index_and_a_healthy_cluster(benched):
 
 def test_python_rate_fallback_measures_without_wrk(benched):
     """Where wrk is missing the bench counts requests itself: a rate, no failures."""
-    from kit.bench import _python_rate
+    from kit.ops.bench import _python_rate
 
     site, env, _, _ = benched
     edge = next(r for r in status(site, env) if r["name"] == "edge")["url"]

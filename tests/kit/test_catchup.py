@@ -36,8 +36,8 @@ def test_a_failed_client_run_is_one_line_with_its_last_words(tmp_path):
     which, with its last lines, as a ClientRunError (exit 1), never a traceback."""
     import sys
 
-    from kit.exceptions import ClientRunError, KitError
-    from kit.tour import _run
+    from kit.core.errors import ClientRunError, KitError
+    from kit.ops.tour import _run
 
     failing = [sys.executable, "-c", "import sys; print('first'); print('ERROR: no matching distribution'); sys.exit(3)"]
     with pytest.raises(ClientRunError) as info:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.check import OVERRIDING_VARIABLES, check_site, environment_findings
+from kit.ops.check import OVERRIDING_VARIABLES, check_site, environment_findings
 from tests.conftest import UPSTREAM_ONLY, clean_env, kit_cmd, run
 from tests.kit.test_cluster import alive, pids, running_site
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli import main
-from kit.render import MANIFEST
+from kit.cli.app import main
+from kit.site.render import MANIFEST
 
 
 def kit(*args: str, capsys) -> tuple[int, str, str]:
@@ -506,8 +506,8 @@ def test_kit_toml_reads_back_what_was_written(tmp_path, capsys):
 def test_staging_folder_is_private_and_removed_when_rendering_fails(tmp_path, monkeypatch):
     """The staging folder holds kit.toml and the secrets: 0700, inside the
     target when it exists (so moving files in is a rename), and gone after a failure."""
-    from kit import render
-    from kit.answers import answers_from_raw
+    from kit.site import render
+    from kit.site.answers import answers_from_raw
 
     seen = {}
     real_build = render.build_site

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from kit.cli import app
+from kit.cli.app import app
 from tests.kit.test_cli_init import kit
 
 
@@ -42,7 +42,7 @@ def test_bash_completion_completes_commands_and_options():
 
 def test_service_roles_have_no_nested_parentheses(tmp_path, capsys):
     assert kit("init", str(tmp_path / "s"), "--no-input", "--set", f"upstream={tmp_path}", capsys=capsys)[0] == 0
-    from kit.cluster import Cluster
+    from kit.cluster.lifecycle import Cluster
 
     for service in Cluster.load(tmp_path / "s").services():
         line = f"{service.name:8} starting on {service.url} ({service.role})"
@@ -57,7 +57,7 @@ class _Terminal(io.StringIO):
 def test_waits_show_a_spinner_on_a_terminal_and_plain_lines_elsewhere():
     """kit up, kit down and catch-ups print each step; on a terminal a spinner
     with the latest step keeps moving while they wait."""
-    from kit.report import progress
+    from kit.core.report import progress
 
     screen = _Terminal()
     with progress("starting the cluster", file=screen) as say:
@@ -74,10 +74,10 @@ def test_waits_show_a_spinner_on_a_terminal_and_plain_lines_elsewhere():
 
 def test_counts_are_worded_for_one_and_for_many():
     """kit status said "1 hits", "1 stale", "1 integrity failures" and "1 projects"."""
-    from kit.cluster import edge_summary
-    from kit.devpi import sync_state
-    from kit.render import SiteChanges
-    from kit.report import print_changes
+    from kit.cluster.lifecycle import edge_summary
+    from kit.cluster.devpi import sync_state
+    from kit.site.render import SiteChanges
+    from kit.core.report import print_changes
 
     copy = {"age": 3, "serial": 7, "projects": 1, "files": 1, "errors": 1, "last_error": "timeout"}
     health = {"hits": 1, "misses": 1, "stale": 1, "passes": 1, "integrity_failures": 1, "static_copy": copy}

@@ -99,7 +99,7 @@ def test_written_pip_conf_installs_from_a_running_index(uploaded, tmp_path, caps
 def test_written_uv_toml_publishes_to_a_running_devpi_index(devpi_site, tmp_path, capsys):
     """For a devpi index, kit clients knows the upload URL: uv publishes there with its uv.toml
     (the password from the environment, which kit clients never writes)."""
-    from kit.sample import make_wheel
+    from kit.ops.sample import make_wheel
     from tests.kit.test_clients_real import load_env_file, on_team_index
 
     out_dir = tmp_path / "out"

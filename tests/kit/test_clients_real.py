@@ -77,7 +77,7 @@ def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
     kitdemo-private (through the team indexes' inheritance) and the upstream's project."""
     ci = load_env_file(uploaded.team_dir("data") / "ci.env")
     env = dict(uploaded.env, **ci, UV_CACHE_DIR=str(tmp_path / "uvcache"))
-    from kit.sample import make_wheel
+    from kit.ops.sample import make_wheel
 
     wheel = make_wheel(tmp_path / "dist", "kitdemo-data", "1.0", marker="data-team")
     run([BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar", wheel], env=env)
@@ -94,7 +94,7 @@ def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
 def test_the_production_server_keeps_a_name_to_its_team(uploaded, tmp_path):
     """server/devpi-server.yml turns kit's one-team-per-project rule on, and create-indexes.sh
     gave kitdemo-data to team data (private_projects = data:kitdemo-data): web may not publish it."""
-    from kit.sample import make_wheel
+    from kit.ops.sample import make_wheel
 
     wheel = make_wheel(tmp_path / "dist", "kitdemo-data", "9.0", marker="web")
     refused = run([BIN / "twine", "upload", "--config-file", uploaded.team_dir("web") / ".pypirc", "-r", "web",
@@ -190,7 +190,7 @@ def on_team_index(server, team: str, wheel: Path) -> None:
 
 def project_folder(path: Path, name: str, version: str, marker: str) -> tuple[Path, Path]:
     """A project as poetry and pdm publish it: pyproject.toml naming it, its wheel built into dist/."""
-    from kit.sample import make_wheel
+    from kit.ops.sample import make_wheel
 
     path.mkdir(parents=True)
     (path / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "{version}"\n'
@@ -202,7 +202,7 @@ def test_uv_publishes_with_generated_uv_toml(devpi_site, tmp_path):
     """``uv publish --index web`` uploads to the team index (the index's publish-url), and so
     does a plain ``uv publish`` (the top-level one: never PyPI); the credentials as ci.env
     gives them to uv. What was published then installs with the same uv.toml."""
-    from kit.sample import make_wheel
+    from kit.ops.sample import make_wheel
 
     ci = load_env_file(devpi_site.team_dir("web") / "ci.env")
     env = dict(devpi_site.env, UV_CONFIG_FILE=str(devpi_site.team_dir("web") / "uv.toml"),
@@ -222,7 +222,7 @@ def test_uv_publishes_with_generated_uv_toml(devpi_site, tmp_path):
 def test_ci_env_publishes_with_uv(devpi_site, tmp_path):
     """A CI job that loads the data team's ci.env runs a plain ``uv publish``: ci.env names
     the team's upload URL next to the credentials, so they never go to PyPI."""
-    from kit.sample import make_wheel
+    from kit.ops.sample import make_wheel
 
     ci = load_env_file(devpi_site.team_dir("data") / "ci.env")
     assert ci["UV_PUBLISH_URL"] == f"{devpi_site.url}/data/private/"  # checked first: else uv would try PyPI
@@ -361,6 +361,6 @@ def test_server_files_with_the_default_upstream(tmp_path):
         proc.terminate()
         proc.wait(timeout=15)
     command_lines = argv_log.read_text()
-    assert "devpi-init -c devpi-server.yml" in command_lines and "-m kit.devpi" in command_lines
+    assert "devpi-init -c devpi-server.yml" in command_lines and "-m kit.cluster.devpi" in command_lines
     team_password = (server_dir / "secrets.env").read_text().split("KIT_TEAM_TEAM_PASSWORD=")[1].split()[0]
     assert password not in command_lines and team_password not in command_lines

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.cluster import free_ports
+from kit.cluster.lifecycle import free_ports
 from tests.conftest import AWKWARD_PASSWORD, BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, processes_under, run
 from tests.kit.test_clients_real import new_venv, who
 
@@ -211,7 +211,7 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster
             env=pip_env,
         )
     assert who(python, pip_env) == ("team", "1.0", "upstream")
-    from kit.sample import make_wheel
+    from kit.ops.sample import make_wheel
 
     newer = make_wheel(tmp_path / "dist", PRIVATE, "1.1", marker="team")
     upload = team_upload(site, env, newer, check=False)

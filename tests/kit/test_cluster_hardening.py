@@ -139,9 +139,9 @@ def test_a_killed_master_never_leaves_the_mirror_in_sync(cluster):
 
 def test_the_admin_password_is_never_on_a_command_line(tmp_path, dists, monkeypatch):
     """Every process kit up starts, recorded; then a login with the password works."""
-    from kit import supervisor
-    from kit.cluster import Cluster
-    from kit.devpi import DevpiAPI
+    from kit.cluster import supervisor
+    from kit.cluster.lifecycle import Cluster
+    from kit.cluster.devpi import DevpiAPI
 
     env = clean_env(tmp_path / "home")
     site = make_site(tmp_path, env, dists.upstream_folder, "--set", f"admin_password={AWKWARD_PASSWORD}")

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from kit.sample import make_wheel
+from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
 from tests.kit.test_cluster import stop_cluster, edge_url, make_site, pids
 from tests.kit.test_clients_real import new_venv
@@ -136,8 +136,8 @@ def test_check_strict_fails_when_a_name_is_on_two_teams(site, tmp_path):
     for a while (the plugin compares only indexes whose files would mix), web uploaded, and
     kit up put the bases back. kit check warns; kit check --strict, for CI, fails.
     (The module's last test: web's file stays, the index is not volatile.)"""
-    from kit.devpi import DevpiAPI
-    from kit.site import Site
+    from kit.cluster.devpi import DevpiAPI
+    from kit.site.folder import Site
 
     site, env = site
     answers = Site.load(site).answers

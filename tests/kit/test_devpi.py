@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from kit.devpi import NAMES_INDEX, DevpiError, init_argv, init_env, sync_state, team_index_config
-from kit.exceptions import KitError
+from kit.cluster.devpi import NAMES_INDEX, DevpiError, init_argv, init_env, sync_state, team_index_config
+from kit.core.errors import KitError
 
 
 def test_devpi_error_is_a_kit_error():
-    from kit.devpi import DevpiError as Reexported
+    from kit.cluster.devpi import DevpiError as Reexported
 
     assert Reexported is DevpiError and issubclass(DevpiError, KitError)
 
@@ -55,8 +55,8 @@ def test_replication_errors_are_shown():
 
 
 def test_index_plan_file_holds_no_password_and_reads_back_with_the_environment():
-    from kit.answers import answers_from_raw
-    from kit.devpi import IndexPlan
+    from kit.site.answers import answers_from_raw
+    from kit.cluster.devpi import IndexPlan
 
     answers = answers_from_raw({"teams": "web,data-science",
                                 "private_projects": "Secret_Thing,data-science:Data.Tools"})
@@ -81,7 +81,7 @@ def test_index_plan_file_holds_no_password_and_reads_back_with_the_environment()
     ("[1, 2]", {"KIT_ADMIN_PASSWORD": "x" * 8}, "indexes.json is not kit's index plan"),
 ])
 def test_create_indexes_entry_point_says_what_is_missing_in_one_line(tmp_path, capsys, text, environ, message):
-    from kit.devpi import main
+    from kit.cluster.devpi import main
 
     plan = tmp_path / "indexes.json"
     plan.write_text(text)

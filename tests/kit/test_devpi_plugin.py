@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kit.devpi_plugin import (
+from kit.plugin.hooks import (
     FEATURE, PurgeSender, collapse, inheritors, normalise, purge_keys, read_secret, secret_path,
 )
-from kit.sample import make_wheel
+from kit.ops.sample import make_wheel
 from tests.conftest import BIN, FAST_DEVPI, clean_env, free_port, wait_http
 
 ROOT_PASSWORD = "root-pw-for-tests"
@@ -104,7 +104,7 @@ def test_too_many_keys_become_whole_indexes_never_fewer_pages():
     ("GET", "/web/private/", {":action": "file_upload", "name": "x"}, None, None),
 ])
 def test_what_adds_a_project_to_an_index(method, path, form, body, target):
-    from kit.devpi_plugin import upload_target
+    from kit.plugin.hooks import upload_target
 
     assert upload_target(method, path, form, body) == target
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from kit.drill import DrillReport, Installs, Phase, installs_while, report_lines
+from kit.ops.drill import DrillReport, Installs, Phase, installs_while, report_lines
 from tests.conftest import PRIVATE, clean_env, interrupted_at, kit_cmd, run
 from tests.kit.test_cluster import make_site, pids, running_site, status, team_upload
 from tests.kit.test_varnish import varnish_edge
@@ -120,7 +120,7 @@ def test_report_text_names_each_phase_and_the_failures():
 
 def test_drill_failover_through_the_varnish_edge(tmp_path, dists):
     """The same drill with Varnish as the edge (kit's edge its shield): nothing fails either."""
-    from kit.varnish import INSTALL_HINT, varnishd_path
+    from kit.cluster.varnish import INSTALL_HINT, varnishd_path
 
     if varnishd_path() is None:
         pytest.skip(f"varnishd not installed: {INSTALL_HINT}")

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kit.edge_config import EdgeConfig
-from kit.sample import make_wheel
+from kit.edge.config import EdgeConfig
+from kit.ops.sample import make_wheel
 from tests.conftest import BIN, free_port, mounted_tmpfs, run, wait_http
 
 SECRET = "ab" * 32
@@ -613,10 +613,10 @@ def test_upload_then_install_through_the_edge_without_waiting(tmp_path, devpi, m
 
 
 def test_edge_config_round_trips_and_the_site_writes_it(tmp_path):
-    from kit.answers import answers_from_raw
-    from kit.render import render_site
-    from kit.templating import template_dir
-    from kit.services import edge_config
+    from kit.site.answers import answers_from_raw
+    from kit.site.render import render_site
+    from kit.site.templating import template_dir
+    from kit.site.plan import edge_config
 
     config = EdgeConfig(host="127.0.0.1", port=1, public_url="http://x.test", master="http://127.0.0.1:2", page_ttl=3.0)
     config.write(tmp_path / "edge.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from kit.edge_cache import HTML, JSON, Files, Hashes, Page, PageKey, Pages, links_of, representation
+from kit.edge.cache import HTML, JSON, Files, Hashes, Page, PageKey, Pages, links_of, representation
 
 DIGEST = "4e1d6437f594e3cdf5ce52e8c65a447bf5e2a8139db5ce6c367d203f31139061"
 

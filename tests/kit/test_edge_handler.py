@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import RawTestServer
 
-from kit.edge import METHODS, Edge, origin_form
-from kit.edge_config import EdgeConfig
+from kit.edge.app import METHODS, Edge, origin_form
+from kit.edge.config import EdgeConfig
 
 SECRET = "cd" * 32
 WHEEL = b"not really a wheel, but bytes with a digest\n" * 100

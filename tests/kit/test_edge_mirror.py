@@ -18,9 +18,9 @@ from urllib.parse import urljoin
 
 import pytest
 
-from kit.edge_mirror import segments
-from kit.sample import make_wheel
-from kit.upstream import LocalUpstream
+from kit.edge.public_mirror import segments
+from kit.ops.sample import make_wheel
+from kit.upstream.server import LocalUpstream
 from tests.conftest import BIN, clean_env, free_port, run
 from tests.kit.test_edge import edge_process
 from tests.kit.test_upstream import bandersnatch_conf, bandersnatch_mirror

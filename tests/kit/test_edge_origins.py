@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kit.edge_origins import Origins, check_forever
+from kit.edge.origins import Origins, check_forever
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kit.edge_purge import PurgeKey, PurgeRefused, check_authorization, parse_purge, read_secret
+from kit.edge.purge import PurgeKey, PurgeRefused, check_authorization, parse_purge, read_secret
 
 SECRET = "ab" * 32
 

@@ -19,7 +19,7 @@ def test_kit_up_names_a_missing_pkg_resources_before_starting_anything(tmp_path)
         "import importlib.util, sys\n"
         "real = importlib.util.find_spec\n"
         "importlib.util.find_spec = lambda name, *a: None if name == 'pkg_resources' else real(name, *a)\n"
-        "from kit.environment import devpi_problem\n"
+        "from kit.core.environment import devpi_problem\n"
         "print(devpi_problem())\n"
     )
     said = run([sys.executable, "-c", code], env=env).stdout.strip()
@@ -28,6 +28,6 @@ def test_kit_up_names_a_missing_pkg_resources_before_starting_anything(tmp_path)
 
 
 def test_kit_finds_nothing_wrong_with_the_test_environment():
-    from kit.environment import devpi_problem
+    from kit.core.environment import devpi_problem
 
     assert devpi_problem() is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kit.files import replaced, write_atomically
-from kit.mirror import SyncRecord
+from kit.core.files import replaced, write_atomically
+from kit.mirror.sync import SyncRecord
 
 
 def test_write_atomically_replaces_and_leaves_nothing_aside(tmp_path):

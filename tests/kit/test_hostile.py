@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli import main
+from kit.cli.app import main
 
 INJECTION = "http://127.0.0.1:3143/acme/private/+simple/\n[install]\nextra-index-url = http://127.0.0.1:3144/simple/\n[x]"
 GOOD_URL = "http://127.0.0.1:3141/web/private/+simple/"

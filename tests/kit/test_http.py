@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from kit import http
-from kit.sample import make_wheel
-from kit.upstream import LocalUpstream
+from kit.core import http
+from kit.ops.sample import make_wheel
+from kit.upstream.server import LocalUpstream
 from tests.conftest import free_port
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.sample import make_wheel
+from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
 from tests.kit.test_upstream import static_server
 
@@ -78,7 +78,7 @@ def test_the_rendered_settings_load_in_bandersnatch_itself(synced):
 
 def test_run_by_hand_bandersnatch_mirrors_exactly_what_is_listed(tmp_path):
     """The file is ready to run as the comment at its top says: with the cluster's local upstream up."""
-    from kit.upstream import LocalUpstream
+    from kit.upstream.server import LocalUpstream
 
     env = clean_env(tmp_path / "home")
     with LocalUpstream(make_upstream(tmp_path / "wheels")) as upstream:
@@ -412,7 +412,7 @@ def test_an_empty_project_list_from_pypi_warns_about_the_size(tmp_path):
 
 
 def test_an_upstream_that_does_not_answer_is_named(tmp_path):
-    from kit.cluster import free_ports
+    from kit.cluster.lifecycle import free_ports
 
     env = clean_env(tmp_path / "home")
     dead = f"http://127.0.0.1:{free_ports(1)[0]}"

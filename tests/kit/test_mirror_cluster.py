@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.sample import make_wheel
+from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
 from tests.kit.test_cluster import make_site, pids, stop_cluster
 from tests.kit.test_mirror import make_upstream, mirrored

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.processes import system_program
+from kit.core.processes import system_program
 from tests.conftest import BIN, clean_env, free_port, kit_cmd, run, wait_http
 from tests.kit.test_mirror import init_site, make_upstream
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kit.names import NORMALIZED_PROJECT_RE, PROJECT_RE, normalize, project_of, version_of
+from kit.core.names import NORMALIZED_PROJECT_RE, PROJECT_RE, normalize, project_of, version_of
 
 KIT = Path(__file__).resolve().parents[2] / "kit"
 

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from kit.processes import alive, port_holder, stop_groups
-from kit.cluster import free_ports
+from kit.core.processes import alive, port_holder, stop_groups
+from kit.cluster.lifecycle import free_ports
 
 
 def test_a_zombie_is_not_alive():

@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from kit.sample import make_wheel
-from kit.site import Site
+from kit.ops.sample import make_wheel
+from kit.site.folder import Site
 from tests.conftest import BIN, clean_env, kit_cmd, run
 from tests.kit.test_cluster import make_site, pids, stop_cluster
 

@@ -36,4 +36,4 @@ def test_the_release_wheel_builds_passes_twine_check_and_names_the_tutorial_extr
     tutorial = [r for r in meta.get_all("Requires-Dist") if "extra == 'tutorial'" in r or 'extra == "tutorial"' in r]
     named = {canonicalize_name(Requirement(r).name) for r in tutorial}
     assert named >= {"uv", "zc-buildout", "zc-recipe-egg", "poetry", "pdm", "setuptools"}
-    assert "kit/wheelhouse.py" in names and any(n.startswith("kit/templates/") for n in names)
+    assert "kit/ops/wheelhouse.py" in names and any(n.startswith("kit/templates/") for n in names)

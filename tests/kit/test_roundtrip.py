@@ -20,11 +20,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kit.answers import QUESTIONS, answers_from_raw
-from kit.clients import index_context, render_clients
-from kit.exceptions import AnswerError, ClientsError
-from kit.render import render_site
-from kit.site import ANSWERS_FILE
+from kit.site.answers import QUESTIONS, answers_from_raw
+from kit.site.clients import index_context, render_clients
+from kit.core.errors import AnswerError, ClientsError
+from kit.site.render import render_site
+from kit.site.folder import ANSWERS_FILE
 
 #: What a hostile value is made of: the characters that end or escape a value
 #: in INI, TOML and sh, control characters, and some unicode.

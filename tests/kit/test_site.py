@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.processes import free_ports
-from kit.site import Site, find_site_root, site_command
+from kit.core.processes import free_ports
+from kit.site.folder import Site, find_site_root, site_command
 
 
 def kit_in(cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from kit.cluster import edge_summary, free_ports
-from kit.edge_cache import JSON
-from kit.report import plural
-from kit.sample import make_wheel
-from kit.static_copy import read_status, refresh
+from kit.cluster.lifecycle import edge_summary, free_ports
+from kit.edge.cache import JSON
+from kit.core.report import plural
+from kit.ops.sample import make_wheel
+from kit.edge.static_copy import read_status, refresh
 from tests.conftest import BIN, clean_env, free_port, run
 from tests.kit.test_edge import Relay, edge_process, get
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from kit.services import services_of
-from kit.site import Site
-from kit.systemd import SERVICE_USER, protect_home, python_paths
-from kit.varnish import INSTALL_HINT, varnishd_path
+from kit.site.plan import services_of
+from kit.site.folder import Site
+from kit.site.systemd import SERVICE_USER, protect_home, python_paths
+from kit.cluster.varnish import INSTALL_HINT, varnishd_path
 from tests.conftest import clean_env, kit_cmd, run
 
 CLUSTER_UNITS = {"kit-master.service", "kit-mirror.service", "kit-edge.service", "kit.target"}

@@ -9,8 +9,8 @@ import tomllib
 
 import pytest
 
-from kit.exceptions import UnsafeValueError
-from kit.templating import buildout_value, comment_text, ini_value, sh_word, toml_value
+from kit.core.errors import UnsafeValueError
+from kit.site.templating import buildout_value, comment_text, ini_value, sh_word, toml_value
 
 HOSTILE = [
     "plain",
@@ -71,7 +71,7 @@ def test_buildout_dollar_is_doubled_so_nothing_is_substituted():
 
 
 def test_a_systemd_word_is_quoted_and_its_specifiers_doubled():
-    from kit.templating import systemd_word
+    from kit.site.templating import systemd_word
 
     assert systemd_word('/srv/a b/%i$HOME"q\\') == '"/srv/a b/%%i$$HOME\\"q\\\\"'
     with pytest.raises(UnsafeValueError):
@@ -81,7 +81,7 @@ def test_a_systemd_word_is_quoted_and_its_specifiers_doubled():
 def test_systemd_paths_are_absolute_with_specifiers_doubled_and_dollars_kept():
     """WorkingDirectory= takes its path as written (quotes would be part of it);
     ReadWritePaths= splits on spaces and unquotes; neither expands ``$``."""
-    from kit.templating import systemd_path, systemd_path_item
+    from kit.site.templating import systemd_path, systemd_path_item
 
     assert systemd_path('/srv/a b/%i$HOME"q') == '/srv/a b/%%i$HOME"q'
     assert systemd_path_item('/srv/a b/%i$HOME"q\\') == '"/srv/a b/%%i$HOME\\"q\\\\"'
@@ -92,7 +92,7 @@ def test_systemd_paths_are_absolute_with_specifiers_doubled_and_dollars_kept():
 
 
 def test_a_cron_word_is_shell_quoted_and_a_percent_refused():
-    from kit.templating import cron_word
+    from kit.site.templating import cron_word
 
     assert cron_word("/srv/a b") == "'/srv/a b'"
     with pytest.raises(UnsafeValueError, match="cron reads '%' as a line break"):
@@ -100,7 +100,7 @@ def test_a_cron_word_is_shell_quoted_and_a_percent_refused():
 
 
 def test_an_nginx_word_is_quoted_and_a_variable_refused():
-    from kit.templating import nginx_word
+    from kit.site.templating import nginx_word
 
     assert nginx_word('/srv/a b/"q"\\') == '"/srv/a b/\\"q\\"\\\\"'
     for value in ("/srv/$host", "/srv/{x}", "/srv/a\n}"):
@@ -109,7 +109,7 @@ def test_an_nginx_word_is_quoted_and_a_variable_refused():
 
 
 def test_a_vcl_string_is_quoted_and_a_double_quote_refused():
-    from kit.templating import vcl_string
+    from kit.site.templating import vcl_string
 
     assert vcl_string("http://[::1]:3143/a%20b{c}\\") == '"http://[::1]:3143/a%20b{c}\\"'
     for value in ('say "hi"', "a\nb", " padded"):

@@ -16,8 +16,8 @@ import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from kit.sample import make_wheel
-from kit.upstream import JSON_TYPE, SERIAL_HEADER, LocalUpstream, project_of, version_of
+from kit.ops.sample import make_wheel
+from kit.upstream.server import JSON_TYPE, SERIAL_HEADER, LocalUpstream, project_of, version_of
 from tests.conftest import BIN, clean_env, run
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kit import validate
-from kit.exceptions import AnswerError
+from kit.site import validate
+from kit.core.errors import AnswerError
 
 
 def refused(func, *args, **kwargs) -> str:
@@ -212,7 +212,7 @@ def test_choice_names_a_near_miss_and_the_fix():
 
 def test_every_choice_valued_answer_names_a_near_miss():
     """Whichever answer takes one of a few words, a typo of one gets it named."""
-    from kit.answers import collect_answers
+    from kit.site.answers import collect_answers
 
     for key, near, meant in [("edge", "varnsh", "varnish"), ("scheme", "htps", "https"),
                              ("devpi_upstream", "public-mirorr", "public-mirror"), ("setups", "clients,cluser", "cluster"),

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from kit.edge_config import EdgeConfig
-from kit.edge_cache import HTML, JSON, representation
-from kit.static_copy import refresh
-from kit.sample import make_wheel
-from kit.varnish import varnishd_path
+from kit.edge.config import EdgeConfig
+from kit.edge.cache import HTML, JSON, representation
+from kit.edge.static_copy import refresh
+from kit.ops.sample import make_wheel
+from kit.cluster.varnish import varnishd_path
 from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, run
 from tests.kit.test_cluster import make_site, pids, running_site, status, team_upload
 from tests.kit.test_clients_real import new_venv, who
@@ -66,7 +66,7 @@ def test_the_generated_vcl_compiles(tmp_path, dists, extra):
 def test_what_the_vcl_filter_writes_compiles_and_what_it_refuses_would_not(tmp_path):
     """Braces, percent signs and backslashes are one VCL string as written; a double quote
     (which the filter refuses) would end the string early and break the file."""
-    from kit.templating import vcl_string
+    from kit.site.templating import vcl_string
 
     def compiles(literal: str) -> bool:
         vcl = tmp_path / "t.vcl"

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-import kit.varnish
-from kit.cluster import Cluster
-from kit.exceptions import ClusterError
+import kit.cluster.varnish
+from kit.cluster.lifecycle import Cluster
+from kit.core.errors import ClusterError
 from tests.conftest import clean_env
 from tests.kit.test_cluster import make_site, pids
 
 
 def test_up_without_varnishd_names_the_packages_and_starts_nothing(tmp_path, dists, monkeypatch):
     site = make_site(tmp_path, clean_env(tmp_path / "home"), dists.upstream_folder, "--set", "edge=varnish")
-    monkeypatch.setattr(kit.varnish, "varnishd_path", lambda: None)
+    monkeypatch.setattr(kit.cluster.varnish, "varnishd_path", lambda: None)
     said = []
     with pytest.raises(ClusterError) as error:
         Cluster.load(site).up(say=said.append)
@@ -27,7 +27,7 @@ def test_up_without_varnishd_names_the_packages_and_starts_nothing(tmp_path, dis
     assert pids(site) == {} and not [line for line in said if "starting" in line]
 
 
-@pytest.mark.skipif(kit.varnish.varnishd_path() is None,
+@pytest.mark.skipif(kit.cluster.varnish.varnishd_path() is None,
                     reason="varnishd is not installed (Debian: apt-get install varnish varnish-modules)")
 def test_up_with_a_vcl_varnishd_cannot_load_says_why_and_starts_nothing(tmp_path, dists):
     site = make_site(tmp_path, clean_env(tmp_path / "home"), dists.upstream_folder, "--set", "edge=varnish")
@@ -41,12 +41,12 @@ def test_up_with_a_vcl_varnishd_cannot_load_says_why_and_starts_nothing(tmp_path
     assert pids(site) == {}
 
 
-@pytest.mark.skipif(kit.varnish.varnishd_path() is None,
+@pytest.mark.skipif(kit.cluster.varnish.varnishd_path() is None,
                     reason="varnishd is not installed (Debian: apt-get install varnish varnish-modules)")
 def test_up_without_varnish_modules_names_the_package(tmp_path, dists, monkeypatch):
     """A machine with Varnish but not varnish-modules: the real varnishd, shown a module folder
     that holds Varnish's own modules (std, directors) and none of varnish-modules'."""
-    real = Path(kit.varnish.varnishd_path())
+    real = Path(kit.cluster.varnish.varnishd_path())
     modules = next(Path("/usr/lib").glob("*/varnish/vmods"))
     bare = tmp_path / "vmods"
     bare.mkdir()
@@ -59,7 +59,7 @@ def test_up_without_varnish_modules_names_the_package(tmp_path, dists, monkeypat
     wrapper.chmod(0o755)
     site = make_site(tmp_path, clean_env(tmp_path / "home"), dists.upstream_folder, "--set", "edge=varnish")
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
-    assert kit.varnish.varnishd_path() == str(wrapper)
+    assert kit.cluster.varnish.varnishd_path() == str(wrapper)
     with pytest.raises(ClusterError) as error:
         Cluster.load(site).up(say=lambda line: None)
     assert str(error.value) == ("the Varnish edge needs varnish-modules (its VCL imports xkey), which is not "

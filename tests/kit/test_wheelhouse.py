@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from kit.cluster import free_ports
-from kit.sample import make_wheel
-from kit.upstream import LocalUpstream
+from kit.cluster.lifecycle import free_ports
+from kit.ops.sample import make_wheel
+from kit.upstream.server import LocalUpstream
 from tests.conftest import BIN, clean_env, kit_cmd, processes_under, run
 from tests.tutorial.harness import CLIENTS
 from tests.tutorial.wheelhouse import build_wheelhouse

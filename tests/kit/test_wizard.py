@@ -20,9 +20,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.input.typeahead import get_typeahead
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from kit import cli
-from kit.answers import QUESTIONS
-from kit.init import IniterBase
+from kit.cli import app as cli
+from kit.site.answers import QUESTIONS
+from kit.cli.wizard import IniterBase
 
 ENTER = "\r"
 CTRL_C = "\x03"

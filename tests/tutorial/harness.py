@@ -250,7 +250,7 @@ _SITTING: list[Sitting] = []
 
 
 def _start_sitting() -> Sitting:
-    from kit.upstream import LocalUpstream
+    from kit.upstream.server import LocalUpstream
     from tests.tutorial.wheelhouse import build_wheelhouse
 
     root = Path(tempfile.mkdtemp(prefix="kit-sitting-"))

@@ -12,4 +12,4 @@ set -a
 . ./secrets.env
 set +a
 DEFAULT_URL={{ ("http://" ~ ("127.0.0.1" if k.bind_host == "0.0.0.0" else k.bind_host) ~ ":" ~ k.master_port) | sh }}
-exec "${PYTHON:-python3}" -m kit.devpi "${DEVPI_URL:-$DEFAULT_URL}" indexes.json
+exec "${PYTHON:-python3}" -m kit.cluster.devpi "${DEVPI_URL:-$DEFAULT_URL}" indexes.json

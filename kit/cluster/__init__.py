@@ -1,0 +1,2 @@
+"""A site running: its services started, watched, asked and stopped (``kit up``,
+``kit down``, ``kit status``)."""

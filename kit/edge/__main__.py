@@ -1,0 +1,3 @@
+from kit.edge.app import main
+
+main()

@@ -1,0 +1,91 @@
+"""The purge contract between devpi and the edge (devpi's purge plugin sends it).
+
+``POST /+edge/purge`` with ``Authorization: Bearer SECRET``, where SECRET is
+the content of the edge's ``purge_secret_file``, and a JSON body
+``{"keys": [...], "serial": N}``. A key is ``"USER/INDEX"`` (the index's root
+page), ``"USER/INDEX/PROJECT"`` (that project's pages in every
+representation; the name is PEP 503-normalised here too) or
+``"USER/INDEX/*"`` (everything cached for the index). The answer is
+``{"purged": count}``. No or a malformed Authorization header: 401; a wrong
+secret, or no secret file at all: 403; a bad body: 400; one over 1 MiB: 413.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.core.names import normalize
+
+__all__ = ["PurgeKey", "PurgeRefused", "read_secret", "check_authorization", "parse_purge", "MAX_BODY"]
+
+#: The largest purge body taken: devpi's plugin sends at most ~1,000 keys (it
+#: coarsens more into USER/INDEX/*), some 100 KiB.
+MAX_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PurgeKey:
+    index: str  # "USER/INDEX"
+    #: The normalised project; "" for the index's root page; None for everything of the index.
+    project: str | None
+
+
+class PurgeRefused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def read_secret(path: Path) -> str | None:
+    """The shared secret, or None when the file is missing, unreadable or empty (then every purge is refused)."""
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return secret or None
+
+
+def check_authorization(header: str | None, secret: str | None) -> None:
+    """Raise :class:`PurgeRefused` unless ``header`` is ``Bearer <secret>``."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise PurgeRefused(401, "purge needs the header Authorization: Bearer <the edge's purge secret>")
+    if secret is None:
+        raise PurgeRefused(403, "purge refused: the edge has no purge secret file")
+    # Constant time: how long the compare takes tells nothing about the secret.
+    if not hmac.compare_digest(token.strip().encode(), secret.encode()):
+        raise PurgeRefused(403, "purge refused: wrong secret")
+
+
+def parse_purge(body: bytes) -> tuple[list[PurgeKey], int | None]:
+    """The keys and serial of a purge body; :class:`PurgeRefused` (400) when it is not one."""
+    if len(body) > MAX_BODY:
+        raise PurgeRefused(413, f"purge body is {len(body)} bytes; send at most {MAX_BODY} (kit's plugin coarsens keys)")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise PurgeRefused(400, "purge body must be JSON: {\"keys\": [...], \"serial\": N}") from None
+    except RecursionError:  # [[[[... nested past Python's stack: the secret's holder, but still no 500
+        raise PurgeRefused(400, "purge body is nested too deeply; send {\"keys\": [...], \"serial\": N}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise PurgeRefused(400, "purge body must be a JSON object with a list \"keys\"")
+    serial = data.get("serial")
+    if serial is not None and (not isinstance(serial, int) or isinstance(serial, bool)):
+        raise PurgeRefused(400, "purge \"serial\" must be an integer")
+    keys = []
+    for raw in data["keys"]:
+        parts = raw.split("/") if isinstance(raw, str) else []
+        if len(parts) not in (2, 3) or not all(parts):
+            raise PurgeRefused(400, f"bad purge key {raw!r}: expected USER/INDEX, USER/INDEX/PROJECT or USER/INDEX/*")
+        index = f"{parts[0]}/{parts[1]}"
+        if len(parts) == 2:
+            keys.append(PurgeKey(index, ""))
+        elif parts[2] == "*":
+            keys.append(PurgeKey(index, None))
+        else:
+            keys.append(PurgeKey(index, normalize(parts[2])))
+    return keys, serial

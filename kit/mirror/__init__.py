@@ -1,0 +1,2 @@
+"""The public mirror: bandersnatch syncs, their record, verification and status
+(``kit mirror``)."""

@@ -1,0 +1,3 @@
+from kit.upstream.server import main
+
+main()
