@@ -165,12 +165,60 @@ def reader_env(home: Path, *, kit_on_path: bool) -> dict[str, str]:
     return env
 
 
+# -- a network of the reader's own -------------------------------------------------
+
+#: Run by ``unshare --net``: bring the new namespace's loopback up, say so, then hold
+#: the namespace open until killed. (No ``ip`` needed: the SIOCSIFFLAGS ioctl.)
+_HOLDER = """
+import fcntl, signal, socket, struct
+ifreq = struct.pack("16sH14s", b"lo", 0, b"")
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, ifreq))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 1, b""))
+print("up", flush=True)
+signal.pause()
+"""
+
+
+class PrivateNetwork:
+    """A network namespace with nothing but its own loopback, for one reader.
+
+    The chapters use kit's default ports (127.0.0.1:3141-3145), as a reader
+    would; in a namespace of their own those are free even while another kit
+    cluster (or anything else) listens on them on the machine. Every command of
+    the reading runs in it through ``nsenter``; what it starts stays in it.
+    """
+
+    def __init__(self) -> None:
+        self._holder = subprocess.Popen(["unshare", "--net", "--", sys.executable, "-c", _HOLDER],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if self._holder.stdout.readline().strip() != "up":
+            self._holder.kill()
+            raise RuntimeError(f"cannot make a network namespace: {self._holder.stderr.read().strip()}")
+        self.prefix = ["nsenter", f"--net=/proc/{self._holder.pid}/ns/net", "--"]
+
+    @staticmethod
+    def possible() -> bool:
+        """Root with util-linux's unshare and nsenter (CI); elsewhere the reading shares the machine's network."""
+        return os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("nsenter"))
+
+    def close(self) -> None:
+        self._holder.kill()
+        self._holder.wait()
+
+
+def private_network() -> PrivateNetwork | None:
+    return PrivateNetwork() if PrivateNetwork.possible() else None
+
+
 @dataclass
 class Shell:
     """What a terminal keeps between commands: the folder and the variables."""
 
     home: Path
     env: dict[str, str]
+    #: What every command runs under: the reader's own network, when there is one.
+    prefix: list[str] = field(default_factory=list)
     cwd: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -186,7 +234,7 @@ class Shell:
                 f"pwd > {state}/cwd; env -0 > {state}/env\n"
                 f"exit $__kit_rc\n"
             )
-            proc = subprocess.run(["bash", "-c", script], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
+            proc = subprocess.run([*self.prefix, "bash", "-c", script], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, timeout=timeout)
             if (state / "cwd").is_file():
                 self.cwd = Path((state / "cwd").read_text().strip())
@@ -236,26 +284,61 @@ class Sitting:
 
     root: Path
     shell: Shell
-    index: object  # the stand-in for PyPI (a LocalUpstream)
+    index: StandIn
+    network: PrivateNetwork | None = None
     failed: str | None = None
     started: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
         leftover_processes(self.shell.home)
-        self.index.__exit__(None, None, None)
+        self.index.close()
+        if self.network:
+            self.network.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class StandIn:
+    """The stand-in for PyPI: ``python -m kit.upstream`` over a folder, in the reader's network."""
+
+    PORT = 3100  # the namespace is the reader's alone; outside one, any free port
+
+    def __init__(self, folder: Path, network: PrivateNetwork | None) -> None:
+        from kit.cluster.lifecycle import free_ports
+
+        self.prefix = network.prefix if network else []
+        port = self.PORT if network else free_ports(1)[0]
+        self.url = f"http://127.0.0.1:{port}/simple/"
+        self._proc = subprocess.Popen([*self.prefix, str(BIN / "python"), "-m", "kit.upstream", str(folder),
+                                       "--host", "127.0.0.1", "--port", str(port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        probe = f"import urllib.request; urllib.request.urlopen({self.url!r}, timeout=2)"
+        deadline = time.monotonic() + 60
+        while subprocess.run([*self.prefix, str(BIN / "python"), "-c", probe],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the stand-in index did not answer at {self.url}")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
 
 
 _SITTING: list[Sitting] = []
 
 
 def _start_sitting() -> Sitting:
-    from kit.upstream.server import LocalUpstream
     from tests.tutorial.wheelhouse import build_wheelhouse
 
     root = Path(tempfile.mkdtemp(prefix="kit-sitting-"))
     build_wheelhouse(root / "index")
-    index = LocalUpstream(root / "index").__enter__()
+    network = private_network()
+    index = StandIn(root / "index", network)
     home = root / "you"
     # The reader's own pip settings: PyPI, played by the local index.
     (home / ".config" / "pip").mkdir(parents=True)
@@ -264,12 +347,12 @@ def _start_sitting() -> Sitting:
     )
     # What the instructor handed out: the folder kit wheelhouse made the day before, from "PyPI".
     instructor = reader_env(root / "instructor", kit_on_path=True)
-    made = subprocess.run([str(BIN / "kit"), "wheelhouse", str(home / "kit-wheelhouse"), "--index-url", index.url,
+    made = subprocess.run([*index.prefix, str(BIN / "kit"), "wheelhouse", str(home / "kit-wheelhouse"), "--index-url", index.url,
                            "--no-input"], env=dict(instructor, PIP_CONFIG_FILE=os.devnull),
                           capture_output=True, text=True, timeout=600)
     if made.returncode != 0:
         raise RuntimeError(f"kit wheelhouse failed:\n{made.stdout}\n{made.stderr}")
-    return Sitting(root, Shell(home, reader_env(home, kit_on_path=False)), index)
+    return Sitting(root, Shell(home, reader_env(home, kit_on_path=False), index.prefix), index, network)
 
 
 #: What chapter 0 once asked readers to install after kit, one by one; now kit's tutorial extra.
@@ -340,7 +423,8 @@ def run_chapter_alone(chapter: Path) -> str | None:
     root = Path(tempfile.mkdtemp(prefix="kit-alone-"))
     home = root / "you"
     home.mkdir()
-    shell = Shell(home, reader_env(home, kit_on_path=True))
+    network = private_network()
+    shell = Shell(home, reader_env(home, kit_on_path=True), network.prefix if network else [])
     try:
         for block in chapter_blocks(chapter.read_text()):
             if block.kind == "not-run":
@@ -355,4 +439,6 @@ def run_chapter_alone(chapter: Path) -> str | None:
         return None
     finally:
         leftover_processes(home)
+        if network:
+            network.close()
         shutil.rmtree(root, ignore_errors=True)

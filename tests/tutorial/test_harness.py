@@ -9,7 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.tutorial.harness import Shell, chapter_blocks, matches, normalise, parse_steps, reader_env, run_chapter_alone
+import pytest
+
+from tests.tutorial.harness import PrivateNetwork, Shell, chapter_blocks, matches, normalise, parse_steps, reader_env, run_chapter_alone
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +74,7 @@ def run_chapters(folder: Path) -> subprocess.CompletedProcess:
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:anyio", "-q", "-rs", str(folder)],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:anyio", "-p", "no:randomly", "-q", "-rs", str(folder)],
         cwd=folder, env=env, capture_output=True, text=True, timeout=300,
     )
 
@@ -152,3 +154,34 @@ def test_blocks_in_a_numbered_list_are_run_too():
     text = "1. Stop it:\n\n   .. code-block:: console\n\n      $ echo one\n      one\n\n2. Next\n"
     (block,) = chapter_blocks(text)
     assert block.kind == "shown" and [(s.command, s.expected) for s in block.steps] == [("echo one", "one")]
+
+
+@pytest.mark.skipif(not PrivateNetwork.possible(), reason="a network namespace needs root with unshare and nsenter")
+def test_a_reader_has_the_chapters_ports_even_when_the_machine_holds_them(tmp_path):
+    """Another kit listening on 3141 on this machine: the reader's own network still
+    has 127.0.0.1:3141 free, and cannot reach the machine's listener."""
+    import socket
+
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        held.bind(("127.0.0.1", 3141))
+    except OSError:
+        held.close()
+        held = None  # something on the machine holds it already: the point stands
+    else:
+        held.listen()
+    network = PrivateNetwork()
+    try:
+        shell = Shell(tmp_path, reader_env(tmp_path, kit_on_path=True), network.prefix)
+        bind = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 3141)); s.listen(); "
+                "c = socket.create_connection(('127.0.0.1', 3141), timeout=2); print('bound and answered')")
+        assert shell.run(f'python -c "{bind}"') == (0, "bound and answered\n")
+        probe = "import socket; socket.create_connection(('127.0.0.1', 3141), timeout=2)"
+        code, out = Shell(tmp_path, reader_env(tmp_path, kit_on_path=True), network.prefix).run(
+            f'python -c "{probe}" 2>&1 | tail -1')
+        assert "Connection refused" in out  # the machine's listener is not the reader's
+    finally:
+        network.close()
+        if held:
+            held.close()
