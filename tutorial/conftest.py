@@ -9,6 +9,17 @@ from tests.tutorial.harness import COUNTS, end_sitting, tutorial_sybil
 pytest_collect_file = tutorial_sybil(str(Path(__file__).parent)).pytest()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-randomly has shuffled the rest
+def pytest_collection_modifyitems(items):
+    """One sitting reads the chapters in order, last, whatever order the rest runs in."""
+    here = Path(__file__).parent
+    chapters = [item for item in items if here in Path(str(item.path)).parents]
+    if chapters:
+        others = [item for item in items if here not in Path(str(item.path)).parents]
+        chapters.sort(key=lambda item: (Path(str(item.path)).name, item.reportinfo()[1] or 0))
+        items[:] = others + chapters
+
+
 @pytest.hookimpl(tryfirst=True)  # before the terminal summary that reports the time
 def pytest_sessionfinish(session):
     end_sitting()
