@@ -1,7 +1,7 @@
 """Templates → files: cookiecutter with quoting filters, and file modes.
 
-A leaf module (nothing of kit's own below it), so that :mod:`kit.site.render`
-(sites) and :mod:`kit.site.clients` (team folders) both render through it.
+Both :mod:`kit.site.render` (sites) and :mod:`kit.site.clients` (team folders)
+render through it; of kit's own, it imports only :mod:`kit.core`.
 
 Every value a template writes goes through the filter of the file's own
 syntax, so that what kit writes, the program reading it reads back

@@ -1,7 +1,7 @@
 {%- set k = cookiecutter._kit -%}
 vcl 4.1;
-# The site's Varnish edge: the rules of kit's own edge (kit/edge.py), in VCL.
-# `kit up` runs it as: varnishd -F -j none -f THIS FILE ... (kit.varnish);
+# The site's Varnish edge: the rules of kit's own edge (the kit/edge/ package), in VCL.
+# `kit up` runs it as: varnishd -F -j none -f THIS FILE ... (kit.site.plan.varnishd_argv);
 # `kit init` rewrites this file: change the answers, not the file.
 # It holds the purge secret: keep it 0600.
 #
@@ -184,14 +184,14 @@ sub kit_origin_form {
 }
 
 # Who may read what is cached. Today every index is readable by everyone who
-# reaches the edge, as in kit's own edge (kit/edge_auth.py), so this lets
+# reaches the edge, as in kit's own edge (kit/edge/auth.py), so this lets
 # every request through. Private reads will be decided here, by asking
 # devpi's /+authcheck with the request's credentials, before any lookup.
 sub kit_authorize {
 }
 
 # PEP 691: JSON for clients that prefer it, HTML for the rest: the choice
-# kit's edge makes (kit.edge_cache.representation), quality values and all.
+# kit's edge makes (kit.edge.cache.representation), quality values and all.
 # Accept is then rewritten to exactly one of the two, so each page has two
 # cached variants however many ways pip, uv and browsers spell their Accept.
 {%- macro quality(media, into) %}
