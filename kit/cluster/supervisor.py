@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from kit.core import http
 from kit.core.errors import ClusterError
-from kit.core.processes import alive, cmdline, stop_groups
+from kit.core.processes import alive, cmdline, stop_groups, wait_answering
 from kit.site.plan import Service
 
 __all__ = ["Supervisor", "Probe", "Trouble", "PRIVATE_UMASK", "HEALTHY", "UNHEALTHY"]
@@ -188,18 +187,14 @@ class Supervisor:
 
     def wait_healthy(self, service: Service, proc: subprocess.Popen, timeout: float = 60.0) -> None:
         """Return once ``service`` answers its health URL; raise :class:`ClusterError` if it exits or never does."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise ClusterError(
-                    f"{service.name} exited with code {proc.returncode} while starting: "
-                    f"{self.last_line(service.name)}; see {self.command('logs', service.name)}"
-                )
-            if http.get(service.health_url, timeout=1.0).ok:
-                return
-            time.sleep(0.05)
-        raise ClusterError(f"{service.name} did not answer {service.health_url} within {timeout:.0f} s; "
-                           f"see {self.command('logs', service.name)}")
+        logs = self.command("logs", service.name)
+        wait_answering(
+            proc, service.health_url, timeout,
+            exited=lambda code: ClusterError(f"{service.name} exited with code {code} while starting: "
+                                             f"{self.last_line(service.name)}; see {logs}"),
+            silent=lambda: ClusterError(f"{service.name} did not answer {service.health_url} within {timeout:.0f} s; "
+                                        f"see {logs}"),
+        )
 
     def last_line(self, name: str) -> str:
         try:

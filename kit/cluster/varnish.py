@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from kit.core.errors import ClusterError
-from kit.core.processes import stop_groups, system_program
+from kit.core.processes import stop_groups, system_program, wait_answering
 from kit.site.plan import MODULES, STORAGE, VCL_FILE, varnishd_argv, work_dir
 
 __all__ = ["INSTALL_HINT", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
@@ -102,9 +102,7 @@ class TemporaryVarnish:
         """Render the VCL, start varnishd and return its URL once it answers; :class:`ClusterError` if not."""
         import dataclasses
         import secrets
-        import time
 
-        from kit.core import http
         from kit.core.processes import free_ports
         from kit.site.render import site_context
         from kit.site.folder import SITE_SECRETS
@@ -124,24 +122,23 @@ class TemporaryVarnish:
         (self.folder / "varnish").mkdir(mode=0o700, exist_ok=True)
         argv = [varnishd, "-F", "-j", "none", "-n", str(self.folder / "varnish"), "-a", f"127.0.0.1:{port}",
                 "-T", "127.0.0.1:0", "-f", str(vcl.absolute()), "-s", STORAGE]
-        log = open(self.folder / "varnishd.log", "wb")
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        log = self.folder / "varnishd.log"
+        with open(log, "wb") as output:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        finally:
-            log.close()
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                code, self.proc = self.proc.returncode, None
-                last = (self.folder / "varnishd.log").read_text(errors="replace").strip().splitlines()[-1:]
-                raise ClusterError(f"a temporary varnishd exited with code {code}: {last[0] if last else 'no output'}")
-            if http.get(f"{self.url}/+edge/health", timeout=1.0).ok:
-                return self.url
-            time.sleep(0.05)
-        self.stop()
-        raise ClusterError(f"a temporary varnishd did not answer {self.url}/+edge/health within {timeout:g} s")
+
+        def exited(code: int) -> ClusterError:
+            self.proc = None
+            last = log.read_text(errors="replace").strip().splitlines()[-1:]
+            return ClusterError(f"a temporary varnishd exited with code {code}: {last[0] if last else 'no output'}")
+
+        def silent() -> ClusterError:
+            self.stop()
+            return ClusterError(f"a temporary varnishd did not answer {self.url}/+edge/health within {timeout:g} s")
+
+        wait_answering(self.proc, f"{self.url}/+edge/health", timeout, exited=exited, silent=silent)
+        return self.url
 
     def stop(self) -> None:
         """Stop varnishd (manager and child, one process group), as kit down stops a service."""

@@ -1,5 +1,5 @@
 """Processes and ports on this machine: is a pid alive, who holds a port,
-stop process groups quickly. Linux ``/proc`` is read where it exists; without
+wait for a started server to answer, stop process groups quickly. Linux ``/proc`` is read where it exists; without
 it, kit trusts pid files and says less about who holds a port.
 """
 
@@ -10,11 +10,16 @@ import random
 import shutil
 import signal
 import socket
-import time
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["alive", "port_busy", "port_holder", "free_ports", "stop_groups", "Holder", "system_program"]
+from kit.core import http
+from kit.core.wait import wait_until
+
+__all__ = ["alive", "port_busy", "port_holder", "free_ports", "stop_groups", "wait_answering", "Holder",
+           "system_program"]
 
 
 def alive(pid: int) -> bool:
@@ -150,11 +155,24 @@ def stop_groups(pids: list[int], timeout: float = 5.0) -> None:
                 os.killpg(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(alive(pid) for pid in living):
-            time.sleep(0.02)
-        if not any(alive(pid) for pid in living):
+        if wait_until(lambda: not any(alive(pid) for pid in living), timeout, 0.02):
             return
+
+
+def wait_answering(proc: subprocess.Popen, url: str, timeout: float, *, exited: Callable[[int], BaseException],
+                   silent: Callable[[], BaseException]) -> None:
+    """Return once the server ``proc`` just started answers ``url`` with 200 (its health URL).
+
+    Raise ``exited(code)`` as soon as it exits, ``silent()`` when it has not
+    answered within ``timeout`` seconds: the caller's error, naming its log.
+    """
+
+    def answering() -> bool:
+        if proc.poll() is not None:
+            raise exited(proc.returncode)
+        return http.get(url, timeout=1.0).ok
+
+    wait_until(answering, timeout, 0.05, fail=silent)
 
 
 #: Where Debian puts programs a normal user's PATH may lack (varnishd and nginx are in sbin).

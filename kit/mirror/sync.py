@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import fcntl
 import hashlib
 import html.parser
 import json
@@ -51,6 +50,7 @@ from kit.site.answers import DEFAULT_UPSTREAM, Answers, is_loopback, is_requirem
 from kit.core.errors import MirrorError, MirrorInterrupted, MirrorStorageError, one_line
 from kit.core.report import plural
 from kit.core.files import write_atomically
+from kit.core.locks import held, is_held
 from kit.core.names import normalize
 from kit.site.plan import REINSTALL, MirrorPaths, bandersnatch_master, edge_config, program
 
@@ -351,25 +351,10 @@ class SyncRecord:
         write_atomically(path, json.dumps(asdict(self), indent=1) + "\n")
 
 
-@contextlib.contextmanager
-def _sync_lock(paths: MirrorPaths) -> Iterator[None]:
+def _sync_lock(paths: MirrorPaths) -> contextlib.AbstractContextManager[None]:
     paths.run.mkdir(parents=True, exist_ok=True)
-    with open(paths.lock, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise MirrorError(f"another kit mirror sync is running for this site (pid {holder}); "
-                              "wait for it to finish") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.truncate(0)
+    return held(paths.lock, lambda pid: MirrorError(f"another kit mirror sync is running for this site (pid {pid}); "
+                                                    "wait for it to finish"))
 
 
 @contextlib.contextmanager
@@ -733,21 +718,10 @@ def _age(seconds: float) -> str:
     return f"{seconds} s"
 
 
-def _sync_running(paths: MirrorPaths) -> bool:
-    try:
-        with open(paths.lock, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        pass
-    return False
-
-
 def mirror_status(site_dir: Path) -> MirrorStatus:
     paths = MirrorPaths.of(site_dir)
     record = SyncRecord.read(paths.record)
-    if record is not None and record.result == "running" and not _sync_running(paths):
+    if record is not None and record.result == "running" and not is_held(paths.lock):
         record.result = "interrupted"  # the sync was killed before it could say so
     simple = paths.web / "simple"
     projects = sum(1 for p in simple.iterdir() if p.is_dir()) if simple.is_dir() else 0

@@ -19,7 +19,6 @@ import os
 import re
 import shlex
 import stat
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from kit.core import http
 from kit.site.answers import is_loopback
 from kit.core.errors import one_line
 from kit.core.report import plural
+from kit.core.wait import wait_until
 from kit.site.folder import SITE_SECRETS
 
 __all__ = ["ClusterState", "Finding", "Hints", "check_site", "default_package", "lint_team", "live_team",
@@ -462,12 +462,7 @@ SETTLE_SECONDS = 5.0
 
 def _settled(look, good, seconds: float = SETTLE_SECONDS):
     """``look()`` until ``good`` of it, or ``seconds`` passed: the last look."""
-    deadline = time.monotonic() + seconds
-    seen = look()
-    while not good(seen) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        seen = look()
-    return seen
+    return wait_until(look, seconds, 0.2, accept=good)
 
 
 def _health(url: str):

@@ -31,6 +31,7 @@ from kit.core import http
 from kit.cluster.lifecycle import Cluster
 from kit.core.errors import DrillError
 from kit.core.processes import alive
+from kit.core.wait import wait_until
 from kit.core.report import plural
 from kit.site.folder import Site
 from kit.site.validate import project_name
@@ -318,9 +319,7 @@ def _kill(cluster: Cluster, name: str, say: Say) -> None:
         raise DrillError(f"{name} is not running; start the cluster with: {cluster.site.command('up')}")
     say(f"drill: killing the {name} (pid {pid})…")
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: not alive(pid), 10, 0.02)
 
 
 class _Watch:
@@ -343,22 +342,26 @@ class _Watch:
         self._thread.start()
 
     def _run(self) -> None:
-        deadline = self.started + CATCH_UP_TIMEOUT
-        while time.monotonic() < deadline and not self._cancelled.is_set():
-            up_done = self._up_done.is_set()
-            now = time.monotonic()
-            if self.back_at is None:
-                if all(self.cluster.supervisor.probe(s, timeout=1.0).healthy for s in self.services):
-                    self.back_at = now
-            elif self.cluster.mirror_lag() == 0:
-                self.in_sync_since = self.in_sync_since or now
-                if up_done:
-                    return
-            else:
-                self.in_sync_since = None
-            time.sleep(0.05)
-        if self.back_at is None or not self._up_done.is_set():
+        ended = wait_until(self._look, self.started + CATCH_UP_TIMEOUT - time.monotonic(), 0.05)
+        if ended != "caught up" and (self.back_at is None or not self._up_done.is_set()):
             self.in_sync_since = None
+
+    def _look(self) -> str:
+        """One look: "caught up" (in sync once kit up returned), "cancelled", or "" to look again."""
+        if self._cancelled.is_set():
+            return "cancelled"
+        up_done = self._up_done.is_set()
+        now = time.monotonic()
+        if self.back_at is None:
+            if all(self.cluster.supervisor.probe(s, timeout=1.0).healthy for s in self.services):
+                self.back_at = now
+        elif self.cluster.mirror_lag() == 0:
+            self.in_sync_since = self.in_sync_since or now
+            if up_done:
+                return "caught up"
+        else:
+            self.in_sync_since = None
+        return ""
 
     def up_done(self) -> None:
         """``kit up`` returned: the next in-sync look ends the watch."""

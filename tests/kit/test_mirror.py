@@ -346,8 +346,7 @@ def test_a_second_sync_at_the_same_time_is_refused(synced):
     lock = site / "mirror" / "run" / "sync.lock"
     with open(lock, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        handle.write("4242")
-        handle.flush()
+        (lock.parent / "sync.pid").write_text("4242\n")  # the holder's pid, beside the lock (kit.core.locks)
         proc = kit("mirror", "sync", str(site), env=env, check=False)
     assert proc.returncode == 1
     assert "another kit mirror sync is running for this site (pid 4242)" in one_error_line(proc)
