@@ -18,6 +18,7 @@ The tree::
     ├── DrillError              ``kit drill`` cannot run: cluster not up, no project to install
     ├── BenchError              ``kit bench`` cannot run: the cluster not up, its bench index refused
     ├── WheelhouseError         ``kit wheelhouse`` cannot collect or check the wheels (exit 1)
+    ├── SecretError             a shared secret's file is missing, open to others or holds no token
     └── MirrorError             the public mirror cannot be synced, verified or read (exit 1)
         ├── MirrorStorageError  its storage is not writable or too small
         └── MirrorInterrupted   a sync was stopped by Ctrl-C or SIGTERM (exit 130)
@@ -120,6 +121,12 @@ class WheelhouseError(KitError):
     wheel of kit or of a project for a Python or platform asked for, or the folder does not install offline."""
 
     exit_code = 1
+
+
+class SecretError(KitError):
+    """Raised when a shared secret's file (the purge secret) breaks one of
+    :mod:`kit.core.secrets`' rules: missing when required, not a file, open to
+    every user, unreadable, empty, or not one token."""
 
 
 class MirrorError(KitError):

@@ -7,16 +7,20 @@ page), ``"USER/INDEX/PROJECT"`` (that project's pages in every
 representation; the name is PEP 503-normalised here too) or
 ``"USER/INDEX/*"`` (everything cached for the index). The answer is
 ``{"purged": count}``. No or a malformed Authorization header: 401; a wrong
-secret, or no secret file at all: 403; a bad body: 400; one over 1 MiB: 413.
+secret, or no usable secret file (missing, or breaking :mod:`kit.core.secrets`'
+rules, e.g. readable by every user): 403; a bad body: 400; one over 1 MiB: 413.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.core import secrets
+from kit.core.errors import SecretError
 from kit.core.names import normalize
 
 __all__ = ["PurgeKey", "PurgeRefused", "read_secret", "check_authorization", "parse_purge", "MAX_BODY"]
@@ -24,6 +28,8 @@ __all__ = ["PurgeKey", "PurgeRefused", "read_secret", "check_authorization", "pa
 #: The largest purge body taken: devpi's plugin sends at most ~1,000 keys (it
 #: coarsens more into USER/INDEX/*), some 100 KiB.
 MAX_BODY = 1024 * 1024
+
+log = logging.getLogger("kit.edge")
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,27 @@ class PurgeRefused(Exception):
 
 
 def read_secret(path: Path) -> str | None:
-    """The shared secret, or None when the file is missing, unreadable or empty (then every purge is refused)."""
+    """The shared secret, or None when there is none to check purges against
+    (then every purge is refused, and the edge's health says so): the file is
+    missing, or breaks one of :mod:`kit.core.secrets`' rules (readable by every
+    user, empty, not one token, unreadable), which is logged once per problem.
+
+    Read on each purge, so a secret written or fixed later is taken without a restart.
+    """
+    fix = f"write the purge secret devpi's plugin sends (64 hex characters) into {path} and chmod 600 it"
     try:
-        secret = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        secret = secrets.read_secret(Path(path), required=False, fix=fix)
+    except SecretError as exc:
+        if str(exc) not in _logged_problems:
+            _logged_problems.add(str(exc))
+            log.warning("purges refused: %s", exc)
         return None
-    return secret or None
+    _logged_problems.clear()  # fixed: a problem that comes back is logged again
+    return secret
+
+
+#: The secret file's problems already logged: a purge storm must not repeat one a thousand times.
+_logged_problems: set[str] = set()
 
 
 def check_authorization(header: str | None, secret: str | None) -> None:

@@ -59,21 +59,20 @@ purge costs freshness for that long, never correctness for good.
 
 from __future__ import annotations
 
-import http.client
 import json
-import re
-import stat
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from pluggy import HookimplMarker
 
+from kit.core import secrets
+from kit.core.errors import SecretError
 # The stage that reserves the site's names for every team: its releases without files belong to no team.
 from kit.core.names import NAMES_INDEX, normalize
 
@@ -95,8 +94,8 @@ MAX_PENDING_KEYS = 1000
 LINGER = 0.05
 #: At most one failure line per this many seconds: a down edge must not flood devpi's log.
 FAILURE_LOG_INTERVAL = 60.0
-#: What a secret may hold: it travels in an HTTP header (RFC 6750 b64token).
-_SECRET = re.compile(r"[A-Za-z0-9._~+/=-]{32,}")
+#: The most of an answer read: the edge answers {"purged": N}.
+MAX_ANSWER = 64 * 1024
 
 
 # -- which keys a change purges (pure functions) --------------------------------------
@@ -179,34 +178,19 @@ def secret_path(value: str) -> Path:
 
 
 def read_secret(path: Path) -> str:
-    """The shared secret in ``path``.
+    """The shared secret in ``path``, by :mod:`kit.core.secrets`' rules (a
+    regular file, nothing for "others", one token of 32+ characters; group
+    access allowed: an edge running as another user may share a group).
 
     Raises devpi's ``Fatal`` (devpi refuses to start) naming the file and the
-    fix when the file is missing, unreadable, empty, not a token, or readable
-    by every user of the machine. Starting anyway would leave every purge
-    refused (or the secret exposed) while nothing looked wrong.
-    Group access is allowed: an edge running as another user may share a group.
+    fix when a rule is broken, a missing file included. Starting anyway would
+    leave every purge refused (or the secret exposed) while nothing looked wrong.
     """
     fix = f"write the edge's purge secret (64 hex characters) into {path}, chmod 600, or remove kit-purge-url"
     try:
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            raise _fatal(f"secret file {path} is not a file; {fix}")
-        if mode & stat.S_IRWXO:
-            raise _fatal(f"secret file {path} can be read by every user of this machine; run: chmod 600 {path}")
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise _fatal(f"secret file {path} does not exist; {fix}") from None
-    except UnicodeDecodeError:
-        raise _fatal(f"secret file {path} holds something else than a secret; {fix}") from None
-    except OSError as exc:
-        raise _fatal(f"cannot read the secret file {path} ({exc.strerror}); {fix}") from None
-    secret = text.strip()
-    if not secret:
-        raise _fatal(f"secret file {path} is empty; {fix}")
-    if not _SECRET.fullmatch(secret):
-        raise _fatal(f"secret file {path} does not hold one token of at least 32 letters or digits; {fix}")
-    return secret
+        return secrets.read_secret(path, required=True, fix=fix)
+    except SecretError as exc:
+        raise _fatal(str(exc)) from None
 
 
 def check_urls(value: str) -> list[str]:
@@ -230,11 +214,33 @@ def check_url(url: str) -> str:
 # -- sending ----------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an error: following it would hand the bearer secret to another URL."""
+def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], timeout: float) -> str:
+    """POST one purge; "" when the edge answered 2xx, else the problem in words, never raised."""
+    try:
+        with client.stream("POST", url, content=body, headers=headers) as answer:
+            if 200 <= answer.status_code < 300:
+                _read_at_most(answer, MAX_ANSWER)
+                return ""
+            problem = f"HTTP {answer.status_code} {answer.reason_phrase}"
+            if answer.status_code in (401, 403):
+                problem += " (the edge and devpi do not share the same secret)"
+            return problem
+    except httpx.ConnectTimeout:
+        return f"no connection within {timeout:g} s"
+    except httpx.TimeoutException:
+        return f"no answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        return str(exc) or type(exc).__name__
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+
+def _read_at_most(answer: httpx.Response, limit: int) -> None:
+    """Read (and drop) at most ``limit`` bytes of ``answer``'s body: the edge's answer is
+    taken whole, a misconfigured URL's endless one is not."""
+    taken = 0
+    for chunk in answer.iter_raw():
+        taken += len(chunk)
+        if taken >= limit:
+            return
 
 
 class PurgeSender:
@@ -255,8 +261,13 @@ class PurgeSender:
         self.max_keys = max_keys
         self.linger = linger
         self.failure_log_interval = failure_log_interval
-        # Proxies off: the edge is a neighbour, and no proxy may see the secret.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+        # Proxies off (trust_env): the edge is a neighbour, and no proxy may see the secret.
+        # No redirects: following one would hand the bearer secret to another URL.
+        # No kept-alive connection: one per purge, so an edge restarted in between is never
+        # a stale socket. The system's certificates (as Python's urllib uses them), not certifi's.
+        self._client = httpx.Client(
+            trust_env=False, follow_redirects=False, timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_keepalive_connections=0), verify=ssl.create_default_context())
         self._cond = threading.Condition()
         self._pending: set[str] = set()
         self._serial = -1
@@ -315,29 +326,17 @@ class PurgeSender:
     def send(self, keys: set[str], serial: int) -> bool:
         """POST ``keys`` now; True when the edge took them. Failures are logged, never raised."""
         body = json.dumps({"keys": sorted(keys), "serial": serial}).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={
+        headers = {
             "Content-Type": "application/json",
             "Authorization": f"Bearer {self._secret}",
             # The same purge for Varnish, which reads headers, not bodies
             # (varnish-modules' xkey takes space-separated keys).
             "Xkey-Purge": header_keys(keys),
             "X-Kit-Serial": str(serial),
-        })
+        }
         self.stats["requests"] += 1
-        try:
-            with self._opener.open(request, timeout=self.timeout) as answer:
-                answer.read(64 * 1024)
-        except urllib.error.HTTPError as exc:
-            problem = f"HTTP {exc.code} {exc.reason}"
-            if exc.code in (401, 403):
-                problem += " (the edge and devpi do not share the same secret)"
-        except urllib.error.URLError as exc:
-            problem = str(exc.reason)
-        except TimeoutError:
-            problem = f"no answer within {self.timeout:g} s"
-        except (OSError, http.client.HTTPException) as exc:
-            problem = str(exc) or type(exc).__name__
-        else:
+        problem = _post(self._client, self.url, body, headers, self.timeout)
+        if not problem:
             self.stats["keys"] += len(keys)
             if self._failing:
                 self._failing = False

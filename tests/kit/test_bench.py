@@ -109,11 +109,11 @@ def test_bench_leaves_no_index_and_a_healthy_cluster(benched):
 
 def test_python_rate_fallback_measures_without_wrk(benched):
     """Where wrk is missing the bench counts requests itself: a rate, no failures."""
-    from kit.ops.bench import _python_rate
+    from kit.ops.bench.measure import python_rate
 
     site, env, _, _ = benched
     edge = next(r for r in status(site, env) if r["name"] == "edge")["url"]
-    rate, failed, problem = _python_rate(edge, "/+edge/health", Settings(rate_seconds=1, connections=4))
+    rate, failed, problem = python_rate(edge, "/+edge/health", Settings(rate_seconds=1, connections=4))
     assert rate > 0 and failed == 0 and problem == ""
 
 

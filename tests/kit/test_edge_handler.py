@@ -128,6 +128,7 @@ async def running(tmp_path: Path, *, mirrors: int = 1):
     await origin_server.start_server()
     trap = await Listener().start()
     (tmp_path / "secret").write_text(SECRET)
+    (tmp_path / "secret").chmod(0o600)  # as kit init writes it: the edge refuses one every user reads
     url = f"http://127.0.0.1:{origin_server.port}"
     config = EdgeConfig(host="127.0.0.1", port=0, public_url="http://edge.test", master=url, mirrors=[url] * mirrors,
                         cache_dir=str(tmp_path / "cache"), purge_secret_file=str(tmp_path / "secret"),

@@ -21,6 +21,7 @@ def test_authorization_refused(header, secret, status):
 
 def test_authorization_accepted_and_the_secret_file_read_stripped(tmp_path):
     (tmp_path / "s").write_text(SECRET + "\n")
+    (tmp_path / "s").chmod(0o600)
     check_authorization("Bearer " + SECRET, read_secret(tmp_path / "s"))
     assert read_secret(tmp_path / "missing") is None
     (tmp_path / "empty").write_text("\n")

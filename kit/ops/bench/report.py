@@ -1,0 +1,66 @@
+"""The result as text: a rich table (rows: measurements, columns: targets),
+then the notes."""
+
+from __future__ import annotations
+
+import io
+
+from kit.core.report import plural
+from kit.ops.bench.result import BenchResult
+
+__all__ = ["shown", "table_lines", "LABEL_WIDTH", "VALUE_WIDTH"]
+
+#: The label column's width and each target column's (a space apart): 24 + 4 × 13 = 76 characters.
+LABEL_WIDTH = 24
+VALUE_WIDTH = 12
+
+
+def shown(value: float | str, unit: str) -> str:
+    """A value as the table shows it: ms and s with 2-3 decimals, counts and req/s whole."""
+    if isinstance(value, str):
+        return "n/a" if value.startswith("n/a") else "failed" if value.startswith("failed") else "-"
+    if unit in ("req/s", "count"):
+        return f"{value:,.0f}"
+    if unit == "ms":
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def table_lines(result: BenchResult) -> list[str]:
+    """The aligned table (rows: measurements, columns: targets), then the notes: at most 76 characters a line."""
+    lines = _table(result)
+    lines.append("")
+    for target in result.targets:
+        where = f" at {target.url}" if target.url else ""
+        lines.append(f"{target.name}: {target.note}{where}")
+    ratios = result.ratios()
+    tool = result.tools.get("req/s", "")
+    if ratios:
+        lines.append(f"req/s vs nginx ({'wrk' if tool == 'wrk' else 'python: not nginx real rate'}): "
+                     + ", ".join(f"{name} {share:.2f}×" for name, share in ratios.items()))
+    if tool != "wrk":
+        lines.append(f"req/s measured by {tool}")
+    lines.append(f"{plural(result.cores, 'core')}, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")
+    for error in result.errors:
+        lines.append(f"error: {error}")
+    return lines
+
+
+def _table(result: BenchResult) -> list[str]:
+    """The table alone, drawn by rich without borders or colours (it goes to files as well as to
+    terminals): labels left-aligned, values right-aligned, every line as wide as the table."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, padding=(0, 0, 0, 1), header_style=None)
+    table.add_column("", min_width=LABEL_WIDTH, no_wrap=True)
+    for target in result.targets:
+        table.add_column(Text(target.name), justify="right", min_width=VALUE_WIDTH, no_wrap=True)
+    for row in result.rows:
+        label = f"{row.label} ({row.unit})" if row.unit != "count" else row.label
+        table.add_row(Text(label), *(Text(shown(row.values[t.name], row.unit)) for t in result.targets))
+    out = io.StringIO()
+    # Wide enough never to squeeze a column: the table takes the width its columns need.
+    Console(file=out, width=1000, color_system=None, highlight=False, markup=False, emoji=False).print(table)
+    return out.getvalue().splitlines()

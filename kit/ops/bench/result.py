@@ -1,0 +1,140 @@
+"""What a bench run is made of: its settings, its columns (targets), its rows
+(measurements) and its result, with the constants every part shares."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+__all__ = [
+    "BENCH_INDEX", "PROJECTS", "LISTED_PROJECT", "ACCEPT", "LISTED_TIMEOUT", "NGINX_HINT", "WRK_HINT", "KEPT_ERRORS",
+    "PYTHON", "VARNISH", "MASTER", "NGINX", "TARGETS", "ROWS", "FAILURE_ROWS",
+    "Say", "Settings", "Target", "Row", "BenchResult",
+]
+
+Say = Callable[[str], None]
+
+#: The index the bench makes for itself (no bases, volatile) and deletes at the end.
+BENCH_INDEX = "root/kit-bench"
+#: How many projects an "install" reads: 23 pages and 23 files.
+PROJECTS = 23
+#: The project that gets one new version per upload (upload→listed).
+LISTED_PROJECT = "kit-bench-listed"
+#: What pip and uv send for a simple page: JSON preferred.
+ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+#: An upload not listed after this long counts as failed.
+LISTED_TIMEOUT = 5.0
+NGINX_HINT = "apt-get install nginx-light"
+WRK_HINT = "apt-get install wrk"
+#: Errors kept for the report (the counts are always whole).
+KEPT_ERRORS = 10
+
+PYTHON, VARNISH, MASTER, NGINX = "python edge", "varnish edge", "master", "nginx static"
+TARGETS = (PYTHON, VARNISH, MASTER, NGINX)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much of each measurement: the defaults fit in a minute on two cores."""
+
+    requests: int = 200  # sequential GETs per latency measurement
+    rate_seconds: int = 3  # wrk's -d per target
+    connections: int = 16  # wrk's -c
+    uploads: int = 25  # per purged edge
+    outage: float = 3.0  # seconds of installs with the master killed
+
+    @classmethod
+    def of(cls, *, quick: bool = False, uploads: int | None = None) -> "Settings":
+        base = cls(requests=40, rate_seconds=1, uploads=5, outage=1.5) if quick else cls()
+        return base if uploads is None else cls(**{**asdict(base), "uploads": uploads})
+
+
+@dataclass
+class Target:
+    """One column: where it listens, and what it is (or why it is not measured)."""
+
+    name: str
+    url: str | None  # its root, http://127.0.0.1:PORT; None when not measured
+    note: str
+    #: The master purges its pages after a change: upload→listed means something.
+    purged: bool = False
+    #: It reads from the mirror when the master is down: installs during a master kill.
+    fails_over: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.url is not None
+
+
+@dataclass
+class Row:
+    """One measurement: per target a number, or the reason there is none."""
+
+    key: str
+    label: str
+    unit: str
+    values: dict[str, float | str] = field(default_factory=dict)
+
+    def number(self, target: str) -> float | None:
+        value = self.values.get(target)
+        return value if isinstance(value, (int, float)) else None
+
+
+#: key, label, unit: the rows in the order they are shown.
+ROWS = (
+    ("page_p50", "page latency p50", "ms"),
+    ("page_p99", "page latency p99", "ms"),
+    ("file_p50", "file latency p50", "ms"),
+    ("file_p99", "file latency p99", "ms"),
+    ("warm_page_rps", "warm page", "req/s"),
+    ("fetch_23", "23 pages + 23 files", "s"),
+    ("listed_p50", "upload→listed p50", "s"),
+    ("listed_p99", "upload→listed p99", "s"),
+    ("listed_max", "upload→listed max", "s"),
+    ("kill_installs", "master killed: installs", "count"),
+    ("kill_worst", "master killed: worst", "s"),
+    ("failed_installs", "master killed: failed", "count"),
+    ("failed_requests", "failed requests", "count"),
+)
+#: Rows that count failures: 0 is the good value (the others are > 0 when measured).
+FAILURE_ROWS = ("failed_installs", "failed_requests")
+
+
+@dataclass
+class BenchResult:
+    site: str
+    edge: str  # the site's edge: python or varnish
+    targets: list[Target]
+    rows: list[Row]
+    tools: dict[str, str]  # what measured what: {"req/s": "wrk", "installs": "uv"}
+    cores: int
+    duration: float
+    settings: Settings
+    errors: list[str] = field(default_factory=list)
+
+    def row(self, key: str) -> Row:
+        return next(r for r in self.rows if r.key == key)
+
+    @property
+    def failed(self) -> int:
+        """Failed requests, uploads and installs, over every target."""
+        return int(sum(self.row(key).number(t.name) or 0 for key in FAILURE_ROWS for t in self.targets))
+
+    def ratios(self) -> dict[str, float]:
+        """Each target's warm-page req/s as a share of nginx's in the same run (empty without nginx)."""
+        rates = self.row("warm_page_rps")
+        ceiling = rates.number(NGINX)
+        if not ceiling:
+            return {}
+        return {t.name: rates.number(t.name) / ceiling for t in self.targets
+                if t.name != NGINX and rates.number(t.name) is not None}
+
+    def as_dict(self) -> dict:
+        return {
+            "site": self.site, "edge": self.edge, "cores": self.cores, "duration": round(self.duration, 2),
+            "tools": self.tools, "settings": asdict(self.settings), "failed": self.failed,
+            "targets": [{"name": t.name, "url": t.url, "running": t.running, "note": t.note} for t in self.targets],
+            "rows": [{"key": r.key, "label": r.label, "unit": r.unit, "values": r.values} for r in self.rows],
+            "ratios_to_nginx": {name: round(value, 3) for name, value in self.ratios().items()},
+            "errors": self.errors,
+        }
