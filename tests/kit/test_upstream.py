@@ -9,6 +9,9 @@ import hashlib
 import json
 import os
 import re
+import signal
+import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -16,9 +19,11 @@ import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from kit.ops.sample import make_wheel
 from kit.upstream.server import JSON_TYPE, SERIAL_HEADER, LocalUpstream, project_of, version_of
-from tests.conftest import BIN, clean_env, run
+from tests.conftest import BIN, clean_env, free_port, run
 
 
 def fetch(url: str, accept: str = "text/html") -> tuple[str, bytes]:
@@ -286,3 +291,32 @@ def test_pip_installs_from_the_bandersnatch_mirror(tmp_path):
     out = run([BIN / "python", "-c", "import kitbs_alpha as m; print(m.WHO, m.VERSION)"],
               env=dict(env, PYTHONPATH=str(target))).stdout.split()
     assert out == ["mirrored", "1.1"]
+
+
+# -- python -m kit.upstream, as the cluster runs it ----------------------------
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_the_program_serves_until_stopped_and_exits_cleanly(tmp_path, stop):
+    make_wheel(tmp_path / "wheels", "kitbs-alpha", "1.0")
+    port = free_port()
+    proc = subprocess.Popen([BIN / "python", "-m", "kit.upstream", tmp_path / "wheels", "--port", str(port)],
+                            env=clean_env(tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == f"serving {tmp_path / 'wheels'} as http://127.0.0.1:{port}/simple/\n"
+        assert b'href="/simple/kitbs-alpha/"' in fetch(f"http://127.0.0.1:{port}/simple/")[1]
+        proc.send_signal(stop)  # systemd's stop, or Ctrl-C in a terminal
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (proc.returncode, out, err) == (0, "", "")
+
+
+def test_the_program_names_a_taken_port(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = run([BIN / "python", "-m", "kit.upstream", tmp_path, "--port", str(port)],
+                   env=clean_env(tmp_path / "home"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in proc.stderr.splitlines()[-1]
