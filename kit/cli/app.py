@@ -230,10 +230,12 @@ def status_command(
     if as_json:
         _say(status_json(rows))
     else:
-        _say(f"{'service':9} {'url':32} {'pid':>7}  {'state':9} notes")
-        for r in rows:
-            state = ("degraded" if r.degraded else "healthy") if r.healthy else "unhealthy" if r.running else "stopped"
-            _say(f"{r.name:9} {r.url:32} {r.pid or '-':>7}  {state:9} {r.detail or r.role}")
+        from kit.core.tables import Column, table_lines
+
+        columns = [Column("service", 9), Column("url", 32), Column("pid", 7, right=True),
+                   Column("state", 9, gap=2), Column("notes")]
+        lines = table_lines(columns, ([r.name, r.url, r.pid or "-", _state(r), r.detail or r.role] for r in rows))
+        _say("\n".join(lines))
         if "public-mirror" in cluster.answers.setups:
             from kit.mirror.sync import mirror_status
 
@@ -244,6 +246,11 @@ def status_command(
         raise typer.Exit(3)
     if not all(r.healthy for r in rows):
         raise typer.Exit(1)
+
+
+def _state(row) -> str:
+    """A service's state as `kit status` names it."""
+    return ("degraded" if row.degraded else "healthy") if row.healthy else "unhealthy" if row.running else "stopped"
 
 
 @app.command("logs")
@@ -301,11 +308,15 @@ def check_command(
     if not findings:
         _say("this site has no team folders to check (setups without clients)")
         return
-    _say(f"{'team':10} {'check':28} {'result':6} detail")
+    from kit.core.tables import Column, table_lines
+
+    columns = [Column("team", 10), Column("check", 28), Column("result", 6), Column("detail")]
+    rows: list[list[str]] = []
     for f in findings:
-        _say(f"{f.team:10} {f.check:28} {f.result:6} {f.detail}")
+        rows.append([f.team, f.check, f.result, f.detail])
         if not f.ok:
-            _say(f"{'':10} {'':28} {'':6} fix: {f.fix}")
+            rows.append(["", "", "", f"fix: {f.fix}"])
+    _say("\n".join(table_lines(columns, rows)))
     failed = sum(not f.ok and not f.warning for f in findings)
     warned = sum(f.warning for f in findings)
     _say(f"{len(findings) - failed - warned} passed, {failed} failed" + (f", {plural(warned, 'warning')}" if warned else ""))

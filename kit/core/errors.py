@@ -27,6 +27,13 @@ Each message names the problem and the fix in one sentence, because it is
 shown to the user as it is.
 """
 
+__all__ = [
+    "KitError", "AnswerError", "UnknownKeyError", "AnswerFileError", "SiteDirError", "HandEditedError",
+    "NotATerminalError", "ClientsError", "OutDirError", "UnsafeValueError", "ClusterError", "ClientRunError",
+    "DevpiError", "DrillError", "BenchError", "WheelhouseError", "SecretError", "MirrorError",
+    "MirrorStorageError", "MirrorInterrupted", "one_line",
+]
+
 
 class KitError(Exception):
     """Base class of kit's own errors; never raised directly."""

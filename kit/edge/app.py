@@ -37,6 +37,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kit.core import secrets
+from kit.core.errors import SecretError
 from kit.core.names import NORMALIZED_PROJECT_RE, project_of
 from kit.edge.auth import Authorizer
 from kit.edge.cache import Files, PageKey, representation
@@ -46,7 +48,7 @@ from kit.edge.files import PackageFiles
 from kit.edge.origins import Origins, check_forever
 from kit.edge.pages import IndexPages
 from kit.edge.public_mirror import NO_MIRROR, PublicMirror
-from kit.edge.purge import read_secret
+from kit.edge.purge import read_secret, secret_fix
 from kit.edge.replies import text
 from kit.edge.static_copy import StaticOrigin, check_index, refresh
 from kit.edge.writes import write
@@ -211,19 +213,29 @@ class Edge:
         served) when files cannot be cached: Varnish keeps sending it files, and
         ``kit status`` and ``kit check`` name the reason."""
         problem = self.files.problem()
-        secret = read_secret(Path(self.config.purge_secret_file))
         return {
             "edge": "degraded" if problem else "ok",
             **({"reason": f"{problem}; files are passed through (checked), not cached: free or fix the disk"}
                if problem else {}),
             "backends": self.origins.state(),
-            "purge": "ready" if secret else f"refused: no secret in {self.config.purge_secret_file}",
+            "purge": self._purge_state(),
             "cached_files": len(self.files),
             "cached_pages": len(self.pages),
             "cache_write_failures": self.files.write_failures,
             **self.stats,
             "static_copy": self.static.summary() if self.static is not None else None,
         }
+
+    def _purge_state(self) -> str:
+        """"ready", or why every purge is refused and the fix: the secret file's problem in the words of the log."""
+        path = Path(self.config.purge_secret_file)
+        if read_secret(path) is not None:  # as a purge reads it, a problem logged once
+            return "ready"
+        try:
+            secrets.read_secret(path, required=True, fix=secret_fix(path))
+        except SecretError as exc:
+            return f"refused: {exc}"
+        return "ready"  # fixed between the two reads
 
     def stats_snapshot(self) -> dict:
         return {**self.stats, "origin_errors": self.origins.errors(), "cached_files": len(self.files),

@@ -1,5 +1,8 @@
 """The edge's origins, in the order reads try them: the master, then its
-mirrors (later perhaps a static copy), and what the edge knows of their health.
+mirrors, and what the edge knows of their health. When none of them
+answers, the edge reads its last origin, the static copy of the team indexes
+on its own disk (:class:`kit.edge.static_copy.StaticOrigin`): no HTTP, no
+health to track, so it is not one of these.
 
 Health is passive and active. Passive: a read that could not connect, was
 cut off or timed out skips that origin for ``retry_after`` seconds, so one

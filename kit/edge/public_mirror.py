@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 
 from kit.edge.cache import JSON, representation
+from kit.edge.replies import text
 from kit.core.names import normalize
 
 __all__ = ["PREFIX", "PublicMirror", "NO_MIRROR", "segments"]
@@ -91,18 +92,18 @@ class PublicMirror:
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         if request.method not in _READS:
-            return _text(405, f"kit edge: the public mirror is read-only; {request.method} is not allowed\n",
-                         headers={"Allow": "GET, HEAD"})
+            return text(405, f"kit edge: the public mirror is read-only; {request.method} is not allowed\n",
+                        headers={"Allow": "GET, HEAD"})
         parts = segments(request.raw_path)
         if parts is None:
-            return _text(400, "kit edge: not a public mirror path (a segment starts with '.' or holds "
-                              "an encoded '/', a backslash or a control character)\n")
+            return text(400, "kit edge: not a public mirror path (a segment starts with '.' or holds "
+                             "an encoded '/', a backslash or a control character)\n")
         if parts[:1] == ["simple"]:
             return await self._simple(request, parts[1:])
         if parts[:1] == ["packages"] and len(parts) == 5 and all(parts):
             return self._file(parts)
-        return _text(404, f"kit edge: the public mirror has no {quote(request.path)} "
-                          "(it serves /mirror/simple/ and the files its pages link)\n")
+        return text(404, f"kit edge: the public mirror has no {quote(request.path)} "
+                         "(it serves /mirror/simple/ and the files its pages link)\n")
 
     async def _simple(self, request: web.Request, rest: list[str]) -> web.StreamResponse:
         if not rest:  # /mirror/simple
@@ -115,7 +116,7 @@ class PublicMirror:
                 return _redirect(f"/mirror/simple/{quote(name)}/")
             folder, what = f"simple/{name}", f"project {name} (simple/{name}/)"
         else:
-            return _text(404, f"kit edge: the public mirror has no {quote(request.path)}\n")
+            return text(404, f"kit edge: the public mirror has no {quote(request.path)}\n")
         wanted = representation(request.headers.get("Accept"))
         order = (_JSON_FILES + _HTML_FILES) if wanted == JSON else (_HTML_FILES + _JSON_FILES)
         for filename in order:
@@ -123,7 +124,7 @@ class PublicMirror:
             if body is not None:
                 kind = JSON if filename in _JSON_FILES else "text/html"
                 return _page(request, body, _TYPES[kind])
-        return _text(404, f"kit edge: the public mirror has no {what}; has it been synced?\n")
+        return text(404, f"kit edge: the public mirror has no {what}; has it been synced?\n")
 
     def _inside(self, relative: str) -> str | None:
         """The real path of ``relative`` when it is inside the folder (symlinks resolved), else None."""
@@ -157,7 +158,7 @@ class PublicMirror:
         except OSError:
             regular = False
         if not regular:
-            return _text(404, f"kit edge: the public mirror has no file {quote(parts[-1])} ({quote(relative)})\n")
+            return text(404, f"kit edge: the public mirror has no file {quote(parts[-1])} ({quote(relative)})\n")
         # aiohttp sends it with sendfile, with Content-Length, HEAD, ranges and If-None-Match.
         return web.FileResponse(real, headers={"Content-Type": "application/octet-stream",
                                                "Cache-Control": _FILE_CACHE, "X-Served-By": "public-mirror"})
@@ -175,7 +176,3 @@ def _page(request: web.Request, body: bytes, content_type: str) -> web.Response:
 def _redirect(location: str) -> web.Response:
     return web.Response(status=301, headers={"Location": location}, text=f"kit edge: moved to {location}\n",
                         content_type="text/plain")
-
-
-def _text(status: int, message: str, headers: dict | None = None) -> web.Response:
-    return web.Response(status=status, text=message, content_type="text/plain", headers=headers)

@@ -33,6 +33,7 @@ from kit.core.errors import DrillError
 from kit.core.processes import alive
 from kit.core.wait import wait_until
 from kit.core.report import plural
+from kit.core.tables import Column, table_lines
 from kit.site.folder import Site
 from kit.site.validate import project_name
 
@@ -435,6 +436,11 @@ def drill_failover(cluster: Cluster, say: Say = print, *, project: str | None = 
 # -- the report -----------------------------------------------------------------------
 
 
+#: A phase's table: one row per loop of installs (before, during and after the outage).
+_LOOP_COLUMNS = [Column("", 8), Column("installs", 8, right=True), Column("failed", 6, right=True),
+                 Column("worst", 8, right=True), Column("median", 8, right=True)]
+
+
 def report_lines(report: DrillReport) -> list[str]:
     """The report as text: a table per phase, then the verdict."""
     lines = [f"drill failover: {report.project} installed with {report.client or 'a client'} "
@@ -442,10 +448,10 @@ def report_lines(report: DrillReport) -> list[str]:
     for phase in report.phases:
         caught = (f"mirror not in sync within {CATCH_UP_TIMEOUT:g} s" if phase.caught_up_after is None
                   else f"mirror caught up after {phase.caught_up_after:.1f} s")
-        lines += ["", f"{phase.name}: down for {phase.down_for:.1f} s, {caught}",
-                  f"  {'':8} {'installs':>8} {'failed':>6} {'worst':>8} {'median':>8}"]
-        for label, loop in (("before", phase.before), ("during", phase.during), ("after", phase.after)):
-            lines.append(f"  {label:8} {loop.count:>8} {loop.failed:>6} {loop.worst:>6.2f} s {loop.median:>6.2f} s")
+        lines += ["", f"{phase.name}: down for {phase.down_for:.1f} s, {caught}"]
+        loops = (("before", phase.before), ("during", phase.during), ("after", phase.after))
+        lines += table_lines(_LOOP_COLUMNS, ([label, loop.count, loop.failed, f"{loop.worst:.2f} s", f"{loop.median:.2f} s"]
+                                             for label, loop in loops), indent="  ")
         for loop in (phase.before, phase.during, phase.after):
             lines += [f"  failed: {error}" for error in loop.errors]
     lines.append("")

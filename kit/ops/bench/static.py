@@ -6,13 +6,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
-
 from kit.core.errors import BenchError, one_line
-from kit.ops.bench.client import connection
+from kit.core.processes import free_ports, wait_answering
 
 __all__ = ["StaticServer"]
 
@@ -22,8 +19,6 @@ class StaticServer:
     foreground, every path of its own in ``folder``'s parent; stopped by :meth:`stop`."""
 
     def __init__(self, nginx: str, folder: Path):
-        from kit.core.processes import free_ports
-
         self.nginx, self.root, self.prefix = nginx, folder, folder.parent / "nginx"
         self.port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,18 +46,15 @@ class StaticServer:
         log = self.prefix / "error.log"
         self.proc = subprocess.Popen([self.nginx, "-e", str(log), "-p", str(self.prefix), "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"nginx exited {self.proc.returncode}: {one_line(self.proc.stderr.read().decode())}")
-            try:
-                with connection(self.url, timeout=1) as client:
-                    if client.get(probe).status_code == 200:
-                        return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.stop()
-        raise BenchError(f"nginx did not answer within 10 s; see {log}")
+
+        def exited(code: int) -> BenchError:
+            return BenchError(f"nginx exited {code}: {one_line(self.proc.stderr.read().decode())}")
+
+        def silent() -> BenchError:
+            self.stop()
+            return BenchError(f"nginx did not answer within 10 s; see {log}")
+
+        wait_answering(self.proc, f"{self.url}{probe}", 10, exited=exited, silent=silent)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
