@@ -1,11 +1,11 @@
-"""The result as text: a rich table (rows: measurements, columns: targets),
+"""The result as text: a table (rows: measurements, columns: targets; kit.core.tables),
 then the notes."""
 
 from __future__ import annotations
 
-import io
-
+from kit.core import tables
 from kit.core.report import plural
+from kit.core.tables import Column
 from kit.ops.bench.result import BenchResult
 
 __all__ = ["shown", "table_lines", "LABEL_WIDTH", "VALUE_WIDTH"]
@@ -47,20 +47,8 @@ def table_lines(result: BenchResult) -> list[str]:
 
 
 def _table(result: BenchResult) -> list[str]:
-    """The table alone, drawn by rich without borders or colours (it goes to files as well as to
-    terminals): labels left-aligned, values right-aligned, every line as wide as the table."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, pad_edge=False, padding=(0, 0, 0, 1), header_style=None)
-    table.add_column("", min_width=LABEL_WIDTH, no_wrap=True)
-    for target in result.targets:
-        table.add_column(Text(target.name), justify="right", min_width=VALUE_WIDTH, no_wrap=True)
-    for row in result.rows:
-        label = f"{row.label} ({row.unit})" if row.unit != "count" else row.label
-        table.add_row(Text(label), *(Text(shown(row.values[t.name], row.unit)) for t in result.targets))
-    out = io.StringIO()
-    # Wide enough never to squeeze a column: the table takes the width its columns need.
-    Console(file=out, width=1000, color_system=None, highlight=False, markup=False, emoji=False).print(table)
-    return out.getvalue().splitlines()
+    """The table alone (kit's one table helper): labels left-aligned, values right-aligned."""
+    columns = [Column("", LABEL_WIDTH), *(Column(target.name, VALUE_WIDTH, right=True) for target in result.targets)]
+    rows = [[f"{row.label} ({row.unit})" if row.unit != "count" else row.label,
+             *(shown(row.values[target.name], row.unit) for target in result.targets)] for row in result.rows]
+    return tables.table_lines(columns, rows)
