@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kit.core.files import replaced, write_atomically
-from kit.mirror.sync import SyncRecord
+from kit.mirror.record import SyncRecord
 
 
 def test_write_atomically_replaces_and_leaves_nothing_aside(tmp_path):

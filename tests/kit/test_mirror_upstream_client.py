@@ -18,7 +18,7 @@ import threading
 import pytest
 
 from kit.core.errors import MirrorError
-from kit.mirror.sync import _Upstream
+from kit.mirror.upstream_client import UpstreamClient as _Upstream
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
