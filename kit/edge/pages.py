@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import ClientResponse, web
 
 from kit.core.names import project_of
+from kit.core.purge_keys import key as purge_key
 from kit.edge.cache import JSON, Hashes, Page, PageKey, Pages, links_of, upstream_accept
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import AllFailed, Failover
@@ -169,7 +170,7 @@ class IndexPages:
 
 
 def _key_text(key) -> str:
-    return key.index if key.project == "" else f"{key.index}/{'*' if key.project is None else key.project}"
+    return purge_key(key.index, key.project)
 
 
 def _send(request: web.Request, page: Page, state: str, served_by: str, stats: dict) -> web.StreamResponse:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from kit.core import secrets
 from kit.core.errors import SecretError
-from kit.core.names import normalize
+from kit.core.purge_keys import parse_key
 
-__all__ = ["PurgeKey", "PurgeRefused", "read_secret", "check_authorization", "parse_purge", "MAX_BODY"]
+__all__ = ["PurgeKey", "PurgeRefused", "read_secret", "secret_fix", "check_authorization", "parse_purge", "MAX_BODY"]
 
 #: The largest purge body taken: devpi's plugin sends at most ~1,000 keys (it
 #: coarsens more into USER/INDEX/*), some 100 KiB.
@@ -54,9 +54,8 @@ def read_secret(path: Path) -> str | None:
 
     Read on each purge, so a secret written or fixed later is taken without a restart.
     """
-    fix = f"write the purge secret devpi's plugin sends (64 hex characters) into {path} and chmod 600 it"
     try:
-        secret = secrets.read_secret(Path(path), required=False, fix=fix)
+        secret = secrets.read_secret(Path(path), required=False, fix=secret_fix(path))
     except SecretError as exc:
         if str(exc) not in _logged_problems:
             _logged_problems.add(str(exc))
@@ -64,6 +63,11 @@ def read_secret(path: Path) -> str | None:
         return None
     _logged_problems.clear()  # fixed: a problem that comes back is logged again
     return secret
+
+
+def secret_fix(path: Path) -> str:
+    """How to make a usable purge secret file, the advice every message about it ends with."""
+    return f"write the purge secret devpi's plugin sends (64 hex characters) into {path} and chmod 600 it"
 
 
 #: The secret file's problems already logged: a purge storm must not repeat one a thousand times.
@@ -99,14 +103,8 @@ def parse_purge(body: bytes) -> tuple[list[PurgeKey], int | None]:
         raise PurgeRefused(400, "purge \"serial\" must be an integer")
     keys = []
     for raw in data["keys"]:
-        parts = raw.split("/") if isinstance(raw, str) else []
-        if len(parts) not in (2, 3) or not all(parts):
-            raise PurgeRefused(400, f"bad purge key {raw!r}: expected USER/INDEX, USER/INDEX/PROJECT or USER/INDEX/*")
-        index = f"{parts[0]}/{parts[1]}"
-        if len(parts) == 2:
-            keys.append(PurgeKey(index, ""))
-        elif parts[2] == "*":
-            keys.append(PurgeKey(index, None))
-        else:
-            keys.append(PurgeKey(index, normalize(parts[2])))
+        try:
+            keys.append(PurgeKey(*parse_key(raw)))  # the spelling devpi's plugin writes with kit.core.purge_keys
+        except ValueError as bad:
+            raise PurgeRefused(400, str(bad)) from None
     return keys, serial

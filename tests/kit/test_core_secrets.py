@@ -71,7 +71,7 @@ def test_devpi_refuses_to_start_on_a_broken_rule(tmp_path):
     """The plugin's reaction: devpi's Fatal ("fatal: kit-purge: …", exit 1), with its own fix."""
     from devpi_server.main import Fatal
 
-    from kit.plugin.hooks import read_secret as plugin_read_secret
+    from kit.plugin.settings import read_secret as plugin_read_secret
 
     with pytest.raises(Fatal, match=r"^kit-purge: secret file .* can be read by every user"):
         plugin_read_secret(secret_file(tmp_path, mode=0o644))
@@ -112,7 +112,7 @@ def test_the_edge_still_has_no_secret_without_the_file_and_takes_a_good_one(tmp_
 def test_kit_init_writes_a_purge_secret_both_readers_take(tmp_path):
     """The edge now checks the file's mode: kit init's secret passes (0600, one 64-hex token)."""
     from kit.edge.purge import read_secret as edge_read_secret
-    from kit.plugin.hooks import read_secret as plugin_read_secret
+    from kit.plugin.settings import read_secret as plugin_read_secret
 
     site = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "kit", "init", str(site), "--no-input"],

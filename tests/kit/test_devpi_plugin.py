@@ -1,4 +1,4 @@
-"""kit's devpi-server plugin (kit/devpi_plugin.py): after a commit, devpi
+"""kit's devpi-server plugin (kit/plugin/): after a commit, devpi
 POSTs the keys of the changed index pages to the edge's purge endpoint.
 
 The keys are computed without a server first; then a real devpi-server (and a
@@ -23,9 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kit.plugin.hooks import (
-    FEATURE, PurgeSender, collapse, inheritors, normalise, purge_keys, read_secret, secret_path,
-)
+from kit.plugin.hooks import FEATURE
+from kit.plugin.keys import collapse, inheritors, normalise, purge_keys
+from kit.plugin.sender import PurgeSender
+from kit.plugin.settings import read_secret, secret_path
 from kit.ops.sample import make_wheel
 from tests.conftest import BIN, FAST_DEVPI, clean_env, free_port, wait_http
 
@@ -104,7 +105,7 @@ def test_too_many_keys_become_whole_indexes_never_fewer_pages():
     ("GET", "/web/private/", {":action": "file_upload", "name": "x"}, None, None),
 ])
 def test_what_adds_a_project_to_an_index(method, path, form, body, target):
-    from kit.plugin.hooks import upload_target
+    from kit.plugin.ownership import upload_target
 
     assert upload_target(method, path, form, body) == target
 

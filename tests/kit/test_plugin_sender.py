@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from kit.plugin.hooks import PurgeSender
+from kit.plugin.sender import PurgeSender
 from tests.kit.test_devpi_plugin import ListLog, Receiver
 
 

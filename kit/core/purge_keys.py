@@ -1,0 +1,50 @@
+"""The purge contract's keys: how a cached page is named in a purge, written
+once for devpi's plugin (which names the pages a commit changed) and the
+edge (which reads the names back and drops those pages).
+
+A key is one of:
+
+* ``USER/INDEX``: that index's root page, ``/USER/INDEX/+simple/``;
+* ``USER/INDEX/PROJECT``: every representation of that project's page,
+  PROJECT normalised as PEP 503 says (by :mod:`kit.core.names`);
+* ``USER/INDEX/*``: everything cached of that index.
+
+In Python a key is ``(index, project)``: ``project`` is ``""`` for the root
+page, ``None`` for everything of the index, or the project's name. Varnish's
+VCL tags its pages with the same three spellings (``templates/site``'s
+``edge.vcl``), by regular expression. Standard library and
+:mod:`kit.core.names` only: devpi-server imports this through kit's plugin.
+"""
+
+from __future__ import annotations
+
+from kit.core.names import normalize
+
+__all__ = ["WHOLE_INDEX", "KEY_FORMS", "key", "parse_key"]
+
+#: The last part of the key that purges everything of an index.
+WHOLE_INDEX = "*"
+#: The three forms of a key, for messages about a bad one.
+KEY_FORMS = f"USER/INDEX, USER/INDEX/PROJECT or USER/INDEX/{WHOLE_INDEX}"
+
+
+def key(index: str, project: str | None) -> str:
+    """The key of ``index``'s root page (``project`` ""), of one project's
+    pages (its name, normalised here), or (None) of everything of the index."""
+    if project == "":
+        return index
+    return f"{index}/{WHOLE_INDEX if project is None else normalize(project)}"
+
+
+def parse_key(text: object) -> tuple[str, str | None]:
+    """``(index, project)`` of a key, as :func:`key` takes them (the project
+    normalised); ValueError naming the three forms when ``text`` is none of them."""
+    parts = text.split("/") if isinstance(text, str) else []
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"bad purge key {text!r}: expected {KEY_FORMS}")
+    index = f"{parts[0]}/{parts[1]}"
+    if len(parts) == 2:
+        return index, ""
+    if parts[2] == WHOLE_INDEX:
+        return index, None
+    return index, normalize(parts[2])
