@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from tests.conftest import BIN, PRIVATE, clean_env, run
-from tests.kit.test_cli_init import kit
-from tests.kit.test_clients_real import new_venv, uploaded  # noqa: F401 - fixture
+from tests.support.cli import kit
+from tests.support.clients import new_venv
 
 
 def test_prints_every_tool_for_a_devpi_index(capsys):
@@ -100,7 +100,7 @@ def test_written_uv_toml_publishes_to_a_running_devpi_index(devpi_site, tmp_path
     """For a devpi index, kit clients knows the upload URL: uv publishes there with its uv.toml
     (the password from the environment, which kit clients never writes)."""
     from kit.ops.sample import make_wheel
-    from tests.kit.test_clients_real import load_env_file, on_team_index
+    from tests.support.clients import load_env_file, on_team_index
 
     out_dir = tmp_path / "out"
     code, _, err = kit("clients", "--index-url", f"{devpi_site.url}/web/private/+simple/", "--tool", "uv", "--tool", "env",

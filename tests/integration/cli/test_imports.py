@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import clean_env, run
-from tests.kit.test_cluster import make_site
+from tests.support.cluster import make_site
 
 SERVER_STACK = ("aiohttp", "yarl", "multidict")
 

@@ -16,8 +16,8 @@ import pytest
 
 from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
-from tests.kit.test_cluster import stop_cluster, edge_url, make_site, pids
-from tests.kit.test_clients_real import new_venv
+from tests.support.cluster import stop_cluster, edge_url, make_site, pids
+from tests.support.clients import new_venv
 
 NAMES_INDEX = "root/names"  # the site-wide stage that reserves the private names
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import AWKWARD_PASSWORD, clean_env, free_port, kit_cmd, run
-from tests.kit.test_cluster import stop_cluster, make_site, pids
+from tests.support.cluster import stop_cluster, make_site, pids
 
 
 def closed_port_proxy() -> dict[str, str]:

@@ -26,17 +26,13 @@ from kit.edge.cache import HTML, JSON, representation
 from kit.edge.static_copy import refresh
 from kit.ops.sample import make_wheel
 from kit.cluster.varnish import varnishd_path
-from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, run
-from tests.kit.test_cluster import make_site, pids, running_site, status, team_upload
-from tests.kit.test_clients_real import new_venv, who
+from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, kit_cmd, run
+from tests.support.cluster import make_site, pids, running_site, status, team_upload
+from tests.support.clients import new_venv, who
+from tests.support.cluster import varnish_edge
 
 pytestmark = pytest.mark.skipif(
     varnishd_path() is None, reason="varnishd is not installed (Debian: apt-get install varnish varnish-modules)")
-
-
-def varnish_edge() -> tuple[str, ...]:
-    """The answers of a Varnish edge, the shield on a free port."""
-    return ("--set", "edge=varnish", "--set", f"shield_port={free_port()}")
 
 
 def init_varnish_site(root: Path, env: dict, upstream: Path, *extra: str) -> Path:
@@ -423,7 +419,7 @@ def raw(port: int, line: str) -> tuple[int, bytes]:
 
 @pytest.mark.parametrize("where", ["varnish", "shield"])
 def test_no_request_target_makes_varnish_or_the_shield_connect_elsewhere(vcluster, where):
-    from tests.kit.test_edge_handler import PASSED, REFUSED
+    from tests.support.edge_requests import PASSED, REFUSED
 
     site, _, _ = vcluster
     origins_all_up(site)  # an earlier test may have restarted the master: Varnish's probe needs 2 s to see it

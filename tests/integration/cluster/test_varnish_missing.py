@@ -12,7 +12,7 @@ import kit.cluster.varnish
 from kit.cluster.lifecycle import Cluster
 from kit.core.errors import ClusterError
 from tests.conftest import clean_env
-from tests.kit.test_cluster import make_site, pids
+from tests.support.cluster import make_site, pids
 
 
 def test_up_without_varnishd_names_the_packages_and_starts_nothing(tmp_path, dists, monkeypatch):

@@ -22,8 +22,8 @@ from kit.edge.public_mirror import segments
 from kit.ops.sample import make_wheel
 from kit.upstream.server import LocalUpstream
 from tests.conftest import BIN, clean_env, free_port, run
-from tests.kit.test_edge import edge_process
-from tests.kit.test_upstream import bandersnatch_conf, bandersnatch_mirror
+from tests.support.edge import edge_process
+from tests.support.upstream import bandersnatch_conf, bandersnatch_mirror
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 SECRET = b"kit-test-secret: never served"

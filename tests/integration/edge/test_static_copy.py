@@ -23,7 +23,7 @@ from kit.core.report import plural
 from kit.ops.sample import make_wheel
 from kit.edge.static_copy import read_status, refresh
 from tests.conftest import BIN, clean_env, free_port, run
-from tests.kit.test_edge import Relay, edge_process, get
+from tests.support.edge import Relay, edge_process, get
 
 INDEX = "data/private"
 

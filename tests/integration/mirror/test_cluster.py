@@ -11,8 +11,8 @@ import pytest
 
 from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
-from tests.kit.test_cluster import make_site, pids, stop_cluster
-from tests.kit.test_mirror import make_upstream, mirrored
+from tests.support.cluster import make_site, pids, stop_cluster
+from tests.support.mirror import make_upstream, mirrored
 
 
 @pytest.fixture(scope="module")

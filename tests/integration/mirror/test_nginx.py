@@ -14,7 +14,7 @@ import pytest
 
 from kit.core.processes import system_program
 from tests.conftest import BIN, clean_env, free_port, kit_cmd, run, wait_http
-from tests.kit.test_mirror import init_site, make_upstream
+from tests.support.mirror import init_site, make_upstream
 
 NGINX = system_program("nginx")
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx-light)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import clean_env, kit_cmd, run
-from tests.kit.test_mirror import mirrored
+from tests.support.mirror import mirrored
 
 pytestmark = pytest.mark.online
 

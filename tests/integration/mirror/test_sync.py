@@ -18,37 +18,12 @@ import pytest
 
 from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
-from tests.kit.test_upstream import static_server
-
-
-def make_upstream(folder: Path) -> Path:
-    """An app with a dependency (and one behind an extra nobody asks for), and a bystander."""
-    make_wheel(folder, "kmt-app", "1.0", requires=("kmt-lib>=1", 'kmt-opt; extra == "x"'))
-    make_wheel(folder, "kmt-lib", "1.0")
-    make_wheel(folder, "kmt-lib", "1.1", marker="lib-1.1")
-    make_wheel(folder, "kmt-opt", "1.0")
-    make_wheel(folder, "kmt-other", "1.0")
-    return folder
-
-
-def init_site(root: Path, env: dict, upstream: Path, *sets: str) -> Path:
-    """A public-mirror site of ``upstream``; ``sets`` (KEY=VALUE) win over those two answers."""
-    site = root / "site"
-    given = {value.split("=", 1)[0] for value in sets}
-    answers = [f"{key}={value}" for key, value in (("setups", "public-mirror"), ("upstream", upstream))
-               if key not in given]
-    run(kit_cmd("init", str(site), "--no-input", *[arg for value in (*answers, *sets) for arg in ("--set", value)]),
-        env=env)
-    return site
+from tests.support.upstream import static_server
+from tests.support.mirror import init_site, make_upstream, mirrored
 
 
 def kit(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
     return run(kit_cmd(*args), env=env, check=check)
-
-
-def mirrored(site: Path) -> set[str]:
-    simple = site / "mirror" / "data" / "web" / "simple"
-    return {p.name for p in simple.iterdir() if p.is_dir()} if simple.is_dir() else set()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from kit.ops.bench import (
 )
 from kit.cluster.varnish import varnishd_path
 from tests.conftest import clean_env, free_port, interrupted_at, kit_cmd, run
-from tests.kit.test_cluster import make_site, running_site, status
+from tests.support.cluster import make_site, running_site, status
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -16,7 +16,7 @@ import pytest
 
 from kit.ops.check import OVERRIDING_VARIABLES, check_site, environment_findings
 from tests.conftest import UPSTREAM_ONLY, clean_env, kit_cmd, run
-from tests.kit.test_cluster import alive, pids, running_site
+from tests.support.cluster import alive, pids, running_site
 
 
 def kit_run(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:

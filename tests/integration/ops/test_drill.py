@@ -10,8 +10,8 @@ import pytest
 
 from kit.ops.drill import DrillReport, Installs, Phase, installs_while, report_lines
 from tests.conftest import PRIVATE, clean_env, interrupted_at, kit_cmd, run
-from tests.kit.test_cluster import make_site, pids, running_site, status, team_upload
-from tests.kit.test_varnish import varnish_edge
+from tests.support.cluster import make_site, pids, running_site, status, team_upload
+from tests.support.cluster import varnish_edge
 
 
 @pytest.fixture(scope="module")

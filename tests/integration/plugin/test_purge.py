@@ -15,7 +15,7 @@ import pytest
 from kit.ops.sample import make_wheel
 from kit.site.folder import Site
 from tests.conftest import BIN, clean_env, kit_cmd, run
-from tests.kit.test_cluster import make_site, pids, stop_cluster
+from tests.support.cluster import make_site, pids, stop_cluster
 
 PROJECT = "kitdemo-purged"
 

@@ -10,35 +10,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, run
-
-
-@pytest.fixture(scope="module")
-def uploaded(devpi_site, dists):
-    """kitdemo-private 1.0 uploaded to web/private with twine and the generated .pypirc."""
-    pypirc = devpi_site.team_dir("web") / ".pypirc"
-    result = run(
-        [BIN / "twine", "upload", "--config-file", pypirc, "-r", "web", "--disable-progress-bar", dists.private],
-        env=devpi_site.env,
-    )
-    assert "Uploading" in result.stdout + result.stderr
-    return devpi_site
-
-
-def new_venv(path: Path) -> Path:
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(path)
-    return path / "bin" / "python"
-
-
-def who(python: Path, env: dict) -> tuple[str, str]:
-    code = "import kitdemo_private as p, kitdemo_upstream as u; print(p.WHO, p.VERSION, u.WHO)"
-    out = run([python, "-c", code], env=env).stdout.split()
-    return out[0], out[1], out[2]
+from tests.support.clients import load_env_file, new_venv, on_team_index, who
 
 
 def test_devpi_server_reads_generated_config_without_warnings(devpi_site):
@@ -63,13 +40,6 @@ def test_uv_installs_team_bytes_with_generated_uv_toml(uploaded, tmp_path):
     env = dict(uploaded.env, UV_CONFIG_FILE=str(uploaded.team_dir("web") / "uv.toml"), UV_CACHE_DIR=str(tmp_path / "uvcache"))
     run([BIN / "uv", "pip", "install", "--python", python, PRIVATE, UPSTREAM_ONLY], env=env)
     assert who(python, env) == ("team", "1.0", "upstream")
-
-
-def load_env_file(path: Path) -> dict[str, str]:
-    """What `set -a; . ./ci.env` gives a job, read by the shell itself."""
-    out = subprocess.run(["sh", "-c", f"set -a; . '{path}'; env -0"], capture_output=True, env={}, check=True)
-    pairs = [item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item]
-    return {k: v for k, v in pairs if k.startswith(("PIP_", "UV_", "PDM_", "TWINE_", "POETRY_"))}
 
 
 def test_ci_env_drives_pip_uv_and_twine(uploaded, dists, tmp_path):
@@ -174,18 +144,6 @@ def test_team_index_hides_the_upstream_versions_of_a_private_name(uploaded):
 
 
 # -- publishing: uv, poetry and pdm upload with the team's files -------------------
-
-
-def on_team_index(server, team: str, wheel: Path) -> None:
-    """``wheel`` is listed on the team index's simple page, with the sha256 of its bytes."""
-    import hashlib
-    import urllib.request
-
-    project = wheel.name.split("-")[0].replace("_", "-")
-    with urllib.request.urlopen(f"{server.url}/{team}/private/+simple/{project}/") as response:
-        page = response.read().decode()
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    assert f"{wheel.name}#sha256={digest}" in page, page
 
 
 def project_folder(path: Path, name: str, version: str, marker: str) -> tuple[Path, Path]:

@@ -9,7 +9,7 @@ import sys
 import time
 
 from kit.cli.app import app
-from tests.kit.test_cli_init import kit
+from tests.support.cli import kit
 
 
 def test_help_shows_each_command_description_whole(capsys):

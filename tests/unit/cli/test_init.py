@@ -16,16 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli.app import main
 from kit.site.render import MANIFEST
-
-
-def kit(*args: str, capsys) -> tuple[int, str, str]:
-    """Run kit in-process through its real entry point."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+from tests.support.cli import kit
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:

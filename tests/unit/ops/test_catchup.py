@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.test_cli_init import kit
+from tests.support.cli import kit
 
 
 def test_catch_up_to_chapter_1_fills_the_upstream_folder(capsys):
