@@ -227,7 +227,7 @@ def test_result_counts_failures_and_ratios():
 
 
 def test_the_docs_show_a_chart_from_a_real_run():
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     svg = ElementTree.parse(root / "docs" / "_static" / "bench.svg").getroot()
     texts = [t.text for t in svg.iter(f"{SVG}text")]
     assert all(name in texts for name in TARGETS) and "n/a" in texts

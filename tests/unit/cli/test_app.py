@@ -4,8 +4,6 @@ bash really uses, no doubled labels."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import time
 
 from kit.cli.app import app
@@ -23,21 +21,6 @@ def test_help_shows_each_command_description_whole(capsys):
     for name, command in group.commands.items():
         first = " ".join(command.help.strip().split("\n\n")[0].split())
         assert first in flat, name
-
-
-def test_bash_completion_completes_commands_and_options():
-    """Shell completion was missing (--install-completion: "No such option")."""
-    script = subprocess.run([sys.executable, "-m", "kit", "--show-completion", "bash"],
-                            capture_output=True, text=True, timeout=30).stdout
-    assert "complete" in script and "_KIT_COMPLETE" in script
-    kit_bin = f"{sys.executable} -m kit"
-    probe = (
-        f"kit() {{ {kit_bin} \"$@\"; }}\n{script}\n"
-        "COMP_WORDS=(kit sta); COMP_CWORD=1; _kit_completion kit; echo \"${COMPREPLY[@]}\"\n"
-        "COMP_WORDS=(kit init --no); COMP_CWORD=2; _kit_completion kit; echo \"${COMPREPLY[@]}\"\n"
-    )
-    proc = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=60)
-    assert proc.stdout.splitlines() == ["status", "--no-input"], proc.stderr
 
 
 def test_service_roles_have_no_nested_parentheses(tmp_path, capsys):

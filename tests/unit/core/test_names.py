@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kit.core.names import NORMALIZED_PROJECT_RE, PROJECT_RE, normalize, project_of, version_of
 
-KIT = Path(__file__).resolve().parents[2] / "kit"
+KIT = Path(__file__).resolve().parents[3] / "kit"
 
 
 @given(st.from_regex(PROJECT_RE, fullmatch=True))
