@@ -35,7 +35,8 @@ def running_site(root: Path, env: dict, upstream_folder: Path, *extra: str):
     try:
         yield site, up.stdout
     finally:
-        stop_cluster(site, env, started)
+        # a test may have brought a service back (kit up): its new pid is stopped too
+        stop_cluster(site, env, {**started, **{f"{name} (now)": pid for name, pid in pids(site).items()}})
 
 
 def team_upload(site: Path, env: dict, wheel: Path, *, check: bool = True) -> subprocess.CompletedProcess:

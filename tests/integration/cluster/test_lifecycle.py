@@ -1,11 +1,16 @@
 """The local cluster, really run: kit up, uploads and installs through the edge,
-the mirror catching up, the master killed, kit down leaving nothing behind."""
+the mirror catching up, the master killed, kit down leaving nothing behind.
+
+The tests share one cluster and pass in any order: a test that needs the team's
+upload asks for it (``private_uploaded``), and a test that stops a service
+brings it back before it ends."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,20 +32,31 @@ def cluster(tmp_path_factory, dists):
     root = tmp_path_factory.mktemp("cluster")
     env = clean_env(root / "home")
     with running_site(root, env, dists.upstream_folder, "--set", f"admin_password={AWKWARD_PASSWORD}") as (site, out):
+        # what the mirror logged while kit up started it, before any test restarts the master
+        shutil.copy(site / "cluster" / "run" / "logs" / "mirror.log", root / "mirror-at-first-up.log")
         yield site, env, out
+
+
+@pytest.fixture(scope="module")
+def private_uploaded(cluster, dists):
+    """The team's kitdemo-private 1.0 on web/private, uploaded through the edge with the generated .pypirc."""
+    site, env, _ = cluster
+    team_upload(site, env, dists.private)
+    return cluster
 
 
 def test_up_starts_every_service_healthy(cluster):
     site, env, out = cluster
     assert "cluster up in" in out
-    rows = {r["name"]: r for r in status(site, env)}
+    # --wait: another test's upload may have the mirror one change behind for a moment
+    rows = {r["name"]: r for r in json.loads(run(kit_cmd("status", str(site), "--json", "--wait", "20"), env=env).stdout)}
     assert set(rows) == {"upstream", "master", "mirror", "edge"}
     assert all(r["healthy"] for r in rows.values()), rows
     assert rows["mirror"]["detail"] == "in sync with the master" and rows["mirror"]["behind"] == 0
     assert all(isinstance(r["pid"], int) for r in rows.values())
     # The mirror started once the master answered: a devpi replica whose first fetch is
     # refused waits 5 s before the next, and kit up waited with it (one run in four or so).
-    assert "failed fetching" not in (site / "cluster" / "run" / "logs" / "mirror.log").read_text()
+    assert "failed fetching" not in (site.parent / "mirror-at-first-up.log").read_text()
 
 
 def master_serial(site: Path, env: dict) -> int:
@@ -79,19 +95,18 @@ def test_up_twice_says_already_up(cluster):
     assert pids(site) == before
 
 
-def test_upload_and_install_through_the_edge(cluster, dists, tmp_path):
-    site, env, _ = cluster
+def test_upload_and_install_through_the_edge(private_uploaded, tmp_path):
+    site, env, _ = private_uploaded
     team = site / "teams" / "web"
     assert edge_url(site).rsplit(":", 1)[1] in (team / "pip.conf").read_text()  # clients use the edge
-    team_upload(site, env, dists.private)
     python = new_venv(tmp_path / "venv")
     pip_env = dict(env, PIP_CONFIG_FILE=str(team / "pip.conf"))
     run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=pip_env)
     assert who(python, pip_env) == ("team", "1.0", "upstream")
 
 
-def test_mirror_catches_up_with_the_master(cluster, dists):
-    site, env, _ = cluster
+def test_mirror_catches_up_with_the_master(private_uploaded, dists):
+    site, env, _ = private_uploaded
     proc = run(kit_cmd("status", str(site), "--json", "--wait", "20"), env=env)
     mirror = {r["name"]: r for r in json.loads(proc.stdout)}["mirror"]
     assert mirror["behind"] == 0 and mirror["detail"] == "in sync with the master"
@@ -107,8 +122,8 @@ def test_mirror_catches_up_with_the_master(cluster, dists):
     assert upstream_digest not in page
 
 
-def test_edge_caches_package_files(cluster):
-    site, _, _ = cluster
+def test_edge_caches_package_files(private_uploaded):
+    site, _, _ = private_uploaded
     with urllib.request.urlopen(f"{edge_url(site)}/web/private/+simple/kitdemo-private/") as response:
         page = response.read().decode()
     href = page.split('href="')[1].split("#")[0]
@@ -132,8 +147,8 @@ def test_check_passes_on_a_running_cluster(cluster):
     assert "kitdemo-private" in proc.stdout  # the first project of the upstream folder
 
 
-def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster, dists, tmp_path):
-    site, env, _ = cluster
+def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(private_uploaded, tmp_path):
+    site, env, _ = private_uploaded
     master_pid = pids(site)["master"]
     serial = master_serial(site, env)
     os.kill(master_pid, signal.SIGKILL)
@@ -148,7 +163,8 @@ def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(cluster
     assert who(python, pip_env) == ("team", "1.0", "upstream")
     from kit.ops.sample import make_wheel
 
-    newer = make_wheel(tmp_path / "dist", PRIVATE, "1.1", marker="team")
+    # another project than kitdemo-private: the other tests install that one and expect its 1.0
+    newer = make_wheel(tmp_path / "dist", "kitdemo-while-master-down", "1.0", marker="team")
     upload = team_upload(site, env, newer, check=False)
     assert upload.returncode != 0
     assert "503" in upload.stdout and "Master down, uploads paused" in upload.stdout
@@ -193,13 +209,16 @@ def test_down_stops_everything_and_leaves_no_process(cluster):
     site, env, _ = cluster
     running = pids(site)
     assert set(running) == {"upstream", "master", "mirror", "edge"}
-    # From a folder inside the site, as from inside a git repository: no SITE_DIR needed.
-    proc = run(kit_cmd("down"), env=env, cwd=site / "teams" / "web")
-    for name in running:
-        assert f"{name:8} stopped" in proc.stdout
-    assert not [pid for pid in running.values() if alive(pid)]
-    assert pids(site) == {}
-    assert run(kit_cmd("status", str(site)), env=env, check=False).returncode == 3
+    try:
+        # From a folder inside the site, as from inside a git repository: no SITE_DIR needed.
+        proc = run(kit_cmd("down"), env=env, cwd=site / "teams" / "web")
+        for name in running:
+            assert f"{name:8} stopped" in proc.stdout
+        assert not [pid for pid in running.values() if alive(pid)]
+        assert pids(site) == {}
+        assert run(kit_cmd("status", str(site)), env=env, check=False).returncode == 3
+    finally:
+        run(kit_cmd("up", str(site)), env=env)  # the cluster back for the tests that run after this one
 
 
 @pytest.mark.online

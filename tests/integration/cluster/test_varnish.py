@@ -111,6 +111,14 @@ def vcluster(tmp_path_factory, dists):
         yield site, env, out
 
 
+@pytest.fixture(scope="module")
+def private_uploaded(vcluster, dists):
+    """The team's kitdemo-private 1.0 on web/private: the tests share the cluster and pass in any order."""
+    site, env, _ = vcluster
+    team_upload(site, env, dists.private)
+    return vcluster
+
+
 def edge_url(site: Path) -> str:
     return "http://127.0.0.1:" + re.search(r"edge_port = (\d+)", (site / "kit.toml").read_text()).group(1)
 
@@ -230,9 +238,8 @@ def test_purge_needs_post_from_this_machine_and_the_secret(vcluster):
     assert code == 200 and json.loads(body) == {"purged": 0}
 
 
-def test_files_are_cached_and_pip_installs_through_varnish(vcluster, dists, tmp_path):
-    site, env, _ = vcluster
-    team_upload(site, env, dists.private)
+def test_files_are_cached_and_pip_installs_through_varnish(private_uploaded, tmp_path):
+    site, env, _ = private_uploaded
     pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "web" / "pip.conf"))
     python = new_venv(tmp_path / "venv")
     run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY],
@@ -300,8 +307,8 @@ def test_wrong_bytes_from_the_master_are_never_served(vcluster, tmp_path):
     assert headers["X-Served-By"] == "shield/mirror"
 
 
-def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(vcluster, dists, tmp_path):
-    site, env, _ = vcluster
+def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(private_uploaded, tmp_path):
+    site, env, _ = private_uploaded
     os.kill(pids(site)["master"], signal.SIGKILL)
     try:
         pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "web" / "pip.conf"))
@@ -494,11 +501,14 @@ def test_files_reach_master_and_mirror_when_the_shield_is_killed_mid_install(vcl
 def test_down_stops_varnish_and_leaves_no_process(vcluster):
     site, env, _ = vcluster
     started = pids(site)
-    run(kit_cmd("down", str(site)), env=env)
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in started.values()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in started.values() if Path(f"/proc/{pid}").exists()]
-    code = subprocess.run(["pgrep", "-f", str(site / "cluster" / "edge.vcl")], capture_output=True).returncode
-    assert code == 1, "a varnishd of this site is still running"
+    try:
+        run(kit_cmd("down", str(site)), env=env)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in started.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in started.values() if Path(f"/proc/{pid}").exists()]
+        code = subprocess.run(["pgrep", "-f", str(site / "cluster" / "edge.vcl")], capture_output=True).returncode
+        assert code == 1, "a varnishd of this site is still running"
+    finally:
+        run(kit_cmd("up", str(site)), env=env)  # the cluster back for the tests that run after this one
 
