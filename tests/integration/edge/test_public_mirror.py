@@ -18,7 +18,6 @@ from urllib.parse import urljoin
 
 import pytest
 
-from kit.edge.public_mirror import segments
 from kit.ops.sample import make_wheel
 from kit.upstream.server import LocalUpstream
 from tests.conftest import BIN, clean_env, free_port, run
@@ -277,19 +276,3 @@ def test_a_site_without_a_public_mirror_says_so(tmp_path):
 # -- the path rule, without sockets --------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("/mirror/simple/", ["simple", ""]),
-    ("/mirror/simple/kitmir-alpha/?x=1", ["simple", "kitmir-alpha", ""]),
-    ("/%6Dirror/simple", ["simple"]),
-    ("/mirror/packages/a/b/c/zope.interface-1%212.0.tar.gz", ["packages", "a", "b", "c", "zope.interface-1!2.0.tar.gz"]),
-    ("/mirror/simple/..", None),
-    ("/mirror/simple/.hidden/", None),
-    ("/mirror/simple/a%2fb/", None),
-    ("/mirror/simple/a%5cb/", None),
-    ("/mirror/simple/a%0d%0aSet-Cookie:x/", None),
-    ("/mirror/simple/%ff/", None),  # not UTF-8
-    ("/mirror//simple/", None),
-    ("/other/simple/", None),
-])
-def test_segments(raw, expected):
-    assert segments(raw) == expected

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.ops.check import OVERRIDING_VARIABLES, check_site, environment_findings
+from kit.ops.check import check_site
 from tests.conftest import UPSTREAM_ONLY, clean_env, kit_cmd, run
 from tests.support.cluster import alive, pids, running_site
 
@@ -114,14 +114,6 @@ def test_strict_fails_on_a_variable_that_lets_another_index_in(mirror_only, vari
     assert f"shell      no overriding variables      FAIL   {variable} set in this shell" in strict.stdout
     assert strict.stdout.rstrip().endswith("1 failed")
     assert kit_run("check", str(mirror_only), "--lint-only", "--strict").returncode == 0
-
-
-def test_every_index_variable_of_every_client_is_known():
-    assert environment_findings({}) == []
-    for name in OVERRIDING_VARIABLES:
-        (finding,) = environment_findings({name: "x"})
-        assert finding.warning and name in finding.detail
-    assert environment_findings({"PIP_CONFIG_FILE": "/x/pip.conf", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}) == []
 
 
 # -- a second index, however it got there ------------------------------------
