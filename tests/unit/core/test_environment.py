@@ -2,7 +2,7 @@
 
 The whole story (a neighbour's install breaking kit's environment, kit up
 refusing in one line, the fix it names mending it) runs on a real virtual
-environment in tests/kit/test_wheelhouse.py.
+environment in tests/integration/ops/test_wheelhouse.py.
 """
 
 from __future__ import annotations
