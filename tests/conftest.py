@@ -242,3 +242,19 @@ def mounted_tmpfs(folder: Path, size: str):
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+# -- parallel runs (pytest-xdist, --dist loadgroup) ------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    """One xdist group per test file, so a module's shared cluster or site is made on one
+    worker only; the tutorial's chapters (one sitting on the chapters' own ports 3141-3145)
+    and the how-tos and docs that read them make one group."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        path = Path(str(item.path)).relative_to(root) if Path(str(item.path)).is_relative_to(root) else Path(str(item.path))
+        sitting = path.parts[:1] == ("tutorial",) or path.parts[:2] in (("tests", "tutorial"), ("tests", "docs"))
+        item.add_marker(pytest.mark.xdist_group("tutorial" if sitting else str(path)))

@@ -1,0 +1,409 @@
+"""The local cluster, really run: kit up, uploads and installs through the edge,
+the mirror catching up, the master killed, kit down leaving nothing behind.
+
+The tests share one cluster and pass in any order: a test that needs the team's
+upload asks for it (``private_uploaded``), and a test that stops a service
+brings it back before it ends."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AWKWARD_PASSWORD, BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, processes_under, run
+from tests.support.clients import new_venv, who
+from tests.support.cluster import alive, edge_url, make_site, pids, running_site, status, team_upload
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, dists):
+    root = tmp_path_factory.mktemp("cluster")
+    env = clean_env(root / "home")
+    with running_site(root, env, dists.upstream_folder, "--set", f"admin_password={AWKWARD_PASSWORD}") as (site, out):
+        # what the mirror logged while kit up started it, before any test restarts the master
+        shutil.copy(site / "cluster" / "run" / "logs" / "mirror.log", root / "mirror-at-first-up.log")
+        yield site, env, out
+
+
+@pytest.fixture(scope="module")
+def private_uploaded(cluster, dists):
+    """The team's kitdemo-private 1.0 on web/private, uploaded through the edge with the generated .pypirc."""
+    site, env, _ = cluster
+    team_upload(site, env, dists.private)
+    return cluster
+
+
+def test_up_starts_every_service_healthy(cluster):
+    site, env, out = cluster
+    assert "cluster up in" in out
+    # --wait: another test's upload may have the mirror one change behind for a moment
+    rows = {r["name"]: r for r in json.loads(run(kit_cmd("status", str(site), "--json", "--wait", "20"), env=env).stdout)}
+    assert set(rows) == {"upstream", "master", "mirror", "edge"}
+    assert all(r["healthy"] for r in rows.values()), rows
+    assert rows["mirror"]["detail"] == "in sync with the master" and rows["mirror"]["behind"] == 0
+    assert all(isinstance(r["pid"], int) for r in rows.values())
+    # The mirror started once the master answered: a devpi replica whose first fetch is
+    # refused waits 5 s before the next, and kit up waited with it (one run in four or so).
+    assert "failed fetching" not in (site.parent / "mirror-at-first-up.log").read_text()
+
+
+def master_serial(site: Path, env: dict) -> int:
+    """The master's serial: how many changes devpi has committed (root/pypi read once first:
+    devpi commits once, of its own, when it first reads a mirror index's project names)."""
+    master = next(r for r in status(site, env) if r["name"] == "master")["url"]
+    answers = []
+    for path in ("/root/pypi", "/+status"):
+        request = urllib.request.Request(master + path, headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answers.append(json.loads(answer.read()))
+    return answers[-1]["result"]["serial"]
+
+
+def test_status_shows_the_edge_s_static_copy_of_the_team_index(cluster):
+    """The edge copies web/private when it starts (and every 60 s): kit status gives its age."""
+    site, env, _ = cluster
+    deadline = time.monotonic() + 30
+    while True:
+        detail = {r["name"]: r for r in status(site, env)}["edge"]["detail"]
+        if "static copy: refreshed" in detail or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "static copy: refreshed" in detail and " s ago (serial " in detail and "errors" not in detail, detail
+    copy = site / "cluster" / "run" / "static-copy"
+    assert json.loads((copy / "web" / "private" / "+simple" / "index.v1_json").read_bytes())["meta"]
+    assert json.loads((copy / "STATUS.json").read_text())["source"] == json.loads(
+        (site / "cluster" / "edge.json").read_text())["mirrors"][0]  # read off the mirror, not the master
+
+
+def test_up_twice_says_already_up(cluster):
+    site, env, _ = cluster
+    before = pids(site)
+    proc = run(kit_cmd("up", str(site)), env=env)
+    assert "already up" in proc.stdout
+    assert pids(site) == before
+
+
+def test_upload_and_install_through_the_edge(private_uploaded, tmp_path):
+    site, env, _ = private_uploaded
+    team = site / "teams" / "web"
+    assert edge_url(site).rsplit(":", 1)[1] in (team / "pip.conf").read_text()  # clients use the edge
+    python = new_venv(tmp_path / "venv")
+    pip_env = dict(env, PIP_CONFIG_FILE=str(team / "pip.conf"))
+    run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", PRIVATE, UPSTREAM_ONLY], env=pip_env)
+    assert who(python, pip_env) == ("team", "1.0", "upstream")
+
+
+def test_mirror_catches_up_with_the_master(private_uploaded, dists):
+    site, env, _ = private_uploaded
+    proc = run(kit_cmd("status", str(site), "--json", "--wait", "20"), env=env)
+    mirror = {r["name"]: r for r in json.loads(proc.stdout)}["mirror"]
+    assert mirror["behind"] == 0 and mirror["detail"] == "in sync with the master"
+    # and the replica serves the team's upload itself: the upstream has a file of
+    # the same name with other bytes, so only the digest tells them apart
+    mirror_url = mirror["url"]
+    team_digest = hashlib.sha256(dists.private.read_bytes()).hexdigest()
+    upstream_digest = hashlib.sha256((dists.upstream_folder / dists.private.name).read_bytes()).hexdigest()
+    assert team_digest != upstream_digest
+    with urllib.request.urlopen(f"{mirror_url}/web/private/+simple/kitdemo-private/") as response:
+        page = response.read().decode()
+    assert f"kitdemo_private-1.0-py3-none-any.whl#sha256={team_digest}" in page
+    assert upstream_digest not in page
+
+
+def test_edge_caches_package_files(private_uploaded):
+    site, _, _ = private_uploaded
+    with urllib.request.urlopen(f"{edge_url(site)}/web/private/+simple/kitdemo-private/") as response:
+        page = response.read().decode()
+    href = page.split('href="')[1].split("#")[0]
+    file_url = urllib.request.urljoin(f"{edge_url(site)}/web/private/+simple/kitdemo-private/", href)
+    headers = []
+    for _ in range(2):
+        with urllib.request.urlopen(file_url) as response:
+            headers.append(response.headers["X-Cache"])
+            body = response.read()
+    assert headers[1] == "HIT"
+    assert body[:2] == b"PK"
+
+
+def test_check_passes_on_a_running_cluster(cluster):
+    site, env, _ = cluster
+    proc = run(kit_cmd("check", str(site)), env=env)
+    assert "0 failed" in proc.stdout
+    for check in ("one index only", "no credentials in configs", "secrets not world-readable",
+                  "TLS beyond loopback", "index answers", "package resolves", "upload accepted"):
+        assert check in proc.stdout
+    assert "kitdemo-private" in proc.stdout  # the first project of the upstream folder
+
+
+def test_master_killed_installs_keep_working_and_uploads_get_a_clear_503(private_uploaded, tmp_path):
+    site, env, _ = private_uploaded
+    master_pid = pids(site)["master"]
+    serial = master_serial(site, env)
+    os.kill(master_pid, signal.SIGKILL)
+    team = site / "teams" / "web"
+    pip_env = dict(env, PIP_CONFIG_FILE=str(team / "pip.conf"))
+    python = new_venv(tmp_path / "venv")
+    for attempt in range(20):
+        run(
+            [BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", "--force-reinstall", PRIVATE, UPSTREAM_ONLY],
+            env=pip_env,
+        )
+    assert who(python, pip_env) == ("team", "1.0", "upstream")
+    from kit.ops.sample import make_wheel
+
+    # another project than kitdemo-private: the other tests install that one and expect its 1.0
+    newer = make_wheel(tmp_path / "dist", "kitdemo-while-master-down", "1.0", marker="team")
+    upload = team_upload(site, env, newer, check=False)
+    assert upload.returncode != 0
+    assert "503" in upload.stdout and "Master down, uploads paused" in upload.stdout
+    request = urllib.request.Request(f"{edge_url(site)}/web/private/", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request)
+    assert error.value.code == 503
+    assert "uploads and changes cannot be made now" in error.value.read().decode()
+    rows = {r["name"]: r for r in status(site, env)}
+    assert not rows["master"]["running"] and rows["edge"]["healthy"] and rows["mirror"]["healthy"]
+    # kit up brings the master back, and the stale pid file is noticed
+    up = run(kit_cmd("up", str(site)), env=env)
+    assert "master" in up.stdout and "healthy" in up.stdout
+    assert all(r["healthy"] for r in status(site, env))
+    # With the answers unchanged, bringing the master back commits nothing (it once set every
+    # team's password again): the mirror, which retries a lost master only every 5 s, has
+    # nothing to catch up on, and kit up need not wait for it.
+    assert master_serial(site, env) == serial
+    team_upload(site, env, newer)
+
+
+def test_logs_show_each_service(cluster):
+    site, env, _ = cluster
+    out = run(kit_cmd("logs", str(site)), env=env).stdout
+    for name in ("upstream", "master", "mirror", "edge"):
+        assert f"==> {name}" in out
+    assert "kit edge on 127.0.0.1:" in run(kit_cmd("logs", str(site), "edge"), env=env).stdout
+    bad = run(kit_cmd("logs", str(site), "nginx"), env=env, check=False)
+    assert bad.returncode == 1 and "unknown service 'nginx'" in bad.stderr
+
+
+def test_up_on_a_running_cluster_applies_a_new_team(cluster):
+    site, env, _ = cluster
+    run(kit_cmd("init", str(site), "--no-input", "--set", "teams=web,data"), env=env)
+    proc = run(kit_cmd("up", str(site)), env=env)
+    assert "already up" in proc.stdout and "indexes match kit.toml" in proc.stdout
+    check = run(kit_cmd("check", str(site)), env=env)
+    assert "data       upload accepted              pass" in check.stdout
+
+
+def test_down_stops_everything_and_leaves_no_process(cluster):
+    site, env, _ = cluster
+    running = pids(site)
+    assert set(running) == {"upstream", "master", "mirror", "edge"}
+    try:
+        # From a folder inside the site, as from inside a git repository: no SITE_DIR needed.
+        proc = run(kit_cmd("down"), env=env, cwd=site / "teams" / "web")
+        for name in running:
+            assert f"{name:8} stopped" in proc.stdout
+        assert not [pid for pid in running.values() if alive(pid)]
+        assert pids(site) == {}
+        assert run(kit_cmd("status", str(site)), env=env, check=False).returncode == 3
+    finally:
+        run(kit_cmd("up", str(site)), env=env)  # the cluster back for the tests that run after this one
+
+
+@pytest.mark.online
+def test_default_upstream_mirrors_pypi_through_the_edge(tmp_path):
+    """Online: the default upstream (devpi's built-in PyPI mirror) through the cluster."""
+    env = clean_env(tmp_path / "home")
+    site = tmp_path / "site"
+    m, r, e = free_port(), free_port(), free_port()
+    run(kit_cmd("init", str(site), "--no-input", "--set", f"master_port={m}", "--set", f"mirror_port={r}",
+                "--set", f"edge_port={e}"), env=env)
+    run(kit_cmd("up", str(site)), env=env)
+    try:
+        pip_env = dict(env, PIP_CONFIG_FILE=str(site / "teams" / "team" / "pip.conf"))
+        run([BIN / "python", "-m", "pip", "download", "--no-deps", "-d", tmp_path / "dl", "six"], env=pip_env)
+        assert list((tmp_path / "dl").glob("six-*"))
+    finally:
+        run(kit_cmd("down", str(site)), env=env)
+
+
+# -- bad input ---------------------------------------------------------------
+
+
+@pytest.fixture
+def idle_site(tmp_path, dists):
+    env = clean_env(tmp_path / "home")
+    return make_site(tmp_path, env, dists.upstream_folder), env
+
+
+def test_up_on_a_folder_that_is_not_a_site(tmp_path):
+    env = clean_env(tmp_path / "home")
+    proc = run(kit_cmd("up", str(tmp_path)), env=env, check=False)
+    assert proc.returncode == 2 and "is not a kit site" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_up_on_a_site_without_cluster(tmp_path):
+    env = clean_env(tmp_path / "home")
+    run(kit_cmd("init", str(tmp_path / "s"), "--no-input", "--set", "setups=private,clients"), env=env)
+    proc = run(kit_cmd("up", str(tmp_path / "s")), env=env, check=False)
+    assert proc.returncode == 2 and "has no cluster" in proc.stderr and "setups=private,clients,cluster" in proc.stderr
+
+
+def test_down_and_status_when_nothing_runs(idle_site):
+    site, env = idle_site
+    down = run(kit_cmd("down", str(site)), env=env, check=False)
+    assert down.returncode == 0 and "nothing to stop" in down.stdout
+    st = run(kit_cmd("status", str(site)), env=env, check=False)
+    assert st.returncode == 3 and "nothing is running" in st.stdout
+
+
+@pytest.mark.parametrize("where, shown", [("teams/web", "../.."), (".", "."), ("..", "site")])
+def test_down_names_the_site_it_found_as_typed_from_here(idle_site, where, shown):
+    """From teams/ops, kit down once said "nothing is running in ." of a site two folders up."""
+    site, env = idle_site
+    down = run(kit_cmd("down"), env=env, cwd=site / where) if where != ".." else \
+        run(kit_cmd("down", "site"), env=env, cwd=site.parent)
+    assert down.stdout == f"nothing is running in {shown}; nothing to stop\n"
+
+
+def test_busy_port_is_named_and_nothing_starts(idle_site):
+    site, env = idle_site
+    port = int((site / "kit.toml").read_text().split("edge_port = ")[1].split("\n")[0])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        proc = run(kit_cmd("up", str(site)), env=env, check=False)
+    assert proc.returncode == 1
+    assert f"port {port} (edge) is busy" in proc.stderr and proc.stderr.count("\n") == 1
+    assert f"(pid {os.getpid()}) listens there" in proc.stderr  # who holds it, not just "busy"
+    assert pids(site) == {}
+
+
+def test_busy_port_held_by_another_kit_site_names_that_site(idle_site, tmp_path):
+    """A classroom laptop often still runs yesterday's site: say which, and how to stop it."""
+    site, env = idle_site
+    other = tmp_path / "yesterday"
+    run(kit_cmd("init", str(other), "--no-input", "--set", "setups=mirror,cluster"), env=env)
+    port = int((site / "kit.toml").read_text().split("master_port = ")[1].split("\n")[0])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); "
+         "print('ready', flush=True); time.sleep(60)"],
+        cwd=other / "cluster", stdout=subprocess.PIPE, text=True,  # where kit up runs a site's services
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        proc = run(kit_cmd("up", str(site)), env=env, check=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert f"port {port} (master) is busy: python (pid {holder.pid}) listens there, started by the kit site" in proc.stderr
+    assert f"stop that cluster with: kit down {other}" in proc.stderr
+
+
+def test_logs_before_the_first_start(idle_site):
+    site, env = idle_site
+    proc = run(kit_cmd("logs", str(site), "master"), env=env)
+    assert "(no log yet: master has not been started)" in proc.stdout
+
+
+def test_stale_pid_file_is_detected_and_cleaned(idle_site):
+    site, env = idle_site
+    folder = site / "cluster" / "run" / "pids"
+    folder.mkdir(parents=True)
+    (folder / "master.pid").write_text("999999\n")  # no such process
+    down = run(kit_cmd("down", str(site)), env=env)
+    assert "stale pid file: master (pid 999999)" in down.stdout
+    assert not (folder / "master.pid").exists()
+
+
+def test_corrupt_data_folder_fails_clearly_and_keeps_the_data(idle_site):
+    site, env = idle_site
+    data = site / "cluster" / "run" / "master"
+    data.mkdir(parents=True)
+    (data / ".sqlite").write_bytes(b"this is not a database")
+    proc = run(kit_cmd("up", str(site)), env=env, check=False)
+    assert proc.returncode == 1
+    assert "master" in proc.stderr and f"kit logs {site} master" in proc.stderr and proc.stderr.count("\n") == 1
+    assert (data / ".sqlite").read_bytes() == b"this is not a database"
+    assert not any(alive(pid) for pid in pids(site).values())
+    assert pids(site) == {}
+
+
+# -- kit check -----------------------------------------------------------------
+
+
+def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):
+    site, env = idle_site
+    team = site / "teams" / "web"
+    pip_conf = team / "pip.conf"
+    pip_conf.write_text(pip_conf.read_text().replace("extra-index-url =", "extra-index-url = http://evil.example.test/simple/"))
+    buildout = team / "buildout.cfg"
+    buildout.write_text(buildout.read_text().replace("index = http://", "index = http://web:secret@"))
+    (team / ".pypirc").chmod(0o644)
+    uv = team / "uv.toml"
+    uv.write_text(uv.read_text().replace("http://127.0.0.1", "http://pkgs.lan.test"))
+    proc = run(kit_cmd("check", str(site)), env=env, check=False)
+    out = proc.stdout
+    assert proc.returncode == 1
+    assert "pip.conf [global] sets extra-index-url" in out
+    assert "buildout.cfg holds a password" in out
+    assert ".pypirc is mode 0644" in out and "chmod 600" in out
+    assert "uv.toml uses plain http to pkgs.lan.test" in out
+    assert f"fix: start the cluster: kit up {site}" in out
+    assert "Traceback" not in out + proc.stderr
+
+
+def test_changed_admin_password_is_explained(idle_site):
+    site, env = idle_site
+    run(kit_cmd("up", str(site)), env=env)
+    try:
+        run(kit_cmd("down", str(site)), env=env)
+        run(kit_cmd("init", str(site), "--no-input", "--set", "admin_password=a-new-passw0rd"), env=env)
+        proc = run(kit_cmd("up", str(site)), env=env, check=False)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+        assert "admin password in kit.toml is not the master's" in proc.stderr and "devpi-passwd" in proc.stderr
+        assert pids(site) == {}  # what it started, it stopped
+    finally:
+        run(kit_cmd("down", str(site)), env=env, check=False)
+
+
+def test_check_lint_only_contacts_no_server(idle_site):
+    site, env = idle_site
+    proc = run(kit_cmd("check", str(site), "--lint-only"), env=env)
+    assert "5 passed, 0 failed" in proc.stdout and "index answers" not in proc.stdout
+
+
+def test_check_on_a_folder_that_is_not_a_site(tmp_path):
+    env = clean_env(tmp_path / "home")
+    proc = run(kit_cmd("check", str(tmp_path)), env=env, check=False)
+    assert proc.returncode == 2 and "is not a kit site" in proc.stderr
+
+
+# -- kit tour --------------------------------------------------------------------
+
+
+def test_tour_runs_offline_and_leaves_no_process(tmp_path):
+    env = clean_env(tmp_path / "home")
+    proc = run(kit_cmd("tour", "--keep", str(tmp_path / "tour")), env=env)
+    out = proc.stdout
+    for n in range(1, 8):
+        assert f"[{n}/7]" in out
+    assert "tour-private (the team's own), tour-upstream (from the upstream)" in out
+    assert "is dead and pip still installed" in out
+    assert "Tour finished in" in out
+    site = tmp_path / "tour" / "site"
+    leftover = [pid for pid in pids(site).values() if alive(pid)]
+    assert leftover == [] and pids(site) == {}
+    assert processes_under(tmp_path / "tour") == []
