@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from kit.ops.check.findings import Finding, Hints
 from kit.ops.check.site_files import mode_problems, open_to_others
-from kit.ops.check.team_files import READ_SIDE_FILES, TeamFolder, Unreadable, poetry_sources, urls_of
+from kit.ops.check.team_files import READ_SIDE_FILES, TeamFolder, Unreadable, laid_out, poetry_sources, urls_of
 from kit.site.answers import is_loopback
 
 SECRET_NAMES = (".pypirc", "ci.env")
@@ -82,45 +83,74 @@ def _second_indexes(files: TeamFolder) -> list[str]:
     """Every way a team file names more than one index, however it got there:
     a second key, a second section, a second table."""
     problems = []
-    if files.has("pip.conf"):
-        ini = files.ini("pip.conf")
-        index_urls = set()
-        for section in ini.sections():
-            for key, value in ini.items(section):
-                key = key.replace("_", "-")
-                if key in _PIP_EXTRA and value.strip():
-                    problems.append(f"pip.conf [{section}] sets {key}")
-                elif key == "index-url" and value.strip():
-                    index_urls.add(value.strip())
-        if len(index_urls) > 1:
-            problems.append(f"pip.conf names {len(index_urls)} different index-url values")
-    if files.has("ci.env"):
-        env = files.env("ci.env")
-        problems += [f"ci.env sets {name}" for name in _ENV_EXTRA if env.get(name)]
-        if len({env[name] for name in _ENV_INDEX if env.get(name)}) > 1:
-            problems.append("ci.env names more than one index")
-    if files.has("uv.toml"):
-        data = files.toml("uv.toml")
-        pip_table = data.get("pip", {}) if isinstance(data.get("pip"), dict) else {}
-        if len(data.get("index", [])) != 1:
-            problems.append("uv.toml lists more than one index")
-        for key in ("extra-index-url", "find-links", "index-url"):
-            if data.get(key) or pip_table.get(key):
-                problems.append(f"uv.toml sets {key}")
-        if data.get("index-strategy", "first-index") != "first-index":
-            problems.append(f"uv.toml uses index-strategy {data['index-strategy']!r}")
-    if files.has("pdm.toml"):
-        pypi = files.toml("pdm.toml").get("pypi", {})
-        extra = [name for name, value in pypi.items() if isinstance(value, dict)] if isinstance(pypi, dict) else []
-        problems += [f"pdm.toml adds the source {name!r}" for name in extra]
-    if files.has("buildout.cfg"):
-        if files.ini("buildout.cfg").get("buildout", "find-links", fallback="").strip():
-            problems.append("buildout.cfg sets find-links")
-    if files.has("setup.cfg"):
-        ini = files.ini("setup.cfg")
-        if any(ini.get("easy_install", key, fallback="").strip() for key in ("find_links", "find-links")):
-            problems.append("setup.cfg sets find_links")
-    if files.has("poetry-source.toml"):
-        if [source.get("priority") for source in poetry_sources(files)] != ["primary"]:
-            problems.append("poetry-source.toml is not exactly one primary source")
+    for name, look in _SECOND_INDEXES.items():
+        if files.has(name):
+            problems += laid_out(name, lambda look=look: look(files))
     return problems
+
+
+def _pip_conf(files: TeamFolder) -> list[str]:
+    problems, index_urls = [], set()
+    ini = files.ini("pip.conf")
+    for section in ini.sections():
+        for key, value in ini.items(section):
+            key = key.replace("_", "-")
+            if key in _PIP_EXTRA and value.strip():
+                problems.append(f"pip.conf [{section}] sets {key}")
+            elif key == "index-url" and value.strip():
+                index_urls.add(value.strip())
+    if len(index_urls) > 1:
+        problems.append(f"pip.conf names {len(index_urls)} different index-url values")
+    return problems
+
+
+def _ci_env(files: TeamFolder) -> list[str]:
+    env = files.env("ci.env")
+    problems = [f"ci.env sets {name}" for name in _ENV_EXTRA if env.get(name)]
+    if len({env[name] for name in _ENV_INDEX if env.get(name)}) > 1:
+        problems.append("ci.env names more than one index")
+    return problems
+
+
+def _uv_toml(files: TeamFolder) -> list[str]:
+    problems = []
+    data = files.toml("uv.toml")
+    pip_table = data.get("pip", {}) if isinstance(data.get("pip"), dict) else {}
+    if len(data.get("index", [])) != 1:
+        problems.append("uv.toml lists more than one index")
+    for key in ("extra-index-url", "find-links", "index-url"):
+        if data.get(key) or pip_table.get(key):
+            problems.append(f"uv.toml sets {key}")
+    if data.get("index-strategy", "first-index") != "first-index":
+        problems.append(f"uv.toml uses index-strategy {data['index-strategy']!r}")
+    return problems
+
+
+def _pdm_toml(files: TeamFolder) -> list[str]:
+    pypi = files.toml("pdm.toml").get("pypi", {})
+    extra = [name for name, value in pypi.items() if isinstance(value, dict)] if isinstance(pypi, dict) else []
+    return [f"pdm.toml adds the source {name!r}" for name in extra]
+
+
+def _buildout_cfg(files: TeamFolder) -> list[str]:
+    found = files.ini("buildout.cfg").get("buildout", "find-links", fallback="").strip()
+    return ["buildout.cfg sets find-links"] if found else []
+
+
+def _setup_cfg(files: TeamFolder) -> list[str]:
+    ini = files.ini("setup.cfg")
+    found = any(ini.get("easy_install", key, fallback="").strip() for key in ("find_links", "find-links"))
+    return ["setup.cfg sets find_links"] if found else []
+
+
+def _poetry_source(files: TeamFolder) -> list[str]:
+    if [source.get("priority") for source in poetry_sources(files)] != ["primary"]:
+        return ["poetry-source.toml is not exactly one primary source"]
+    return []
+
+
+#: Each team file's own ways of adding an index (in the order findings name them).
+_SECOND_INDEXES: dict[str, Callable[[TeamFolder], list[str]]] = {
+    "pip.conf": _pip_conf, "ci.env": _ci_env, "uv.toml": _uv_toml, "pdm.toml": _pdm_toml,
+    "buildout.cfg": _buildout_cfg, "setup.cfg": _setup_cfg, "poetry-source.toml": _poetry_source,
+}

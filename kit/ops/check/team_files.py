@@ -13,7 +13,7 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from kit.core.errors import one_line
 
@@ -101,6 +101,19 @@ class TeamFolder:
             raise Unreadable(name, one_line(exc)) from None
 
 
+T = TypeVar("T")
+
+
+def laid_out(name: str, read: Callable[[], T]) -> T:
+    """What ``read`` takes from the parsed file ``name``. Valid TOML or INI of a
+    shape its client would refuse too (a string where a table belongs, a list of
+    strings for a list of tables) makes the file :class:`Unreadable`."""
+    try:
+        return read()
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise Unreadable(name, f"not laid out as its client reads it ({one_line(exc)})") from None
+
+
 def poetry_sources(files: TeamFolder) -> list:
     return files.toml("poetry-source.toml").get("tool", {}).get("poetry", {}).get("source", [])
 
@@ -120,4 +133,4 @@ READ_SIDE_FILES = tuple(_INDEX_URLS)
 
 def urls_of(files: TeamFolder) -> dict[str, list[str]]:
     """The index URLs each read-side file points at, as its tool parses it."""
-    return {name: urls(files) for name, urls in _INDEX_URLS.items() if files.has(name)}
+    return {name: laid_out(name, lambda urls=urls: urls(files)) for name, urls in _INDEX_URLS.items() if files.has(name)}

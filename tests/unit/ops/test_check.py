@@ -44,3 +44,29 @@ def check(site: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+
+
+# -- a hand-edited file of the wrong shape --------------------------------------
+
+
+@pytest.mark.parametrize("name, text", [
+    ("pdm.toml", 'pypi = "x"\n'),
+    ("uv.toml", 'index = "http://127.0.0.1:3143/acme/private/+simple/"\n'),
+    ("uv.toml", 'index = ["http://127.0.0.1:3143/acme/private/+simple/"]\n'),
+    ("uv.toml", "index = 3\n"),
+    ("poetry-source.toml", '[tool.poetry]\nsource = ["primary"]\n'),
+    ("poetry-source.toml", '[tool]\npoetry = "x"\n'),
+], ids=["pdm-pypi-a-string", "uv-index-a-string", "uv-index-of-strings", "uv-index-a-number",
+        "poetry-source-of-strings", "poetry-a-string"])
+def test_a_file_of_the_wrong_shape_is_one_finding_never_a_traceback(tmp_path, name, text):
+    """Valid TOML its client would refuse: kit check names the file and the fix, as for a broken one."""
+    from kit.ops.check import lint_team
+    from kit.site.clients import index_context, render_clients, write_clients
+
+    folder = tmp_path / "acme"
+    write_clients(render_clients(index_context("http://127.0.0.1:3143/acme/private/+simple/", team="acme"),
+                                 readme=False), folder)
+    (folder / name).write_text(text)
+    (finding,) = [f for f in lint_team("acme", folder) if not f.ok]
+    assert finding.check == "files readable" and finding.detail.startswith(f"{name} cannot be read: ")
+    assert "regenerate it with" in finding.fix
