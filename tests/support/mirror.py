@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from kit.ops.sample import make_wheel
@@ -32,3 +33,13 @@ def init_site(root: Path, env: dict, upstream: Path, *sets: str) -> Path:
 def mirrored(site: Path) -> set[str]:
     simple = site / "mirror" / "data" / "web" / "simple"
     return {p.name for p in simple.iterdir() if p.is_dir()} if simple.is_dir() else set()
+
+
+def kit(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    return run(kit_cmd(*args), env=env, check=check)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kit: error: ") and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]

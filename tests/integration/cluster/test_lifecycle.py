@@ -12,9 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AWKWARD_PASSWORD, BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, processes_under, run
+from tests.conftest import AWKWARD_PASSWORD, BIN, PRIVATE, UPSTREAM_ONLY, clean_env, free_port, kit_cmd, run
 from tests.support.clients import new_venv, who
-from tests.support.cluster import alive, edge_url, make_site, pids, running_site, status, team_upload
+from tests.support.cluster import alive, edge_url, pids, running_site, status, team_upload
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +238,6 @@ def test_default_upstream_mirrors_pypi_through_the_edge(tmp_path):
 # -- bad input ---------------------------------------------------------------
 
 
-@pytest.fixture
-def idle_site(tmp_path, dists):
-    env = clean_env(tmp_path / "home")
-    return make_site(tmp_path, env, dists.upstream_folder), env
-
-
 def test_up_on_a_folder_that_is_not_a_site(tmp_path):
     env = clean_env(tmp_path / "home")
     proc = run(kit_cmd("up", str(tmp_path)), env=env, check=False)
@@ -277,68 +268,10 @@ def test_down_names_the_site_it_found_as_typed_from_here(idle_site, where, shown
     assert down.stdout == f"nothing is running in {shown}; nothing to stop\n"
 
 
-def test_busy_port_is_named_and_nothing_starts(idle_site):
-    site, env = idle_site
-    port = int((site / "kit.toml").read_text().split("edge_port = ")[1].split("\n")[0])
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
-        proc = run(kit_cmd("up", str(site)), env=env, check=False)
-    assert proc.returncode == 1
-    assert f"port {port} (edge) is busy" in proc.stderr and proc.stderr.count("\n") == 1
-    assert f"(pid {os.getpid()}) listens there" in proc.stderr  # who holds it, not just "busy"
-    assert pids(site) == {}
-
-
-def test_busy_port_held_by_another_kit_site_names_that_site(idle_site, tmp_path):
-    """A classroom laptop often still runs yesterday's site: say which, and how to stop it."""
-    site, env = idle_site
-    other = tmp_path / "yesterday"
-    run(kit_cmd("init", str(other), "--no-input", "--set", "setups=mirror,cluster"), env=env)
-    port = int((site / "kit.toml").read_text().split("master_port = ")[1].split("\n")[0])
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); "
-         "print('ready', flush=True); time.sleep(60)"],
-        cwd=other / "cluster", stdout=subprocess.PIPE, text=True,  # where kit up runs a site's services
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        proc = run(kit_cmd("up", str(site)), env=env, check=False)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
-    assert f"port {port} (master) is busy: python (pid {holder.pid}) listens there, started by the kit site" in proc.stderr
-    assert f"stop that cluster with: kit down {other}" in proc.stderr
-
-
 def test_logs_before_the_first_start(idle_site):
     site, env = idle_site
     proc = run(kit_cmd("logs", str(site), "master"), env=env)
     assert "(no log yet: master has not been started)" in proc.stdout
-
-
-def test_stale_pid_file_is_detected_and_cleaned(idle_site):
-    site, env = idle_site
-    folder = site / "cluster" / "run" / "pids"
-    folder.mkdir(parents=True)
-    (folder / "master.pid").write_text("999999\n")  # no such process
-    down = run(kit_cmd("down", str(site)), env=env)
-    assert "stale pid file: master (pid 999999)" in down.stdout
-    assert not (folder / "master.pid").exists()
-
-
-def test_corrupt_data_folder_fails_clearly_and_keeps_the_data(idle_site):
-    site, env = idle_site
-    data = site / "cluster" / "run" / "master"
-    data.mkdir(parents=True)
-    (data / ".sqlite").write_bytes(b"this is not a database")
-    proc = run(kit_cmd("up", str(site)), env=env, check=False)
-    assert proc.returncode == 1
-    assert "master" in proc.stderr and f"kit logs {site} master" in proc.stderr and proc.stderr.count("\n") == 1
-    assert (data / ".sqlite").read_bytes() == b"this is not a database"
-    assert not any(alive(pid) for pid in pids(site).values())
-    assert pids(site) == {}
 
 
 # -- kit check -----------------------------------------------------------------
@@ -365,20 +298,6 @@ def test_check_finds_unsafe_settings_and_a_stopped_cluster(idle_site):
     assert "Traceback" not in out + proc.stderr
 
 
-def test_changed_admin_password_is_explained(idle_site):
-    site, env = idle_site
-    run(kit_cmd("up", str(site)), env=env)
-    try:
-        run(kit_cmd("down", str(site)), env=env)
-        run(kit_cmd("init", str(site), "--no-input", "--set", "admin_password=a-new-passw0rd"), env=env)
-        proc = run(kit_cmd("up", str(site)), env=env, check=False)
-        assert proc.returncode == 1 and proc.stderr.count("\n") == 1
-        assert "admin password in kit.toml is not the master's" in proc.stderr and "devpi-passwd" in proc.stderr
-        assert pids(site) == {}  # what it started, it stopped
-    finally:
-        run(kit_cmd("down", str(site)), env=env, check=False)
-
-
 def test_check_lint_only_contacts_no_server(idle_site):
     site, env = idle_site
     proc = run(kit_cmd("check", str(site), "--lint-only"), env=env)
@@ -389,21 +308,3 @@ def test_check_on_a_folder_that_is_not_a_site(tmp_path):
     env = clean_env(tmp_path / "home")
     proc = run(kit_cmd("check", str(tmp_path)), env=env, check=False)
     assert proc.returncode == 2 and "is not a kit site" in proc.stderr
-
-
-# -- kit tour --------------------------------------------------------------------
-
-
-def test_tour_runs_offline_and_leaves_no_process(tmp_path):
-    env = clean_env(tmp_path / "home")
-    proc = run(kit_cmd("tour", "--keep", str(tmp_path / "tour")), env=env)
-    out = proc.stdout
-    for n in range(1, 8):
-        assert f"[{n}/7]" in out
-    assert "tour-private (the team's own), tour-upstream (from the upstream)" in out
-    assert "is dead and pip still installed" in out
-    assert "Tour finished in" in out
-    site = tmp_path / "tour" / "site"
-    leftover = [pid for pid in pids(site).values() if alive(pid)]
-    assert leftover == [] and pids(site) == {}
-    assert processes_under(tmp_path / "tour") == []

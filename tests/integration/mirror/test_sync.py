@@ -1,6 +1,7 @@
-"""The public mirror, really run: kit init renders bandersnatch's settings,
-systemd units and a cron line; kit mirror sync runs the real bandersnatch
-against a local upstream; kit mirror verify and status read what it wrote."""
+"""kit mirror sync, really run against a local upstream with the real bandersnatch:
+what kit init writes for it (bandersnatch's settings, systemd units, a cron line),
+what a sync mirrors, and the faults around it (a second sync, a missing setup,
+bad answers, an upstream that does not answer)."""
 
 from __future__ import annotations
 
@@ -9,31 +10,14 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
 from tests.support.upstream import static_server
-from tests.support.mirror import init_site, make_upstream, mirrored
-
-
-def kit(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
-    return run(kit_cmd(*args), env=env, check=check)
-
-
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory):
-    """A site mirroring kmt-app from a folder upstream, synced once."""
-    root = tmp_path_factory.mktemp("mirror")
-    env = clean_env(root / "home")
-    site = init_site(root, env, make_upstream(root / "wheels"), "mirror_projects=kmt-app")
-    out = kit("mirror", "sync", str(site), env=env).stdout
-    return site, env, out
+from tests.support.mirror import init_site, kit, make_upstream, mirrored, one_error_line
 
 
 # -- what kit init writes ----------------------------------------------------------
@@ -115,203 +99,7 @@ def test_pip_installs_from_the_synced_tree(synced, tmp_path):
     assert proc.stdout.strip() == "lib-1.1"
 
 
-def test_status_and_verify_after_a_sync(synced):
-    site, env, _out = synced
-    out = kit("mirror", "status", str(site), env=env).stdout
-    assert out.startswith("public mirror: synced ") and "2 projects, 3 files" in out
-    data = json.loads(kit("mirror", "status", str(site), "--json", env=env).stdout)
-    assert data["projects"] == 2 and data["files"] == 3 and data["last_sync"]["result"] == "ok"
-    assert data["serial"] == int((site / "mirror" / "data" / "status").read_text())
-    assert kit("mirror", "verify", str(site), env=env).stdout.startswith("ok: 3 files of 2 projects")
-
-
-def test_verify_names_a_corrupt_and_a_missing_file(tmp_path):
-    env = clean_env(tmp_path / "home")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), "mirror_projects=kmt-app")
-    kit("mirror", "sync", str(site), env=env)
-    wheels = {p.name: p for p in (site / "mirror" / "data" / "web" / "packages").rglob("*.whl")}
-    corrupt = wheels["kmt_lib-1.1-py3-none-any.whl"]
-    corrupt.write_bytes(corrupt.read_bytes()[:-1] + b"!")
-    wheels["kmt_app-1.0-py3-none-any.whl"].unlink()
-    proc = kit("mirror", "verify", str(site), env=env, check=False)
-    assert proc.returncode == 1
-    lines = proc.stdout.splitlines()
-    assert any(ln.startswith("corrupt: packages/") and ln.endswith(")") and "kmt_lib-1.1" in ln for ln in lines)
-    assert any(ln.startswith("missing: packages/") and "kmt_app-1.0" in ln for ln in lines)
-    assert "2 problems in 3 files of 2 projects" in proc.stdout and "fix: kit mirror sync " in proc.stdout
-    # a plain sync only fetches what changed upstream; the repair the message names puts them right
-    kit("mirror", "sync", str(site), env=env)
-    assert kit("mirror", "verify", str(site), env=env, check=False).returncode == 1
-    assert "repair: every project" in kit("mirror", "sync", str(site), "--repair", env=env).stdout
-    assert kit("mirror", "verify", str(site), env=env).stdout.startswith("ok: 3 files of 2 projects")
-
-
-def test_a_requirement_file_is_resolved_with_its_dependencies(tmp_path):
-    env = clean_env(tmp_path / "home")
-    upstream = make_upstream(tmp_path / "wheels")
-    extra = tmp_path / "extra.txt"
-    extra.write_text("kmt-other  # pinned elsewhere\n")
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# the app\n--index-url http://ignored.invalid/simple/\nkmt-app[x]>=1.0\n-r extra.txt\n")
-    site = init_site(tmp_path, env, upstream, f"mirror_projects={requirements}")
-    out = kit("mirror", "sync", str(site), "--dry-run", env=env).stdout
-    assert "to mirror: 4 projects, 5 files" in out and "dry run: nothing downloaded" in out
-    assert mirrored(site) == set()
-    kit("mirror", "sync", str(site), env=env)
-    # the extra [x] asked for kmt-opt; -r brought kmt-other
-    assert mirrored(site) == {"kmt-app", "kmt-lib", "kmt-opt", "kmt-other"}
-
-
 # -- bad input and faults ------------------------------------------------------------
-
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kit: error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
-def test_a_project_the_upstream_does_not_have_is_named_and_nothing_is_mirrored(tmp_path):
-    env = clean_env(tmp_path / "home")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), "mirror_projects=kmt-app,kmt-nope")
-    proc = kit("mirror", "sync", str(site), env=env, check=False)
-    assert proc.returncode == 1
-    line = one_error_line(proc)
-    assert "kmt-nope (from mirror_projects) is not on the upstream" in line and "kit init --set mirror_projects=" in line
-    assert mirrored(site) == set()
-
-
-def test_a_bad_line_in_a_requirement_file_is_named(tmp_path):
-    env = clean_env(tmp_path / "home")
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("kmt-app\n./some/local/path\n")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), f"mirror_projects={requirements}")
-    proc = kit("mirror", "sync", str(site), env=env, check=False)
-    assert proc.returncode == 1
-    assert f"{requirements}:2: not a project requirement" in one_error_line(proc)
-    assert "some/local/path" not in proc.stdout + proc.stderr  # the line is named, never quoted
-
-
-def _dry_run(site: Path, env: dict) -> subprocess.CompletedProcess:
-    # A guard, not a timing: once, -r /dev/zero made this read for ever.
-    return run(kit_cmd("mirror", "sync", str(site), "--dry-run"), env=env, check=False, timeout=60)
-
-
-@pytest.mark.parametrize("include", ["/etc/shadow", "/dev/zero", "../secret.txt", "link.txt", "/proc/self/environ"])
-def test_an_include_outside_the_requirement_file_s_folder_is_refused_and_never_quoted(tmp_path, include):
-    """Once: -r /etc/shadow printed that file's first line in the error (under systemd: into the
-    journal), and -r /dev/zero hung kit mirror sync --dry-run."""
-    env = clean_env(tmp_path / "home")
-    (tmp_path / "secret.txt").write_text("SECRET-LINE-4711\n")
-    folder = tmp_path / "reqs"
-    folder.mkdir()
-    (folder / "link.txt").symlink_to(tmp_path / "secret.txt")
-    (folder / "requirements.txt").write_text(f"kmt-app\n-r {include}\n")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), f"mirror_projects={folder / 'requirements.txt'}")
-    proc = _dry_run(site, env)
-    assert proc.returncode == 1
-    assert f"{folder / 'requirements.txt'}:2: an -r include outside {folder} is not read" in one_error_line(proc)
-    assert "SECRET-LINE" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_includes_inside_the_folder_hashes_and_options_are_read(tmp_path):
-    """pip-compile's output: per-requirement --hash options, continuation lines, -r of a file
-    beside it and below it, -c constraints (not a project) all read as pip reads them."""
-    env = clean_env(tmp_path / "home")
-    folder = tmp_path / "reqs"
-    (folder / "more").mkdir(parents=True)
-    digest = "sha256:" + "a" * 64
-    (folder / "requirements.txt").write_text(
-        f"kmt-app==1.0 --hash={digest}\n"
-        f"kmt-lib>=1 \\\n    --hash={digest} \\\n    --hash={digest}\n"
-        "-r base.txt\n--requirement=more/extra.txt\n-c constraints.txt\n")
-    (folder / "base.txt").write_text("kmt-other  # a comment\n")
-    (folder / "more" / "extra.txt").write_text("kmt-opt --config-settings=x=1\n")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), f"mirror_projects={folder / 'requirements.txt'}")
-    proc = _dry_run(site, env)
-    assert proc.returncode == 0, proc.stderr
-    for name in ("kmt-app", "kmt-lib", "kmt-other", "kmt-opt"):
-        assert name in proc.stdout
-
-
-def test_a_pipe_in_the_folder_is_refused_not_waited_for(tmp_path):
-    env = clean_env(tmp_path / "home")
-    folder = tmp_path / "reqs"
-    folder.mkdir()
-    (folder / "requirements.txt").write_text("kmt-app\n-r pipe.txt\n")
-    os.mkfifo(folder / "pipe.txt")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), f"mirror_projects={folder / 'requirements.txt'}")
-    proc = _dry_run(site, env)
-    assert proc.returncode == 1 and "it is a device, a pipe or a socket, not a regular file" in one_error_line(proc)
-
-
-def test_an_unwritable_storage_folder_is_said_before_anything_is_fetched(tmp_path):
-    env = clean_env(tmp_path / "home")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), "mirror_projects=kmt-app")
-    (site / "mirror" / "data").write_text("a file where the storage folder should be")
-    proc = kit("mirror", "sync", str(site), env=env, check=False)
-    assert proc.returncode == 1
-    line = one_error_line(proc)
-    assert f"cannot write to the mirror's storage {site / 'mirror' / 'data'}" in line and "make it writable" in line
-
-
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
-                    reason="mounting a small file system needs root and unshare")
-def test_a_storage_folder_too_small_for_the_estimate_is_refused(tmp_path):
-    """A real 1 MB file system for data/, and an upstream project of 3 MB."""
-    env = clean_env(tmp_path / "home")
-    upstream = tmp_path / "wheels"
-    big = make_wheel(upstream, "kmt-big", "1.0")
-    import zipfile
-
-    with zipfile.ZipFile(big, "a") as zf:
-        zf.writestr("kmt_big/blob.bin", os.urandom(3 * 1024 * 1024))
-    site = init_site(tmp_path, env, upstream, "mirror_projects=kmt-big")
-    data = site / "mirror" / "data"
-    data.mkdir()
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m kit-probe {data}"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:  # a container without CAP_SYS_ADMIN
-        pytest.skip(f"cannot mount a small file system here: {probe.stderr.strip()}")
-    command = " ".join(str(c) for c in kit_cmd("mirror", "sync", str(site)))
-    proc = run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m kit-test {data} && {command}"],
-               env=env, check=False)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    line = one_error_line(proc)
-    assert "the mirror needs about 3.1 MB more in" in line and "free some space there, or list fewer projects" in line
-
-
-def test_an_interrupted_sync_keeps_whole_pages_and_the_next_one_resumes(tmp_path):
-    env = clean_env(tmp_path / "home")
-    upstream = tmp_path / "wheels"
-    names = [f"kmt-many-{i:02d}" for i in range(40)]
-    for name in names:
-        make_wheel(upstream, name, "1.0")
-    site = init_site(tmp_path, env, upstream, "mirror_projects=" + ",".join(names))
-    # bandersnatch one project at a time, so there is a middle to interrupt
-    conf = site / "mirror" / "bandersnatch.conf"
-    conf.write_text(conf.read_text().replace("workers = 3", "workers = 1"))
-    proc = subprocess.Popen(kit_cmd("mirror", "sync", str(site)), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if line.startswith("[3/40]"):
-            proc.send_signal(signal.SIGINT)
-            break
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out + err
-    assert "sync interrupted after" in err and "resumes where it stopped" in err
-    done = mirrored(site)
-    assert 3 <= len(done) < 40
-    for page in (site / "mirror" / "data" / "web" / "simple").rglob("index.v1_json"):
-        json.loads(page.read_text())  # never half a page
-    status = kit("mirror", "status", str(site), env=env).stdout
-    assert "last sync interrupted" in status
-    assert (site / "mirror" / "data" / "todo").is_file()  # bandersnatch's list of what is left
-
-    out = kit("mirror", "sync", str(site), env=env).stdout
-    assert "resuming the sync that was interrupted" in out
-    assert mirrored(site) == set(names)
-    assert kit("mirror", "verify", str(site), env=env).stdout.startswith("ok: 40 files of 40 projects")
 
 
 def test_a_second_sync_at_the_same_time_is_refused(synced):
@@ -397,24 +185,6 @@ def test_an_upstream_that_does_not_answer_is_named(tmp_path):
     line = one_error_line(proc)
     assert f"cannot reach the upstream at {dead} (" in line and "check the network" in line
     assert mirrored(site) == set()
-
-
-def test_a_failing_bandersnatch_is_reported_recorded_and_shown_in_status(tmp_path):
-    """bandersnatch cannot store the files (a file where its packages folder goes): the sync fails
-    with bandersnatch's own reason and the log to read, and status says so."""
-    env = clean_env(tmp_path / "home")
-    site = init_site(tmp_path, env, make_upstream(tmp_path / "wheels"), "mirror_projects=kmt-lib")
-    web = site / "mirror" / "data" / "web"
-    web.mkdir(parents=True)
-    (web / "packages").write_text("not a folder")
-    proc = kit("mirror", "sync", str(site), env=env, check=False)
-    assert proc.returncode == 1
-    line = one_error_line(proc)
-    assert line.startswith("kit: error: bandersnatch failed: Error syncing package: kmt-lib@")
-    assert "NotADirectoryError: [Errno 20] Not a directory" in line and f"see {site / 'mirror' / 'run' / 'sync.log'}" in line
-    assert "kit mirror sync" in (site / "mirror" / "run" / "sync.log").read_text()
-    status = kit("mirror", "status", str(site), env=env).stdout
-    assert status.startswith("public mirror: last sync failed ") and "\nlast sync: " in status
 
 
 @pytest.mark.parametrize("folder, expected", [

@@ -1,11 +1,12 @@
-"""kit.devpi without a server: the index layout against dependency confusion,
-devpi-init's command line, and reading a replica's /+status."""
+"""kit.cluster.devpi without a server: devpi-init's command line, reading a
+replica's /+status, and create-indexes' refusals (the index plan itself:
+unit/site/test_indexes.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from kit.cluster.devpi import NAMES_INDEX, DevpiError, init_argv, init_env, sync_state, team_index_config
+from kit.cluster.devpi import DevpiError, init_argv, init_env, sync_state
 from kit.core.errors import KitError
 
 
@@ -15,10 +16,6 @@ def test_devpi_error_is_a_kit_error():
     assert Reexported is DevpiError and issubclass(DevpiError, KitError)
 
 
-def test_team_index_inherits_names_then_the_other_teams_then_the_upstream():
-    config = team_index_config("web", ("web", "acme", "data"))
-    assert config["bases"] == [NAMES_INDEX, "acme/private", "data/private", "root/pypi"]
-    assert config["mirror_whitelist"] == [] and config["type"] == "stage"
 
 
 def test_devpi_init_gets_the_password_in_its_environment_only():
@@ -54,24 +51,6 @@ def test_replication_errors_are_shown():
                             "web/private/+f/abc/kitdemo_private-1.0-py3-none-any.whl: checksum mismatch")
 
 
-def test_index_plan_file_holds_no_password_and_reads_back_with_the_environment():
-    from kit.site.answers import answers_from_raw
-    from kit.cluster.devpi import IndexPlan
-
-    answers = answers_from_raw({"teams": "web,data-science",
-                                "private_projects": "Secret_Thing,data-science:Data.Tools"})
-    plan = IndexPlan.from_answers(answers)
-    text = plan.to_json()
-    assert answers.team_password("web") not in text and answers.admin_password not in text
-    environ = {"KIT_TEAM_WEB_PASSWORD": answers.team_password("web"),
-               "KIT_TEAM_DATA_SCIENCE_PASSWORD": answers.team_password("data-science")}
-    assert IndexPlan.from_json(text, environ) == plan
-    # A name given to a team is that team's index's to hold, not root/names'.
-    assert plan.private_projects == ("secret-thing",) and plan.owned_projects == {"data-tools": "data-science"}
-    assert answers.private_names == ("secret-thing", "data-tools")
-    # An indexes.json written before owners existed still reads.
-    older = text.replace('"owned_projects": {\n    "data-tools": "data-science"\n  },\n', "")
-    assert "owned_projects" not in older and IndexPlan.from_json(older, environ).owned_projects == {}
 
 
 @pytest.mark.parametrize("text, environ, message", [
