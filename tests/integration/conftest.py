@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import BIN, run
+from tests.conftest import BIN, clean_env, run
+from tests.support.cluster import EdgeSite, running_site, team_upload, varnish_edge, varnish_missing
 
 
 @pytest.fixture(scope="module")
@@ -16,3 +17,29 @@ def uploaded(devpi_site, dists):
     )
     assert "Uploading" in result.stdout + result.stderr
     return devpi_site
+
+
+@pytest.fixture(scope="module", params=["python", "varnish"])
+def edge_site(request, tmp_path_factory, dists):
+    """A running site of each edge kind (kit up on free ports): kit's own edge, then
+    Varnish with kit's edge as its shield (skipped, saying why, where Varnish cannot run).
+    The module's tests share it: each makes the upload it checks, and one that stops a
+    service brings it back."""
+    kind = request.param
+    extra: tuple[str, ...] = ()
+    if kind == "varnish":
+        missing = varnish_missing()
+        if missing:
+            pytest.skip(missing)
+        extra = varnish_edge()
+    root = tmp_path_factory.mktemp(f"{kind}-edge-site")
+    env = clean_env(root / "home")
+    with running_site(root, env, dists.upstream_folder, *extra) as (site, out):
+        yield EdgeSite(kind, site, env, out)
+
+
+@pytest.fixture(scope="module")
+def edge_site_uploaded(edge_site, dists):
+    """The team's kitdemo-private 1.0 on web/private of ``edge_site``, uploaded through its edge."""
+    team_upload(edge_site.site, edge_site.env, dists.private)
+    return edge_site

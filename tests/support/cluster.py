@@ -5,12 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
+import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from kit.cluster.lifecycle import free_ports
+from kit.cluster.varnish import INSTALL_HINT, check_vcl, varnishd_path
+from kit.core.errors import ClusterError
+from kit.core.wait import wait_until
 from tests.conftest import BIN, free_port, kit_cmd, run
 
 
@@ -82,3 +89,77 @@ def edge_url(site: Path) -> str:
 def varnish_edge() -> tuple[str, ...]:
     """The answers of a Varnish edge, the shield on a free port."""
     return ("--set", "edge=varnish", "--set", f"shield_port={free_port()}")
+
+
+def front_url(site: Path) -> str:
+    """The URL clients use: the edge's port in kit.toml (Varnish's on a Varnish site, where
+    edge.json is the shield's)."""
+    return "http://127.0.0.1:" + re.search(r"edge_port = (\d+)", (site / "kit.toml").read_text()).group(1)
+
+
+def origins_up(health: dict) -> bool:
+    """Whether an edge's /+edge/health calls every origin up: Varnish says so per origin
+    (``origins``), kit's edge per backend (``backends``: "in use" or "skipped")."""
+    if "origins" in health:
+        return all(health["origins"].values())
+    return all(state == "in use" for state in health["backends"].values())
+
+
+def origins_all_up(site: Path, timeout: float = 15) -> None:
+    """Wait until the edge calls every origin up (a precondition, not what a test proves):
+    after a restarted master, Varnish's probe needs two good answers a second apart, and
+    kit's edge skips an origin that failed until its next health check."""
+    def health() -> dict:
+        with urllib.request.urlopen(front_url(site) + "/+edge/health", timeout=10) as response:
+            return json.loads(response.read())
+
+    wait_until(lambda: origins_up(health()), timeout, 0.2,
+               fail=lambda: AssertionError(f"the edge's origins did not come up: {health()}"))
+
+
+def wait_mirror_in_sync(site: Path, env: dict, timeout: float = 30) -> None:
+    wait_until(lambda: {r["name"]: r for r in status(site, env)}["mirror"]["behind"] == 0, timeout,
+               fail=lambda: AssertionError("the mirror did not catch up with the master"))
+
+
+def restored(site: Path, env: dict) -> None:
+    """kit up after a test stopped a service, then wait until the edge uses every origin
+    and the mirror is in sync again: the next test, whichever it is, finds the cluster whole."""
+    run(kit_cmd("up", str(site)), env=env)
+    origins_all_up(site)
+    wait_mirror_in_sync(site, env)
+
+
+def varnish_missing() -> str | None:
+    """Why a Varnish edge cannot run here (no varnishd, or no varnish-modules for its
+    xkey), in kit's own words; None when it can."""
+    if varnishd_path() is None:
+        return f"varnishd is not installed (Debian: {INSTALL_HINT})"
+    with tempfile.TemporaryDirectory() as folder:
+        vcl = Path(folder) / "xkey.vcl"
+        vcl.write_text('vcl 4.1;\nimport xkey;\nbackend b { .host = "127.0.0.1"; .port = "9"; }\n')
+        try:
+            check_vcl(vcl)
+        except ClusterError as error:
+            return str(error)
+    return None
+
+
+@dataclass
+class EdgeSite:
+    """A running site and which edge it has in front: "python" (kit's edge) or "varnish"
+    (Varnish, kit's edge behind it as its shield)."""
+
+    kind: str
+    site: Path
+    env: dict
+    up_output: str
+
+    @property
+    def url(self) -> str:
+        return front_url(self.site)
+
+    def pip_env(self) -> dict:
+        """The web team's pip.conf and uv.toml, as a developer of the team has them."""
+        team = self.site / "teams" / "web"
+        return dict(self.env, PIP_CONFIG_FILE=str(team / "pip.conf"), UV_CONFIG_FILE=str(team / "uv.toml"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -14,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kit.core.wait import wait_until
 from kit.edge.config import EdgeConfig
 from tests.conftest import free_port, wait_http
 
@@ -141,3 +144,59 @@ def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=20) as response:
         return response.status, dict(response.headers), response.read()
+
+
+def answer(url: str, headers: dict | None = None, timeout: float = 30) -> tuple[int, dict, bytes]:
+    """Like :func:`get`, but an error status is an answer too (status, headers, body), not an exception."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def cached(url: str, headers: dict | None = None, timeout: float = 10) -> None:
+    """Read ``url`` until the edge answers it from its cache (a purge sent by the mirror,
+    which replays the master's changes a moment later, may drop a page once more)."""
+    wait_until(lambda: answer(url, headers)[1].get("X-Cache") == "HIT", timeout, 0.05,
+               fail=lambda: AssertionError(f"{url} is never cached"))
+
+
+class Trap:
+    """A listener on 127.0.0.1 that counts the connections made to it (each answered "trapped")."""
+
+    def __init__(self):
+        trap = self
+        self.connections = 0
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                trap.connections += 1
+                self.request.settimeout(1)
+                try:
+                    self.request.recv(4096)
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntrapped\n")
+                except OSError:
+                    pass
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def raw(port: int, line: str) -> tuple[int, bytes]:
+    """One request line sent as written (no client library would send most of these): status and answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        body = b"" if line.split(" ", 1)[0] in ("GET", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PRI") else b"x"
+        conn.sendall(f"{line} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\nContent-Length: {len(body)}"
+                     f"\r\n\r\n".encode("latin-1") + body)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return (int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/") else 0), received
