@@ -56,6 +56,8 @@ class Origin:
     seen: list = field(default_factory=list)
     #: Pages the origin serves at this serial: bumping it changes them.
     serial: int = 1
+    #: When set, page requests wait for it: a fetch held under way while clients keep asking.
+    pages_wait_for: asyncio.Event | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.seen.append((request.method, request.raw_path, dict(request.headers)))
@@ -72,6 +74,8 @@ class Origin:
                     return web.Response(status=401, text="log in first\n")
                 return web.Response(text="")
             return web.Response(status=404)
+        if self.pages_wait_for is not None and "/+simple/" in path:
+            await self.pages_wait_for.wait()
         if path.endswith("/+simple/"):
             return web.Response(text=f"<a href='kitdemo/'>kitdemo</a> serial {self.serial}\n", content_type="text/html")
         if path.endswith("/+simple/kitdemo/"):

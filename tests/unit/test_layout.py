@@ -13,10 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Shrink this list as files are written; never add filler tests to empty it.
 WITHOUT_OWN_TEST_FILE = {
     "core/errors.py": "every refusal test (unit/site/test_validate.py, unit/cli/test_hostile.py, ...)",
-    "edge/auth.py": "the edge's upload and purge checks in unit/edge/test_app.py, integration/edge/test_app.py",
-    "edge/config.py": "edge.json written and read in unit/edge/test_app.py, integration/edge/test_app.py",
     "mirror/progress.py": "only a type and the no-op default; what sync and verify say is in integration/mirror/",
     "ops/sample.py": "make_wheel under every fixture (tests/conftest.py); kit sample in integration/cli/test_init.py",
+    "plugin/watcher.py": "devpi's commits followed on a real master and replica: the site tests of integration/plugin/test_hooks.py",
     "site/answers.py": "unit/site/test_validate.py, unit/cli/test_wizard.py, integration/site/test_roundtrip.py",
     "site/render.py": "unit/cli/test_init.py, integration/site/test_roundtrip.py",
 }

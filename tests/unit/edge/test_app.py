@@ -13,7 +13,7 @@ import asyncio
 import pytest
 
 from kit.edge.app import METHODS, origin_form
-from tests.support.edge_inprocess import SECRET, WHEEL_PATH, World, running, scenario
+from tests.support.edge_inprocess import WHEEL_PATH, running, scenario
 from tests.support.edge_requests import PASSED, REFUSED
 
 # -- the edge is no proxy ------------------------------------------------------------------------
@@ -62,45 +62,6 @@ async def test_the_trap_counts_what_reaches_it(tmp_path):
         assert world.trap.connections == 1
 
 
-# -- writes drop what they changed, and only that ----------------------------------------------------
-
-async def _warm(world: World) -> None:
-    for index in ("web/private", "data/private"):
-        for page in ("", "kitdemo/"):
-            status, headers, _ = await world.send(f"GET /{index}/+simple/{page}")
-            assert status == 200
-    assert world.health()["cached_pages"] == 4
-
-
-@scenario
-async def test_an_anonymous_write_or_a_redirect_empties_no_cache(tmp_path):
-    async with running(tmp_path) as world:
-        await _warm(world)
-        for line, headers, expected in [
-            ("POST /root/pypi/+simple/acme-utils/refresh", {}, 302),  # devpi's refresh: a redirect
-            ("POST /web/private/+simple/kitdemo/refresh", {"X-Devpi-Auth": "d2ViOng="}, 302),
-            ("POST /web/private/", {}, 401),  # an upload without credentials
-            ("PUT /web/private/", {}, 404),
-        ]:
-            status, _, _ = await world.send(line, headers)
-            assert status == expected
-            assert world.health()["cached_pages"] == 4, line
-
-
-@scenario
-async def test_an_accepted_upload_drops_its_own_index_pages_only(tmp_path):
-    async with running(tmp_path) as world:
-        await _warm(world)
-        status, _, _ = await world.send("POST /web/private/", {"Authorization": "Basic d2ViOng="}, b"x")
-        assert status == 200
-        assert world.health()["cached_pages"] == 2  # data/private's two pages stay
-        world.origin.serial = 2
-        _, headers, body = await world.send("GET /web/private/+simple/kitdemo/")
-        assert headers["x-cache"] == "MISS" and b"serial 2" in body
-        _, headers, body = await world.send("GET /data/private/+simple/kitdemo/")
-        assert headers["x-cache"] == "HIT" and b"serial 1" in body
-
-
 # -- health counts the origins' failures, not the requests' -------------------------------------------
 
 @pytest.mark.parametrize("line", [
@@ -144,20 +105,3 @@ async def test_head_has_the_headers_get_has(tmp_path, target):
             assert head_status == get_status and head_body == b""
             assert head_headers.get("content-length") == get_headers.get("content-length") == str(len(get_body))
             assert head_headers.get("content-type") == get_headers.get("content-type")
-
-
-# -- purge bodies -----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("body, status", [
-    (b"[" * 100_000 + b"]" * 100_000, 400),
-    (b'{"keys": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400),
-    (b'{"keys": ["web/private"], "serial": 1}', 200),
-    (b"x" * (2 * 1024 * 1024), 413),
-])
-@scenario
-async def test_a_purge_body_is_bounded(tmp_path, body, status):
-    async with running(tmp_path) as world:
-        got, _, answer = await world.send("POST /+edge/purge", {"Authorization": f"Bearer {SECRET}"}, body)
-        assert got == status, answer
-        if status == 400:
-            assert b"nested too deeply" in answer or b"must be" in answer
