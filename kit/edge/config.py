@@ -9,7 +9,7 @@ units) never imports aiohttp: standard library only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from kit.core.files import write_atomically
@@ -77,6 +77,15 @@ class EdgeConfig:
         """Where the static copy is refreshed from: the mirrors first (the master is spared), then the master."""
         return [*self.mirrors, self.master]
 
+    def __post_init__(self) -> None:
+        # edge.json is written by kit init but may be edited by hand: a setting of
+        # the wrong type is refused at start, in one line, not on the first request.
+        for setting in fields(self):
+            value = getattr(self, setting.name)
+            if not _of_type(value, setting.type):
+                raise TypeError(f"{setting.name} must be {_TYPE_WORDS.get(setting.type, setting.type)}, "
+                                f"not {json.dumps(value)}")
+
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
@@ -86,3 +95,25 @@ class EdgeConfig:
 
     def write(self, path: Path) -> None:
         write_atomically(Path(path), self.to_json())
+
+
+#: The setting types of edge.json, as its refusals name them.
+_TYPE_WORDS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+               "list[str]": "a list of text"}
+
+
+def _of_type(value: object, kind: str) -> bool:
+    """Whether ``value`` (as JSON gives it) is of the annotated ``kind``; a bool is no number."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, (int, float))
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    raise AssertionError(f"EdgeConfig has a setting of a type edge.json cannot check: {kind}")

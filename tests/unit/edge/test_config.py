@@ -38,7 +38,13 @@ def test_what_is_written_is_what_is_read(tmp_path):
     ('{"host": "127.0.0.1", ', "Expecting property name enclosed in double quotes"),
     (json.dumps({**MINIMAL, "static_copy_dir": "c", "static_copy_indexes": ["../etc"]}), "../etc"),
     (None, "No such file or directory"),
-], ids=["unknown-setting", "missing-setting", "not-json", "bad-index-name", "no-file"])
+    (json.dumps({**MINIMAL, "page_ttl": "soon"}), 'page_ttl must be a number, not "soon"'),
+    (json.dumps({**MINIMAL, "port": "3999"}), 'port must be a whole number, not "3999"'),
+    (json.dumps({**MINIMAL, "mirrors": "http://127.0.0.1:3997"}), "mirrors must be a list of text"),
+    (json.dumps({**MINIMAL, "access_log": "yes"}), 'access_log must be true or false, not "yes"'),
+    (json.dumps({**MINIMAL, "max_pages": True}), "max_pages must be a whole number, not true"),
+], ids=["unknown-setting", "missing-setting", "not-json", "bad-index-name", "no-file",
+        "ttl-a-word", "port-a-string", "mirrors-a-string", "log-a-string", "pages-a-bool"])
 def test_an_edge_json_the_edge_cannot_start_from_is_one_line(tmp_path, text, said):
     path = tmp_path / "edge.json"
     if text is not None:
