@@ -247,14 +247,27 @@ def mounted_tmpfs(folder: Path, size: str):
 # -- parallel runs (pytest-xdist, --dist loadgroup) ------------------------------
 
 
-def pytest_collection_modifyitems(config, items):
-    """One xdist group per test file, so a module's shared cluster or site is made on one
-    worker only; the tutorial's chapters (one sitting on the chapters' own ports 3141-3145)
-    and the how-tos and docs that read them make one group."""
-    root = Path(str(config.rootpath))
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        path = Path(str(item.path)).relative_to(root) if Path(str(item.path)).is_relative_to(root) else Path(str(item.path))
-        sitting = path.parts[:1] == ("tutorial",) or path.parts[:2] in (("tests", "tutorial"), ("tests", "docs"))
-        item.add_marker(pytest.mark.xdist_group("tutorial" if sitting else str(path)))
+def _sitting(path: str) -> bool:
+    """The tutorial's one sitting (its chapters, on their own ports 3141-3145, in one
+    shell) and what reads chapters too (each chapter alone, the how-tos, the docs)."""
+    parts = Path(path).parts
+    return parts[:1] == ("tutorial",) or parts[:2] in (("tests", "tutorial"), ("tests", "docs"))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup``: whole files to a worker, so a module's shared cluster or site
+    is made once; the sitting is one unit, the largest, so it starts first.
+
+    A scheduler of kit's own, not ``xdist_group`` marks: xdist 3.8 groups by a suffix it
+    writes into ``item._nodeid``, which pytest 9 no longer reads, so the marks group nothing.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndTheSitting(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "the tutorial's sitting" if _sitting(path) else path
+
+    return FilesAndTheSitting(config, log)
