@@ -9,8 +9,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,22 +17,7 @@ from kit.ops.sample import make_wheel
 from kit.upstream.server import JSON_TYPE, LocalUpstream, project_of
 from tests.conftest import BIN, clean_env, free_port, run
 from tests.support.upstream import bandersnatch_conf, bandersnatch_mirror, static_server
-
-
-# -- PyPI's own API, as bandersnatch reads it --------------------------------
-
-
-def fetch(url: str, accept: str = "text/html") -> tuple[str, bytes]:
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    with urllib.request.urlopen(request) as response:
-        return response.headers["Content-Type"], response.read()
-
-
-def fetch_json(url: str, accept: str = "application/json") -> tuple[dict, dict]:
-    """The decoded body and the headers of a JSON answer."""
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read()), dict(response.headers)
+from tests.support.upstream_http import fetch, fetch_json
 
 
 # -- bandersnatch mirrors it for real ----------------------------------------
