@@ -1,5 +1,5 @@
-"""The quoting filters: what a template writes, the file's reader reads back
-unchanged, or kit refuses to write it."""
+"""The shell quoting filter, tried by a real sh: a sourced value reads back unchanged
+and runs nothing (the other filters, without a process: tests/unit/site/test_templating.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,8 @@ import subprocess
 import pytest
 
 from kit.site.templating import sh_word
+from tests.support.values import HOSTILE
 
-HOSTILE = [
-    "plain",
-    "http://h/$(touch${IFS}/tmp/x)/+simple/",
-    "a'b\"c`d`",
-    "semi;colon && echo no",
-    "-starts-with-dash",
-    "back\\slash",
-    "üñíçødé",
-    "",
-]
 
 
 @pytest.mark.parametrize("value", HOSTILE + ["two\nlines", "tab\tand\rcr"])

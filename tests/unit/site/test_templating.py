@@ -10,17 +10,8 @@ import pytest
 
 from kit.core.errors import UnsafeValueError
 from kit.site.templating import buildout_value, comment_text, ini_value, sh_word, toml_value
+from tests.support.values import HOSTILE
 
-HOSTILE = [
-    "plain",
-    "http://h/$(touch${IFS}/tmp/x)/+simple/",
-    "a'b\"c`d`",
-    "semi;colon && echo no",
-    "-starts-with-dash",
-    "back\\slash",
-    "üñíçødé",
-    "",
-]
 
 
 def test_sh_word_refuses_nul_which_no_shell_variable_holds():
