@@ -1,11 +1,8 @@
-"""Round-trip properties, with random (and hostile) text.
-
-1. Any text as any answer is either refused with an AnswerError, or the site
-   renders and its kit.toml reads back to the same answers.
-2. Any text as ``kit clients --index-url`` (and ``--upload-url``) is either
-   refused, or every client file reads back, by the parser its tool uses,
-   with exactly that URL and exactly one index; and every tool that publishes
-   (twine, uv, poetry, pdm) with exactly that upload URL.
+"""Round-trip property, with random (and hostile) text: any text as ``kit
+clients --index-url`` (and ``--upload-url``) is either refused, or every
+client file reads back, by the parser its tool uses, with exactly that URL and
+exactly one index; and every tool that publishes (twine, uv, poetry, pdm) with
+exactly that upload URL. (Any answer reading back from kit.toml: test_render.py.)
 """
 
 from __future__ import annotations
@@ -20,80 +17,18 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kit.site.answers import QUESTIONS, answers_from_raw
 from kit.site.clients import index_context, render_clients
 from kit.core.errors import AnswerError, ClientsError
-from kit.site.render import render_site
-from kit.site.folder import ANSWERS_FILE
-
-#: What a hostile value is made of: the characters that end or escape a value
-#: in INI, TOML and sh, control characters, and some unicode.
-NASTY = "\n\r\t\x00\x01\x1b\x7f \"'`\\$(){};&|<>#=[]%:@?~,+!*\u00a0\u200b\u202e\u00e9\u00b2\uff13\udcff"
-
-nasty_text = st.text(alphabet=st.sampled_from(NASTY) | st.characters(), max_size=40)
-
-
-#: Characters some validators accept: they get values through to the writers.
-MILD = "abcxyz019-._~/:+,=@!$\"'\\#[]éß"
-
-
-def _spliced(good: str) -> st.SearchStrategy[str]:
-    """``good`` with a piece of hostile (or merely odd) text put in somewhere:
-    close enough to pass some checks, so the writers are exercised too."""
-    return st.builds(
-        lambda junk, at: good[:at] + junk + good[at:],
-        st.text(alphabet=st.sampled_from(NASTY + MILD) | st.characters(max_codepoint=0x7f), max_size=6)
-        | st.text(alphabet=st.sampled_from(MILD), max_size=4),
-        st.integers(0, len(good)),
-    )
-
-
-GOOD = {
-    "setups": "mirror,private,clients,public-mirror,cluster", "upstream": "http://127.0.0.1:3144/simple/", "teams": "web,data",
-    "private_projects": "acme-utils", "mirror_projects": "acme-app,requests", "devpi_upstream": "upstream",
-    "host": "pkgs.example.test", "scheme": "https", "master_port": "3141",
-    "mirror_port": "3142", "edge_port": "3143", "edge": "varnish", "shield_port": "3145", "upstream_port": "3144",
-    "clients": "pip,uv",
-    "admin_password": "correct-horse-battery",
-}
-answer_values = {key: nasty_text | _spliced(GOOD[key]) | _spliced(GOOD[key]) for key in GOOD}
-# Passwords: any text at all, so printable unicode and symbols reach kit.toml and secrets.env.
-answer_values["admin_password"] |= st.text(min_size=8, max_size=30)
-raw_answers = st.lists(st.sampled_from([q.key for q in QUESTIONS]), max_size=3, unique=True).flatmap(
-    lambda keys: st.fixed_dictionaries({key: answer_values[key] for key in keys})
-)
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=raw_answers)
-def test_any_answer_is_refused_or_reads_back(raw):
-    try:
-        answers = answers_from_raw(raw)
-    except AnswerError as exc:
-        assert "\n" not in str(exc)
-        event("refused")
-        return
-    event("rendered")
-    with tempfile.TemporaryDirectory() as tmp:
-        site = Path(tmp, "site")
-        render_site(answers, site)
-        text = (site / ANSWERS_FILE).read_text(encoding="utf-8")
-        assert answers_from_raw(tomllib.loads(text)) == answers
-        secrets_env = site / "server" / "secrets.env"
-        if secrets_env.is_file():  # the password as sh reads it, byte for byte
-            sourced = subprocess.run(["sh", "-c", '. ./secrets.env && printf %s "$KIT_ADMIN_PASSWORD"'],
-                                     cwd=secrets_env.parent, capture_output=True, check=True).stdout
-            assert sourced.decode() == answers.admin_password
-        assert sorted(os.listdir(tmp)) == ["site"]  # no staging folder left
+from tests.support.hostile_text import nasty_text, spliced
 
 
 # -- kit clients ---------------------------------------------------------------
 
 ALL_TOOLS = ("pip", "uv", "buildout", "setuptools", "poetry", "pdm", "twine", "env")
 DEVPI_URL = "http://127.0.0.1:3141/web/private/+simple/"
-urls = nasty_text | _spliced(DEVPI_URL) | _spliced(DEVPI_URL) | _spliced("https://pkgs.example.test/simple/")
+urls = nasty_text | spliced(DEVPI_URL) | spliced(DEVPI_URL) | spliced("https://pkgs.example.test/simple/")
 UPLOAD_URL = "https://pkgs.example.test/upload/"
-upload_urls = st.just(UPLOAD_URL) | _spliced(UPLOAD_URL)
+upload_urls = st.just(UPLOAD_URL) | spliced(UPLOAD_URL)
 
 
 def _sourced(folder: Path) -> dict[str, str]:
