@@ -31,14 +31,11 @@ from kit.mirror.bandersnatch import run_bandersnatch
 from kit.mirror.plan import SyncPlan, plan_sync
 from kit.mirror.progress import Progress, quiet
 from kit.mirror.record import SyncRecord
-from kit.mirror.status import mirror_status
 from kit.mirror.storage import check_storage, human_bytes
-from kit.mirror.verify import verify_mirror
 from kit.site.answers import DEFAULT_UPSTREAM, Answers, upstream_is_folder
 from kit.site.plan import REINSTALL, MirrorPaths, bandersnatch_master, edge_config
 
-# human_bytes, mirror_status and verify_mirror are re-exported: kit.cli.app imports them from here.
-__all__ = ["default_master", "human_bytes", "mirror_status", "sync_mirror", "verify_mirror"]
+__all__ = ["default_master", "sync_mirror"]
 
 
 def default_master() -> str:

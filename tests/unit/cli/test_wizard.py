@@ -21,6 +21,7 @@ from prompt_toolkit.input.typeahead import get_typeahead
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from kit.cli import app as cli
+from kit.cli import site as cli_site
 from kit.site.answers import QUESTIONS
 from kit.cli.wizard import IniterBase
 
@@ -36,7 +37,7 @@ def drive(keys: list[str], args: list[str], monkeypatch, capsys, stdout: list | 
     Each chunk is typed after a pause, as a person would, so the screen is
     redrawn in between (and shows the reason a reply was refused).
     """
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_site, "stdin_is_terminal", lambda: True)
     screen = io.StringIO()
     output = Vt100_Output(screen, lambda: Size(rows=50, columns=200), term="xterm")
     with create_pipe_input() as pipe:
