@@ -310,15 +310,11 @@ class StandIn:
         self.url = f"http://127.0.0.1:{port}/simple/"
         self._proc = subprocess.Popen([*self.prefix, str(BIN / "python"), "-m", "kit.upstream", str(folder),
                                        "--host", "127.0.0.1", "--port", str(port)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = f"import urllib.request; urllib.request.urlopen({self.url!r}, timeout=2)"
-        deadline = time.monotonic() + 60
-        while subprocess.run([*self.prefix, str(BIN / "python"), "-c", probe],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"the stand-in index did not answer at {self.url}")
-            time.sleep(0.2)
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        # It says "serving … as URL" once its socket listens (or ends, saying nothing, when it cannot).
+        if not self._proc.stdout.readline().startswith("serving "):
+            self.close()
+            raise RuntimeError(f"the stand-in index did not start at {self.url}")
 
     def close(self) -> None:
         self._proc.terminate()
