@@ -266,6 +266,17 @@ def parse_edge(raw: Any, answers: dict | None = None) -> str:
                            "(needs varnishd and varnish-modules: apt-get install varnish varnish-modules)")
 
 
+#: Who may read a team's index: its own team (and the site's read tokens for it), any user of the
+#: site, or anyone who reaches it (as before this answer existed).
+READ_ACCESS = ("team", "site", "anonymous")
+
+
+def parse_read_access(raw: Any, answers: dict | None = None) -> str:
+    return validate.choice("read_access", raw, READ_ACCESS, refusal="unknown read access",
+                           fix="choose team (each team reads only its own index), site (any user of the site) "
+                               "or anonymous (anyone who reaches the index)")
+
+
 def parse_host(raw: Any, answers: dict | None = None) -> str:
     return validate.host("host", raw)
 
@@ -360,6 +371,14 @@ QUESTIONS: tuple[Question, ...] = (
         "a look-alike uploaded to PyPI under one of these names is never offered. Names any team has "
         "already published are protected without being listed. Write TEAM:NAME to give a name to one "
         "team from the start: no other team may then publish it.",
+        when=_wants("private"),
+    ),
+    Question(
+        "read_access", "Who may read a team's index (team, site or anonymous)", "text",
+        lambda a: "team" if "private" in a.get("setups", ()) else "anonymous", parse_read_access,
+        "team: only the team itself (its members' passwords, or read tokens made with kit token create), "
+        "and every user of the site reads the mirror of the upstream. site: any user of the site reads "
+        "every team's index. anonymous: anyone who reaches the index reads everything (no login).",
         when=_wants("private"),
     ),
     Question(
@@ -472,6 +491,7 @@ class Answers:
     upstream: str
     teams: tuple[str, ...]
     private_projects: tuple[str, ...]
+    read_access: str
     mirror_projects: tuple[str, ...]
     devpi_upstream: str
     host: str

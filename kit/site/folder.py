@@ -118,6 +118,8 @@ class Site:
             raise SiteDirError(f"{root} is not a kit site; create one with: kit init {root}")
         path = root / ANSWERS_FILE
         raw = load_answers_file(path)
+        # A site made before kit asked who may read keeps what it had: reads for anyone.
+        raw.setdefault("read_access", "anonymous")
         try:
             answers = answers_from_raw(raw)
         except AnswerError as exc:

@@ -25,7 +25,8 @@ def make_site(root: Path, env: dict, upstream_folder: Path, *extra: str) -> Path
     """``kit init`` on free ports; ``extra`` (``--set KEY=VALUE`` pairs and other options) wins over these defaults."""
     site = root / "site"
     ports = free_ports(4)
-    answers = {"upstream": upstream_folder, "teams": "web", "master_port": ports[0], "mirror_port": ports[1],
+    # Reads stay anonymous unless a test asks for private reads (--set read_access=team).
+    answers = {"upstream": upstream_folder, "teams": "web", "read_access": "anonymous", "master_port": ports[0], "mirror_port": ports[1],
                "edge_port": ports[2], "upstream_port": ports[3]}
     given = {extra[n + 1].split("=", 1)[0] for n, arg in enumerate(extra[:-1]) if arg == "--set"}
     defaults = [arg for key, value in answers.items() if key not in given for arg in ("--set", f"{key}={value}")]

@@ -80,6 +80,7 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
         "Web Team" + ENTER,  # refused: not a valid team name
         "web,data" + ENTER,  # teams, asked again on an empty line
         ENTER,  # private_projects: none
+        ENTER,  # read_access: team
         ENTER,  # host
         ENTER,  # scheme
         "99999" + ENTER,  # refused: out of range
@@ -98,6 +99,7 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
     answers = tomllib.loads((site / "kit.toml").read_text())
     assert answers["teams"] == ["web", "data"]
     assert answers["master_port"] == 4141
+    assert answers["read_access"] == "team"  # a new site is private for reading
     assert len(answers["admin_password"]) >= 16
     assert (site / "teams" / "data" / "pip.conf").is_file()
     # The summary said what it would write; once written, kit says what it wrote.
@@ -109,7 +111,7 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
 def test_typing_replaces_the_default_which_is_shown_in_brackets(tmp_path, monkeypatch, capsys):
     # Once, typing "web,data" at the teams prompt gave "teamweb,data": the
     # default was pre-filled text that typing appended to.
-    keys = [ENTER, ENTER, "web,data" + ENTER] + [ENTER] * 10
+    keys = [ENTER, ENTER, "web,data" + ENTER] + [ENTER] * 11
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 0, err
@@ -124,7 +126,7 @@ def test_a_refused_reply_is_asked_again_on_an_empty_line(tmp_path, monkeypatch, 
         ENTER,  # setups
         "~/wheelz" + ENTER,  # refused: no such folder
         "~/wheels" + ENTER,  # typed as a person would, without clearing anything first
-    ] + [ENTER] * 12
+    ] + [ENTER] * 13
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 0, err
@@ -138,7 +140,7 @@ def test_question_mark_shows_the_help_of_a_checkbox_too(tmp_path, monkeypatch, c
     keys = [
         "?",  # setups: its help, no Enter needed (a checkbox takes one key at a time)
         ENTER,  # setups, asked again: the defaults
-    ] + [ENTER] * 9 + [
+    ] + [ENTER] * 10 + [
         "?",  # clients
         ENTER,  # clients, asked again: all
         ENTER,  # admin password
@@ -156,7 +158,7 @@ def test_question_mark_shows_the_help_of_a_checkbox_too(tmp_path, monkeypatch, c
 
 
 def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, capsys):
-    keys = [ENTER, "?" + ENTER, ENTER] + [ENTER] * 11
+    keys = [ENTER, "?" + ENTER, ENTER] + [ENTER] * 12
     code, _, err = drive(keys, ["init", str(tmp_path / "site")], monkeypatch, capsys)
     assert code == 0, err
     help_text = next(q.help for q in QUESTIONS if q.key == "upstream")
@@ -165,7 +167,7 @@ def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, caps
 
 
 def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeypatch, capsys):
-    keys = [ENTER, ENTER, "web" + ENTER] + [ENTER] * 9 + ["n"]
+    keys = [ENTER, ENTER, "web" + ENTER] + [ENTER] * 10 + ["n"]
     site = tmp_path / "site"
     code, _, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 1
@@ -179,7 +181,7 @@ def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeyp
 
 
 def test_yes_skips_the_summary(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 12  # the questions only: no confirmation is asked
+    keys = [ENTER] * 13  # the questions only: no confirmation is asked
     site = tmp_path / "site"
     code, _, err = drive(keys, ["init", str(site), "--yes"], monkeypatch, capsys)
     assert code == 0, err
@@ -189,14 +191,14 @@ def test_yes_skips_the_summary(tmp_path, monkeypatch, capsys):
 def test_a_bare_existing_folder_is_an_upstream_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "wheels").mkdir()
     monkeypatch.chdir(tmp_path)
-    keys = [ENTER, "wheels" + ENTER] + [ENTER] * 12
+    keys = [ENTER, "wheels" + ENTER] + [ENTER] * 13
     code, _, err = drive(keys, ["init", "site"], monkeypatch, capsys)
     assert code == 0, err
     assert tomllib.loads((tmp_path / "site" / "kit.toml").read_text())["upstream"] == str(tmp_path / "wheels")
 
 
 def test_checkbox_labels_say_each_thing_once(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 10 + [CTRL_C]  # to the clients checkbox, then stop
+    keys = [ENTER] * 11 + [CTRL_C]  # to the clients checkbox, then stop
     code, screen, _ = drive(keys, ["init", str(tmp_path / "site")], monkeypatch, capsys)
     assert code == 130
     assert "pip: pip.conf" in screen and "pip: pip (pip.conf)" not in screen
@@ -208,7 +210,8 @@ def test_wizard_checkbox_can_deselect(tmp_path, monkeypatch, capsys):
     # Move down to "cluster" (4th) and untick it: the ports of mirror and edge are not asked.
     keys = [
         DOWN * 3 + " " + ENTER,  # setups without cluster
-        ENTER, ENTER, ENTER, ENTER, ENTER, ENTER,  # upstream, teams, private_projects, host, scheme, master_port
+        ENTER, ENTER, ENTER, ENTER,  # upstream, teams, private_projects, read_access
+        ENTER, ENTER, ENTER,  # host, scheme, master_port
         ENTER,  # clients
         "secret-passw0rd" + ENTER,
         ENTER,  # write
@@ -231,7 +234,7 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_set_options_are_not_asked(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 12  # one fewer question: teams is given; then the confirmation
+    keys = [ENTER] * 13  # one fewer question: teams is given; then the confirmation
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site), "--set", "teams=ops"], monkeypatch, capsys)
     assert code == 0, err
