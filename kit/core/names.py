@@ -54,3 +54,7 @@ def version_of(filename: str) -> str:
 
 #: The site-wide devpi stage that reserves the private names (the site plan and the devpi plugin read it).
 NAMES_INDEX = "root/names"
+#: The devpi user kit's edge reads private indexes as (after it has authorised
+#: the client): the static copy's refreshes and the cache's fetches. No team
+#: may take the name.
+EDGE_READER = "kit-edge"

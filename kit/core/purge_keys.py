@@ -7,7 +7,10 @@ A key is one of:
 * ``USER/INDEX``: that index's root page, ``/USER/INDEX/+simple/``;
 * ``USER/INDEX/PROJECT``: every representation of that project's page,
   PROJECT normalised as PEP 503 says (by :mod:`kit.core.names`);
-* ``USER/INDEX/*``: everything cached of that index.
+* ``USER/INDEX/*``: everything cached of that index;
+* ``+user/USER``: every read decision the edge keeps for USER's
+  credentials (its password changed, a token of it was revoked), so no
+  revoked credential is let in from the edge's memory.
 
 In Python a key is ``(index, project)``: ``project`` is ``""`` for the root
 page, ``None`` for everything of the index, or the project's name. Varnish's
@@ -20,12 +23,28 @@ from __future__ import annotations
 
 from kit.core.names import normalize
 
-__all__ = ["WHOLE_INDEX", "KEY_FORMS", "key", "parse_key"]
+__all__ = ["WHOLE_INDEX", "KEY_FORMS", "USER_PREFIX", "key", "user_key", "parse_user_key", "parse_key"]
 
 #: The last part of the key that purges everything of an index.
 WHOLE_INDEX = "*"
 #: The three forms of a key, for messages about a bad one.
 KEY_FORMS = f"USER/INDEX, USER/INDEX/PROJECT or USER/INDEX/{WHOLE_INDEX}"
+#: The first part of a key naming a user's credentials (no devpi user name starts with "+").
+USER_PREFIX = "+user/"
+
+
+def user_key(user: str) -> str:
+    """The key that drops every read decision kept for ``user``'s credentials."""
+    return USER_PREFIX + user
+
+
+def parse_user_key(text: object) -> str | None:
+    """The user a ``+user/USER`` key names, or None when ``text`` is not such a key."""
+    if isinstance(text, str) and text.startswith(USER_PREFIX):
+        user = text[len(USER_PREFIX):]
+        if user and "/" not in user:
+            return user
+    return None
 
 
 def key(index: str, project: str | None) -> str:

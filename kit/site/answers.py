@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from kit.site import validate
 from kit.core.errors import AnswerError, AnswerFileError, UnknownKeyError
+from kit.core.names import EDGE_READER
 
 __all__ = [
     "Answers",
@@ -559,6 +560,13 @@ class Answers:
         Changing ``admin_password`` rotates every team's password at once.
         """
         digest = hmac.new(self.admin_password.encode(), f"kit-team-upload:{team}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    @property
+    def edge_read_password(self) -> str:
+        """Password of the devpi user the edge reads private indexes as
+        (:data:`kit.core.names.EDGE_READER`), derived like the teams' own."""
+        digest = hmac.new(self.admin_password.encode(), f"kit-edge-read:{EDGE_READER}".encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
 
     def as_dict(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from kit.core.errors import AnswerError
-from kit.core.names import MAX_PROJECT_NAME, PROJECT_RE, normalize
+from kit.core.names import EDGE_READER, MAX_PROJECT_NAME, PROJECT_RE, normalize
 
 __all__ = [
     "url", "host", "port", "team", "teams", "password", "project_name", "version", "path", "text", "choice",
@@ -55,7 +55,7 @@ SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
 # fullmatch, never match with "$": "$" also matches before a final newline.
 TEAM_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]|[a-z]")
 #: "mirror": the edge serves the public mirror at /mirror/, where that team's index would be.
-RESERVED_TEAMS = frozenset({"root", "pypi", "kit", "admin", "mirror"})
+RESERVED_TEAMS = frozenset({"root", "pypi", "kit", "admin", "mirror", EDGE_READER})
 TEAM_RULE = "use lowercase letters, digits and '-', starting with a letter, at most 32 characters"
 HOST_RE = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
