@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import signal
+import ssl
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -292,23 +294,90 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-async def serve(config: EdgeConfig, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set. aiohttp's low-level server, no router:
-    :meth:`Edge.handle` sees every request, and a cache hit costs no routing."""
+def tls_context(config: EdgeConfig) -> ssl.SSLContext | None:
+    """The server's TLS context (None for plain http); OSError or ssl.SSLError for an unreadable
+    or mismatched certificate and key."""
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key or None)
+    return context
+
+
+def _loopback(request: web.BaseRequest) -> bool:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    try:
+        return bool(peer) and ipaddress.ip_address(peer[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def redirector(edge: "Edge", public_url: str):
+    """The plain-http listener's handler: 308 to the same path and query on ``public_url`` (a
+    method and body are kept by 308, unlike 301); the edge's own paths to this machine's
+    services (health checks, devpi's purges), never over a network in clear."""
+    origin = public_url.rstrip("/")
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        raw = request.raw_path
+        if raw.startswith("/+edge/") and _loopback(request):
+            return await edge.handle(request)
+        if not origin_form(raw):
+            return text(400, "kit edge: the request target must be a path\n")
+        return web.Response(status=308, headers={"Location": origin + raw},
+                            text=f"kit edge: this site is served over TLS: {origin}{raw}\n")
+
+    return handle
+
+
+async def serve(config: EdgeConfig, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
+    """Serve until ``stop`` is set; read the certificate again whenever ``reload`` is set.
+    aiohttp's low-level server, no router: :meth:`Edge.handle` sees every request, and a
+    cache hit costs no routing."""
+    context = tls_context(config)
     edge = Edge(config)
     await edge.start()
     server = web.Server(edge.handle, keepalive_timeout=config.idle_timeout,
                         access_log=logging.getLogger("aiohttp.access") if config.access_log else None)
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
+    plain = None
     try:
-        await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
-        print(f"kit edge on {config.host}:{config.port}: master {config.master}, mirrors {config.mirrors}",
-              flush=True)
-        await stop.wait()
+        await web.TCPSite(runner, config.host, config.port, backlog=1024, ssl_context=context).start()
+        if config.redirect_port:
+            plain = web.ServerRunner(web.Server(redirector(edge, config.public_url)), handle_signals=False,
+                                     shutdown_timeout=1)
+            await plain.setup()
+            await web.TCPSite(plain, config.redirect_host or config.host, config.redirect_port).start()
+        print(f"kit edge on {config.host}:{config.port}{' (TLS)' if context else ''}: master {config.master}, "
+              f"mirrors {config.mirrors}", flush=True)
+        while not stop.is_set():
+            waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(reload.wait())] if reload else [])
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
+            if reload is not None and reload.is_set():
+                reload.clear()
+                _reload_certificate(config, context)
     finally:
+        if plain is not None:
+            await plain.cleanup()
         await runner.cleanup()
         await edge.stop()
+
+
+def _reload_certificate(config: EdgeConfig, context: ssl.SSLContext | None) -> None:
+    """A renewed certificate (certbot's deploy hook sends SIGHUP): new connections get it;
+    a broken one is logged and the old one kept."""
+    if context is None:
+        return
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key or None)
+    except (OSError, ssl.SSLError) as exc:
+        log.error("kept the old certificate: cannot read %s: %s", config.tls_cert, exc)
+        return
+    log.info("certificate read again from %s", config.tls_cert)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -324,12 +393,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
     _raise_file_limit()
     loop = _event_loop()
-    stop = asyncio.Event()
+    stop, reload = asyncio.Event(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
     try:
-        loop.run_until_complete(serve(config, stop))
+        loop.run_until_complete(serve(config, stop, reload))
+    except ssl.SSLError as exc:  # before OSError: it is one
+        sys.exit(f"kit edge: cannot use the certificate {config.tls_cert} with the key {config.tls_key}: "
+                 f"{exc.reason or exc}; give the key of that certificate")
     except OSError as exc:  # the port taken, most often
+        if exc.filename:  # a certificate or key file
+            sys.exit(f"kit edge: cannot read {exc.filename}: {exc.strerror or exc}; check the tls settings")
         sys.exit(f"kit edge: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
     finally:
         loop.close()

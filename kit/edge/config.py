@@ -71,6 +71,14 @@ class EdgeConfig:
     #: bandersnatch's ``web`` folder, served at ``/mirror/`` ("" for none):
     #: ``/mirror/simple/`` is the mirror's index, for pip's ``--index-url``.
     public_mirror_dir: str = ""
+    #: The certificate chain and key the edge serves TLS with, PEM ("" for plain http).
+    #: SIGHUP reads them again: renewed certificates are served without a restart.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: A plain-http listener (0 for none) answering 308 with the same path on ``public_url``;
+    #: it serves the edge's own ``/+edge/`` paths (health, stats, purge) to this machine only.
+    redirect_host: str = ""
+    redirect_port: int = 0
 
     @property
     def static_copy_sources(self) -> list[str]:

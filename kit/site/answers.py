@@ -288,6 +288,46 @@ def parse_scheme(raw: Any, answers: dict | None = None) -> str:
                            exact=True)
 
 
+def default_scheme(answers: dict) -> str:
+    """https for a host other machines reach; plain http stays for loopback, where nothing crosses a network."""
+    return "http" if is_loopback(answers.get("host", "127.0.0.1")) else "https"
+
+
+def _redirects(answers: dict) -> bool:
+    """Whether a plain-http listener redirects to the https edge (an https site with a cluster)."""
+    return answers.get("scheme") == "https" and "cluster" in answers.get("setups", ())
+
+
+def _tls_file(key: str, what: str) -> Callable[[Any, dict | None], str]:
+    """A parser for the operator's own certificate or key: empty (kit makes a site CA), or an
+    existing PEM file, for an https site only."""
+
+    def parse(raw: Any, answers: dict | None = None) -> str:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if key == "tls_key" and (answers or {}).get("tls_cert"):
+                raise AnswerError(key, "tls_cert is given but not its key; give the key file of that certificate "
+                                  "(e.g. /etc/letsencrypt/live/HOST/privkey.pem)")
+            return ""
+        if (answers or {}).get("scheme") != "https":
+            raise AnswerError(key, f"a {what} is for an https site; answer scheme=https or leave {key} empty")
+        if key == "tls_key" and not (answers or {}).get("tls_cert"):
+            raise AnswerError(key, "a key without its certificate; give tls_cert too, or leave both empty "
+                              "(kit then makes a site CA)")
+        found = validate.path(key, raw, folder=False, must_exist=True, what=what)
+        try:
+            text = validate.read_small_file(found)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else f"it {exc}"
+            raise AnswerError(key, f"cannot read {_show(str(found))} ({reason}); give a {what} kit can read") from None
+        marker = "CERTIFICATE-----" if key == "tls_cert" else "PRIVATE KEY-----"  # also "EC/RSA PRIVATE KEY"
+        if "-----BEGIN " not in text or marker not in text:
+            raise AnswerError(key, f"{_show(str(found))} holds no PEM {what}; give a PEM file "
+                              f"(-----BEGIN {marker})")
+        return str(found.absolute())
+
+    return parse
+
+
 def _port_parser(key: str, others: tuple[str, ...]) -> Callable[[Any, dict | None], int]:
     def parse_port(raw: Any, answers: dict | None = None) -> int:
         used = {other: answers[other] for other in others if answers and other in answers}
@@ -295,6 +335,8 @@ def _port_parser(key: str, others: tuple[str, ...]) -> Callable[[Any, dict | Non
             used.pop("shield_port", None)  # no shield runs: its port is free for others
         if key == "shield_port" and (answers or {}).get("edge") != "varnish":
             used = {}
+        if key == "http_port" and not _redirects(answers or {}):
+            used = {}  # nothing listens there
         return validate.port(key, raw, used)
 
     return parse_port
@@ -406,8 +448,25 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "scheme", "Scheme the clients use (http or https)", "text",
-        lambda a: "http", parse_scheme,
-        "https when a TLS proxy fronts the index; plain http is trusted for loopback only.",
+        default_scheme, parse_scheme,
+        "https (the default for a host other machines reach): the edge serves TLS with a certificate of "
+        "a site CA kit makes (or your own, below), and clients are given the CA. http: plain, for "
+        "loopback only.",
+    ),
+    Question(
+        "tls_cert", "Your own TLS certificate (PEM chain; empty: kit makes a site CA)", "text",
+        lambda a: "", _tls_file("tls_cert", "certificate chain"),
+        "For production: the certificate (full chain) of a CA the clients already trust, e.g. "
+        "/etc/letsencrypt/live/HOST/fullchain.pem. Empty: kit makes a site CA and a certificate for the "
+        "host, and gives every team folder the CA (ca.pem), for a lab or a classroom.",
+        when=lambda a: a.get("scheme") == "https",
+    ),
+    Question(
+        "tls_key", "Its private key (PEM)", "text",
+        lambda a: "", _tls_file("tls_key", "private key"),
+        "The private key of tls_cert, e.g. /etc/letsencrypt/live/HOST/privkey.pem; the user who runs "
+        "kit up must be able to read it.",
+        when=lambda a: a.get("scheme") == "https" and bool(a.get("tls_cert")),
     ),
     Question(
         "master_port", "Port of the master (devpi primary)", "text",
@@ -445,6 +504,14 @@ QUESTIONS: tuple[Question, ...] = (
         lambda a: 3144, _port_parser("upstream_port", ("master_port", "mirror_port", "edge_port", "shield_port")),
         "Used only when upstream is a folder: kit serves it as a simple index on this port.",
         when=lambda a: upstream_is_folder(a.get("upstream", "")),
+    ),
+    Question(
+        "http_port", "Port of the plain-http redirect (to the https edge)", "text",
+        lambda a: 3146, _port_parser("http_port", ("master_port", "mirror_port", "edge_port", "shield_port",
+                                                    "upstream_port")),
+        "Used only with scheme = https: plain http here answers 308 with the https URL of the edge, "
+        "so an old http:// URL or a typed one ends on TLS. In production: 80 (the edge on 443).",
+        when=_redirects,
     ),
     Question(
         "clients", "Which clients should get settings?", "checkbox",
@@ -497,12 +564,15 @@ class Answers:
     devpi_upstream: str
     host: str
     scheme: str
+    tls_cert: str
+    tls_key: str
     master_port: int
     mirror_port: int
     edge_port: int
     edge: str
     shield_port: int
     upstream_port: int
+    http_port: int
     clients: tuple[str, ...]
     admin_password: str
 
@@ -539,6 +609,20 @@ class Answers:
         if upstream_is_folder(self.upstream):
             return f"http://127.0.0.1:{self.upstream_port}/simple/"
         return self.upstream
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def site_ca(self) -> bool:
+        """Whether kit makes the site's CA and certificate (https without the operator's own)."""
+        return self.tls and not self.tls_cert
+
+    @property
+    def redirects(self) -> bool:
+        """Whether plain http on ``http_port`` answers 308 to the https edge."""
+        return _redirects({"scheme": self.scheme, "setups": self.setups})
 
     @property
     def needs_trusted_host(self) -> bool:

@@ -55,6 +55,7 @@ def team_context(answers: Answers, team: str) -> dict[str, Any]:
         # Without a private index there is nothing to upload to: no .pypirc at all.
         tools=[tool for tool in answers.clients if private or tool != "twine"],
         env_name=team.upper().replace("-", "_"),
+        ca_file="",  # the site CA's certificate, when kit made one (set by the site's render)
     )
     return context
 
@@ -99,6 +100,7 @@ def index_context(
         password="",  # kit clients never knows a password: twine asks, or reads TWINE_PASSWORD
         tools=list(tools),
         env_name=team.upper().replace("-", "_"),
+        ca_file="",
     )
     if "twine" in tools and not context["upload_url"]:
         raise ClientsError(

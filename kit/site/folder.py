@@ -20,7 +20,7 @@ from typing import Any
 from kit.site.answers import Answers
 from kit.core.errors import AnswerError, AnswerFileError, SiteDirError
 
-__all__ = ["Site", "find_site_root", "read_manifest", "site_command", "shown_path", "home_short", "ANSWERS_FILE", "MANIFEST"]
+__all__ = ["Site", "find_site_root", "read_manifest", "site_command", "shown_path", "home_short", "ANSWERS_FILE", "MANIFEST", "SITE_TLS"]
 
 ANSWERS_FILE = "kit.toml"
 MANIFEST = ".kit-manifest.json"
@@ -83,6 +83,15 @@ def read_manifest(folder: Path) -> dict[str, str] | None:
 SITE_SECRETS = {
     "devpi": ("cluster/devpi-secret", "server/devpi-secret"),
     "purge": ("cluster/edge-purge-secret",),
+}
+#: Where an https site keeps the TLS files kit makes (unless the operator gives their own):
+#: the site CA's key apart from the certificate clients get (each team folder has a copy
+#: of ``ca.pem``); the CA's key never leaves the site folder.
+SITE_TLS = {
+    "ca": "tls/ca.pem",
+    "ca_key": "tls/ca-key.pem",
+    "cert": "tls/server.pem",
+    "key": "tls/server-key.pem",
 }
 _SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.site.answers import DEFAULT_UPSTREAM, Answers, netloc, upstream_is_folder
+from kit.site.folder import SITE_TLS
 from kit.edge.config import EdgeConfig
 from kit.core.errors import ClusterError
 from kit.core.processes import system_program
@@ -32,11 +33,13 @@ class Service:
     argv: tuple[str, ...]
     marker: str  # a word of its command line, to tell our process from a reused pid
     bind: str = "127.0.0.1"
+    #: Where its health is asked over plain http when ``port`` speaks TLS (0: ``port``).
+    health_port: int = 0
 
     @property
     def health_url(self) -> str:
         host = "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
-        return f"http://{host}:{self.port}{self.health_path}"
+        return f"http://{host}:{self.health_port or self.port}{self.health_path}"
 
     @property
     def local_url(self) -> str:
@@ -90,8 +93,25 @@ def services_of(answers: Answers, site_dir: Path) -> list[Service]:
         ]
     else:
         found.append(Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
-                             "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host))
+                             "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host,
+                             **tls_health(a)))
     return found
+
+
+def tls_health(answers: Answers) -> dict:
+    """Where kit checks an https edge's health: its plain-http listener, which answers the edge's
+    own paths to this machine (a certificate for the public name need not name 127.0.0.1)."""
+    return {"health_port": answers.http_port} if answers.redirects else {}
+
+
+def tls_files(answers: Answers) -> tuple[str, str]:
+    """The certificate chain and key an https site serves (the operator's, else the site CA's
+    server certificate), as the services in SITE/cluster name them; ("", "") for http."""
+    if not answers.tls:
+        return "", ""
+    if answers.tls_cert:
+        return answers.tls_cert, answers.tls_key
+    return f"../{SITE_TLS['cert']}", f"../{SITE_TLS['key']}"
 
 
 def edge_config(answers: Answers) -> EdgeConfig:
@@ -115,6 +135,12 @@ def edge_config(answers: Answers) -> EdgeConfig:
         # bandersnatch's tree, written by kit mirror sync: served at /mirror/simple/
         # (relative to the edge's folder, SITE/cluster).
         **({"public_mirror_dir": str(MirrorPaths.of(Path("..")).web)} if "public-mirror" in answers.setups else {}),
+        # An https site: the edge itself speaks TLS to the clients (the shield behind Varnish
+        # stays plain http on 127.0.0.1: hitch speaks TLS there), and plain http is redirected.
+        **({"tls_cert": tls_files(answers)[0], "tls_key": tls_files(answers)[1]} if answers.tls and not shield
+           else {}),
+        **({"redirect_host": answers.bind_host, "redirect_port": answers.http_port}
+           if answers.redirects and not shield else {}),
     )
 
 

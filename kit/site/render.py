@@ -28,7 +28,7 @@ from kit.core.errors import HandEditedError, SiteDirError
 from kit.site import systemd
 from kit.site.indexes import IndexPlan
 from kit.site.plan import MirrorPaths, bandersnatch_master, edge_config, varnishd_argv
-from kit.site.folder import ANSWERS_FILE, MANIFEST, SITE_SECRETS, Site, read_manifest
+from kit.site.folder import ANSWERS_FILE, MANIFEST, SITE_SECRETS, SITE_TLS, Site, read_manifest
 from kit.site.templating import fix_modes, render_template, write_private
 
 __all__ = ["render_site", "staged_site", "check_site_dir", "SitePlan", "SiteChanges", "MANIFEST", "ANSWERS_FILE"]
@@ -121,15 +121,19 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
         "private_projects": list(answers.private_projects),
         "devpi_secret": site_secrets["devpi"],
         "purge_secret": site_secrets["purge"],
-        "teams": [dict(team_context(answers, team), password_variable=IndexPlan.password_variable(team))
+        # An https site with its own CA: each team's files point at the team folder's copy of it.
+        "teams": [dict(team_context(answers, team), password_variable=IndexPlan.password_variable(team),
+                       ca_file=str(site_dir / "teams" / team / "ca.pem") if answers.site_ca else "")
                   for team in answers.teams],
         "private": "private" in answers.setups,
         "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
         # Where master and mirror tell the edge which pages a commit changed
         # (with Varnish, Varnish and the shield behind it: both cache pages).
+        # (An https edge takes them on its plain-http listener, from this machine only.)
         "edge_purge_url": " ".join(
             f"http://{netloc(host, port)}/+edge/purge"
-            for host, port in ([(answers.edge_host, answers.edge_port)]
+            for host, port in ([(answers.edge_host, answers.http_port if answers.redirects and answers.edge != "varnish"
+                                 else answers.edge_port)]
                                + ([("127.0.0.1", answers.shield_port)] if answers.edge == "varnish" else []))),
         "edge": answers.edge,
         "shield_port": answers.shield_port,
@@ -148,7 +152,46 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
     }
 
 
-def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Mapping[str, str] | None = None) -> None:
+def existing_tls(site_dir: Path) -> dict[str, str]:
+    """The TLS files a site already has (see :data:`SITE_TLS`), by name: kept on every re-render."""
+    found = {}
+    for name, file in SITE_TLS.items():
+        try:
+            found[name] = (Path(site_dir) / file).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return found
+
+
+def write_site_tls(answers: Answers, dest: Path, site_name: str, existing: Mapping[str, str]) -> None:
+    """The site CA and the server certificate of an https site without the operator's own:
+    the existing ones kept, a server certificate made anew when it no longer fits (another
+    host, near its expiry: see :func:`kit.site.tls.server_fits`), and each team folder
+    given the CA's certificate (never its key)."""
+    from kit.site import tls  # cryptography: only for a site that needs it
+
+    ca = tls.Pair(existing.get("ca", ""), existing.get("ca_key", ""))
+    try:
+        tls.expiry(ca.cert)
+        usable_ca = bool(ca.key) and tls.days_left(ca.cert) > tls.RENEW_DAYS
+    except ValueError:
+        usable_ca = False
+    if not usable_ca:
+        ca = tls.make_ca(site_name)
+    server = tls.Pair(existing.get("cert", ""), existing.get("key", ""))
+    if not (usable_ca and tls.server_fits(server, ca, answers.host)):
+        server = tls.make_server(ca, answers.host)
+    folder = dest / "tls"
+    folder.mkdir(exist_ok=True)
+    for name, text in (("ca", ca.cert), ("ca_key", ca.key), ("cert", server.cert), ("key", server.key)):
+        write_private(dest / SITE_TLS[name], text)
+    teams = dest / "teams"
+    for team in (teams.iterdir() if teams.is_dir() else ()):
+        write_private(team / "ca.pem", ca.cert)
+
+
+def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Mapping[str, str] | None = None,
+               site_tls: Mapping[str, str] | None = None) -> None:
     """Render the whole site for ``answers`` into the new folder ``dest``, to be moved to ``site_dir``.
 
     ``site_secrets``: the existing site's, kept on every re-render (changing
@@ -186,6 +229,8 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
         teams.mkdir()
         for team in context["teams"]:
             render_team(team, teams / team["team"])
+    if answers.site_ca:
+        write_site_tls(answers, dest, Path(site_dir).absolute().name, site_tls or {})
     write_private(dest / ANSWERS_FILE, dump_answers(answers))
     fix_modes(dest)
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
@@ -276,7 +321,8 @@ def staged_site(answers: Answers, site_dir: Path, existing: Site | None, *, forc
     with staging as tmp:
         staged = Path(tmp, "site")
         build_site(answers, staged, site_dir=site_dir,
-                   site_secrets=existing.secrets if existing is not None else None)
+                   site_secrets=existing.secrets if existing is not None else None,
+                   site_tls=existing_tls(site_dir) if existing is not None else None)
         new_files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
         if old_manifest is not None:
             _refuse_hand_edits(site_dir, old_manifest, new_files, force=force)

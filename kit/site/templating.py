@@ -51,7 +51,9 @@ __all__ = [
 #: Files holding secrets: mode 0600 wherever they land.
 SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", "edge-purge-secret", "kit.toml",
                 # The Varnish edge checks purges against the secret written into it.
-                "edge.vcl"}
+                "edge.vcl",
+                # The TLS keys: the site CA's, which never leaves the site folder, and the server's.
+                "ca-key.pem", "server-key.pem"}
 #: Files that are run as programs.
 EXECUTABLE_FILES = {"init.sh", "create-indexes.sh"}
 
