@@ -29,7 +29,9 @@ Say = Callable[[str], None]
 #: that one answers. devpi's replica waits 5 s after a fetch its master refused (kit up took
 #: 5 s longer one run in four when both started at once); the edge copies the team indexes
 #: off the mirror when it starts (off the master only when no mirror answers).
-_STARTS_AFTER = {"mirror": ("master",), "shield": ("mirror",), "edge": ("mirror", "shield")}
+_STARTS_AFTER = {"mirror": ("master",), "shield": ("mirror",), "edge": ("mirror", "shield"),
+                 # hitch hands its connections to Varnish's socket, made as Varnish starts.
+                 "tls": ("edge",)}
 
 
 # -- before anything starts --------------------------------------------------------------
@@ -53,6 +55,18 @@ def check_before_start(site: Site, to_start: list[Service]) -> None:
         from kit.cluster.varnish import VCL_FILE, check_vcl
 
         check_vcl(site.path / "cluster" / VCL_FILE, fix=site.command("init", "--no-input"))
+    if any(s.name == "tls" for s in to_start):
+        from kit.cluster.varnish import check_hitch
+
+        check_hitch(site.path / "cluster" / "hitch.conf", fix=site.command("init", "--no-input"))
+        from kit.site.plan import hitch_socket
+
+        try:  # the socket's folder, for root: /run/kit (the site's run folder is made by kit up)
+            if hitch_socket(site.path).parent.parent != site.path / "cluster":
+                hitch_socket(site.path).parent.mkdir(mode=0o755, exist_ok=True)
+        except OSError as exc:
+            raise ClusterError(f"cannot make {hitch_socket(site.path).parent} ({exc.strerror or exc}) for hitch's "
+                               "socket to Varnish; run kit up as the site's user instead of root") from None
     if any(s.name in ("master", "mirror") for s in to_start):
         # A neighbour's pip install (setuptools 82 has no pkg_resources) would
         # otherwise surface as devpi-init's traceback line.

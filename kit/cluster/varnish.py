@@ -22,7 +22,7 @@ from kit.core.errors import ClusterError
 from kit.core.processes import stop_groups, system_program, wait_answering
 from kit.site.plan import MODULES, STORAGE, VCL_FILE, varnishd_argv, work_dir
 
-__all__ = ["INSTALL_HINT", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
+__all__ = ["INSTALL_HINT", "HITCH_HINT", "check_hitch", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
            "VCL_FILE", "counters", "TemporaryVarnish"]
 
 #: How to get Varnish, for every message that finds it missing.
@@ -83,6 +83,43 @@ def check_vcl(vcl: Path, fix: str = "kit init --no-input") -> None:
         raise ClusterError(f"the Varnish edge needs varnish-modules (its VCL imports {missing}), which is not "
                            f"installed; install it with: {INSTALL_HINT}")
     raise ClusterError(f"varnishd cannot load {vcl}: {' '.join(lines[:2])}; "
+                       f"write it again with: {fix}")
+
+
+#: Debian's package of hitch, the TLS proxy in front of an https site's Varnish.
+HITCH_HINT = "apt-get install hitch"
+
+
+def check_hitch(conf: Path, fix: str = "kit init --no-input") -> None:
+    """Check ``conf`` with hitch's own parser (``hitch --test``), certificate and key loaded;
+    :class:`ClusterError` naming what is missing (hitch) or hitch's own message, and ``fix``."""
+    from kit.core.processes import system_program
+
+    hitch = system_program("hitch")
+    if hitch is None:
+        raise ClusterError(f"an https site with the Varnish edge needs hitch (TLS in front of Varnish), which is not "
+                           f"installed; install it with: {HITCH_HINT}")
+    import re
+    import tempfile
+
+    try:
+        text = Path(conf).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClusterError(f"cannot read {conf} ({getattr(exc, 'strerror', None) or exc}); write it again with: {fix}") \
+            from None
+    # hitch --test stats a socket backend, which Varnish makes only as it starts: checked
+    # before it, the copy names a port instead (hitch does not connect to test).
+    text = re.sub(r'(?m)^backend = "/.*"$', 'backend = "[127.0.0.1]:9"', text)
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", prefix="kit-hitch-") as copy:
+        copy.write(text)
+        copy.flush()
+        result = subprocess.run([hitch, "--test", "--config", copy.name], capture_output=True, text=True)
+    if result.returncode == 0:
+        return
+    noise = ("{ocsp}", "Trying to initialize")
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
+             if line.strip() and not line.strip().startswith(noise)]
+    raise ClusterError(f"hitch cannot use {conf}: {' '.join(lines[:2]) or f'exit code {result.returncode}'}; "
                        f"write it again with: {fix}")
 
 

@@ -8,6 +8,7 @@ Nothing here starts anything: :mod:`kit.cluster.supervisor` runs the services,
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from kit.core.errors import ClusterError
 from kit.core.processes import system_program
 
 __all__ = ["Service", "services_of", "edge_config", "program", "REINSTALL", "MirrorPaths", "bandersnatch_master",
-           "VCL_FILE", "MODULES", "STORAGE", "work_dir", "varnishd_argv"]
+           "VCL_FILE", "MODULES", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket"]
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,17 @@ def services_of(answers: Answers, site_dir: Path) -> list[Service]:
             Service("shield", "kit's edge behind Varnish: checked files, static copy, public mirror", a.shield_port,
                     f"http://127.0.0.1:{a.shield_port}", "/+edge/health", (py, "-m", "kit.edge", "edge.json"),
                     "kit.edge"),
-            Service("edge", "CDN edge: Varnish, the caching proxy clients use", a.edge_port, a.base_url,
-                    "/+edge/health", tuple(varnishd_argv(a, Path(site_dir).absolute())), "edge.vcl", a.bind_host),
+            # With TLS, Varnish's own port is the plain-http one (redirects; health and purges from this
+            # machine), and hitch, next, holds the client port.
+            Service("edge", "CDN edge: Varnish, the caching proxy clients use", a.http_port if a.tls else a.edge_port,
+                    a.base_url, "/+edge/health", tuple(varnishd_argv(a, Path(site_dir).absolute())), "edge.vcl",
+                    a.bind_host),
         ]
+        if a.tls:
+            found.append(Service(
+                "tls", "hitch: TLS for Varnish, on the client port", a.edge_port, a.base_url, "/+edge/health",
+                (system_program("hitch") or "hitch", "--config", str(Path(site_dir).absolute() / "cluster" / HITCH_FILE)),
+                HITCH_FILE, a.bind_host, health_port=a.http_port))
     else:
         found.append(Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
                              "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host,
@@ -196,6 +205,55 @@ def work_dir(site_dir: Path) -> Path:
     return Path(site_dir).absolute() / "cluster" / "run" / "varnish"
 
 
+#: hitch's settings, in SITE/cluster: TLS on the client port, Varnish behind it.
+HITCH_FILE = "hitch.conf"
+
+
+def hitch_socket(site_dir: Path) -> Path:
+    """Where Varnish takes hitch's connections (PROXY protocol): a socket only hitch's user
+    may open, so nothing else on the machine can claim any client address. In the site's
+    run folder; for root, whose hitch runs as nobody (who cannot enter a 0700 site), in
+    /run/kit (root's, 0755), named after the site."""
+    site_dir = Path(site_dir).absolute()
+    if hitch_user():
+        import hashlib
+
+        return Path("/run/kit") / f"hitch-{hashlib.sha256(str(site_dir).encode()).hexdigest()[:16]}.sock"
+    return site_dir / "cluster" / "run" / "hitch.sock"
+
+
+def hitch_user() -> str:
+    """Who hitch's workers run as: the user who runs kit, but for root, which hitch refuses
+    ("nobody" then, and Varnish's socket is made theirs: only they may open it)."""
+    return "nobody" if os.geteuid() == 0 else ""
+
+
+def hitch_conf(answers: Answers, site_dir: Path) -> str:
+    """hitch.conf for an https site with the Varnish edge (``hitch --test --config`` checks it).
+
+    TLS 1.2 and 1.3 on the client port; each connection handed to Varnish over a Unix socket
+    with the PROXY protocol (v2), so Varnish sees the client's address (its purge ACL too);
+    in the foreground, run by kit up as the user who runs kit."""
+    site_dir = Path(site_dir).absolute()
+    cert, key = tls_files(answers)
+    cert, key = ((site_dir / "cluster" / path).resolve() for path in (cert, key))
+    quoted = lambda text: '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "\n".join([
+        f"# hitch for the kit site in {site_dir}: written by kit init, run by kit up.",
+        f"frontend = {quoted('[' + answers.bind_host + ']:' + str(answers.edge_port))}",
+        f"backend = {quoted(hitch_socket(site_dir))}",
+        "write-proxy-v2 = on",
+        f"pem-file = {{\n    cert = {quoted(cert)}\n    private-key = {quoted(key)}\n}}",
+        'tls-protos = TLSv1.2 TLSv1.3',
+        'alpn-protos = "http/1.1"',
+        "daemon = off",
+        "workers = 2",
+        f"ocsp-dir = {quoted(site_dir / 'cluster' / 'run')}",
+        *([f"user = {quoted(hitch_user())}"] if hitch_user() else []),
+        "",
+    ])
+
+
 def varnishd_argv(answers: Answers, site_dir: Path) -> list[str]:
     """How ``kit up`` runs Varnish: in the foreground as the user who runs kit (``-j none``;
     no privileges to drop, and it can read a 0700 site), every path absolute
@@ -205,7 +263,11 @@ def varnishd_argv(answers: Answers, site_dir: Path) -> list[str]:
         system_program("varnishd") or "varnishd",
         "-F", "-j", "none",
         "-n", str(work_dir(site_dir)),
-        "-a", netloc(answers.bind_host, answers.edge_port),
+        # https: plain http (redirected) on http_port, and hitch's connections on its socket.
+        *(("-a", f"http={netloc(answers.bind_host, answers.http_port)}",
+           "-a", f"tls={hitch_socket(site_dir)},PROXY,"
+                 + (f"user={hitch_user()}," if hitch_user() else "") + "mode=600") if answers.tls
+          else ("-a", netloc(answers.bind_host, answers.edge_port))),
         "-T", "127.0.0.1:0",  # varnishadm -n finds the port and secret in the working folder
         "-f", str(site_dir / "cluster" / VCL_FILE),
         "-s", STORAGE,

@@ -27,7 +27,7 @@ from kit.site.clients import render_team, team_context
 from kit.core.errors import HandEditedError, SiteDirError
 from kit.site import systemd
 from kit.site.indexes import IndexPlan
-from kit.site.plan import MirrorPaths, bandersnatch_master, edge_config, varnishd_argv
+from kit.site.plan import HITCH_FILE, MirrorPaths, bandersnatch_master, edge_config, hitch_conf, varnishd_argv
 from kit.site.folder import ANSWERS_FILE, MANIFEST, SITE_SECRETS, SITE_TLS, Site, read_manifest
 from kit.site.templating import fix_modes, render_template, write_private
 
@@ -136,6 +136,7 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
                                  else answers.edge_port)]
                                + ([("127.0.0.1", answers.shield_port)] if answers.edge == "varnish" else []))),
         "edge": answers.edge,
+        "tls": answers.tls,
         "shield_port": answers.shield_port,
         "base_url": answers.base_url,
         "varnishd_argv": varnishd_argv(answers, site_dir),
@@ -216,6 +217,8 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
         edge_config(answers).write(dest / "cluster" / "edge.json")
         if answers.edge != "varnish":
             (dest / "cluster" / "edge.vcl").unlink()
+        elif answers.tls:
+            write_private(dest / "cluster" / HITCH_FILE, hitch_conf(answers, site_dir))
     if "public-mirror" not in answers.setups:
         shutil.rmtree(dest / "mirror")
     units = dest / "cluster" / "systemd"

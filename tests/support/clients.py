@@ -37,3 +37,13 @@ def on_team_index(server, team: str, wheel: Path) -> None:
         page = response.read().decode()
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert f"{wheel.name}#sha256={digest}" in page, page
+
+
+#: Variables that hand a client this machine's CA bundle: the tests of an https site take
+#: them out, so each client trusts only what the team's files name. (requests, under twine
+#: and poetry, lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE win over the CA a tool sets itself.)
+CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NIX_SSL_CERT_FILE")
+
+
+def without_machine_cas(env: dict) -> dict:
+    return {name: value for name, value in env.items() if name not in CA_VARIABLES}

@@ -16,7 +16,7 @@ import ssl
 import pytest
 
 from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, run
-from tests.support.clients import load_env_file, new_venv, who
+from tests.support.clients import without_machine_cas, load_env_file, new_venv, who
 from tests.support.cluster import running_site, team_upload
 from kit.core.processes import free_ports
 
@@ -29,9 +29,7 @@ UNTRUSTED = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|Unk
 def tls_site(tmp_path_factory, dists):
     root = tmp_path_factory.mktemp("tls-site")
     # No CA bundle from this machine's environment: each client gets only what the team's files say.
-    env = clean_env(root / "home")
-    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NIX_SSL_CERT_FILE", "CURL_CA_BUNDLE"):
-        env.pop(name, None)
+    env = without_machine_cas(clean_env(root / "home"))
     (http_port,) = free_ports(1)
     with running_site(root, env, dists.upstream_folder, "--set", "scheme=https", "--set", f"http_port={http_port}") \
             as (site, _out):

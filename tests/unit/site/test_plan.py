@@ -56,12 +56,12 @@ def test_a_varnish_edge_site_runs_kit_s_edge_as_the_shield_behind_varnishd():
 def test_on_a_lan_host_only_what_clients_use_listens_on_every_interface():
     """A site for a room (host = a LAN name): kit's edge, or Varnish in front of the
     shield, listens on every interface; the shield stays on 127.0.0.1."""
-    python = answers_from_raw({"setups": "private,cluster", "host": "pkgs.lan.test"})
+    python = answers_from_raw({"setups": "private,cluster", "host": "pkgs.lan.test", "scheme": "http"})
     edge = services_of(python, Path("/srv/site"))[-1]
     assert (edge.bind, edge.url) == ("0.0.0.0", f"http://pkgs.lan.test:{python.edge_port}")
     assert edge.health_url == f"http://127.0.0.1:{python.edge_port}/+edge/health"  # kit checks it locally
     assert (edge_config(python).host, edge_config(python).port) == ("0.0.0.0", python.edge_port)
-    varnish = answers_from_raw({"setups": "private,cluster", "host": "pkgs.lan.test", "edge": "varnish"})
+    varnish = answers_from_raw({"setups": "private,cluster", "host": "pkgs.lan.test", "edge": "varnish", "scheme": "http"})
     shield, edge = services_of(varnish, Path("/srv/site"))[-2:]
     assert shield.bind == "127.0.0.1" and edge.argv[edge.argv.index("-a") + 1] == f"0.0.0.0:{varnish.edge_port}"
     assert (edge_config(varnish).host, edge_config(varnish).port) == ("127.0.0.1", varnish.shield_port)

@@ -117,6 +117,14 @@ sub vcl_recv {
         unset req.http.X-Kit-Cache;
         unset req.http.X-Kit-Tried;
     }
+{%- if k.tls %}
+    # An https site: clients come through hitch (TLS) on the socket named "tls"; plain
+    # http is redirected, but for the edge's own paths asked from this machine
+    # (kit's health checks, devpi's purges).
+    if (local.socket != "tls" && !(req.url ~ "^/\+edge/" && client.ip ~ purgers)) {
+        return (synth(308, "https"));
+    }
+{%- endif %}
     # pip asks for /USER/INDEX/%2Bf/...: one spelling of the path, one cached object.
     if (req.url ~ "%2[Bb]") {
         set req.url = regsuball(req.url, "%2[Bb]", "+");
@@ -438,6 +446,16 @@ sub vcl_synth {
         set req.http.X-Kit-Stale = "1";
         return (restart);
     }
+{%- if k.tls %}
+    if (resp.status == 308) {
+        set resp.http.Location = "{{ k.base_url }}" + req.url;
+        set resp.reason = "Permanent Redirect";
+        set resp.http.Content-Type = "text/plain; charset=utf-8";
+        synthetic("kit edge (varnish): this site is served over TLS: " + resp.http.Location + {"
+"});
+        return (deliver);
+    }
+{%- endif %}
     if (resp.reason == "health") {
         set resp.reason = "OK";
         set resp.http.Content-Type = "application/json";
