@@ -61,6 +61,8 @@ def status_command(
             from kit.mirror.status import mirror_status
 
             _say(f"public mirror: {mirror_status(cluster.site.path).summary()}")
+        for warning in cluster.site.certificate_warnings():
+            _say(f"warning: {warning}")
     if not any(r.running for r in rows):
         if not as_json:
             _say(f"nothing is running; start it with: {cluster.site.command('up')}")

@@ -135,6 +135,27 @@ class Site:
             raise AnswerFileError(f"{path}: {exc}") from None
         return cls(root, answers, given, raw, manifest)
 
+    def certificate_warnings(self) -> list[str]:
+        """One line per certificate of an https site that expires within
+        :data:`kit.site.tls.WARN_DAYS` days, with how to renew it ("" lines for none)."""
+        answers = self.answers
+        if not answers.tls:
+            return []
+        from kit.site.tls import expiring
+
+        up_again = f"then restart the edge: {self.command('down')} and {self.command('up')}"
+        if answers.tls_cert:
+            renew = (f"renew it (certbot renew, or your CA's way), {up_again} (or send the edge SIGHUP: "
+                     "it reads a renewed certificate again)")
+            return [f"TLS certificate {problem}; {renew}" for _what, problem in
+                    expiring({"certificate": answers.tls_cert})]
+        fixes = {"server": f"make a new one: {self.command('init', '--no-input')}, {up_again}",
+                 "ca": f"make a new site CA: {self.command('init', '--no-input')}, {up_again}, and hand every "
+                       "team the new ca.pem"}
+        files = {"server": str(self.path / SITE_TLS["cert"]), "ca": str(self.path / SITE_TLS["ca"])}
+        return [f"{'site CA' if what == 'ca' else 'TLS certificate'} {problem}; {fixes[what]}"
+                for what, problem in expiring(files)]
+
     @property
     def secrets(self) -> dict[str, str]:
         """The site's secrets its files hold (see :data:`SITE_SECRETS`), by name."""

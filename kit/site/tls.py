@@ -140,3 +140,25 @@ def server_fits(server: Pair, ca: Pair, host: str, *, now: datetime.datetime | N
         return False
     wanted = {_general_name(n) for n in local_names(host)}
     return wanted <= set(names) and days_left(server.cert, now) > renew_days
+
+
+def expiring(certificates: dict[str, str], *, within_days: float = WARN_DAYS,
+             now: datetime.datetime | None = None) -> list[tuple[str, str]]:
+    """Each of ``certificates`` (what it is → its PEM file) that expires within ``within_days``
+    (or has, or cannot be read), as (what, problem in words)."""
+    now = now or _now()
+    found = []
+    for what, path in certificates.items():
+        try:
+            with open(path, "rb") as handle:
+                ends = expiry(handle.read())
+        except (OSError, ValueError) as exc:
+            found.append((what, f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc})"))
+            continue
+        left = (ends - now).total_seconds() / 86400
+        when = ends.strftime("%Y-%m-%d")
+        if left <= 0:
+            found.append((what, f"{path} expired on {when}"))
+        elif left <= within_days:
+            found.append((what, f"{path} expires on {when}, in {left:.0f} day{'s' * (round(left) != 1)}"))
+    return found

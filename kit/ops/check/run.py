@@ -58,6 +58,10 @@ def check_site(
         findings += lint_team(folder.name, folder, hints)
         if live and not (cluster and cluster.hung):  # through a hung service, each call would wait for its timeout
             findings += live_team(folder.name, folder, package, hints, cluster)
+    # An https site's certificates: named within 14 days of their end, with how to renew them.
+    # (A warning until it has expired: then every client is refused.)
+    findings += [Finding("site", "TLS certificates", False, problem, fix, warning=" expired on " not in problem)
+                 for problem, fix in (warning.split("; ", 1) for warning in site.certificate_warnings())]
     if findings:
         findings += site_findings(site.path)
         findings += environment_findings(os.environ if environ is None else environ)

@@ -207,3 +207,32 @@ def test_pdm_verifies_with_its_ca_setting_and_is_refused_without_it(tls_site, tm
     run([BIN / "pdm", "install"], env=env, cwd=project)
     assert run([project / ".venv" / "bin" / "python", "-c", "import kitdemo_private as p; print(p.WHO)"],
                env=env).stdout.split() == ["team"]
+
+
+def test_check_and_status_name_a_certificate_near_its_end_with_the_renewal(tmp_path, dists):
+    """A site whose server certificate ends in 10 days: kit check and kit status say so in one
+    line with the fix, and the fix (kit init again) makes a new one that both accept."""
+    import datetime
+
+    from kit.site import tls
+    from tests.conftest import kit_cmd
+    from tests.support.cluster import make_site
+
+    env = clean_env(tmp_path / "home")
+    site = make_site(tmp_path, env, dists.upstream_folder, "--set", "scheme=https",
+                     "--set", f"http_port={free_ports(1)[0]}")
+    ca = tls.Pair((site / "tls" / "ca.pem").read_text(), (site / "tls" / "ca-key.pem").read_text())
+    aged = tls.make_server(ca, "127.0.0.1", now=datetime.datetime.now(datetime.timezone.utc)
+                           - datetime.timedelta(days=355))
+    (site / "tls" / "server.pem").write_text(aged.cert)
+    (site / "tls" / "server-key.pem").write_text(aged.key)
+    words = f"TLS certificate {site / 'tls' / 'server.pem'} expires on"
+    status = run(kit_cmd("status", str(site)), env=env, check=False).stdout
+    [line] = [line for line in status.splitlines() if words in line]
+    assert line.endswith(f"in 10 days; make a new one: kit init {site} --no-input, then restart the edge: "
+                         f"kit down {site} and kit up {site}")
+    check = run(kit_cmd("check", str(site), "--lint-only"), env=env, check=False).stdout
+    assert words in check and "TLS certificates" in check
+    run(kit_cmd("init", str(site), "--no-input", "--force"), env=env)  # --force: this test wrote the files
+    assert 364 < tls.days_left((site / "tls" / "server.pem").read_text()) <= 365
+    assert words not in run(kit_cmd("status", str(site)), env=env, check=False).stdout

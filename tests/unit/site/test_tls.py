@@ -90,3 +90,18 @@ def test_an_https_edge_serves_tls_redirects_plain_http_and_is_checked_there(tmp_
     assert edge.health_url == "http://127.0.0.1:8080/+edge/health"
     plain = edge_config(answers_from_raw({}))
     assert (plain.tls_cert, plain.redirect_port) == ("", 0)
+
+
+def test_expiring_names_what_ends_within_the_warning_days(tmp_path):
+    ca = tls.make_ca("room")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    files = {}
+    for name, made in [("fresh", now), ("ending", now - datetime.timedelta(days=355)),
+                       ("ended", now - datetime.timedelta(days=400))]:
+        files[name] = tmp_path / f"{name}.pem"
+        files[name].write_text(tls.make_server(ca, "h", now=made).cert)
+    files["missing"] = tmp_path / "missing.pem"
+    found = dict(tls.expiring({k: str(v) for k, v in files.items()}))
+    assert set(found) == {"ending", "ended", "missing"}
+    assert found["ending"].endswith("in 10 days") and " expired on " in found["ended"]
+    assert "cannot be read (No such file or directory)" in found["missing"]
