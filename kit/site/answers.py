@@ -724,7 +724,7 @@ def site_warnings(answers: Answers) -> list[str]:
     if answers.needs_trusted_host:
         warnings.append(
             f"clients reach {answers.host} over plain http: serve the site over TLS "
-            "(a proxy in front, then --set scheme=https)"
+            "(--set scheme=https: kit makes a site CA, or give your own certificate)"
         )
     if "public-mirror" in answers.setups and not answers.mirror_projects and not upstream_is_folder(answers.upstream):
         warnings.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import ssl
 
 import pytest
@@ -236,3 +237,39 @@ def test_check_and_status_name_a_certificate_near_its_end_with_the_renewal(tmp_p
     run(kit_cmd("init", str(site), "--no-input", "--force"), env=env)  # --force: this test wrote the files
     assert 364 < tls.days_left((site / "tls" / "server.pem").read_text()) <= 365
     assert words not in run(kit_cmd("status", str(site)), env=env, check=False).stdout
+
+
+def test_the_edge_reads_a_renewed_certificate_on_sighup(tls_site):
+    """What certbot's deploy hook does (serve-over-tls how-to): a new certificate in place,
+    SIGHUP to the edge, and new connections get it; the edge keeps serving throughout."""
+    import os
+    import signal
+
+    from cryptography import x509
+
+    from kit.core.wait import wait_until
+    from kit.site import tls
+
+    site, _env, _port = tls_site
+    folder = site / "tls"
+    ca = tls.Pair((folder / "ca.pem").read_text(), (folder / "ca-key.pem").read_text())
+    old = (folder / "server.pem").read_text(), (folder / "server-key.pem").read_text()
+    renewed = tls.make_server(ca, "127.0.0.1")
+    context = ssl.create_default_context(cafile=str(_team(site) / "ca.pem"))
+
+    def served_serial() -> int:
+        with socket.create_connection(("127.0.0.1", _edge_port(site)), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            return x509.load_der_x509_certificate(conn.getpeercert(binary_form=True)).serial_number
+
+    new_serial = x509.load_pem_x509_certificate(renewed.cert.encode()).serial_number
+    assert served_serial() != new_serial
+    try:
+        (folder / "server.pem").write_text(renewed.cert)
+        (folder / "server-key.pem").write_text(renewed.key)
+        os.kill(int((site / "cluster" / "run" / "pids" / "edge.pid").read_text()), signal.SIGHUP)
+        wait_until(lambda: served_serial() == new_serial, 10, 0.1,
+                   fail=lambda: AssertionError("the edge still serves the old certificate"))
+    finally:
+        (folder / "server.pem").write_text(old[0])
+        (folder / "server-key.pem").write_text(old[1])
