@@ -81,6 +81,8 @@ def test_replaying_kit_toml_reproduces_the_site_but_its_secret(tmp_path, capsys)
     assert kit("init", str(second), "--answers", str(first / "kit.toml"), capsys=capsys)[0] == 0
     secret_files = {"server/devpi-secret", "cluster/devpi-secret", "cluster/edge-purge-secret", ".kit-manifest.json"}
     one, two = snapshot(first), snapshot(second)
+    # An https site (host other machines reach): its site CA and certificate are random keys too.
+    secret_files |= {name for name in one if name.startswith("tls/") or name.endswith("/ca.pem")}
     # The systemd units name the site's absolute path: the same but for it.
     assert ({k: (v.replace(bytes(first), b"SITE"), m) for k, (v, m) in one.items() if k not in secret_files}
             == {k: (v.replace(bytes(second), b"SITE"), m) for k, (v, m) in two.items() if k not in secret_files})
@@ -258,7 +260,8 @@ def test_unwritable_parent_is_refused(tmp_path, capsys, monkeypatch):
 
 def test_non_loopback_http_warns_and_trusts_host_exactly(tmp_path, capsys):
     site = tmp_path / "site"
-    code, _, err = kit("init", str(site), "--no-input", "--set", "host=pkgs.lan.test", "--set", "setups=private,clients", capsys=capsys)
+    code, _, err = kit("init", str(site), "--no-input", "--set", "host=pkgs.lan.test", "--set", "scheme=http",
+                       "--set", "setups=private,clients", capsys=capsys)
     assert code == 0 and "TLS" in err
     team = site / "teams" / "team"
     assert "trusted-host = pkgs.lan.test:3141" in (team / "pip.conf").read_text()
