@@ -28,6 +28,7 @@ GOOD = {
     "mirror_port": "3142", "edge_port": "3143", "edge": "varnish", "shield_port": "3145", "upstream_port": "3144",
     "clients": "pip,uv",
     "admin_password": "correct-horse-battery",
+    "read_access": "team", "tls_cert": "", "tls_key": "", "http_port": "3146",
 }
 answer_values = {key: nasty_text | spliced(GOOD[key]) | spliced(GOOD[key]) for key in GOOD}
 # Passwords: any text at all, so printable unicode and symbols reach kit.toml and secrets.env.
