@@ -92,6 +92,27 @@ def request(
 
 
 _CLIENT = None
+#: CA files kit's own calls trust besides the system's (an https site's CA: see :func:`trust`).
+_TRUSTED: list[str] = []
+
+
+def trust(ca_file: str) -> None:
+    """Trust ``ca_file`` (PEM) too in every later call of this process: ``kit check`` reaches
+    an https site as its teams do, with the CA their folder holds."""
+    global _CLIENT
+    if ca_file not in _TRUSTED:
+        _TRUSTED.append(ca_file)
+        _CLIENT = None
+
+
+def _verify():
+    """The system's CAs, and the ones :func:`trust` was given."""
+    import ssl
+
+    context = ssl.create_default_context()
+    for ca_file in _TRUSTED:
+        context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def _client():
@@ -102,7 +123,7 @@ def _client():
     if _CLIENT is None:
         import httpx
 
-        _CLIENT = httpx.Client(trust_env=False, follow_redirects=False,
+        _CLIENT = httpx.Client(trust_env=False, follow_redirects=False, verify=_verify() if _TRUSTED else True,
                                limits=httpx.Limits(max_keepalive_connections=0))
     return _CLIENT
 

@@ -38,6 +38,8 @@ def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints
     except Unreadable:
         return []  # lint_team has said so
     has_pypirc = files.has(".pypirc")
+    if (folder / "ca.pem").is_file():  # an https site's CA, which the team's clients trust
+        http.trust(str(folder / "ca.pem"))
     if cluster is not None and not cluster.running:
         target = _pypirc_target(team, files, regenerate) if has_pypirc else None
         return [target] if isinstance(target, Finding) else []

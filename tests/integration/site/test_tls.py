@@ -273,3 +273,14 @@ def test_the_edge_reads_a_renewed_certificate_on_sighup(tls_site):
     finally:
         (folder / "server.pem").write_text(old[0])
         (folder / "server-key.pem").write_text(old[1])
+
+
+def test_kit_check_reaches_the_https_site_as_its_teams_do(tls_site):
+    """kit check trusts the team folder's ca.pem, as the team's clients do: every check passes,
+    the index and the upload through TLS among them."""
+    from tests.conftest import kit_cmd
+
+    site, env, _port = tls_site
+    out = run(kit_cmd("check", str(site)), env=env).stdout
+    assert re.search(r"web +index answers +pass +https://127\.0\.0\.1:\d+/web/private/\+simple/ → HTTP 200", out), out
+    assert re.search(r"web +upload accepted +pass", out), out
