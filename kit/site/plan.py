@@ -94,6 +94,10 @@ def services_of(answers: Answers, site_dir: Path) -> list[Service]:
     return found
 
 
+#: The edge's reader credentials ("kit-edge:PASSWORD"), relative to SITE/cluster.
+READ_CREDENTIALS_FILE = "edge-read-credentials"
+
+
 def edge_config(answers: Answers) -> EdgeConfig:
     """kit's edge of the site's cluster: ``kit init`` writes it as ``SITE/cluster/edge.json``.
 
@@ -115,6 +119,10 @@ def edge_config(answers: Answers) -> EdgeConfig:
         # bandersnatch's tree, written by kit mirror sync: served at /mirror/simple/
         # (relative to the edge's folder, SITE/cluster).
         **({"public_mirror_dir": str(MirrorPaths.of(Path("..")).web)} if "public-mirror" in answers.setups else {}),
+        # Private reads: every read under /USER/INDEX/ is authorised by the origins'
+        # /+authcheck, and the edge reads as kit-edge (cluster/edge-read-credentials, 0600).
+        read_access=answers.read_access,
+        **({"read_credentials_file": READ_CREDENTIALS_FILE} if answers.read_access != "anonymous" else {}),
     )
 
 
