@@ -179,6 +179,8 @@ def devpi_site(tmp_path_factory, local_upstream):
             "--set", "setups=mirror,private,clients",
             "--set", f"upstream={local_upstream.url}",
             "--set", "teams=web,data",
+            # Reads stay anonymous, as make_site's: tests/integration/site/test_client_credentials.py reads with credentials.
+            "--set", "read_access=anonymous",
             "--set", "private_projects=data:kitdemo-data",
             "--set", f"master_port={port}",
             "--set", f"admin_password={AWKWARD_PASSWORD}",

@@ -131,10 +131,16 @@ FILE_PURPOSES = {
                                      "upload to the team index",
     "teams/TEAM/pdm.toml": "pdm: replaces the source named ``pypi``; no update check; ``[repository.TEAM]`` with "
                            "the upload URL and user name, no password (``pdm publish -r TEAM``)",
-    "teams/TEAM/.pypirc": "twine: the team's upload repository and credentials (0600)",
+    "teams/TEAM/.pypirc": "twine: the team's upload repository and credentials; zc.buildout 6 reads the same "
+                          "sections from ``~/.pypirc`` for the team index and the mirror (0600)",
     "teams/TEAM/ci.env": "CI: the team index for pip, uv and pdm (``PIP_*``, ``UV_*``, ``PDM_*``), and the upload URL "
                          "and credentials of twine (``TWINE_*``), uv (``UV_PUBLISH_*``), poetry "
-                         "(``POETRY_REPOSITORIES_TEAM_URL``, ``POETRY_HTTP_BASIC_TEAM_*``) and pdm (``PDM_PUBLISH_*``) (0600)",
+                         "(``POETRY_REPOSITORIES_TEAM_URL``, ``POETRY_HTTP_BASIC_TEAM_*``) and pdm (``PDM_PUBLISH_*``); "
+                         "when reading takes credentials, every password is ``${KIT_TOKEN}``, the CI secret "
+                         "variable the shell fills in as the job loads the file (0600)",
+    "teams/TEAM/netrc": "the team's read credentials (``machine HOST login TEAM password …``) for pip, uv, poetry, "
+                        "pdm and setuptools: ``NETRC=/path/to/netrc``; only when reading takes credentials "
+                        "(``read_access`` team or site) (0600)",
 }
 
 

@@ -15,7 +15,7 @@ import sys
 import typer
 
 from kit import __version__
-from kit.cli import cluster, mirror, ops, site
+from kit.cli import cluster, mirror, ops, site, tokens
 from kit.cli.common import KitGroup, say
 
 app = typer.Typer(
@@ -59,6 +59,7 @@ app.command("wheelhouse")(ops.wheelhouse_command)
 app.command("bench")(ops.bench_command)
 app.add_typer(mirror.mirror_app)
 app.add_typer(ops.drill_app)
+app.add_typer(tokens.token_app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,9 +17,9 @@ from typing import Any, Mapping
 
 from kit.core import http
 from kit.core.errors import DevpiError
-from kit.core.names import NAMES_INDEX, normalize
+from kit.core.names import EDGE_READER, NAMES_INDEX, normalize
 from kit.core.report import plural
-from kit.site.indexes import NAMES_VERSION, IndexPlan, team_index_config
+from kit.site.indexes import ACL_OPTION, NAMES_VERSION, IndexPlan, readers, team_index_config
 
 __all__ = [
     "DevpiAPI", "DevpiError", "IndexPlan", "NAMES_INDEX", "NAMES_VERSION", "configure_indexes", "main", "team_index_config",
@@ -81,7 +81,8 @@ class DevpiAPI:
         if status not in (200, 201):
             raise DevpiError(f"PUT {path}: HTTP {status} {_message(payload)}")
 
-    def patch(self, path: str, data: dict) -> None:
+    def patch(self, path: str, data: dict | list) -> None:
+        """Change settings: a whole new config (dict), or devpi's changes ("key=value", "key+=value")."""
         status, payload = self._call("PATCH", path, data)
         if status != 200:
             raise DevpiError(f"PATCH {path}: HTTP {status} {_message(payload)}")
@@ -126,6 +127,38 @@ class DevpiAPI:
     def status(self) -> dict:
         return self.get("/+status") or {}
 
+    # devpi-tokens' API (a server plugin): tokens live in their user's record, so
+    # the mirror gets them, and their deletion, with the user's next commit.
+
+    def create_token(self, user: str, restrictions: dict) -> str:
+        """A new devpi-tokens token for ``user`` with ``restrictions`` (allowed, indexes,
+        expires…), as the logged-in user (root may make one for any user)."""
+        status, payload = self._call("POST", f"/{user}/+token-create", restrictions)
+        if status == 404 and not _message(payload):
+            raise DevpiError(f"{self.url} has no devpi-tokens plugin; install devpi-tokens where devpi-server runs")
+        if status != 200:
+            raise DevpiError(f"creating a token for {user}: HTTP {status} {_message(payload)}")
+        try:
+            return payload["result"]["token"]
+        except (KeyError, TypeError):
+            raise DevpiError(f"creating a token for {user}: {self.url} answered no token") from None
+
+    def tokens(self, user: str) -> dict[str, dict] | None:
+        """``user``'s tokens, id → {"restrictions": [...]} (never the token itself); None for no such user."""
+        found = self.get(f"/{user}/+tokens")
+        if found is None:
+            return None
+        return dict((found or {}).get("tokens") or {})
+
+    def delete_token(self, user: str, token_id: str) -> bool:
+        """Delete ``user``'s token ``token_id``; False when there is none of that id."""
+        status, payload = self._call("DELETE", f"/{user}/+tokens/{token_id}")
+        if status == 404:
+            return False
+        if status != 200:
+            raise DevpiError(f"deleting token {token_id} of {user}: HTTP {status} {_message(payload)}")
+        return True
+
 
 def _normal(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
@@ -159,19 +192,32 @@ def init_env(env: dict[str, str], admin_password: str | None) -> dict[str, str]:
 
 
 def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> None:
-    """root/pypi, root/names with the declared names, and one private index per
-    team, as ``plan`` says; safe to repeat. ``api`` is logged in as root.
+    """root/pypi, root/names with the declared names, one private index per
+    team, and the edge's reader user unless reads are anonymous, as ``plan``
+    says; safe to repeat. ``api`` is logged in as root.
 
     Raises :class:`DevpiError` when devpi refuses a step or does not answer.
     """
+    shared_readers = readers(plan.read_access)
+    if plan.reader_password is not None:
+        # Before the indexes that name it: the edge reads private pages as this user.
+        api.ensure_user(EDGE_READER, plan.reader_password)
     if plan.mirror_url is not None:
-        api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": plan.mirror_url, "title": "Upstream mirror"})
+        api.ensure_index("root/pypi", {"type": "mirror", "mirror_url": plan.mirror_url, "title": "Upstream mirror",
+                                       ACL_OPTION: shared_readers})
         say(f"root/pypi: mirror of {plan.mirror_url}")
+    else:
+        # devpi's own mirror of PyPI (devpi-init made it): only who reads it is kit's. Read from
+        # root's record: GET /root/pypi would ask PyPI for its list of names.
+        pypi = ((api.get("/root") or {}).get("indexes") or {}).get("pypi")
+        if pypi is not None and pypi.get(ACL_OPTION) != shared_readers:
+            api.patch("/root/pypi", [f"{ACL_OPTION}={','.join(shared_readers)}"])
     if not plan.teams:
         return
     api.ensure_index(NAMES_INDEX, {
         "type": "stage", "bases": [], "volatile": False, "acl_upload": ["root"], "mirror_whitelist": [],
         "title": "Private names: reserved for the site's teams, never taken from the upstream",
+        ACL_OPTION: shared_readers,
     })
     registered = {normalize(name) for name in api.projects(NAMES_INDEX)}
     for name in plan.private_projects:
@@ -184,11 +230,13 @@ def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> 
         api.ensure_user(team, password)
         # Created first with bases that exist; the other teams' come once all exist.
         if api.get(f"/{team}/private") is None:
-            api.put(f"/{team}/private", {**team_index_config(team, [team]), "bases": [NAMES_INDEX, "root/pypi"]})
+            api.put(f"/{team}/private", {**team_index_config(team, [team], plan.read_access),
+                                         "bases": [NAMES_INDEX, "root/pypi"]})
     for team in teams:
-        api.ensure_index(f"{team}/private", team_index_config(team, teams))
-        say(f"{team}/private: private index of team {team}, inherits "
-            + ", ".join(team_index_config(team, teams)["bases"]))
+        config = team_index_config(team, teams, plan.read_access)
+        api.ensure_index(f"{team}/private", config)
+        say(f"{team}/private: private index of team {team}, inherits " + ", ".join(config["bases"])
+            + {"team": f"; only team {team} reads it", "site": "; any user of the site reads it"}.get(plan.read_access, ""))
     for team in sorted(set(plan.owned_projects.values())):
         names = sorted(name for name, owner in plan.owned_projects.items() if owner == team)
         held = {normalize(name) for name in api.projects(f"{team}/private")}

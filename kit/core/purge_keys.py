@@ -27,10 +27,10 @@ __all__ = ["WHOLE_INDEX", "KEY_FORMS", "USER_PREFIX", "key", "user_key", "parse_
 
 #: The last part of the key that purges everything of an index.
 WHOLE_INDEX = "*"
-#: The three forms of a key, for messages about a bad one.
-KEY_FORMS = f"USER/INDEX, USER/INDEX/PROJECT or USER/INDEX/{WHOLE_INDEX}"
 #: The first part of a key naming a user's credentials (no devpi user name starts with "+").
 USER_PREFIX = "+user/"
+#: The four forms of a key, for messages about a bad one.
+KEY_FORMS = f"USER/INDEX, USER/INDEX/PROJECT, USER/INDEX/{WHOLE_INDEX} or {USER_PREFIX}USER"
 
 
 def user_key(user: str) -> str:
@@ -57,9 +57,10 @@ def key(index: str, project: str | None) -> str:
 
 def parse_key(text: object) -> tuple[str, str | None]:
     """``(index, project)`` of a key, as :func:`key` takes them (the project
-    normalised); ValueError naming the three forms when ``text`` is none of them."""
+    normalised); ValueError naming the four forms when ``text`` is none of them
+    (a ``+user/USER`` key is read by :func:`parse_user_key`, never as an index)."""
     parts = text.split("/") if isinstance(text, str) else []
-    if len(parts) not in (2, 3) or not all(parts):
+    if len(parts) not in (2, 3) or not all(parts) or parts[0].startswith("+"):
         raise ValueError(f"bad purge key {text!r}: expected {KEY_FORMS}")
     index = f"{parts[0]}/{parts[1]}"
     if len(parts) == 2:

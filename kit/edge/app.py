@@ -42,7 +42,7 @@ from aiohttp import web
 from kit.core import secrets
 from kit.core.errors import SecretError
 from kit.core.names import NORMALIZED_PROJECT_RE, project_of
-from kit.edge.auth import Authorizer
+from kit.edge.auth import ALLOWED, UNAUTHENTICATED, UNKNOWN, Authorizer, index_of, read_credentials
 from kit.edge.cache import Files, PageKey, representation
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import Failover
@@ -114,17 +114,22 @@ class Edge:
         self.config = config
         self.origins = Origins.of(config.master, config.mirrors, config.retry_after)
         self.files = Files(Path(config.cache_dir), config.max_cache_bytes)
-        self.authorizer = Authorizer()
         self.stats = {
             "requests": 0, "hits": 0, "misses": 0, "stale": 0, "passes": 0, "purges": 0, "purged": 0,
             "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0, "static_copy_served": 0,
-            "mirror_served": 0, "origin_5xx": 0, "refused": 0,
+            "mirror_served": 0, "origin_5xx": 0, "refused": 0, "unauthorised": 0,
         }
         self.mirror = PublicMirror(Path(config.public_mirror_dir)) if config.public_mirror_dir else None
         self.static = (StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes)
                        if config.static_copy_dir else None)
         self.failover = Failover(config, self.origins, self.stats)
-        self.pages = IndexPages(config, self.failover, self.static, self.stats)
+        self.reader = read_credentials(Path(config.read_credentials_file)) if config.private_reads else ""
+        if self.reader:
+            self.failover.reader = {"Authorization": self.reader}
+            self.authorizer = Authorizer(self.failover.authcheck, ttl=config.auth_ttl)
+        else:
+            self.authorizer = Authorizer()  # nobody to ask: every index is read by anyone
+        self.pages = IndexPages(config, self.failover, self.static, self.stats, self.authorizer)
         self.package_files = PackageFiles(config, self.failover, self.pages, self.files, self.static, self.stats)
         self._refresher: asyncio.Task | None = None
         # One thread of its own: refreshes never run two at once, nor take the threads that hash files.
@@ -140,7 +145,8 @@ class Edge:
         self._checker = asyncio.create_task(check_forever(self.origins, self.failover.probe,
                                                           self.config.health_interval))
         if self.static is not None:
-            self._refresher = asyncio.create_task(refresh_static_forever(self.config, self._refresh_thread))
+            self._refresher = asyncio.create_task(refresh_static_forever(self.config, self._refresh_thread,
+                                                                        self.reader))
 
     async def stop(self, _app: web.Application | None = None) -> None:
         if self._checker is not None:
@@ -178,17 +184,39 @@ class Edge:
             if request.method not in _READS:
                 return await write(request, self.failover, self.pages)
             kind, index, project = classify(path)
+            if not self.authorizer.everyone:
+                # Private reads: anything under /USER/INDEX/, cached or not, is authorised first.
+                refused = await self._authorize(request, index or index_of(path))
+                if refused is not None:
+                    return refused
             if kind == "other" or "?" in raw:
                 # A query never becomes part of a key: ?x=1, ?x=2... would fill the cache.
                 return await self.failover.pass_read(request)
-            if not self.authorizer.everyone and not await self.authorizer.allowed(request.headers, index):
-                return text(403, f"kit edge: not allowed to read {index}\n")
             if kind == "page":
                 key = PageKey(index, project, representation(request.headers.get("Accept")))
                 return await self.pages.answer(request, key)
             return await self.package_files.answer(request, index, path)
         finally:
             self._in_progress -= 1
+
+    async def _authorize(self, request: web.Request, index: str) -> web.StreamResponse | None:
+        """None when the request may read ``index`` (or names none), else the refusal to send."""
+        if not index:
+            return None
+        decision = await self.authorizer.decide(request.headers, index)
+        if decision == ALLOWED:
+            return None
+        self.stats["unauthorised"] += 1
+        if decision == UNAUTHENTICATED:
+            return text(401, f"kit edge: log in to read {index}: send your team's user name and password "
+                        "or a read token (netrc)\n", reason="Unauthorized",
+                        headers={"WWW-Authenticate": 'Basic realm="kit"'})
+        if decision == UNKNOWN:
+            return text(503, f"kit edge: cannot tell whether you may read {index}: no origin answered and no "
+                        "recent decision is kept for these credentials, so nothing private is served; "
+                        "retry when `kit status` shows an origin healthy\n", retry_after=True,
+                        reason="Authorisation unavailable")
+        return text(403, f"kit edge: these credentials may not read {index}\n", reason="Forbidden")
 
     async def _own(self, request: web.Request, path: str) -> web.StreamResponse:
         if path == "/+edge/health" and request.method in _READS:
@@ -246,13 +274,14 @@ class Edge:
                 "static_copy": self.static.summary() if self.static is not None else None}
 
 
-async def refresh_static_forever(config: EdgeConfig, thread: ThreadPoolExecutor) -> None:
-    """Refresh the static copy now and every ``static_copy_every`` seconds, in ``thread``;
-    a failure is logged, never fatal."""
+async def refresh_static_forever(config: EdgeConfig, thread: ThreadPoolExecutor, reader: str = "") -> None:
+    """Refresh the static copy now and every ``static_copy_every`` seconds, in ``thread``,
+    as the edge's reader (``reader``: its Authorization header, "" for none); a failure
+    is logged, never fatal."""
     loop = asyncio.get_running_loop()
     copy = functools.partial(refresh, config.static_copy_sources, config.static_copy_indexes,
                              Path(config.static_copy_dir), outside_url=config.public_url,
-                             timeout=config.read_timeout)
+                             timeout=config.read_timeout, authorization=reader)
     while True:
         try:
             result = await loop.run_in_executor(thread, copy)
@@ -388,7 +417,10 @@ def main(argv: list[str] | None = None) -> None:
         config = EdgeConfig.load(Path(args[0]))
         for index in config.static_copy_indexes:
             check_index(index)
-    except (OSError, ValueError, TypeError) as exc:  # a missing file, bad JSON, an unknown setting, a bad index name
+        if config.private_reads:
+            read_credentials(Path(config.read_credentials_file))
+    # A missing file, bad JSON, an unknown setting, a bad index name, no usable read credentials.
+    except (OSError, ValueError, TypeError, SecretError) as exc:
         sys.exit(f"kit edge: {args[0]}: {exc}")
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
     _raise_file_limit()

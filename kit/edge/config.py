@@ -14,7 +14,10 @@ from pathlib import Path
 
 from kit.core.files import write_atomically
 
-__all__ = ["EdgeConfig"]
+__all__ = ["EdgeConfig", "READ_ACCESS"]
+
+#: The answers of read_access (kit.site.answers asks the same three).
+READ_ACCESS = ("team", "site", "anonymous")
 
 
 @dataclass
@@ -79,6 +82,16 @@ class EdgeConfig:
     #: it serves the edge's own ``/+edge/`` paths (health, stats, purge) to this machine only.
     redirect_host: str = ""
     redirect_port: int = 0
+    #: Who may read the indexes: "anonymous" (anyone who reaches the edge; no
+    #: question asked), "site" or "team" (every read under /USER/INDEX/ is
+    #: authorised first by the origins' /+authcheck, see kit.edge.auth).
+    read_access: str = "anonymous"
+    #: Seconds a read decision is kept per (credentials, index): what a lost
+    #: revocation purge costs at most (never past a token's own expiry).
+    auth_ttl: float = 5.0
+    #: "kit-edge:PASSWORD", mode 0600: the devpi user the edge reads private
+    #: pages and files as, once it has authorised the client ("" for none).
+    read_credentials_file: str = ""
 
     @property
     def static_copy_sources(self) -> list[str]:
@@ -93,6 +106,16 @@ class EdgeConfig:
             if not _of_type(value, setting.type):
                 raise TypeError(f"{setting.name} must be {_TYPE_WORDS.get(setting.type, setting.type)}, "
                                 f"not {json.dumps(value)}")
+        if self.read_access not in READ_ACCESS:
+            raise ValueError(f"read_access must be one of {', '.join(READ_ACCESS)}, not {json.dumps(self.read_access)}")
+        if self.private_reads and not self.read_credentials_file:
+            raise ValueError(f"read_access {self.read_access} needs read_credentials_file (the edge's "
+                             "kit-edge:PASSWORD file); run kit init again to write it")
+
+    @property
+    def private_reads(self) -> bool:
+        """Whether reads are authorised (read_access is not "anonymous")."""
+        return self.read_access != "anonymous"
 
     @classmethod
     def load(cls, path: Path) -> "EdgeConfig":

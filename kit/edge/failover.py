@@ -60,6 +60,9 @@ class Failover:
         self.origins = origins
         self.stats = stats
         self.session: ClientSession | None = None
+        #: The headers the edge's own reads carry (pages, files it caches): its
+        #: reader's credentials when reads are private, never a client's.
+        self.reader: dict[str, str] = {}
 
     def open(self) -> None:
         connector = TCPConnector(limit=self.config.origin_connections, keepalive_timeout=30)
@@ -132,6 +135,25 @@ class Failover:
                                        headers=lambda _origin: forward_headers(request, self.config.public_url))
         except AllFailed as exc:
             return none_answered(str(exc))
+
+    async def authcheck(self, credentials: Mapping[str, str], index: str) -> int | None:
+        """May these credentials (the client's Authorization and X-Devpi-Auth headers,
+        none for anonymous) read ``index``? The first origin's answer to ``/+authcheck``
+        (master first, then the mirror): 200, 401 or 403; None when none answered with one of them."""
+        headers = {"X-Original-URI": f"/{index}/+simple/", "X-Outside-Url": self.config.public_url,
+                   **credentials}
+
+        async def decided(_origin: Origin, upstream: ClientResponse) -> int:
+            await upstream.read()
+            if upstream.status not in (200, 401, 403):
+                raise Rejected(f"/+authcheck answered HTTP {upstream.status}")
+            return upstream.status
+
+        try:
+            return await self.try_each("GET", "/+authcheck", decided, headers=lambda _origin: headers)
+        except AllFailed as exc:
+            log.warning("nobody could say who may read %s: %s", index, exc)
+            return None
 
     def origin_failed(self, origin: Origin, method: str, path: str, reason: str) -> None:
         self.origins.failed(origin, reason)

@@ -169,7 +169,8 @@ class PackageFiles:
 
         try:
             return await self.failover.try_each("GET", path, filled,
-                                                headers=lambda _origin: {"X-Outside-Url": self.config.public_url})
+                                                headers=lambda _origin: {"X-Outside-Url": self.config.public_url,
+                                                                         **self.failover.reader})
         except AllFailed as exc:
             return await self._from_static_copy(request, path, str(exc))
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from aiohttp import ClientResponse, web
 
 from kit.core.names import project_of
-from kit.core.purge_keys import key as purge_key
+from kit.core.purge_keys import key as purge_key, user_key
+from kit.edge.auth import Authorizer
 from kit.edge.cache import JSON, Hashes, Page, PageKey, Pages, links_of, upstream_accept
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import AllFailed, Failover
@@ -36,8 +37,11 @@ log = logging.getLogger("kit.edge")
 class IndexPages:
     """The pages the edge holds, the digests they taught it, and the fetches under way."""
 
-    def __init__(self, config: EdgeConfig, failover: Failover, static: StaticOrigin | None, stats: dict):
+    def __init__(self, config: EdgeConfig, failover: Failover, static: StaticOrigin | None, stats: dict,
+                 authorizer: Authorizer | None = None):
         self.config = config
+        #: Whose read decisions a purge of ``+user/USER`` drops.
+        self.authorizer = authorizer
         self.failover = failover
         self.static = static
         self.stats = stats
@@ -107,7 +111,9 @@ class IndexPages:
         generation = self.pages.generation
 
         def headers(origin: Origin) -> dict[str, str]:
-            sent = {"Accept": upstream_accept(key.kind), "X-Outside-Url": self.config.public_url}
+            # As the edge's reader (never a client's credentials): the page is shared by all who may read it.
+            sent = {"Accept": upstream_accept(key.kind), "X-Outside-Url": self.config.public_url,
+                    **self.failover.reader}
             if known is not None and known.etag and known.served_by == origin.name:
                 sent["If-None-Match"] = known.etag
             return sent
@@ -144,7 +150,10 @@ class IndexPages:
         except PurgeRefused as refused:
             headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
             return web.json_response({"error": refused.message}, status=refused.status, headers=headers)
-        purged = sum(self.drop(key.index, key.project) for key in keys)
+        purged = sum(self.drop(key.index, key.project) for key in keys if not key.user)
+        for key in keys:
+            if key.user and self.authorizer is not None:
+                purged += self.authorizer.forget_user(key.user)
         self.stats["purges"] += 1
         self.stats["purged"] += purged
         log.info("purge (serial %s): %s: %d entries", serial, ", ".join(_key_text(k) for k in keys), purged)
@@ -170,7 +179,7 @@ class IndexPages:
 
 
 def _key_text(key) -> str:
-    return purge_key(key.index, key.project)
+    return user_key(key.user) if key.user else purge_key(key.index, key.project)
 
 
 def _send(request: web.Request, page: Page, state: str, served_by: str, stats: dict) -> web.StreamResponse:

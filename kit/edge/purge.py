@@ -5,7 +5,8 @@ the content of the edge's ``purge_secret_file``, and a JSON body
 ``{"keys": [...], "serial": N}``. A key is ``"USER/INDEX"`` (the index's root
 page), ``"USER/INDEX/PROJECT"`` (that project's pages in every
 representation; the name is PEP 503-normalised here too) or
-``"USER/INDEX/*"`` (everything cached for the index). The answer is
+``"USER/INDEX/*"`` (everything cached for the index), or ``"+user/USER"``
+(every read decision kept for USER's credentials). The answer is
 ``{"purged": count}``. No or a malformed Authorization header: 401; a wrong
 secret, or no usable secret file (missing, or breaking :mod:`kit.core.secrets`'
 rules, e.g. readable by every user): 403; a bad body: 400; one over 1 MiB: 413.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from kit.core import secrets
 from kit.core.errors import SecretError
-from kit.core.purge_keys import parse_key
+from kit.core.purge_keys import parse_key, parse_user_key
 
 __all__ = ["PurgeKey", "PurgeRefused", "read_secret", "secret_fix", "check_authorization", "parse_purge", "MAX_BODY"]
 
@@ -37,6 +38,8 @@ class PurgeKey:
     index: str  # "USER/INDEX"
     #: The normalised project; "" for the index's root page; None for everything of the index.
     project: str | None
+    #: For a key ``+user/USER``: USER, whose kept read decisions are dropped (index "" then).
+    user: str = ""
 
 
 class PurgeRefused(Exception):
@@ -103,6 +106,10 @@ def parse_purge(body: bytes) -> tuple[list[PurgeKey], int | None]:
         raise PurgeRefused(400, "purge \"serial\" must be an integer")
     keys = []
     for raw in data["keys"]:
+        user = parse_user_key(raw)
+        if user is not None:
+            keys.append(PurgeKey("", None, user))
+            continue
         try:
             keys.append(PurgeKey(*parse_key(raw)))  # the spelling devpi's plugin writes with kit.core.purge_keys
         except ValueError as bad:

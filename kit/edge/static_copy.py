@@ -276,17 +276,18 @@ def _unverified_links(body: bytes, content_type: str) -> list[str]:
 
 
 
-def _client(timeout: float):
+def _client(timeout: float, authorization: str = ""):
     import httpx
 
     # kit's rules (kit.http): no proxy from the environment, short timeouts; kept-alive
     # connections within one refresh (hundreds of small requests to one source).
     return httpx.Client(trust_env=False, follow_redirects=False,
+                        headers={"Authorization": authorization} if authorization else None,
                         timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT))
 
 
 def refresh(sources: list[str], indexes: list[str], folder: Path, *, outside_url: str = "",
-            timeout: float = READ_TIMEOUT, force: bool = False) -> CopyResult:
+            timeout: float = READ_TIMEOUT, force: bool = False, authorization: str = "") -> CopyResult:
     """Bring the static copy in ``folder`` up to date with the first of ``sources`` that answers.
 
     ``sources`` are devpi URLs in the order to try (the mirror first, then the
@@ -294,7 +295,8 @@ def refresh(sources: list[str], indexes: list[str], folder: Path, *, outside_url
     (``TEAM/private``); each gets its own projects and those of the copied
     indexes it inherits, so a team's page lists a sibling's packages as devpi
     does. ``outside_url`` is sent as X-Outside-Url (the edge's public URL), so
-    any absolute link names the edge. ``force`` re-reads every page even when
+    any absolute link names the edge. ``authorization``: the Authorization
+    header of the edge's reader when the indexes are private. ``force`` re-reads every page even when
     the serial did not move. Never raises for a source's failure: the returned
     result (also written to ``folder/STATUS.json``) lists the errors.
     """
@@ -309,7 +311,7 @@ def refresh(sources: list[str], indexes: list[str], folder: Path, *, outside_url
     force = force or damaged is not None
     problems: list[str] = []
     result = None
-    with _client(timeout) as client:
+    with _client(timeout, authorization) as client:
         for source in sources:
             attempt = CopyResult(indexes=indexes, source=source.rstrip("/"), attempted_at=time.time())
             try:

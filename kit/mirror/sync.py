@@ -118,6 +118,8 @@ def sync_mirror(site, *, say: Progress = quiet, dry_run: bool = False, repair: b
 
 def _refresh_static_copy(site, say: Progress) -> None:
     """The issue's promise: every sync also refreshes the edge's static copy of the team indexes."""
+    from kit.core.names import EDGE_READER
+    from kit.edge.auth import basic_header
     from kit.edge.static_copy import refresh
 
     answers = site.answers
@@ -127,7 +129,9 @@ def _refresh_static_copy(site, say: Progress) -> None:
     folder = site.path / "cluster" / config.static_copy_dir
     try:
         result = refresh(config.static_copy_sources, config.static_copy_indexes, folder,
-                         outside_url=config.public_url)
+                         outside_url=config.public_url,
+                         authorization=basic_header(EDGE_READER, answers.edge_read_password)
+                         if config.private_reads else "")
     except Exception as exc:  # the mirror is synced; a copy that cannot be written is said, not fatal
         say(f"static copy: not refreshed ({one_line(exc)})")
         return

@@ -75,7 +75,10 @@ def _upload_acme_utils(site: Path, say) -> None:
     cluster.up(say=lambda line: None)  # starts what is down; leaves the rest
     try:
         try:
-            project = DevpiAPI(f"http://127.0.0.1:{cluster.answers.master_port}").get("/web/private/acme-utils")
+            # As the operator: a new site's team index is not readable anonymously.
+            api = DevpiAPI(f"http://127.0.0.1:{cluster.answers.master_port}")
+            api.login("root", cluster.answers.admin_password)
+            project = api.get("/web/private/acme-utils")
         except DevpiError:
             project = None
         if project and "1.0" in project:

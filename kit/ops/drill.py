@@ -9,11 +9,15 @@ again. The drill never writes to an index.
 
 An install is what a user's client does: ``uv pip install`` (pip when uv is
 not found) of one project from the first team's index into a throw-away
-folder, with no cache and none of this machine's client settings.
+folder, with no cache and none of this machine's client settings. On a site
+whose indexes are private (``read_access`` team or site), the drill reads as
+that team, with its user and password in a netrc of its own (mode 0600,
+named by ``NETRC``): never on a command line.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -26,6 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from kit.core import http
 from kit.cluster.lifecycle import Cluster
@@ -37,8 +42,8 @@ from kit.core.tables import Column, table_lines
 from kit.site.folder import Site
 from kit.site.validate import project_name
 
-__all__ = ["Installs", "Phase", "DrillReport", "Installer", "installs_while", "drill_failover", "choose_project",
-           "report_lines", "PHASES"]
+__all__ = ["Installs", "Phase", "DrillReport", "Installer", "installs_while", "team_reader", "drill_failover",
+           "choose_project", "report_lines", "PHASES"]
 
 Say = Callable[[str], None]
 
@@ -51,8 +56,8 @@ CATCH_UP_TIMEOUT = 90.0
 #: Errors kept per loop of installs (the count is always whole).
 KEPT_ERRORS = 10
 #: Variables that would change what a client does or where it connects: the drill
-#: measures the site's edge, not this machine's client settings or proxy.
-_CLIENT_PREFIXES = ("PIP_", "UV_", "VIRTUAL_ENV", "PYTHONPATH", "CONDA_")
+#: measures the site's edge, not this machine's client settings, credentials or proxy.
+_CLIENT_PREFIXES = ("PIP_", "UV_", "VIRTUAL_ENV", "PYTHONPATH", "CONDA_", "NETRC")
 _PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
@@ -153,9 +158,13 @@ def _client_env(home: Path) -> dict[str, str]:
     return env
 
 
+def _site_of(where: "Cluster | Site | Path | str") -> Site:
+    return where.site if isinstance(where, Cluster) else where if isinstance(where, Site) else Site.find(Path(where))
+
+
 def _index_url(where: "Cluster | Site | Path | str") -> str:
     """The first team's simple index, through the edge (what its clients use)."""
-    site = where.site if isinstance(where, Cluster) else where if isinstance(where, Site) else Site.find(Path(where))
+    site = _site_of(where)
     answers = site.answers
     if "private" not in answers.setups or not answers.teams:
         setups = ",".join(dict.fromkeys((*answers.setups, "private")))
@@ -164,12 +173,33 @@ def _index_url(where: "Cluster | Site | Path | str") -> str:
     return f"{answers.base_url}/{answers.teams[0]}/private/+simple/"
 
 
-class Installer:
-    """Installs one project from one index into throw-away folders, timing each."""
+def team_reader(where: "Cluster | Site | Path | str") -> tuple[str, str] | None:
+    """Who the drill reads the first team's index as: (user, password) of that team, as its
+    members' netrc says, or None when the site's indexes are read anonymously (no credentials
+    sent, so the edge is measured as its anonymous clients see it)."""
+    answers = _site_of(where).answers
+    if answers.read_access == "anonymous" or not answers.teams:
+        return None
+    return answers.teams[0], answers.team_password(answers.teams[0])
 
-    def __init__(self, index_url: str, project: str):
+
+def _basic(reader: tuple[str, str] | None) -> dict[str, str]:
+    """The Authorization header for ``reader`` (in this process only: never on a command line)."""
+    if reader is None:
+        return {}
+    return {"Authorization": "Basic " + base64.b64encode(f"{reader[0]}:{reader[1]}".encode()).decode()}
+
+
+class Installer:
+    """Installs one project from one index into throw-away folders, timing each.
+
+    ``reader``: the (user, password) the installs read as, written to a netrc that only
+    this user can read; the clients find it through ``NETRC``."""
+
+    def __init__(self, index_url: str, project: str, reader: tuple[str, str] | None = None):
         self.index_url = index_url
         self.project = project
+        self.reader = reader
         uv = _uv()
         self.client = "uv" if uv else "pip"
         self._uv = uv
@@ -189,7 +219,7 @@ class Installer:
         deadline = time.monotonic() + seconds
         with tempfile.TemporaryDirectory(prefix="kit-drill-") as tmp_name:
             tmp = Path(tmp_name)
-            env = _client_env(tmp / "home")
+            env = self.env(tmp)
             number = 0
             while True:
                 number += 1
@@ -205,6 +235,20 @@ class Installer:
                 if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                     break
         return Installs.of(times, errors, failed)
+
+    def env(self, tmp: Path) -> dict[str, str]:
+        """The clients' environment, for installs in ``tmp``: with a reader, ``NETRC`` names
+        a netrc in ``tmp`` (mode 0600) that holds its password."""
+        env = _client_env(tmp / "home")
+        if self.reader is not None:
+            netrc = tmp / "netrc"
+            # Made 0600 before the password is written: no moment when another user could read it.
+            fd = os.open(netrc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(f"machine {urlsplit(self.index_url).hostname} login {self.reader[0]} "
+                          f"password {self.reader[1]}\n")
+            env["NETRC"] = str(netrc)
+        return env
 
     def _install(self, target: Path, env: dict, cwd: Path) -> str:
         """"" when the project was installed, else why not, in one line."""
@@ -225,7 +269,7 @@ def installs_while(site_or_cluster: "Cluster | Site | Path | str", project: str,
                    stop: threading.Event | None = None) -> Installs:
     """Install ``project`` from the site's first team index through the edge, back to back,
     for ``seconds`` (or until ``stop`` is set); the count, failures and times."""
-    return Installer(_index_url(site_or_cluster), project).loop(seconds, stop)
+    return Installer(_index_url(site_or_cluster), project, team_reader(site_or_cluster)).loop(seconds, stop)
 
 
 class _Background:
@@ -249,9 +293,9 @@ class _Background:
 # -- which project ------------------------------------------------------------------
 
 
-def _files(page_url: str) -> tuple[int, str]:
+def _files(page_url: str, auth: dict[str, str]) -> tuple[int, str]:
     """How many files a project's simple page lists, and the page's answer in words ("HTTP 404")."""
-    answer = http.get(page_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10)
+    answer = http.get(page_url, headers={"Accept": "application/vnd.pypi.simple.v1+json", **auth}, timeout=10)
     payload = answer.json() if answer.ok else None
     files = payload.get("files") if isinstance(payload, dict) else None
     return (len(files) if isinstance(files, list) else 0), answer.describe()
@@ -266,21 +310,22 @@ def choose_project(cluster: Cluster, project: str | None = None) -> str:
     one of ``private_projects``, then one the team uploaded, then any; :class:`DrillError` when none."""
     index = _index_url(cluster)
     team_index = index[: -len("+simple/")]
+    auth = _basic(team_reader(cluster))  # what the installs read as, so the same project is found
     if project is not None:
         project = project_name("--project", project)
-        count, answered = _files(f"{index}{project}/")
+        count, answered = _files(f"{index}{project}/", auth)
         if not count:
             why = "lists no file of it" if answered == "HTTP 200" else f"does not serve it ({answered})"
             raise DrillError(f"project {project!r}: {index} {why}; pass --project with a project that index "
                              f"serves, or leave --project out to take the first one it serves")
         return project
-    listed = http.get(index, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10)
+    listed = http.get(index, headers={"Accept": "application/vnd.pypi.simple.v1+json", **auth}, timeout=10)
     payload = listed.json() if listed.ok else None
     if not isinstance(payload, dict):
         raise DrillError(f"{index} does not answer ({listed.describe()}); see {cluster.site.command('status')}")
     every = [p.get("name") for p in _list(payload.get("projects")) if isinstance(p, dict)]
     # devpi's JSON view of the index names the projects uploaded to it (not those it inherits).
-    config = http.get(team_index, headers={"Accept": "application/json"}, timeout=10).json()
+    config = http.get(team_index, headers={"Accept": "application/json", **auth}, timeout=10).json()
     result = config.get("result") if isinstance(config, dict) else None
     own = sorted(_list(result.get("projects")) if isinstance(result, dict) else [], key=str)
     ordered = [name for name in (*cluster.answers.private_names, *own, *every) if isinstance(name, str) and name]
@@ -291,7 +336,7 @@ def choose_project(cluster: Cluster, project: str | None = None) -> str:
         seen.add(name)
         if len(seen) > 30:  # a big upstream listing: the first ones tell enough
             break
-        if _files(f"{index}{name}/")[0]:
+        if _files(f"{index}{name}/", auth)[0]:
             return name
     raise DrillError(f"{index} serves no project with files, so there is nothing to install; upload one "
                      f"(see the team's README) or pass --project NAME")
@@ -387,7 +432,7 @@ def drill_failover(cluster: Cluster, say: Say = print, *, project: str | None = 
     index_url = _index_url(cluster)  # a site without a team index is refused before anything else
     _check_up(cluster)
     project = choose_project(cluster, project)
-    installer = Installer(index_url, project)
+    installer = Installer(index_url, project, team_reader(cluster))
     report = DrillReport(cluster.answers.edge, project, [], installer.client)
     say(f"drill: installing {project} with {installer.client} from {installer.index_url} "
         f"(the {cluster.answers.edge} edge)")

@@ -2,7 +2,8 @@
 
 In a temporary folder it makes a site whose upstream is a folder with one
 sample package, starts the cluster, uploads a private package with the
-generated .pypirc, installs it through the edge with the generated pip.conf,
+generated .pypirc, installs it through the edge with the generated pip.conf
+(and the team's netrc: a new site's team index is readable by the team alone),
 kills the master, installs again, brings the master back and stops it all,
 saying at each step what it proves and how long it took.
 """
@@ -28,7 +29,8 @@ Say = Callable[[str], None]
 def _client_env(home: Path, **extra: str) -> dict[str, str]:
     """The clients run as a newcomer's would, without this machine's pip settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_"))}
-    env.update(HOME=str(home), PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
+    # PIP_NO_INPUT: a refused read fails with pip's own words, not a prompt for a user name.
+    env.update(HOME=str(home), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", **extra)
     return env
 
 
@@ -84,7 +86,8 @@ def run_tour(say: Say = print, keep: Path | None = None) -> float:
         cluster.up(say=lambda line: say(f"      {line}"))
         try:
             team = site / "teams" / "tour"
-            env = _client_env(tmp / "home", PIP_CONFIG_FILE=str(team / "pip.conf"))
+            # pip finds the team's password in its netrc (mode 0600), never on a command line.
+            env = _client_env(tmp / "home", PIP_CONFIG_FILE=str(team / "pip.conf"), NETRC=str(team / "netrc"))
 
             step(3, "twine upload with the generated .pypirc, through the edge",
                  "a team can publish a private package; the edge passes writes to the master")
@@ -93,7 +96,7 @@ def run_tour(say: Say = print, keep: Path | None = None) -> float:
                   "--disable-progress-bar", str(private)], env, "the upload")
             done("tour-private 1.0 is on tour/private")
 
-            step(4, "pip install with the generated pip.conf, through the edge",
+            step(4, "pip install with the generated pip.conf and netrc, through the edge",
                  "one index serves both the private package and the upstream one")
             who = _install(env, tmp / "target1")
             done(f"installed: {who}")

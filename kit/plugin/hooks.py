@@ -13,19 +13,26 @@ its setting is made:
   checks the two settings.
 * **One team per project** (``kit-one-team-per-project``): see
   :mod:`kit.plugin.ownership`.
+
+And one that is always on, and changes nothing for an index that does not
+ask: **private reads**, the index option ``acl_pkg_read`` asked of every
+read of the index's pages, JSON and files (:mod:`kit.plugin.reads`).
 """
 
 from __future__ import annotations
 
 from pluggy import HookimplMarker
 
+from kit.plugin import reads
 from kit.plugin.sender import Fanout, PurgeSender
 from kit.plugin.settings import check_urls, fatal, read_secret, secret_path
 from kit.plugin.watcher import ChangeWatcher, CommitFollower
 
 __all__ = [
-    "FEATURE", "devpiserver_add_parser_options", "devpiserver_get_features", "devpiserver_metrics",
-    "devpiserver_pyramid_configure",
+    "FEATURE", "devpiserver_add_parser_options", "devpiserver_authcheck_forbidden",
+    "devpiserver_authcheck_unauthorized", "devpiserver_get_features", "devpiserver_get_identity",
+    "devpiserver_identity_loaded", "devpiserver_indexconfig_defaults",
+    "devpiserver_metrics", "devpiserver_pyramid_configure", "devpiserver_stage_get_principals_for_pkg_read",
 ]
 
 hookimpl = HookimplMarker("devpiserver")
@@ -48,8 +55,9 @@ def devpiserver_add_parser_options(parser):
     group = parser.addgroup("kit ownership options")
     group.addoption(
         "--kit-one-team-per-project", action="store_true", default=False,
-        help="refuse an upload, registration or push of a project that another user's index in the "
-             "target index's bases already holds (kit's team indexes inherit each other).")
+        help="refuse an upload, registration or push of a project that another user's index already "
+             "holds, and hold each published name on root/names for the team indexes that do not "
+             "inherit the publisher's (kit's answer read_access = team).")
 
 
 @hookimpl
@@ -58,9 +66,64 @@ def devpiserver_get_features():
 
 
 @hookimpl
+def devpiserver_indexconfig_defaults(index_type):
+    from devpi_server.model import ACLList
+
+    # An ACLList: devpi then takes the option as it takes acl_upload (a list or "a,b").
+    return {reads.ACL_OPTION: ACLList([":ANONYMOUS:"])}
+
+
+@hookimpl
+def devpiserver_stage_get_principals_for_pkg_read(ixconfig):
+    return reads.principals(ixconfig)
+
+
+# Before devpi's own forbidden rule (403 to anonymous on files), which would hide the 401.
+@hookimpl(tryfirst=True)
+def devpiserver_authcheck_forbidden(request):
+    return reads.authcheck_forbidden(request)
+
+
+@hookimpl
+def devpiserver_authcheck_unauthorized(request):
+    return reads.authcheck_unauthorized(request)
+
+
+#: Passwords devpi verified in the last seconds (see kit.plugin.reads.VerifiedPasswords).
+VERIFIED = reads.VerifiedPasswords()
+
+
+# First: a password verified seconds ago with the same hash is not hashed again.
+@hookimpl(tryfirst=True)
+def devpiserver_get_identity(request, credentials):
+    given = reads.password_credentials(request, credentials)
+    if given is None:
+        return None
+    groups = VERIFIED.groups(*given, reads.password_hash(request, given[0]))
+    return None if groups is None else reads.CachedIdentity(given[0], groups)
+
+
+@hookimpl
+def devpiserver_identity_loaded(request, credential_plugin_name, identity_plugin_name, identity):
+    from devpi_server.view_auth import CredentialsIdentity
+
+    # devpi's own password check (not a token's, nor ours): remember that it passed.
+    if type(identity) is not CredentialsIdentity:
+        return
+    policy_credentials = request.registry["xom"].config.hook.devpiserver_get_credentials(request=request)
+    given = reads.password_credentials(request, policy_credentials)
+    if given is not None and given[0] == identity.username:
+        VERIFIED.remember(*given, reads.password_hash(request, given[0]), identity.groups)
+
+
+@hookimpl
 def devpiserver_pyramid_configure(config, pyramid_config):
     # Called while devpi builds its app: after its keys exist, before its
     # threads start, the time to register threads of our own.
+    from pyramid.events import ContextFound, NewResponse
+
+    pyramid_config.add_subscriber(reads.guard_reads, ContextFound)
+    pyramid_config.add_subscriber(reads.add_www_authenticate, NewResponse)
     args = config.args
     if getattr(args, "kit_one_team_per_project", False):
         # Under devpi's transaction tween: it reads the indexes as the view will see them.

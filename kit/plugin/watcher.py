@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kit.core.purge_keys import user_key
 from kit.plugin.keys import purge_keys
 from kit.plugin.sender import Fanout, PurgeSender
 
@@ -38,7 +39,7 @@ class ChangeWatcher:
         "PROJVERSION": "on_project_page",  # a version's data (requires_python, a release without files)
         "PROJNAMES": "on_project_list",  # projects added to or removed from a stage
         "MIRRORNAMESINIT": "on_mirror_names",  # a mirror's first list of upstream names
-        "USER": "on_user",  # a user's settings, which hold its indexes' settings
+        "USER": "on_user",  # a user's record: its password, its tokens (devpi-tokens) and its indexes' settings
     }
 
     def __init__(self, keyfs: Any, sender: "PurgeSender | Fanout"):
@@ -112,17 +113,26 @@ class ChangeWatcher:
     def on_user(self, ev: Any) -> None:
         user = ev.typedkey.params["user"]
         with self.keyfs.read_transaction(at_serial=ev.at_serial) as tx:
-            old = (self._before(tx, ev) or {}).get("indexes") or {}
+            before = self._before(tx, ev)
+            old = (before or {}).get("indexes") or {}
             new = (ev.value or {}).get("indexes") or {}
-            # A password or email change touches the same key and no page.
             changed = [name for name in old.keys() | new.keys() if old.get(name) != new.get(name)]
-            if not changed:
-                return
-            bases_of = self._bases_of(ev.at_serial)
             keys = set()
-            for name in changed:
-                keys |= purge_keys(f"{user}/{name}", "*", bases_of)
-        self.sender.add(keys, ev.at_serial)
+            if changed:
+                bases_of = self._bases_of(ev.at_serial)
+                for name in changed:
+                    keys |= purge_keys(f"{user}/{name}", "*", bases_of)
+            # Anything else of an existing user (password, tokens, or the user gone) may revoke a
+            # credential the edges have let in: they forget every read decision kept for it.
+            if before is not None and _credentials(before) != _credentials(ev.value):
+                keys.add(user_key(user))
+        if keys:
+            self.sender.add(keys, ev.at_serial)
+
+
+def _credentials(record: Any) -> dict:
+    """A user record without its indexes' settings (which change no credential)."""
+    return {k: v for k, v in (record or {}).items() if k != "indexes"}
 
 
 class CommitFollower:

@@ -7,6 +7,12 @@ exactly the files a site would have. Safe by default: one index only (never
 ``extra-index-url`` or a multi-index "best match" mode), no password in
 pip.conf, uv.toml or buildout.cfg, and ``trusted-host`` only where plain http
 goes to a host that is not loopback.
+
+When reading a team's index takes credentials (``read_access`` team or site),
+each client gets them its own way: ``netrc`` (mode 0600) for pip, uv, poetry,
+pdm and setuptools, ``.pypirc`` for twine and buildout, and ``ci.env`` names
+the CI secret variable ``KIT_TOKEN`` (expanded by the shell as it loads the
+file), never a password.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from kit.core.errors import AnswerError, ClientsError, OutDirError
 from kit.site.templating import render_template, write_private
 
 __all__ = ["team_context", "index_context", "render_team", "render_clients", "write_clients"]
+
+#: The file holding a team's read credentials (``machine HOST login TEAM password …``),
+#: for pip, uv, poetry, pdm and setuptools (through pip): ``NETRC=/path/to/netrc``.
+NETRC = "netrc"
 
 
 def _urls(simple_url: str) -> dict[str, Any]:
@@ -57,7 +67,32 @@ def team_context(answers: Answers, team: str) -> dict[str, Any]:
         env_name=team.upper().replace("-", "_"),
         ca_file="",  # the site CA's certificate, when kit made one (set by the site's render)
     )
+    context.update(read_credentials(context, answers.read_access if private else "anonymous"))
     return context
+
+
+#: The CI secret variable ci.env takes a team's token from (``kit token create --team TEAM``).
+TOKEN_VARIABLE = "KIT_TOKEN"
+
+
+def read_credentials(context: dict[str, Any], read_access: str) -> dict[str, Any]:
+    """What the team files need when reading takes credentials (``read_access``
+    team or site): the netrc's host, and the pieces of a URL whose password the
+    shell fills in from :data:`TOKEN_VARIABLE` when it loads ci.env."""
+    parts = urlsplit(context["index_url"])
+    host_and_path = parts.netloc.rpartition("@")[2] + parts.path
+    return {
+        "read_access": read_access,
+        "read_auth": read_access != "anonymous",
+        "token_variable": TOKEN_VARIABLE,
+        # netrc matches the host name alone, without the port.
+        "netrc_host": context["host"],
+        # The files the team index inherits lie under the mirror's URL: buildout
+        # sends .pypirc's credentials only to URLs a section's repository begins.
+        "mirror_url": f"{context['base_url']}/root/pypi/",
+        "url_before_token": f"{parts.scheme}://{context['team']}:",
+        "url_after_token": f"@{host_and_path}",
+    }
 
 
 #: Where credentials go instead of a URL, said when a URL holds some.
@@ -102,6 +137,8 @@ def index_context(
         env_name=team.upper().replace("-", "_"),
         ca_file="",
     )
+    # kit clients knows no password, so it writes no netrc: reads stay as the index allows.
+    context.update(read_credentials(context, "anonymous"))
     if "twine" in tools and not context["upload_url"]:
         raise ClientsError(
             f"cannot tell the upload URL of {index_url}; pass --upload-url URL or leave out --tool twine"
@@ -116,6 +153,8 @@ def render_team(context: dict[str, Any], dest: Path) -> None:
     for tool_file in TOOLS.values():
         if tool_file not in wanted:
             (dest / tool_file).unlink()
+    if not context.get("read_auth"):
+        (dest / NETRC).unlink()  # reads need no credentials: nothing to hold
 
 
 def render_clients(context: dict[str, Any], *, readme: bool = True) -> dict[str, str]:

@@ -121,6 +121,8 @@ def tls_files(answers: Answers) -> tuple[str, str]:
     if answers.tls_cert:
         return answers.tls_cert, answers.tls_key
     return f"../{SITE_TLS['cert']}", f"../{SITE_TLS['key']}"
+#: The edge's reader credentials ("kit-edge:PASSWORD"), relative to SITE/cluster.
+READ_CREDENTIALS_FILE = "edge-read-credentials"
 
 
 def edge_config(answers: Answers) -> EdgeConfig:
@@ -150,6 +152,10 @@ def edge_config(answers: Answers) -> EdgeConfig:
            else {}),
         **({"redirect_host": answers.bind_host, "redirect_port": answers.http_port}
            if answers.redirects and not shield else {}),
+        # Private reads: every read under /USER/INDEX/ is authorised by the origins'
+        # /+authcheck, and the edge reads as kit-edge (cluster/edge-read-credentials, 0600).
+        read_access=answers.read_access,
+        **({"read_credentials_file": READ_CREDENTIALS_FILE} if answers.read_access != "anonymous" else {}),
     )
 
 

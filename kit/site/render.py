@@ -121,6 +121,8 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
         "private_projects": list(answers.private_projects),
         "devpi_secret": site_secrets["devpi"],
         "purge_secret": site_secrets["purge"],
+        # cluster/edge-read-credentials: the devpi user the edge reads private indexes as.
+        "edge_read_password": answers.edge_read_password,
         # An https site with its own CA: each team's files point at the team folder's copy of it.
         "teams": [dict(team_context(answers, team), password_variable=IndexPlan.password_variable(team),
                        ca_file=str(site_dir / "teams" / team / "ca.pem") if answers.site_ca else "")

@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 #: Files holding secrets: mode 0600 wherever they land.
-SECRET_FILES = {".pypirc", "ci.env", "secrets.env", "devpi-secret", "edge-purge-secret", "kit.toml",
+SECRET_FILES = {".pypirc", "ci.env", "netrc", "secrets.env", "devpi-secret", "edge-purge-secret", "kit.toml",
+                "edge-read-credentials",
                 # The Varnish edge checks purges against the secret written into it.
                 "edge.vcl",
                 # The TLS keys: the site CA's, which never leaves the site folder, and the server's.

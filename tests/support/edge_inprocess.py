@@ -5,6 +5,7 @@ world of the edge's unit tests."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import hashlib
@@ -21,6 +22,14 @@ SECRET = "cd" * 32
 WHEEL = b"not really a wheel, but bytes with a digest\n" * 100
 WHEEL_PATH = "/web/private/+f/0ab/cdef0123456789/kitdemo-1.0-py3-none-any.whl"
 DIGEST = hashlib.sha256(WHEEL).hexdigest()
+#: The stand-in origin's users (a team each, and the edge's reader) and their passwords.
+USERS = {"web": "web-password", "data": "data-password", "kit-edge": "edge-password"}
+
+
+def basic(user: str, password: str | None = None) -> dict[str, str]:
+    """The Authorization header of ``user`` (with its password unless another is given)."""
+    raw = f"{user}:{USERS[user] if password is None else password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
 @dataclass
@@ -58,12 +67,35 @@ class Origin:
     serial: int = 1
     #: When set, page requests wait for it: a fetch held under way while clients keep asking.
     pages_wait_for: asyncio.Event | None = None
+    #: Reads private to the index's team and the edge's reader (devpi with kit's
+    #: plugin): /+authcheck answers, and every read under an index is enforced.
+    private: bool = False
+    users: dict = field(default_factory=lambda: dict(USERS))
+    #: Every answer 500 (a broken devpi): no origin answers, not even /+authcheck.
+    broken: bool = False
+
+    def may_read(self, authorization: str, index: str) -> int:
+        """200, 401 or 403 as devpi with kit's plugin answers these credentials for ``index``."""
+        scheme, _, encoded = authorization.partition(" ")
+        user, _, password = base64.b64decode(encoded or b"").decode().partition(":") if scheme == "Basic" else ("", "", "")
+        if not user or self.users.get(user) != password:
+            return 401
+        return 200 if user in (index.split("/")[0], "kit-edge") else 403
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.seen.append((request.method, request.raw_path, dict(request.headers)))
         path = request.raw_path
+        if self.broken:
+            return web.Response(status=500, text="broken\n")
         if path == "/+api":
             return web.json_response({"result": {}})
+        if path == "/+authcheck":
+            index = "/".join(request.headers.get("X-Original-URI", "").split("/")[1:3])
+            return web.Response(status=self.may_read(request.headers.get("Authorization", ""), index))
+        if self.private and request.method in ("GET", "HEAD") and path.count("/") >= 3:
+            status = self.may_read(request.headers.get("Authorization", ""), "/".join(path.split("/")[1:3]))
+            if status != 200:
+                return web.Response(status=status, text="devpi refuses\n")
         if "%ff" in path.lower():
             return web.Response(status=500, text="devpi cannot decode this path\n")
         if request.method == "POST":
@@ -120,18 +152,22 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, *, mirrors: int = 1):
-    """An edge in-process before one origin (master and, by default, the same origin as its mirror)."""
-    origin = Origin()
+async def running(tmp_path: Path, *, mirrors: int = 1, read_access: str = "anonymous", auth_ttl: float = 5.0):
+    """An edge in-process before one origin (master and, by default, the same origin as its mirror);
+    with ``read_access`` team, the origin enforces reads and the edge authorises them."""
+    origin = Origin(private=read_access != "anonymous")
     origin_server = RawTestServer(origin.handle, host="127.0.0.1")
     await origin_server.start_server()
     trap = await Listener().start()
     (tmp_path / "secret").write_text(SECRET)
     (tmp_path / "secret").chmod(0o600)  # as kit init writes it: the edge refuses one every user reads
+    (tmp_path / "reader").write_text(f"kit-edge:{USERS['kit-edge']}\n")
+    (tmp_path / "reader").chmod(0o600)
     url = f"http://127.0.0.1:{origin_server.port}"
     config = EdgeConfig(host="127.0.0.1", port=0, public_url="http://edge.test", master=url, mirrors=[url] * mirrors,
                         cache_dir=str(tmp_path / "cache"), purge_secret_file=str(tmp_path / "secret"),
-                        health_interval=3600)
+                        health_interval=3600, read_access=read_access, auth_ttl=auth_ttl,
+                        read_credentials_file=str(tmp_path / "reader"))
     edge = Edge(config)
     await edge.start()
     server = RawTestServer(edge.handle, host="127.0.0.1")

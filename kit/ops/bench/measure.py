@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 from kit.core.errors import BenchError, one_line
 from kit.core.report import plural
+from kit.site.templating import write_private
 from kit.ops.bench.client import Failures, connection, fetch, first_file
 from kit.ops.bench.report import shown
 from kit.ops.bench.result import ACCEPT, BENCH_INDEX, LISTED_PROJECT, LISTED_TIMEOUT, Row, Say, Settings, Target
@@ -66,14 +68,23 @@ def fetch_all(root_url: str, pages: list[str], target: str, failures: Failures) 
 # -- requests per second ---------------------------------------------------------------
 
 
-def wrk_rate(wrk: str, url: str, settings: Settings) -> tuple[float, int, str]:
-    """Requests/sec, failed requests (non-2xx/3xx and socket errors), and a problem ("" when none)."""
+def wrk_rate(wrk: str, url: str, settings: Settings, authorization: str = "") -> tuple[float, int, str]:
+    """Requests/sec, failed requests (non-2xx/3xx and socket errors), and a problem ("" when none).
+
+    ``authorization``: an Authorization header every request carries (an
+    authorised read); handed to wrk in a script file of mode 0600, never on its command line.
+    """
     argv = [wrk, "-t2", f"-c{settings.connections}", f"-d{settings.rate_seconds}s", "--latency",
             "-H", f"Accept: {ACCEPT}", url]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=settings.rate_seconds + 30)
-    except subprocess.TimeoutExpired:
-        return 0.0, 0, "wrk did not finish"
+    with tempfile.TemporaryDirectory(prefix="kit-bench-") as folder:
+        if authorization:
+            script = Path(folder) / "authorised.lua"
+            write_private(script, f'wrk.headers["Authorization"] = "{authorization}"\n', 0o600)
+            argv[1:1] = ["-s", str(script)]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=settings.rate_seconds + 30)
+        except subprocess.TimeoutExpired:
+            return 0.0, 0, "wrk did not finish"
     rate = re.search(r"Requests/sec:\s+([\d.]+)", proc.stdout)
     if proc.returncode != 0 or rate is None:
         return 0.0, 0, f"wrk exited {proc.returncode}: {one_line(proc.stderr or proc.stdout)}"
@@ -84,12 +95,13 @@ def wrk_rate(wrk: str, url: str, settings: Settings) -> tuple[float, int, str]:
     return float(rate.group(1)), failed, problem if failed else ""
 
 
-def python_rate(root_url: str, path: str, settings: Settings) -> tuple[float, int, str]:
+def python_rate(root_url: str, path: str, settings: Settings, authorization: str = "") -> tuple[float, int, str]:
     """The fallback without wrk: keep-alive connections from one asyncio loop (it saturates
-    its own core long before nginx or Varnish do)."""
+    its own core long before nginx or Varnish do); ``authorization`` as :func:`wrk_rate` takes it."""
     parts = urlsplit(root_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    request = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: {ACCEPT}\r\n\r\n".encode()
+    sent = f"Authorization: {authorization}\r\n" if authorization else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: {ACCEPT}\r\n{sent}\r\n".encode()
     done, failed, problems = [0], [0], []
 
     async def one(deadline: float) -> None:
@@ -160,6 +172,25 @@ def read_measurements(target: Target, pages: list[str], file_path: str, rows: di
         f"file p50 {shown(rows['file_p50'].values[name], 'ms')} ms, "
         f"{shown(rows['warm_page_rps'].values[name], 'req/s')} req/s on a warm page, "
         f"23 pages + 23 files in {shown(rows['fetch_23'].values[name], 's')} s")
+
+
+def authorised_rate(target: Target, page: str, rows: dict[str, Row], settings: Settings, wrk: str | None,
+                    failures: Failures, say: Say, authorization: str, team: str) -> None:
+    """req/s of the warm ``page`` with ``team``'s credentials (``authorization``, a Basic
+    header) at kit's edge, in the run that measured it anonymously; the ratio said."""
+    name = target.name
+    if wrk:
+        rate, failed, problem = wrk_rate(wrk, target.url + page, settings, authorization)
+    else:
+        rate, failed, problem = python_rate(target.url, page, settings, authorization)
+    if rate:
+        rows["warm_page_auth_rps"].values[name] = round(rate, 1)
+    if problem:
+        failures.add(name, f"authorised as {team}: {problem}", max(failed, 1))
+    anonymous = rows["warm_page_rps"].number(name)
+    share = f" ({rate / anonymous:.2f}× the anonymous warm page)" if rate and anonymous else ""
+    say(f"bench: {name}: {shown(rows['warm_page_auth_rps'].values[name], 'req/s')} req/s on a warm page "
+        f"authorised as team {team}{share}")
 
 
 # -- uploads: how soon a new file is listed ------------------------------------------

@@ -38,6 +38,9 @@ def table_lines(result: BenchResult) -> list[str]:
     if ratios:
         lines.append(f"req/s vs nginx ({'wrk' if tool == 'wrk' else 'python: not nginx real rate'}): "
                      + ", ".join(f"{name} {share:.2f}×" for name, share in ratios.items()))
+    share = result.authorised_share()
+    if share is not None:
+        lines.append(f"python edge, authorised warm page vs anonymous: {share:.2f}×")
     if tool != "wrk":
         lines.append(f"req/s measured by {tool}")
     lines.append(f"{plural(result.cores, 'core')}, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")

@@ -87,6 +87,9 @@ ROWS = (
     ("file_p50", "file latency p50", "ms"),
     ("file_p99", "file latency p99", "ms"),
     ("warm_page_rps", "warm page", "req/s"),
+    # The same page with a team's Basic credentials: kit's edge decides each read
+    # itself (read_access team or site), so this is what private reads cost.
+    ("warm_page_auth_rps", "authorised page", "req/s"),
     ("fetch_23", "23 pages + 23 files", "s"),
     ("listed_p50", "upload→listed p50", "s"),
     ("listed_p99", "upload→listed p99", "s"),
@@ -129,6 +132,11 @@ class BenchResult:
         return {t.name: rates.number(t.name) / ceiling for t in self.targets
                 if t.name != NGINX and rates.number(t.name) is not None}
 
+    def authorised_share(self) -> float | None:
+        """kit's edge's authorised warm-page req/s as a share of its anonymous ones (None unmeasured)."""
+        authorised, anonymous = self.row("warm_page_auth_rps").number(PYTHON), self.row("warm_page_rps").number(PYTHON)
+        return authorised / anonymous if authorised is not None and anonymous else None
+
     def as_dict(self) -> dict:
         return {
             "site": self.site, "edge": self.edge, "cores": self.cores, "duration": round(self.duration, 2),
@@ -136,5 +144,7 @@ class BenchResult:
             "targets": [{"name": t.name, "url": t.url, "running": t.running, "note": t.note} for t in self.targets],
             "rows": [{"key": r.key, "label": r.label, "unit": r.unit, "values": r.values} for r in self.rows],
             "ratios_to_nginx": {name: round(value, 3) for name, value in self.ratios().items()},
+            "authorised_to_anonymous": (None if self.authorised_share() is None
+                                        else round(self.authorised_share(), 3)),
             "errors": self.errors,
         }

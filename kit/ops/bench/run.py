@@ -13,7 +13,9 @@ from kit.core.errors import BenchError, ClusterError
 from kit.core.processes import system_program
 from kit.core.report import plural
 from kit.ops.bench.client import Failures
-from kit.ops.bench.measure import installs_with_master_killed, percentile, read_measurements, upload_to_listed
+from kit.ops.bench.measure import (
+    authorised_rate, installs_with_master_killed, percentile, read_measurements, upload_to_listed,
+)
 from kit.ops.bench.result import (
     BENCH_INDEX, LISTED_PROJECT, MASTER, NGINX, NGINX_HINT, PROJECTS, PYTHON, ROWS, VARNISH, WRK_HINT, BenchResult, Row,
     Say, Settings, Target,
@@ -129,6 +131,7 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
             for target in targets:
                 if target.running:
                     read_measurements(target, pages, file_paths[0], rows, settings, wrk, failures, say)
+            _authorised_row(cluster, targets, pages[0], rows, settings, wrk, failures, say)
             version = 0
             site_edge = cluster.service("edge").local_url
             for target in [t for t in targets if t.purged]:
@@ -164,6 +167,28 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
             rows["failed_requests"].values[target.name] = failures.counts.get(target.name, 0)
     return BenchResult(str(cluster.site.path), cluster.answers.edge, targets, list(rows.values()), tools,
                        os.cpu_count() or 1, time.monotonic() - started, settings, failures.errors)
+
+
+def _authorised_row(cluster, targets: list[Target], page: str, rows: dict[str, Row], settings: Settings,
+                    wrk: str | None, failures: Failures, say: Say) -> None:
+    """The warm page with the first team's Basic credentials at kit's edge, when reads are
+    private (read_access team or site); the other columns say why they have no such row."""
+    from kit.edge.auth import basic_header
+
+    answers = cluster.answers
+    row = rows["warm_page_auth_rps"]
+    python = next(t for t in targets if t.name == PYTHON)
+    for target in targets:
+        if target.name != PYTHON and target.running:
+            row.values[target.name] = "n/a: kit's edge decides who reads"
+    if answers.read_access == "anonymous" or not answers.teams:
+        if python.running:
+            row.values[PYTHON] = "n/a: reads are anonymous (read_access)"
+        return
+    if python.running:
+        team = answers.teams[0]
+        authorised_rate(python, page, rows, settings, wrk, failures, say,
+                        basic_header(team, answers.team_password(team)), team)
 
 
 def _running(targets: list[Target], name: str, url: str) -> None:

@@ -14,6 +14,7 @@ class Hints:
     up: str = "kit up"
     status: str = "kit status"
     init: str = "kit init"
+    down: str = "kit down"
 
 
 @dataclass

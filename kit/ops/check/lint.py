@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from kit.ops.check.findings import Finding, Hints
+from kit.ops.check.findings import Finding, Hints, and_
 from kit.ops.check.site_files import mode_problems, open_to_others
 from kit.ops.check.team_files import READ_SIDE_FILES, TeamFolder, Unreadable, laid_out, poetry_sources, urls_of
 from kit.site.answers import is_loopback
 
-SECRET_NAMES = (".pypirc", "ci.env")
+SECRET_NAMES = (".pypirc", "ci.env", "netrc")
 _CREDENTIAL_URL = re.compile(r"://[^/@\s]+:[^/@\s]*@")
 
 
@@ -57,7 +57,7 @@ def _lint_team(team: str, files: TeamFolder, regenerate: str) -> list[Finding]:
     if present:
         add("secrets not world-readable", mode_problems(open_to_others(files.path, present)),
             "chmod 600 " + " ".join(f"{files.path}/{n}" for n in present),
-            " and ".join(present) + (" is" if len(present) == 1 else " are") + " mode 0600")
+            and_(present) + (" is" if len(present) == 1 else " are") + " mode 0600")
 
     # plain http only on loopback
     problems = []
@@ -107,9 +107,17 @@ def _pip_conf(files: TeamFolder) -> list[str]:
 def _ci_env(files: TeamFolder) -> list[str]:
     env = files.env("ci.env")
     problems = [f"ci.env sets {name}" for name in _ENV_EXTRA if env.get(name)]
-    if len({env[name] for name in _ENV_INDEX if env.get(name)}) > 1:
+    if len({_index_of(env[name]) for name in _ENV_INDEX if env.get(name)}) > 1:
         problems.append("ci.env names more than one index")
     return problems
+
+
+def _index_of(value: str) -> str:
+    """The index a variable names, without what differs between tools saying
+    the same index: uv's ``NAME=`` before the URL, the user and password in it."""
+    url = re.sub(r"^[A-Za-z0-9_-]+=(?=[A-Za-z][A-Za-z0-9+.-]*://)", "", value)
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _uv_toml(files: TeamFolder) -> list[str]:

@@ -1,8 +1,13 @@
 """A team's files against the running site, through the URLs they hold: the
-index answers, a package resolves, the .pypirc's user may upload."""
+index answers (with the netrc's credentials where reading takes them), a
+package resolves, another team and anonymous requests are refused as
+``read_access`` says, the .pypirc's user may upload."""
 
 from __future__ import annotations
 
+import base64
+import json
+import netrc
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -15,21 +20,41 @@ from kit.ops.check.team_files import TeamFolder, Unreadable, urls_of
 #: read timeout (10 s) before falling over to the mirror: wait a little longer.
 THROUGH_EDGE_TIMEOUT = 12.0
 
+#: A user name and password, as a netrc gives them.
+Credentials = tuple[str, str]
 
-def _http(url: str) -> tuple[int, bytes]:
-    answer = http.get(url, timeout=THROUGH_EDGE_TIMEOUT)
+
+def _http(url: str, credentials: Credentials | None = None, accept: str | None = None) -> tuple[int, bytes]:
+    headers = {"Accept": accept} if accept else {}
+    if credentials:
+        pair = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {pair}"
+    answer = http.get(url, headers=headers or None, timeout=THROUGH_EDGE_TIMEOUT)
     return answer.status, answer.body
 
 
+def read_credentials(folder: Path, url: str) -> Credentials | None:
+    """The user and password the team's ``netrc`` gives ``url``'s host, read as
+    pip, uv, poetry and pdm read it (None: no netrc, or no entry for the host)."""
+    try:
+        entry = netrc.netrc(str(folder / "netrc")).authenticators(urlsplit(url).hostname or "")
+    except (OSError, netrc.NetrcParseError):
+        return None
+    return (entry[0], entry[2]) if entry else None
+
+
 def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints(),
-              cluster: ClusterState | None = None) -> list[Finding]:
+              cluster: ClusterState | None = None, read_access: str = "anonymous",
+              stranger: tuple[str, Path] | None = None) -> list[Finding]:
     """The team's files against the running cluster, through the URLs they hold.
 
     ``cluster``: what :func:`~kit.ops.check.cluster.cluster_findings` found of
     the site's own cluster (None for a site without one). With nothing
     running, only what needs no server is checked (the rest would fail for
     one reason already said); with services down, a failure names them and
-    ``kit up`` as its fix.
+    ``kit up`` as its fix. ``read_access`` is the site's answer (team, site
+    or anonymous); ``stranger``: another team and its folder, whose netrc
+    must be refused under ``team``.
     """
     up, regenerate = hints.up, hints.init
     files = TeamFolder(folder)
@@ -51,11 +76,23 @@ def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints
     index_url = next((u[0] for u in urls.values() if u and u[0]), "")
     if not index_url:
         return [Finding(team, "index answers", False, "no client file names an index", f"regenerate with: {regenerate}")]
-    code, _ = _http(index_url)
-    findings.append(Finding(team, "index answers", code == 200, f"{index_url} → HTTP {code or 'no answer'}",
-                            "" if code == 200 else cause("edge", "master", "mirror") or f"start the cluster: {up}"))
+    credentials = None
+    if read_access != "anonymous":
+        credentials = read_credentials(folder, index_url)
+        if credentials is None:
+            return [Finding(team, "index answers", False, f"netrc gives no credentials for {urlsplit(index_url).hostname}",
+                            f"regenerate it with: {regenerate}")]
+    code, _ = _http(index_url, credentials)
+    as_whom = f" as {credentials[0]}" if credentials else ""
+    fix = cause("edge", "master", "mirror") or f"start the cluster: {up}"
+    if code in (401, 403) and credentials:
+        fix = f"the netrc's password is not the team's: regenerate it with {regenerate}"
+    findings.append(Finding(team, "index answers", code == 200, f"{index_url}{as_whom} → HTTP {code or 'no answer'}",
+                            "" if code == 200 else fix))
+    if code == 200:
+        findings += _refusals(team, index_url, read_access, stranger, hints)
     if package:
-        code, body = _http(f"{index_url}{package}/")
+        code, body = _http(f"{index_url}{package}/", credentials)
         page = body.decode(errors="replace")
         ok = code == 200 and (".whl" in page or ".tar.gz" in page)
         findings.append(Finding(team, "package resolves", ok, f"{package} → HTTP {code or 'no answer'}",
@@ -66,6 +103,28 @@ def live_team(team: str, folder: Path, package: str | None, hints: Hints = Hints
         if not upload.ok and cause("edge", "master"):  # uploads need the master, through the edge
             upload.fix = cause("edge", "master")
         findings.append(upload)
+    return findings
+
+
+def _refusals(team: str, index_url: str, read_access: str, stranger: tuple[str, Path] | None,
+              hints: Hints) -> list[Finding]:
+    """Who must not read the team's index: anonymous requests (401) unless reads
+    are open; another team (403) when each team reads only its own index."""
+    index = "/".join(s for s in urlsplit(index_url).path.split("/") if s and not s.startswith("+"))
+    restart = (f"the master and mirror do not enforce read_access = {read_access}: restart them with kit's "
+               f"plugin ({hints.down} && {hints.up})")
+    if read_access == "anonymous":
+        return [Finding(team, "anonymous reads", True, f"{index} is open to anyone (read_access = anonymous)")]
+    code, _ = _http(index_url)
+    findings = [Finding(team, "anonymous refused", code == 401,
+                        f"without credentials → HTTP {code or 'no answer'}" if code != 200
+                        else f"{index} is readable without credentials (HTTP 200)", "" if code == 401 else restart)]
+    other = read_credentials(stranger[1], index_url) if read_access == "team" and stranger else None
+    if other:
+        code, _ = _http(index_url, other)
+        findings.append(Finding(team, "other teams refused", code == 403,
+                                f"as {stranger[0]} → HTTP {code or 'no answer'}" if code != 200
+                                else f"team {stranger[0]} can read {index} (HTTP 200)", "" if code == 403 else restart))
     return findings
 
 
@@ -118,9 +177,12 @@ def _check_upload_credentials(team: str, files: TeamFolder, up: str, regenerate:
     except DevpiError as exc:
         return Finding(team, _UPLOAD, False, str(exc).strip(),
                        f"{up}, or regenerate .pypirc with {regenerate} if the password changed")
+    # Asked as the user, with the password: an index only its team may read answers
+    # nobody else, and the edge authorises a read by its Authorization header alone.
+    code, body = _http(f"{target.root}/{index}", (user, target.password), accept="application/json")
     try:
-        found = api.get(f"/{index}")
-    except DevpiError:
+        found = json.loads(body).get("result") if code == 200 else None
+    except (ValueError, AttributeError):
         found = None
     acl = found.get("acl_upload", []) if isinstance(found, dict) else []
     ok = user in acl or ":ANONYMOUS:" in acl

@@ -48,16 +48,21 @@ def check_site(
     site = Site.find(site_dir)
     if package is None and live:
         package = default_package(site.answers.upstream)
-    hints = Hints(site.command("up"), site.command("status"), site.command("init"))
+    hints = Hints(site.command("up"), site.command("status"), site.command("init"), site.command("down"))
     findings, cluster = [], None
     teams_dir = site.path / "teams"
     folders = sorted(p for p in teams_dir.iterdir() if p.is_dir()) if teams_dir.is_dir() else []
     if live:
         findings, cluster = cluster_findings(site)
-    for folder in folders:
+    # Without a private index, every team reads the mirror, as open as it always was.
+    read_access = site.answers.read_access if "private" in site.answers.setups else "anonymous"
+    for number, folder in enumerate(folders):
         findings += lint_team(folder.name, folder, hints)
         if live and not (cluster and cluster.hung):  # through a hung service, each call would wait for its timeout
-            findings += live_team(folder.name, folder, package, hints, cluster)
+            # The next team (round the list) tries to read this team's index.
+            stranger = folders[(number + 1) % len(folders)] if len(folders) > 1 else None
+            findings += live_team(folder.name, folder, package, hints, cluster, read_access,
+                                  (stranger.name, stranger) if stranger else None)
     # An https site's certificates: named within 14 days of their end, with how to renew them.
     # (A warning until it has expired: then every client is refused.)
     findings += [Finding("site", "TLS certificates", False, problem, fix, warning=" expired on " not in problem)

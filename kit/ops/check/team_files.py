@@ -27,13 +27,18 @@ class Unreadable(Exception):
 
 
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+#: The one expansion a team's ci.env may hold: a CI secret variable of kit's
+#: (``${KIT_TOKEN}``), filled in by the shell as the job loads the file.
+_SECRET_REFERENCE = re.compile(r'"\$\{KIT_[A-Z0-9_]+\}"|\$\{KIT_[A-Z0-9_]+\}')
 
 
 def _env_values(name: str, text: str) -> dict[str, str]:
     """The variables of an env file, parsed the way sh assigns them, never run.
 
     A line that is not a plain ``KEY=word`` (a command, ``$(…)``, a second
-    word) would do something else when sourced: the file is unreadable.
+    word) would do something else when sourced: the file is unreadable. The
+    one expansion allowed is a reference to a CI secret variable of kit's,
+    ``${KIT_TOKEN}``, kept as written in the value.
     """
     values = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -45,7 +50,7 @@ def _env_values(name: str, text: str) -> dict[str, str]:
             words = shlex.split(match.group(2), comments=True) if match else None
         except ValueError:
             words = None
-        unquoted = match and re.search(r"[$`]", re.sub(r"'[^']*'", "", match.group(2)))
+        unquoted = match and re.search(r"[$`]", _SECRET_REFERENCE.sub("", re.sub(r"'[^']*'", "", match.group(2))))
         if words is None or len(words) > 1 or unquoted:
             raise Unreadable(name, f"line {number} is not a plain KEY=value assignment; "
                              "sourced, it would run or expand something")

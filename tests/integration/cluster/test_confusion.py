@@ -9,6 +9,8 @@ in ``private_projects`` before any team uploaded it).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.request
 
@@ -16,7 +18,7 @@ import pytest
 
 from kit.ops.sample import make_wheel
 from tests.conftest import BIN, clean_env, kit_cmd, run
-from tests.support.cluster import stop_cluster, edge_url, make_site, pids
+from tests.support.cluster import alive, edge_url, make_site, pids, restored, stop_cluster
 from tests.support.clients import new_venv
 
 NAMES_INDEX = "root/names"  # the site-wide stage that reserves the private names
@@ -132,22 +134,31 @@ def test_the_owning_team_publishes_its_given_name_and_every_team_gets_it(site, t
 
 
 def test_check_strict_fails_when_a_name_is_on_two_teams(site, tmp_path):
-    """How two teams can still hold one name: an operator took acme's index out of web's bases
-    for a while (the plugin compares only indexes whose files would mix), web uploaded, and
-    kit up put the bases back. kit check warns; kit check --strict, for CI, fails.
-    (The module's last test: web's file stays, the index is not volatile.)"""
-    from kit.cluster.devpi import DevpiAPI
-    from kit.site.folder import Site
-
+    """How two teams can still hold one name: the master ran for a while without kit's rule
+    (``kit-one-team-per-project`` taken out of master.yml, which the plugin now applies across
+    every index), web uploaded, and the rule came back. kit check warns; kit check --strict,
+    for CI, fails. (The module's last test: web's file stays, the index is not volatile.)"""
     site, env = site
-    answers = Site.load(site).answers
-    api = DevpiAPI(f"http://127.0.0.1:{answers.master_port}")
-    api.login("root", answers.admin_password)
-    current = api.get("/web/private")
-    api.patch("/web/private", {**{k: v for k, v in current.items() if k not in ("projects", "type")},
-                               "bases": ["root/names", "root/pypi"]})
-    twine(site, env, "web", make_wheel(tmp_path / "dist", "acme-utils", "1.1", marker="web"))
-    run(kit_cmd("up", str(site)), env=env)  # the bases back
+    config = site / "cluster" / "master.yml"
+    text = config.read_text()
+    rule = "  kit-one-team-per-project: true\n"
+    assert rule in text
+
+    def restart_master() -> None:
+        pid = pids(site)["master"]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        restored(site, env)
+
+    config.write_text(text.replace(rule, ""))
+    try:
+        restart_master()
+        twine(site, env, "web", make_wheel(tmp_path / "dist", "acme-utils", "1.1", marker="web"))
+    finally:
+        config.write_text(text)
+        restart_master()
     proc = run(kit_cmd("check", str(site)), env=env)
     assert "one team per project" in proc.stdout and "acme-utils is published by web and acme" in proc.stdout
     assert "0 failed" in proc.stdout and "warn" in proc.stdout

@@ -243,6 +243,10 @@ def test_a_healthy_cluster_shows_each_service_the_lag_the_origins_and_the_static
     assert row(proc.stdout, "cluster", "edge sees its origins")[:2] == ("pass", "master in use, mirror in use")
     result, detail, _ = row(proc.stdout, "cluster", "static copy fresh")
     assert result == "pass" and re.match(r"refreshed \d+ s ago \(serial \d+, \d+ projects?, \d+ files?\)", detail), detail
+    # Open reads are what this site's answers ask for: said, not a failure.
+    assert row(proc.stdout, "web", "anonymous reads") == (
+        "pass", "web/private is open to anyone (read_access = anonymous)", "")
+    assert "anonymous refused" not in proc.stdout and not (site / "teams" / "web" / "netrc").exists()
     assert re.search(r"^\d+ passed, 0 failed$", proc.stdout, re.M)
 
 

@@ -10,18 +10,33 @@ import pytest
 
 from kit.ops.drill import installs_while
 from tests.conftest import PRIVATE, clean_env, interrupted_at, kit_cmd, run
-from tests.support.cluster import make_site, pids, running_site, status, team_upload
+from tests.support.cluster import front_url, make_site, pids, running_site, status, team_upload
 from tests.support.cluster import varnish_edge
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, dists):
-    """A running cluster whose team index web/private holds the team's own kitdemo-private."""
+    """A running cluster whose team index web/private holds the team's own kitdemo-private,
+    readable by the team alone (a new site's default): the drill must read as the team."""
     root = tmp_path_factory.mktemp("drill")
     env = clean_env(root / "home")
-    with running_site(root, env, dists.upstream_folder) as (site, _):
+    with running_site(root, env, dists.upstream_folder, "--set", "read_access=team") as (site, _):
         team_upload(site, env, dists.private)
         yield site, env
+
+
+def test_the_team_index_is_private_and_the_drill_reads_it_as_the_team(cluster):
+    """Without credentials the edge refuses the page the drill installs from; the drill's
+    own reads (which project, then the installs) are the team's."""
+    from kit.cluster.lifecycle import Cluster
+    from kit.core import http
+    from kit.ops.drill import choose_project
+
+    site, _ = cluster
+    assert http.get(f"{front_url(site)}/web/private/+simple/{PRIVATE}/", timeout=10).status == 401
+    assert choose_project(Cluster.load(site)) == PRIVATE
+    installs = installs_while(site, PRIVATE, 0.3)
+    assert installs.count >= 1 and installs.failed == 0, installs.errors
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -100,14 +115,17 @@ def test_drill_refuses_a_cluster_that_is_not_up(tmp_path, dists):
 
 
 def test_drill_failover_through_the_varnish_edge(tmp_path, dists):
-    """The same drill with Varnish as the edge (kit's edge its shield): nothing fails either."""
+    """The same drill with Varnish as the edge (kit's edge its shield), on a site whose team
+    index the team alone reads: nothing fails either."""
     from kit.cluster.varnish import INSTALL_HINT, varnishd_path
+    from kit.core import http
 
     if varnishd_path() is None:
         pytest.skip(f"varnishd not installed: {INSTALL_HINT}")
     env = clean_env(tmp_path / "home")
-    with running_site(tmp_path, env, dists.upstream_folder, *varnish_edge()) as (site, _):
+    with running_site(tmp_path, env, dists.upstream_folder, *varnish_edge(), "--set", "read_access=team") as (site, _):
         team_upload(site, env, dists.private)
+        assert http.get(f"{front_url(site)}/web/private/+simple/{PRIVATE}/", timeout=10).status == 401
         proc = run(kit_cmd("drill", "failover", str(site), "--outage", "1", "--json"), env=env, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         report = json.loads(proc.stdout)

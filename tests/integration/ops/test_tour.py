@@ -16,6 +16,9 @@ def test_tour_runs_offline_and_leaves_no_process(tmp_path):
     assert "is dead and pip still installed" in out
     assert "Tour finished in" in out
     site = tmp_path / "tour" / "site"
+    # A new site's default: the tour's installs read the team index as the team (its netrc).
+    assert 'read_access = "team"' in (site / "kit.toml").read_text()
+    assert "pip install with the generated pip.conf and netrc, through the edge" in out
     leftover = [pid for pid in pids(site).values() if alive(pid)]
     assert leftover == [] and pids(site) == {}
     assert processes_under(tmp_path / "tour") == []

@@ -2,7 +2,8 @@
 replica both running the plugin: an upload purges its index and every index
 inheriting it, a new release and a removal purge the project pages, new
 upstream links on the mirror purge, an index setting change purges the whole
-index and its inheritors, a password change purges nothing.
+index and its inheritors, a password change purges only the user's read
+decisions (``+user/USER``), and so do a token made and deleted.
 
 The ``site`` fixture (conftest.py) starts them; a stand-in edge for each
 (tests/support/plugin.py) records the purges.
@@ -78,10 +79,11 @@ def test_an_index_setting_change_purges_the_whole_index_and_its_inheritors(site)
     assert not {"root/pypi/*", "data/other/*"} & site.purges.keys(since)
 
 
-def test_a_password_change_purges_nothing(site):
-    """The user key holds passwords too; only index settings matter. Proven
-    with a later change elsewhere: devpi replays commits in order, so once
-    its purge has arrived, one for the password change would have too."""
+def test_a_password_change_purges_the_users_read_decisions_and_no_page(site):
+    """The user key holds passwords too: a change of one purges ``+user/USER``
+    (what the edges let in with the old one), and no page. Proven with a later
+    change elsewhere: devpi replays commits in order, so once its purge has
+    arrived, any other for the password change would have too."""
     before = site.purges.mark()
     with api_client() as client:
         answer = client.patch(f"{site.master.url}/data", headers=site.auth["root"], json={"password": "other-pw-1"})
@@ -89,4 +91,22 @@ def test_a_password_change_purges_nothing(site):
         answer = client.patch(f"{site.master.url}/acme/private", headers=site.auth["root"], json=["title=changed"])
         assert answer.status_code == 200, answer.text
     site.purges.wait_for({"acme/private/*"}, before)
-    assert site.purges.keys(before) == {"acme/private/*"}
+    assert site.purges.keys(before) == {"+user/data", "acme/private/*"}
+    # The replica replays the change and tells its edges too.
+    site.replica_purges.wait_for({"+user/data"})
+
+
+def test_a_token_made_or_deleted_purges_the_users_read_decisions(site):
+    """devpi-tokens keeps a user's tokens in its record: a deleted token must not stay let in at an edge."""
+    with api_client() as client:
+        before = site.purges.mark()
+        made = client.post(f"{site.master.url}/acme/+token-create", headers=site.auth["root"], json={})
+        assert made.status_code == 200, made.text
+        site.purges.wait_for({"+user/acme"}, before)
+        tokens = client.get(f"{site.master.url}/acme/+tokens", headers=site.auth["root"]).json()["result"]["tokens"]
+        deleting = site.purges.mark()
+        for token_id in tokens:
+            assert client.delete(f"{site.master.url}/acme/+tokens/{token_id}", headers=site.auth["root"]).status_code == 200
+    site.purges.wait_for({"+user/acme"}, deleting)
+    assert site.purges.keys(deleting) == {"+user/acme"}
+    site.replica_purges.wait_for({"+user/acme"})

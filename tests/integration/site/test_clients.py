@@ -271,8 +271,10 @@ def test_server_files_with_the_default_upstream(tmp_path):
     """upstream = pypi: init.sh lets devpi create its own built-in root/pypi,
     create-indexes.sh adds root/names and the team index on top. Nothing asks
     the upstream, and no password is ever on a command line."""
+    import base64
     import json
     import tomllib
+    import urllib.error
     import urllib.request
 
     from tests.conftest import FAST_DEVPI, clean_env, free_port, kit_cmd, wait_http
@@ -304,10 +306,20 @@ def test_server_files_with_the_default_upstream(tmp_path):
         assert "team/private: private index of team team, inherits root/names, root/pypi" in out
         assert "root/names: reserves team-secret" in out
 
-        def config(index: str) -> dict:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/{index}", headers={"Accept": "application/json"})
+        def config(index: str, auth: str | None = "root:" + password) -> dict:
+            # A new site's indexes are read with credentials only (read_access = team): root's here.
+            headers = {"Accept": "application/json"}
+            if auth:
+                headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/{index}", headers=headers)
             with urllib.request.urlopen(request) as response:
                 return json.loads(response.read())["result"]
+
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            config("team/private", auth=None)
+        edge_password = (server_dir / "secrets.env").read_text().split("KIT_EDGE_READ_PASSWORD=")[1].split()[0]
+        assert config("team/private", auth="kit-edge:" + edge_password.strip("'"))["acl_pkg_read"] == ["team", "kit-edge"]
+        assert config("root/pypi")["acl_pkg_read"] == config("root/names")["acl_pkg_read"] == [":AUTHENTICATED:"]
 
         assert config("root/pypi")["type"] == "mirror" and config("root/pypi")["title"] == "PyPI"  # devpi's own
         team = config("team/private")

@@ -89,10 +89,11 @@ def test_a_key_reads_back_as_it_was_written(index, project, text):
     assert parse_key(text) == (index, project if project in ("", None) else "kit-demo-purge")
 
 
-@pytest.mark.parametrize("raw", ["web", "web/private/six/extra", "web//six", "/private", 3, None])
-def test_the_edge_refuses_what_is_no_key_naming_the_three_forms(raw):
+@pytest.mark.parametrize("raw", ["web", "web/private/six/extra", "web//six", "/private", 3, None,
+                                 "+user/", "+user/web/private", "+other/web"])
+def test_the_edge_refuses_what_is_no_key_naming_the_four_forms(raw):
     with pytest.raises(PurgeRefused) as refused:
         parse_purge(json.dumps({"keys": [raw]}).encode())
     assert refused.value.status == 400
     assert refused.value.message == (
-        f"bad purge key {raw!r}: expected USER/INDEX, USER/INDEX/PROJECT or USER/INDEX/*")
+        f"bad purge key {raw!r}: expected USER/INDEX, USER/INDEX/PROJECT, USER/INDEX/* or +user/USER")

@@ -22,6 +22,9 @@ def test_a_minimal_edge_json_starts_a_plain_edge_before_its_master(tmp_path):
     assert (config.page_ttl, config.retry_after, config.access_log) == (5.0, 5.0, False)
     assert (config.static_copy_dir, config.public_mirror_dir) == ("", "")  # neither served unless asked
     assert config.static_copy_sources == [MINIMAL["master"]]
+    # Reads as today: no question asked, no reader's credentials needed.
+    assert (config.read_access, config.private_reads, config.read_credentials_file) == ("anonymous", False, "")
+    assert config.auth_ttl == 5.0
 
 
 def test_what_is_written_is_what_is_read(tmp_path):
@@ -43,8 +46,13 @@ def test_what_is_written_is_what_is_read(tmp_path):
     (json.dumps({**MINIMAL, "mirrors": "http://127.0.0.1:3997"}), "mirrors must be a list of text"),
     (json.dumps({**MINIMAL, "access_log": "yes"}), 'access_log must be true or false, not "yes"'),
     (json.dumps({**MINIMAL, "max_pages": True}), "max_pages must be a whole number, not true"),
+    (json.dumps({**MINIMAL, "read_access": "friends"}), 'read_access must be one of team, site, anonymous, not "friends"'),
+    (json.dumps({**MINIMAL, "read_access": "team"}), "read_access team needs read_credentials_file"),
+    (json.dumps({**MINIMAL, "read_access": "team", "read_credentials_file": "nowhere"}),
+     "read credentials file nowhere does not exist; run kit init again"),
 ], ids=["unknown-setting", "missing-setting", "not-json", "bad-index-name", "no-file",
-        "ttl-a-word", "port-a-string", "mirrors-a-string", "log-a-string", "pages-a-bool"])
+        "ttl-a-word", "port-a-string", "mirrors-a-string", "log-a-string", "pages-a-bool",
+        "read-access-unknown", "read-access-no-credentials", "read-credentials-missing"])
 def test_an_edge_json_the_edge_cannot_start_from_is_one_line(tmp_path, text, said):
     path = tmp_path / "edge.json"
     if text is not None:

@@ -27,6 +27,7 @@ def fixed_result() -> BenchResult:
                Target(MASTER, "http://127.0.0.1:2", "devpi directly"),
                Target(NGINX, "http://127.0.0.1:3", "same bytes as static files")]
     numbers = {"page_p50": 0.12, "page_p99": 0.5, "file_p50": 0.2, "file_p99": 0.9, "warm_page_rps": 25000.0,
+               "warm_page_auth_rps": 20000.0,
                "fetch_23": 0.01, "listed_p50": 0.006, "listed_p99": 0.02, "listed_max": 0.03,
                "kill_installs": 40, "kill_worst": 0.15, "failed_installs": 0, "failed_requests": 0}
     rows = []
@@ -34,7 +35,8 @@ def fixed_result() -> BenchResult:
         values = {PYTHON: numbers[key], VARNISH: targets[1].note}
         scaled = {"warm_page_rps": (800.0, 100000.0)}.get(key, (numbers[key] * 10, numbers[key] / 2))
         for name, value in zip((MASTER, NGINX), scaled):
-            values[name] = ("n/a: not purged" if key.startswith(("listed", "kill")) or key == "failed_installs"
+            values[name] = ("n/a: not purged" if key.startswith(("listed", "kill", "warm_page_auth"))
+                            or key == "failed_installs"
                             else 0 if key in FAILURE_ROWS else value)
         rows.append(Row(key, label, unit, values))
     return BenchResult("/site", "python", targets, rows, {"req/s": "wrk", "installs": "uv"}, 2, 21.5, Settings())
@@ -56,6 +58,8 @@ def test_table_is_aligned_and_fits_76_columns():
     assert "varnish edge: not installed: apt-get install varnish varnish-modules" in text
     assert "req/s vs nginx (wrk): python edge 0.25×, master 0.01×" in text
     assert "2 cores, 21.5 s; installs by uv" in text
+    assert table["authorised page (req/s)"] == ["20,000", "-", "n/a", "n/a"]
+    assert "python edge, authorised warm page vs anonymous: 0.80×" in text
 
 
 def test_chart_labels_each_bar_with_its_value_and_says_why_others_are_missing():

@@ -75,3 +75,10 @@ def test_edge_json_names_the_origins_the_team_copies_and_the_public_mirror():
     assert shield.public_url == varnish.base_url and shield.master == f"http://127.0.0.1:{varnish.master_port}"
     assert shield.mirrors == [f"http://127.0.0.1:{varnish.mirror_port}"]
     assert shield.public_mirror_dir == "../mirror/data/web"  # relative to SITE/cluster, where the edge runs
+
+
+def test_edge_json_authorises_reads_as_the_site_answers_who_may_read():
+    team = edge_config(answers_from_raw({"setups": "private,cluster", "teams": "web,data"}))
+    assert (team.read_access, team.read_credentials_file, team.auth_ttl) == ("team", "edge-read-credentials", 5.0)
+    anonymous = edge_config(answers_from_raw({"setups": "private,cluster", "read_access": "anonymous"}))
+    assert (anonymous.read_access, anonymous.private_reads, anonymous.read_credentials_file) == ("anonymous", False, "")

@@ -22,6 +22,8 @@ vcl 4.1;
 #   they come from the master, then the mirror, unchecked by kit (the
 #   client checks the sha256 of the page) and so never kept.
 # - /mirror/ (the public mirror) is served by the shield, from disk.
+# - With read_access team or site, every read under /USER/INDEX/ is passed
+#   to the shield (it authorises each one) and nothing of it is cached here.
 # - Only what an index is asked: request targets that are paths (no
 #   absolute URL, no CONNECT host:port, no OPTIONS *) and the methods of
 #   index clients; the rest is refused here, before any backend is asked.
@@ -144,6 +146,16 @@ sub vcl_recv {
         set req.http.X-Kit-Kind = "write";
         return (pass);
     }
+{%- if k.answers.read_access != "anonymous" %}
+    if (req.url ~ "^/[^/+][^/]*/[^/?#]+" && req.url !~ "^/mirror/") {
+        # read_access = {{ k.answers.read_access }}: a read under /USER/INDEX/ depends on
+        # who asks. Never looked up, never cached here: passed to the shield,
+        # which authorises every read (devpi's /+authcheck) before it serves.
+        call kit_origin_form;
+        set req.http.X-Kit-Kind = "private";
+        return (pass);
+    }
+{%- endif %}
     if (req.url ~ "^/[^/+][^/]*/[^/]+/\+simple/([a-z0-9]+(-[a-z0-9]+)*/)?$") {
         # An index's root page, or a project's under its PEP 503-normalised
         # name (devpi answers the other spellings itself, uncached).
@@ -191,10 +203,10 @@ sub kit_origin_form {
     }
 }
 
-# Who may read what is cached. Today every index is readable by everyone who
-# reaches the edge, as in kit's own edge (kit/edge/auth.py), so this lets
-# every request through. Private reads will be decided here, by asking
-# devpi's /+authcheck with the request's credentials, before any lookup.
+# Who may read what is cached: with read_access = anonymous every index is
+# readable by everyone who reaches the edge, so this lets every request
+# through. With private reads no index path gets here: vcl_recv passes them
+# to the shield, which asks devpi's /+authcheck (kit/edge/auth.py).
 sub kit_authorize {
 }
 
@@ -304,7 +316,7 @@ sub vcl_backend_fetch {
     if (bereq.http.X-Kit-Kind == "write") {
         # Writes go to the master only, even one its probe calls sick.
         set bereq.backend = master_writes;
-    } elsif (bereq.http.X-Kit-Kind == "mirror") {
+    } elsif (bereq.http.X-Kit-Kind == "mirror" || bereq.http.X-Kit-Kind == "private") {
         set bereq.backend = shield;
     } elsif (bereq.http.X-Kit-Kind == "file") {
         # shield -> master -> mirror: the first healthy one, then on a failed
@@ -347,6 +359,13 @@ sub vcl_backend_response {
         set beresp.http.X-Served-By = "master";
     } else {
         set beresp.http.X-Served-By = beresp.backend.name;
+    }
+    if (bereq.http.X-Kit-Kind == "private") {
+        # Passed, so never stored; said again should anything above change.
+        set beresp.uncacheable = true;
+        set beresp.ttl = 0s;
+        set beresp.grace = 0s;
+        return (deliver);
     }
     if (bereq.http.X-Kit-Kind == "page") {
         set beresp.http.Vary = "Accept";

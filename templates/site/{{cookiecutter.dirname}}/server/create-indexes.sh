@@ -2,7 +2,8 @@
 #!/bin/sh
 # Creates this site's indexes and team users on the running devpi-server, as
 # indexes.json says: the upstream mirror root/pypi, root/names (the private
-# names no team ever takes from the upstream) and one TEAM/private per team.
+# names no team ever takes from the upstream), one TEAM/private per team and,
+# unless reads are anonymous, the edge's reader user kit-edge.
 # Safe to run again. Needs kit (pip install pkgindex-kit) in the Python that
 # runs it: PYTHON, else python3. The passwords of secrets.env reach it in its
 # environment, never on a command line, where ps would show them.
