@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import os
 import re
 import signal
-import subprocess
-import termios
 import urllib.request
 
 import httpx
 import pytest
 
-from kit.core.names import EDGE_READER
 from kit.core.wait import wait_until
 from kit.edge.auth import read_credentials
 from kit.edge.config import EdgeConfig
@@ -83,12 +79,12 @@ class Private(EdgeSite):
     def refused(self, reads: list[tuple[str, dict]], when: str) -> None:
         """Anonymous and a wrong password: 401 with the challenge; the other team: 403; never a byte of it."""
         for path, headers in reads:
-            for who, status in (("anonymous", 401), ("wrong", 401), ("data", 403)):
-                code, answered, body = self.get(path, who, headers)
-                assert code == status, (when, who, path, headers, code, body[:300])
+            for asker, status in (("anonymous", 401), ("wrong", 401), ("data", 403)):
+                code, answered, body = self.get(path, asker, headers)
+                assert code == status, (when, asker, path, headers, code, body[:300])
                 if status == 401:
-                    assert answered.get("WWW-Authenticate") == CHALLENGE, (when, who, path, answered)
-                assert b"sha256=" not in body and b"PK\x03\x04" not in body, (when, who, path)
+                    assert answered.get("WWW-Authenticate") == CHALLENGE, (when, asker, path, answered)
+                assert b"sha256=" not in body and b"PK\x03\x04" not in body, (when, asker, path)
 
 
 @contextlib.contextmanager
@@ -229,38 +225,3 @@ def test_a_revoked_token_is_refused_at_once_however_it_is_sent(private):
         wait_until(lambda: answer(private.url + page, {**HTML, **sent})[0] == 403, 10, 0.1,
                    fail=lambda: AssertionError(f"the revoked token still reads: {sent['Authorization'][:10]}"))
     assert private.get(page, "web")[0] == 200  # the team's password is untouched
-
-
-def devpi(private: Private, home, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
-    """The real devpi client; a password is typed at its prompt (a terminal of its own), never in argv."""
-    env = clean_env(home)
-    if password is None:
-        return run([BIN / "devpi", *args], env=env, check=False)
-    primary, secondary = os.openpty()
-
-    def own_terminal():  # devpi's getpass reads /dev/tty: make this pty the child's terminal
-        os.setsid()
-        fcntl.ioctl(secondary, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen([BIN / "devpi", *args], env=env, stdin=secondary, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=own_terminal)
-    os.close(secondary)
-    os.write(primary, password.encode() + b"\n")
-    out, err = proc.communicate(timeout=60)
-    os.close(primary)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode())
-
-
-def test_devpi_client_logged_in_reads_through_the_edge(private, tmp_path):
-    """devpi login makes devpi-client send X-Devpi-Auth, not Authorization: the edge asks with it."""
-    home = tmp_path / "home"
-    assert devpi(private, home, "use", f"{private.url}/web/private").returncode == 0
-    anonymous = devpi(private, home, "getjson", f"/web/private/{PRIVATE}")
-    assert anonymous.returncode != 0 and "401" in anonymous.stdout + anonymous.stderr, anonymous
-    login = devpi(private, home, "login", "web", password=private.passwords["web"])
-    assert login.returncode == 0 and "logged in 'web'" in login.stdout, login
-    listed = devpi(private, home, "getjson", f"/web/private/{PRIVATE}")
-    assert listed.returncode == 0 and '"1.0"' in listed.stdout, listed
-    pages = devpi(private, home, "list", PRIVATE)
-    assert pages.returncode == 0 and "kitdemo_private-1.0" in pages.stdout, pages
-    assert EDGE_READER not in pages.stdout
