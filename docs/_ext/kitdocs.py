@@ -108,6 +108,7 @@ FILE_PURPOSES = {
     "cluster/edge.vcl": "with ``edge = \"varnish\"``: Varnish's rules (pages per representation, xkey purges, grace on error, master → mirror → shield); holds the purge secret (0600)",
     "cluster/devpi-secret": "the secret master and mirror share: the same 256 random bits (0600)",
     "cluster/edge-purge-secret": "the secret the devpi plugin shows the edge to purge pages: 256 random bits, kept (0600)",
+    "cluster/edge-read-credentials": "unless reads are anonymous: the user ``kit-edge`` and its password, as which the edge fetches private pages and files it has authorised (0600)",
     "cluster/systemd/kit-master.service": "systemd: the master as ``kit up`` runs it, as the user ``kit``, sandboxed, restarted on failure",
     "cluster/systemd/kit-mirror.service": "systemd: the mirror, after the master (it keeps serving reads without it)",
     "cluster/systemd/kit-edge.service": "systemd: the edge clients use (kit's edge, or varnishd with ``edge = \"varnish\"``)",

@@ -65,7 +65,7 @@ def tour_command(
 
 
 def catch_up_command(
-    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 7)."),
+    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 8)."),
 ) -> None:
     """Make what the tutorial's chapters before CHAPTER leave in your home folder, to start there."""
     from kit.ops.catchup import catch_up

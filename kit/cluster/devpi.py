@@ -237,6 +237,15 @@ def configure_indexes(api: DevpiAPI, plan: IndexPlan, say=lambda line: None) -> 
         api.ensure_index(f"{team}/private", config)
         say(f"{team}/private: private index of team {team}, inherits " + ", ".join(config["bases"])
             + {"team": f"; only team {team} reads it", "site": "; any user of the site reads it"}.get(plan.read_access, ""))
+    if plan.read_access == "team" and len(teams) > 1:
+        # Teams that do not inherit each other see another team's names only on root/names. kit's
+        # plugin holds a name there when it is published; what a team published while it was the
+        # only one (before a second team came) is held here, or the new team gets the upstream's.
+        held = {normalize(name) for name in api.projects(NAMES_INDEX)}
+        for team in teams:
+            for name in sorted({normalize(name) for name in api.projects(f"{team}/private")} - held):
+                api.submit_release(NAMES_INDEX, name, NAMES_VERSION)
+                held.add(name)
     for team in sorted(set(plan.owned_projects.values())):
         names = sorted(name for name, owner in plan.owned_projects.items() if owner == team)
         held = {normalize(name) for name in api.projects(f"{team}/private")}

@@ -39,10 +39,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from kit.core import secrets
 from kit.core.errors import SecretError
 from kit.core.names import NORMALIZED_PROJECT_RE, project_of
-from kit.edge.auth import ALLOWED, UNAUTHENTICATED, UNKNOWN, Authorizer, index_of, read_credentials
+from kit.edge.auth import ALLOWED, Authorizer, index_of, read_credentials, reads_nothing
 from kit.edge.cache import Files, PageKey, representation
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import Failover
@@ -50,8 +49,8 @@ from kit.edge.files import PackageFiles
 from kit.edge.origins import Origins, check_forever
 from kit.edge.pages import IndexPages
 from kit.edge.public_mirror import NO_MIRROR, PublicMirror
-from kit.edge.purge import read_secret, secret_fix
-from kit.edge.replies import text
+from kit.edge.purge import purge_state
+from kit.edge.replies import refusal, text
 from kit.edge.static_copy import StaticOrigin, check_index, refresh
 from kit.edge.writes import write
 
@@ -184,7 +183,7 @@ class Edge:
             if request.method not in _READS:
                 return await write(request, self.failover, self.pages)
             kind, index, project = classify(path)
-            if not self.authorizer.everyone:
+            if not self.authorizer.everyone and not reads_nothing(path):
                 # Private reads: anything under /USER/INDEX/, cached or not, is authorised first.
                 refused = await self._authorize(request, index or index_of(path))
                 if refused is not None:
@@ -207,16 +206,7 @@ class Edge:
         if decision == ALLOWED:
             return None
         self.stats["unauthorised"] += 1
-        if decision == UNAUTHENTICATED:
-            return text(401, f"kit edge: log in to read {index}: send your team's user name and password "
-                        "or a read token (netrc)\n", reason="Unauthorized",
-                        headers={"WWW-Authenticate": 'Basic realm="kit"'})
-        if decision == UNKNOWN:
-            return text(503, f"kit edge: cannot tell whether you may read {index}: no origin answered and no "
-                        "recent decision is kept for these credentials, so nothing private is served; "
-                        "retry when `kit status` shows an origin healthy\n", retry_after=True,
-                        reason="Authorisation unavailable")
-        return text(403, f"kit edge: these credentials may not read {index}\n", reason="Forbidden")
+        return refusal(decision, index)
 
     async def _own(self, request: web.Request, path: str) -> web.StreamResponse:
         if path == "/+edge/health" and request.method in _READS:
@@ -248,24 +238,13 @@ class Edge:
             **({"reason": f"{problem}; files are passed through (checked), not cached: free or fix the disk"}
                if problem else {}),
             "backends": self.origins.state(),
-            "purge": self._purge_state(),
+            "purge": purge_state(Path(self.config.purge_secret_file)),
             "cached_files": len(self.files),
             "cached_pages": len(self.pages),
             "cache_write_failures": self.files.write_failures,
             **self.stats,
             "static_copy": self.static.summary() if self.static is not None else None,
         }
-
-    def _purge_state(self) -> str:
-        """"ready", or why every purge is refused and the fix: the secret file's problem in the words of the log."""
-        path = Path(self.config.purge_secret_file)
-        if read_secret(path) is not None:  # as a purge reads it, a problem logged once
-            return "ready"
-        try:
-            secrets.read_secret(path, required=True, fix=secret_fix(path))
-        except SecretError as exc:
-            return f"refused: {exc}"
-        return "ready"  # fixed between the two reads
 
     def stats_snapshot(self) -> dict:
         return {**self.stats, "origin_errors": self.origins.errors(), "cached_files": len(self.files),

@@ -27,6 +27,7 @@ nothing private is served on a guess.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -41,7 +42,7 @@ from kit.core.names import EDGE_READER
 
 __all__ = ["Authorizer", "Decision", "ALLOWED", "UNAUTHENTICATED", "FORBIDDEN", "UNKNOWN", "user_of",
            "token_expiry", "token_user", "basic_header", "index_of", "read_credentials", "credentials_of",
-           "DEVPI_AUTH"]
+           "reads_nothing", "DEVPI_AUTH"]
 
 ALLOWED, UNAUTHENTICATED, FORBIDDEN, UNKNOWN = 200, 401, 403, 503
 #: devpi-client's credentials after ``devpi login`` (base64 of "USER:LOGIN-TOKEN"),
@@ -54,6 +55,9 @@ Ask = Callable[[Mapping[str, str], str], Awaitable["int | None"]]
 #: Decisions kept at most; past it the oldest half goes (a flood of made-up
 #: credentials must not grow the edge's memory without bound).
 MAX_DECISIONS = 20000
+#: In the last part of a decision's ttl (this fraction), a request that uses it also
+#: asks the origins again in the background.
+REFRESH_AHEAD = 0.4
 #: How long a decision may stand in for the origins while none answers.
 STALE_FOR = 24 * 3600.0
 
@@ -198,6 +202,14 @@ def index_of(path: str) -> str:
     return f"{parts[1]}/{parts[2]}"
 
 
+def reads_nothing(path: str) -> bool:
+    """Whether ``path`` is ``/USER/INDEX/+api``: devpi's map of the index's URLs (where to log
+    in, its simple page), which devpi's client asks before it can log in (``devpi use``) and
+    which devpi answers anyone, kit's plugin too: it holds nothing of the index's packages."""
+    parts = path.split("/")
+    return len(parts) == 4 and parts[3] == "+api" and bool(index_of(path))
+
+
 class Authorizer:
     """The decisions the edge keeps, and the question it asks when it has none fresh."""
 
@@ -212,6 +224,10 @@ class Authorizer:
         self._wall = wall
         #: Keyed by (the client's credential headers, index).
         self._decisions: dict[tuple[tuple[tuple[str, str], ...], str], Decision] = {}
+        #: The questions on their way, by the same key: one at a time per credentials and index.
+        self._asking: dict[tuple[tuple[tuple[str, str], ...], str], asyncio.Future] = {}
+        #: Counts the user purges: an answer to a question asked before one is not kept.
+        self._purges = 0
 
     async def decide(self, headers: Mapping[str, str], index: str) -> int:
         """200 may read ``index``, 401 not authenticated, 403 not allowed, 503 nobody could say."""
@@ -225,11 +241,39 @@ class Authorizer:
             del self._decisions[(who, index)]
             kept = None
         if kept is not None and kept.fresh_until > now:
+            if kept.fresh_until - now <= self.ttl * REFRESH_AHEAD and (who, index) not in self._asking:
+                # Asked again in the background before it runs out, the kept decision
+                # answering meanwhile: a busy reader never waits for the master's
+                # password check (a third of a second) every ttl, and no decision is
+                # used past its ttl, so a revocation still takes at most ttl.
+                self._start_question(who, credentials, index)
             return kept.status
-        answer = await self._ask(credentials, index)
+        # Every request that finds no fresh decision waits for the same question: under load,
+        # a decision running out would otherwise send one question per waiting request, each
+        # a password hash check at the master (a third of a second of its CPU), and stall them all.
+        asking = self._asking.get((who, index)) or self._start_question(who, credentials, index)
+        # shielded: a client that hangs up does not cancel the others' question
+        answer = await asyncio.shield(asking)
         if answer is None:  # no origin answered
             return kept.status if kept is not None else UNKNOWN
-        self._keep(who, credentials, index, answer)
+        return answer
+
+    def _start_question(self, who: tuple, credentials: Mapping[str, str], index: str) -> "asyncio.Future[int | None]":
+        asking = asyncio.ensure_future(self._question(who, credentials, index))
+        # Nobody may await a question asked ahead: its failure is only logged as retrieved.
+        asking.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._asking[(who, index)] = asking
+        return asking
+
+    async def _question(self, who: tuple, credentials: Mapping[str, str], index: str) -> int | None:
+        """The origins' answer for ``who`` and ``index``, kept unless a user was purged meanwhile."""
+        purges = self._purges
+        try:
+            answer = await self._ask(credentials, index)
+        finally:
+            self._asking.pop((who, index), None)
+        if answer is not None and purges == self._purges:
+            self._keep(who, credentials, index, answer)
         return answer
 
     async def allowed(self, headers: Mapping[str, str], index: str) -> bool:
@@ -257,6 +301,7 @@ class Authorizer:
         A decision whose credentials name no user that can be read (a token in a
         form not understood here) goes too: it might be ``user``'s. Anonymous
         decisions stay (no credentials, nothing of ``user``'s to revoke)."""
+        self._purges += 1
         dropped = [key for key, decision in self._decisions.items()
                    if decision.user == user or (not decision.user and key[0])]
         for key in dropped:

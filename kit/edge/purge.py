@@ -24,7 +24,7 @@ from kit.core import secrets
 from kit.core.errors import SecretError
 from kit.core.purge_keys import parse_key, parse_user_key
 
-__all__ = ["PurgeKey", "PurgeRefused", "read_secret", "secret_fix", "check_authorization", "parse_purge", "MAX_BODY"]
+__all__ = ["PurgeKey", "PurgeRefused", "read_secret", "secret_fix", "purge_state", "check_authorization", "parse_purge", "MAX_BODY"]
 
 #: The largest purge body taken: devpi's plugin sends at most ~1,000 keys (it
 #: coarsens more into USER/INDEX/*), some 100 KiB.
@@ -75,6 +75,17 @@ def secret_fix(path: Path) -> str:
 
 #: The secret file's problems already logged: a purge storm must not repeat one a thousand times.
 _logged_problems: set[str] = set()
+
+
+def purge_state(path: Path) -> str:
+    """"ready", or why every purge is refused and the fix: the secret file's problem in the words of the log."""
+    if read_secret(path) is not None:  # as a purge reads it, a problem logged once
+        return "ready"
+    try:
+        secrets.read_secret(path, required=True, fix=secret_fix(path))
+    except SecretError as exc:
+        return f"refused: {exc}"
+    return "ready"  # fixed between the two reads
 
 
 def check_authorization(header: str | None, secret: str | None) -> None:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from kit.edge.origins import Origin
 
-__all__ = ["CHUNK", "text", "abort", "forwardable", "forward_headers", "file_headers", "relay", "none_answered"]
+__all__ = ["CHUNK", "text", "abort", "forwardable", "forward_headers", "file_headers", "relay", "none_answered", "refusal"]
 
 #: Headers that belong to one connection, never forwarded (RFC 9110 7.6.1);
 #: Server and Date are the edge's own.
@@ -31,6 +31,21 @@ def text(status: int, message: str, *, retry_after: bool = False, reason: str | 
 def none_answered(problems: str) -> web.Response:
     return text(503, f"kit edge: no backend answered ({problems}); check `kit status`.\n", retry_after=True,
                 reason="No backend answered")
+
+
+def refusal(decision: int, index: str) -> web.Response:
+    """What a reader refused by :mod:`kit.edge.auth` gets: 401 (log in; the Basic challenge, without
+    which pip, uv and the others never send their credentials), 503 (nobody could say) or 403."""
+    if decision == 401:
+        return text(401, f"kit edge: log in to read {index}: send your team's user name and password "
+                    "or a read token (netrc)\n", reason="Unauthorized",
+                    headers={"WWW-Authenticate": 'Basic realm="kit"'})
+    if decision == 503:
+        return text(503, f"kit edge: cannot tell whether you may read {index}: no origin answered and no "
+                    "recent decision is kept for these credentials, so nothing private is served; "
+                    "retry when `kit status` shows an origin healthy\n", retry_after=True,
+                    reason="Authorisation unavailable")
+    return text(403, f"kit edge: these credentials may not read {index}\n", reason="Forbidden")
 
 
 def abort(request: web.Request) -> None:

@@ -3,7 +3,7 @@ your home folder, made in one command, so you can start at any chapter.
 
 The chapters build on each other in one home folder: chapter 0 fills
 ``~/wheels`` (the offline upstream), chapter 2 makes the ``~/acme`` site and
-uploads the web team's ``acme-utils`` 1.0, and chapters 3 and 4 use that
+uploads the web team's ``acme-utils`` 1.0, and chapters 3 to 7 use that
 site. Catching up is safe to repeat: what is already there is kept.
 """
 
@@ -23,8 +23,8 @@ __all__ = ["catch_up", "CHAPTERS"]
 #: The chapters one can start at. Each needs ~/wheels; those in
 #: :data:`NEED_ACME` also need the attacker's acme-utils 9.0 in it and the
 #: ~/acme site with the web team's acme-utils 1.0 uploaded.
-CHAPTERS = range(1, 8)
-NEED_ACME = {3, 4, 5, 6}
+CHAPTERS = range(1, 9)
+NEED_ACME = {3, 4, 5, 6, 7}
 ACME_SETUPS = ["private", "clients", "cluster"]
 
 

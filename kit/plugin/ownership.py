@@ -61,8 +61,11 @@ def owner_of(stage: Any, project: str, others: Iterable[Any] | None = None) -> s
     site); ``stage``'s resolution order when None. Mirrors are skipped (a
     private name shadows the upstream, by design), and so is the names
     index, whose reservations belong to no team: the first team to publish
-    a reserved name owns it.
+    a reserved name owns it. For the same reason the names index itself may
+    hold any name (only root uploads there: kit holds names a team published).
     """
+    if stage.name == NAMES_INDEX:
+        return None
     for base in stage.sro() if others is None else others:
         if base.name == stage.name or base.username == stage.username or base.name == NAMES_INDEX:
             continue

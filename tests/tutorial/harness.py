@@ -153,12 +153,17 @@ def _without_bin(path: str) -> str:
     return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p) != BIN)
 
 
+#: What a reader's laptop rarely sets, and what makes requests (under pip and twine) and curl
+#: ignore the CA a tool was given (pip.conf's cert): some test machines set them to the system's bundle.
+_CA_OVERRIDES = {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+
+
 def reader_env(home: Path, *, kit_on_path: bool) -> dict[str, str]:
     """A reader's shell: none of this machine's packaging settings, no
     PIP_CONFIG_FILE (chapters set it, as readers do). With ``kit_on_path``
     the test environment's kit and clients are found (a chapter run alone);
     without, only what the chapters install (one sitting)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_PREFIXES) and k not in _CA_OVERRIDES}
     path = _without_bin(env.get("PATH", ""))
     env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{path}" if kit_on_path else path,
                PIP_DISABLE_PIP_VERSION_CHECK="1", COLUMNS="200", TERM="dumb", NO_COLOR="1")

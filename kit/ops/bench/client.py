@@ -12,7 +12,27 @@ import httpx
 from kit.core.errors import one_line
 from kit.ops.bench.result import ACCEPT, KEPT_ERRORS
 
-__all__ = ["connection", "Failures", "fetch", "first_file"]
+__all__ = ["connection", "Failures", "fetch", "first_file", "trust", "tls_context"]
+
+#: CA files the bench trusts besides the system's: an https site's own CA (see :func:`trust`).
+_TRUSTED: list[str] = []
+
+
+def trust(ca_file: str) -> None:
+    """Trust ``ca_file`` (PEM) too in every later connection of this process: the bench reads
+    an https site's edge as its teams do, with the site CA they are handed."""
+    if ca_file not in _TRUSTED:
+        _TRUSTED.append(ca_file)
+
+
+def tls_context():
+    """The TLS context of the bench's https connections: the system's CAs and the trusted ones."""
+    import ssl
+
+    context = ssl.create_default_context()
+    for ca_file in _TRUSTED:
+        context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def connection(root_url: str, timeout: float = 10.0) -> httpx.Client:
@@ -26,6 +46,7 @@ def connection(root_url: str, timeout: float = 10.0) -> httpx.Client:
     """
     return httpx.Client(base_url=root_url, timeout=timeout, trust_env=False, follow_redirects=False,
                         headers={"Accept-Encoding": "identity"},
+                        verify=tls_context() if root_url.startswith("https:") else True,
                         limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from kit.core.errors import BenchError, one_line
 from kit.core.report import plural
 from kit.site.templating import write_private
-from kit.ops.bench.client import Failures, connection, fetch, first_file
+from kit.ops.bench.client import Failures, connection, fetch, first_file, tls_context
 from kit.ops.bench.report import shown
 from kit.ops.bench.result import ACCEPT, BENCH_INDEX, LISTED_PROJECT, LISTED_TIMEOUT, Row, Say, Settings, Target
 from kit.ops.bench.workload import upload
@@ -99,14 +99,17 @@ def python_rate(root_url: str, path: str, settings: Settings, authorization: str
     """The fallback without wrk: keep-alive connections from one asyncio loop (it saturates
     its own core long before nginx or Varnish do); ``authorization`` as :func:`wrk_rate` takes it."""
     parts = urlsplit(root_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    tls = parts.scheme == "https"
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80)
+    # An https edge is read over TLS as its clients read it: the certificate checked with the site CA.
+    context = tls_context() if tls else None
     sent = f"Authorization: {authorization}\r\n" if authorization else ""
     request = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: {ACCEPT}\r\n{sent}\r\n".encode()
     done, failed, problems = [0], [0], []
 
     async def one(deadline: float) -> None:
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, ssl=context)
         except OSError as exc:
             failed[0] += 1
             problems.append(one_line(exc))
@@ -232,15 +235,25 @@ def upload_to_listed(target: Target, upload_url: str, auth: str, wheels: list[Pa
 # -- installs during a master kill ---------------------------------------------------------
 
 
+def _trusting(installer, ca_file: str) -> None:
+    """Have ``installer``'s clients trust ``ca_file`` (an https site's CA): uv reads
+    SSL_CERT_FILE, pip (isolated from its own settings) requests' REQUESTS_CA_BUNDLE."""
+    clean = installer.env
+    installer.env = lambda tmp: {**clean(tmp), "SSL_CERT_FILE": ca_file, "REQUESTS_CA_BUNDLE": ca_file}
+
+
 def installs_with_master_killed(cluster, targets: list[Target], project: str, outage: float,
-                                say: Say) -> tuple[dict[str, "Installs"], str]:
+                                say: Say, ca_file: str = "") -> tuple[dict[str, "Installs"], str]:
     """Kill the master (SIGKILL), install ``project`` through each target that fails over, all
-    at once, for ``outage`` seconds (kit.drill's installs: uv, else pip, in a clean environment),
-    then bring the master back (always) and wait for the mirror."""
+    at once, for ``outage`` seconds (kit.drill's installs: uv, else pip, in a clean environment,
+    trusting ``ca_file`` too when given), then bring the master back (always) and wait for the mirror."""
     from kit.ops.drill import Installer
 
     results: dict[str, Installs] = {}
     installers = {t.name: Installer(f"{t.url}/{BENCH_INDEX}/+simple/", project) for t in targets}
+    if ca_file:
+        for installer in installers.values():
+            _trusting(installer, ca_file)
     master = cluster.service("master")
     pid = cluster.pid_of(master)
     if pid is None:

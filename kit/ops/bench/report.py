@@ -43,6 +43,8 @@ def table_lines(result: BenchResult) -> list[str]:
         lines.append(f"python edge, authorised warm page vs anonymous: {share:.2f}×")
     if tool != "wrk":
         lines.append(f"req/s measured by {tool}")
+    if result.tools.get("tls"):
+        lines.append(result.tools["tls"])
     lines.append(f"{plural(result.cores, 'core')}, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")
     for error in result.errors:
         lines.append(f"error: {error}")

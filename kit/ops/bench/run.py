@@ -12,7 +12,7 @@ from kit.cluster.varnish import TemporaryVarnish
 from kit.core.errors import BenchError, ClusterError
 from kit.core.processes import system_program
 from kit.core.report import plural
-from kit.ops.bench.client import Failures
+from kit.ops.bench.client import Failures, trust
 from kit.ops.bench.measure import (
     authorised_rate, installs_with_master_killed, percentile, read_measurements, upload_to_listed,
 )
@@ -34,15 +34,19 @@ def _targets(cluster) -> list[Target]:
     from kit.cluster.varnish import INSTALL_HINT, varnishd_path
 
     answers = cluster.answers
-    edge = cluster.service("edge")
     master = cluster.service("master")
+    # What clients read: on an https site the edge's TLS port (hitch's, with Varnish), not the
+    # plain port kit checks health on, which only redirects.
+    edge_url, over = (answers.base_url, " over TLS") if answers.tls else (cluster.service("edge").local_url, "")
     if answers.edge == "varnish":
         python = Target(PYTHON, f"http://127.0.0.1:{answers.shield_port}", "the shield behind Varnish",
                         purged=True, fails_over=True)
-        varnish = Target(VARNISH, edge.local_url, "the site's edge", purged=True, fails_over=True)
+        varnish = Target(VARNISH, edge_url, f"the site's edge{over}", purged=True, fails_over=True)
     else:
-        python = Target(PYTHON, edge.local_url, "the site's edge", purged=True, fails_over=True)
-        if varnishd_path() is None:
+        python = Target(PYTHON, edge_url, f"the site's edge{over}", purged=True, fails_over=True)
+        if answers.tls:
+            varnish = Target(VARNISH, None, "not started: the site is https, and a temporary Varnish has no TLS")
+        elif varnishd_path() is None:
             varnish = Target(VARNISH, None, f"not installed: {INSTALL_HINT}")
         else:
             # run_bench starts a temporary Varnish (kit.varnish.TemporaryVarnish): devpi does not purge it.
@@ -86,6 +90,9 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
     started = time.monotonic()
     _check_up(cluster)
     targets = _targets(cluster)
+    ca_file = _site_ca(cluster)
+    if ca_file:
+        trust(ca_file)
     failures = Failures()
     tools: dict[str, str] = {}
     api = DevpiAPI(cluster.service("master").local_url)
@@ -128,12 +135,15 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
                     for key, label, unit in ROWS}
             wrk = system_program("wrk")
             tools["req/s"] = "wrk" if wrk else f"python (wrk not installed: {WRK_HINT}; ratios to nginx understate it)"
+            if cluster.answers.tls:
+                tools["tls"] = ("the site's edge read over TLS, its certificate checked"
+                                + (" (but by wrk)" if wrk else ""))
             for target in targets:
                 if target.running:
                     read_measurements(target, pages, file_paths[0], rows, settings, wrk, failures, say)
             _authorised_row(cluster, targets, pages[0], rows, settings, wrk, failures, say)
             version = 0
-            site_edge = cluster.service("edge").local_url
+            site_edge = cluster.answers.base_url if cluster.answers.tls else cluster.service("edge").local_url
             for target in [t for t in targets if t.purged]:
                 wheels = []
                 for _ in range(settings.uploads):
@@ -147,7 +157,7 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
             edges = [t for t in targets if t.fails_over]
             if edges:
                 installs, tools["installs"] = installs_with_master_killed(cluster, edges, projects[0],
-                                                                          settings.outage, say)
+                                                                          settings.outage, say, ca_file)
                 for name, result in installs.items():
                     rows["kill_installs"].values[name] = result.count
                     rows["kill_worst"].values[name] = round(result.worst, 3)
@@ -189,6 +199,16 @@ def _authorised_row(cluster, targets: list[Target], page: str, rows: dict[str, R
         team = answers.teams[0]
         authorised_rate(python, page, rows, settings, wrk, failures, say,
                         basic_header(team, answers.team_password(team)), team)
+
+
+def _site_ca(cluster) -> str:
+    """The CA an https site's clients are handed (kit made it), "" for none: an http site, or an
+    operator's own certificate (from a CA the system trusts)."""
+    from kit.site.folder import SITE_TLS
+
+    if not cluster.answers.site_ca:
+        return ""
+    return str(Path(cluster.site.path) / SITE_TLS["ca"])
 
 
 def _running(targets: list[Target], name: str, url: str) -> None:

@@ -165,3 +165,32 @@ def test_check_strict_fails_when_a_name_is_on_two_teams(site, tmp_path):
     strict = run(kit_cmd("check", str(site), "--strict"), env=env, check=False)
     assert strict.returncode == 1
     assert any("one team per project" in line and " FAIL " in line for line in strict.stdout.splitlines())
+
+
+def test_a_team_added_later_never_gets_the_upstream_for_a_name_published_before(tmp_path):
+    """Teams that read only their own index (read_access team) do not inherit each other: a name
+    web published while it was the site's only team must still be held for the data team that
+    came later (root/names), or data's pip would install the upstream's look-alike."""
+    env = clean_env(tmp_path / "home")
+    upstream = tmp_path / "upstream"
+    make_wheel(upstream, "acme-utils", "99.0", marker="attacker")
+    site = make_site(tmp_path, env, upstream, "--set", "read_access=team")
+    run(kit_cmd("up", str(site)), env=env)
+    started = pids(site)
+    try:
+        web = site / "teams" / "web"
+        wheel = make_wheel(tmp_path / "dist", "acme-utils", "1.0", marker="web")
+        run([BIN / "twine", "upload", "--config-file", web / ".pypirc", "-r", "web", "--disable-progress-bar", wheel],
+            env=env)
+        # The add-a-team how-to: a new team in the answers, then kit up on the running cluster.
+        run(kit_cmd("init", str(site), "--no-input", "--set", "teams=web,data"), env=env)
+        run(kit_cmd("up", str(site)), env=env)
+        data = site / "teams" / "data"
+        python = new_venv(tmp_path / "venv")
+        pip_env = dict(env, PIP_CONFIG_FILE=str(data / "pip.conf"), NETRC=str(data / "netrc"))
+        proc = run([BIN / "python", "-m", "pip", "--python", python, "install", "--no-cache-dir", "acme-utils"],
+                   env=pip_env, check=False)
+        assert proc.returncode != 0 and "No matching distribution found for acme-utils" in proc.stderr, proc.stdout
+        assert "99.0" not in proc.stdout
+    finally:
+        stop_cluster(site, env, {**started, **{f"{name} (now)": pid for name, pid in pids(site).items()}})

@@ -77,6 +77,96 @@ async def test_each_credentials_and_index_are_asked_once_per_ttl():
 
 
 @scenario
+async def test_a_busy_readers_decision_is_asked_again_before_it_runs_out_and_never_used_past_it():
+    """Each ttl, one request of a busy reader once waited for the master's password check
+    (~0.3 s): the decision is now asked again in its last part, the kept one answering meanwhile."""
+    asked, release = [], asyncio.Event()
+    plain = asker(asked)
+    answers = {"web": 200}
+
+    async def slow(credentials, index):
+        await plain(credentials, index)  # counted when asked
+        if len(asked) > 1:
+            await release.wait()
+        return answers["web"]
+
+    clock = Clock()
+    authorizer = Authorizer(slow, ttl=5.0, clock=clock)
+    assert await authorizer.decide(WEB, "web/private") == 200
+    clock.now += 2.0  # early in the ttl: nothing asked
+    assert await authorizer.decide(WEB, "web/private") == 200 and len(asked) == 1
+    clock.now += 2.0  # its last part: answered at once, asked again behind
+    assert await authorizer.decide(WEB, "web/private") == 200
+    await asyncio.sleep(0)
+    assert len(asked) == 2
+    answers["web"] = 403  # the answer behind says no (the password changed, say)
+    release.set()
+    await asyncio.sleep(0.01)
+    clock.now += 0.5  # still within the first decision's ttl: the new answer counts at once
+    assert await authorizer.decide(WEB, "web/private") == 403
+
+
+@scenario
+async def test_a_decision_that_was_not_asked_again_is_never_used_past_its_ttl():
+    asked, release = [], asyncio.Event()
+    plain = asker(asked)
+
+    async def slow(credentials, index):
+        answer = await plain(credentials, index)  # counted when asked
+        if len(asked) > 1:
+            await release.wait()
+        return answer
+
+    clock = Clock()
+    authorizer = Authorizer(slow, ttl=5.0, clock=clock)
+    assert await authorizer.decide(WEB, "web/private") == 200
+    clock.now += 5.0  # run out: the request waits for the answer, whatever was kept
+    waiting = asyncio.ensure_future(authorizer.decide(WEB, "web/private"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    release.set()
+    assert await waiting == 200 and len(asked) == 2
+
+
+@scenario
+async def test_requests_waiting_for_the_same_decision_share_one_question():
+    """Under load a decision runs out with many requests in flight: the master is asked once,
+    not once per request (each question is a password hash check there)."""
+    asked, release = [], asyncio.Event()
+    plain = asker(asked)
+
+    async def slow(credentials, index):
+        await release.wait()
+        return await plain(credentials, index)
+
+    authorizer = Authorizer(slow, ttl=5.0, clock=Clock())
+    waiting = [asyncio.ensure_future(authorizer.decide(WEB, "web/private")) for _ in range(16)]
+    other = asyncio.ensure_future(authorizer.decide(DATA, "web/private"))
+    await asyncio.sleep(0.01)
+    waiting[0].cancel()  # a client that hangs up takes nobody's answer with it
+    release.set()
+    assert await asyncio.gather(*waiting[1:]) == [200] * 15 and await other == 403
+    assert asked == [("web", "web/private"), ("data", "web/private")]
+
+
+@scenario
+async def test_an_answer_asked_before_a_users_purge_is_not_kept():
+    asked, release = [], asyncio.Event()
+    plain = asker(asked)
+
+    async def slow(credentials, index):
+        await release.wait()
+        return await plain(credentials, index)
+
+    authorizer = Authorizer(slow, ttl=5.0, clock=Clock())
+    question = asyncio.ensure_future(authorizer.decide(WEB, "web/private"))
+    await asyncio.sleep(0.01)
+    authorizer.forget_user("web")  # the password changed while the origin was answering
+    release.set()
+    assert await question == 200 and len(authorizer) == 0  # asked again next time
+
+
+@scenario
 async def test_a_decision_for_a_token_is_never_kept_past_the_tokens_expiry():
     asked = []
     clock, wall = Clock(), Clock()

@@ -453,6 +453,11 @@ sub vcl_deliver {
     if (req.http.X-Kit-Kind == "file") {
         set resp.http.Cache-Control = "max-age=31536000, immutable";
     }
+    if (req.http.X-Kit-Kind == "private" && resp.http.X-Cache) {
+        # Passed here, answered by the shield from its cache (HIT, STALE...):
+        # the shield's word is the one that tells the client how fresh it is.
+        set req.http.X-Kit-Cache = resp.http.X-Cache;
+    }
     set resp.http.X-Cache = req.http.X-Kit-Cache;
     if (req.http.X-Kit-Cache == "STALE") {
         set resp.http.Warning = {"111 - "Revalidation Failed""};
