@@ -261,7 +261,8 @@ def usage_lines(cluster: Cluster, new: NewToken) -> list[str]:
     return [
         f"token {token.id} for team {token.team}: {token.permissions}; indexes {', '.join(token.indexes)}; "
         f"expires {token.expiry_text()}",
-        "it is shown once, above (kit token list shows its id, never the token); keep it in a secret store",
+        "the token went to standard output, once: kit token list shows its id, never the token; "
+        "keep it in a secret store",
         f"use it as the password of user {token.team}, e.g. a line of ~/.netrc (mode 0600):",
         f"  machine {answers.host} login {token.team} password TOKEN",
         f"in CI: store it as the secret variable KIT_TOKEN; the team's ci.env reads it from there (index {index_url})",
