@@ -17,6 +17,7 @@ from kit.core.wait import wait_until
 from kit.ops.sample import make_wheel
 from tests.conftest import BIN, PRIVATE, clean_env, kit_cmd, run
 from tests.support.cluster import edge_url, make_site, running_site, team_upload
+from tests.support.processes import cmdlines
 
 #: How long an edge may keep a read decision it made (kit.edge.auth's ttl), with room to spare.
 EDGE_DECISION_LIFE = 10.0
@@ -172,20 +173,6 @@ def test_an_expired_token_is_refused(cluster):
     assert re.search(rf"^{token_id} .* \(expired\)$", listed(site, env), re.M)
 
 
-def _cmdlines() -> dict[int, tuple[int, bytes]]:
-    """Every process: pid → (parent pid, command line)."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            found[int(proc.name)] = (parent, cmdline)
-    return found
-
-
 def test_no_secret_on_any_command_line_while_a_token_is_made(cluster):
     site, env = cluster
     admin = re.search(r'^admin_password = "(.*)"$', (site / "kit.toml").read_text(), re.M).group(1)
@@ -193,7 +180,7 @@ def test_no_secret_on_any_command_line_while_a_token_is_made(cluster):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen: dict[int, tuple[int, bytes]] = {}
     while proc.poll() is None:
-        seen.update(_cmdlines())
+        seen.update(cmdlines())
     out, _ = proc.communicate(timeout=60)
     token = out.decode().strip()
     assert proc.returncode == 0 and token.startswith("devpi-")
