@@ -8,7 +8,9 @@ raw value may come from a terminal (a string), a TOML file (typed) or
 raises :class:`~kit.core.errors.AnswerError` with a one-line reason. The
 rules for each kind of value (URL, host, port, team, password, project name,
 path) live in :mod:`kit.site.validate`; the parsers here say which rule an answer
-follows and what it needs from the answers before it.
+follows and what it needs from the answers before it. The hosts of a site
+spread over machines (the table ``hosts`` and ``floating_address``) have their
+model and rules in :mod:`kit.site.hosts`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kit.site import validate
+from kit.site.hosts import Host, describe, host_of, hosts_table, hosts_toml, hosts_with, parse_floating_address, \
+    parse_hosts
 from kit.core.errors import AnswerError, AnswerFileError, UnknownKeyError
 from kit.core.names import EDGE_READER
 
@@ -367,7 +371,7 @@ class Question:
 
     key: str
     prompt: str
-    kind: str  # "checkbox", "text", "password"
+    kind: str  # "checkbox", "text", "password", "table" (only in a file: the wizard never asks it)
     default: Callable[[dict], Any]
     parse: Callable[[Any, dict | None], Any]
     help: str
@@ -379,6 +383,8 @@ class Question:
         """The value as the wizard shows it as a default."""
         if self.kind == "password":
             return "random"
+        if self.kind == "table":
+            return describe(value)
         if isinstance(value, (tuple, list)):
             return ",".join(value)
         return str(value)
@@ -445,6 +451,13 @@ QUESTIONS: tuple[Question, ...] = (
         "host", "Host name the clients use to reach the index", "text",
         lambda a: "127.0.0.1", parse_host,
         "127.0.0.1 for a laptop; a LAN name for a room or a team (then serve it over TLS).",
+    ),
+    Question(
+        "floating_address", "Floating address of the balancers (empty: none)", "text",
+        lambda a: "", parse_floating_address,
+        "Only for a site spread over hosts (the hosts table) with balancers: the one IP address clients "
+        "use, moved between the balancers. host is the name clients type; it may be this address itself.",
+        when=lambda a: False,
     ),
     Question(
         "scheme", "Scheme the clients use (http or https)", "text",
@@ -525,6 +538,14 @@ QUESTIONS: tuple[Question, ...] = (
         lambda a: new_password(), parse_password,
         "Random: 24 letters and digits. Stored in kit.toml (mode 0600); team upload passwords are derived from it.",
     ),
+    Question(
+        "hosts", "Hosts of a site spread over machines", "table",
+        lambda a: (), parse_hosts,
+        "Empty: every service runs on this machine. Else one [hosts.NAME] table per machine, at the end of "
+        "kit.toml, with address (its IP address) and roles (any of balancer, edge, master, mirror, "
+        "public-mirror); exactly one master. Written in kit.toml and given with --answers, never asked.",
+        when=lambda a: False,
+    ),
 )
 
 _BY_KEY = {q.key: q for q in QUESTIONS}
@@ -575,6 +596,8 @@ class Answers:
     http_port: int
     clients: tuple[str, ...]
     admin_password: str
+    floating_address: str = ""
+    hosts: tuple[Host, ...] = ()
 
     @property
     def client_port(self) -> int:
@@ -653,8 +676,23 @@ class Answers:
         digest = hmac.new(self.admin_password.encode(), f"kit-edge-read:{EDGE_READER}".encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
 
+    @property
+    def is_multi_host(self) -> bool:
+        """Whether the site is spread over hosts (has a hosts table, even of one host)."""
+        return bool(self.hosts)
+
+    def hosts_with(self, role: str) -> tuple[Host, ...]:
+        """The hosts that have ``role`` (none on a single-host site)."""
+        return hosts_with(self.hosts, role)
+
+    def host_of(self, role: str) -> Host | None:
+        """The one host with ``role``, e.g. the master; None on a single-host site."""
+        return host_of(self.hosts, role)
+
     def as_dict(self) -> dict[str, Any]:
-        return {q.key: _plain(getattr(self, q.key)) for q in QUESTIONS}
+        """The answers as kit.toml holds them (``hosts`` as its table)."""
+        return {q.key: hosts_table(self.hosts) if q.key == "hosts" else _plain(getattr(self, q.key))
+                for q in QUESTIONS}
 
 
 def _plain(value: Any) -> Any:
@@ -696,7 +734,7 @@ def collect_answers(
                 done[question.key] = question.parse(default, done)
                 continue
             except AnswerError:
-                if ask is None:
+                if ask is None or question.kind == "table":  # a table is not typed at a prompt
                     raise
         while True:
             reply = ask(question, default, done)
@@ -788,6 +826,16 @@ def dump_answers(answers: Answers) -> str:
         "",
     ]
     for question in QUESTIONS:
+        value = getattr(answers, question.key)
+        if question.key in _SINGLE_HOST_UNWRITTEN and not value:
+            continue  # a single-host site's kit.toml stays as it was before hosts existed
         lines.append(f"# {question.help}")
-        lines.append(f"{question.key} = {toml_value(getattr(answers, question.key))}")
+        if question.kind == "table":
+            lines += hosts_toml(value, toml_value)  # tables last: a table ends only at the next one
+        else:
+            lines.append(f"{question.key} = {toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+#: Answers a kit.toml holds only when given: a site without them reads as one host.
+_SINGLE_HOST_UNWRITTEN = ("floating_address", "hosts")

@@ -31,7 +31,7 @@ from kit.core.errors import AnswerError
 from kit.core.names import EDGE_READER, MAX_PROJECT_NAME, PROJECT_RE, normalize
 
 __all__ = [
-    "url", "host", "port", "team", "teams", "password", "project_name", "version", "path", "text", "choice",
+    "url", "host", "address", "port", "team", "teams", "password", "project_name", "version", "path", "text", "choice",
     "did_you_mean", "suggest_team_name", "is_ip", "show", "RESERVED_TEAMS", "MAX_URL", "MAX_TEAMS", "read_small_file",
     "system_folder",
 ]
@@ -187,6 +187,33 @@ def _numeric_host(text: str) -> str | None:
         return socket.inet_ntoa(socket.inet_aton(text))
     except OSError:
         return ""
+
+
+def address(key: str, raw: Any) -> str:
+    """One IP address (IPv4 or IPv6) a service binds and others connect to, in its
+    canonical form (``2001:DB8::0:1`` → ``2001:db8::1``), so one address is never
+    written two ways. Not a name: a service cannot bind a name, and a name may
+    resolve differently on each host."""
+    example = "give one like 198.18.0.2 or 2001:db8::2"
+    if not isinstance(raw, str) or not raw.strip():
+        raise AnswerError(key, f"expected an IP address, got {show(raw)}; {example}")
+    text = raw.strip()
+    _check_printable(key, text, "address")
+    if not is_ip(text):
+        numeric = _numeric_host(text)
+        if numeric:
+            raise AnswerError(key, f"{show(text)} is an IP address in a short, octal, hexadecimal or integer "
+                              f"form, which programs read differently; write it as {numeric}")
+        raise AnswerError(key, f"{show(text)} is not an IP address (a name, a zone or brackets are not taken); "
+                          f"{example}")
+    ip = ipaddress.ip_address(text)
+    if ip.is_unspecified or ip.is_multicast or str(ip) == "255.255.255.255":
+        raise AnswerError(key, f"{show(text)} is a {'multicast' if ip.is_multicast else 'wildcard or broadcast'} "
+                          f"address, which no one connects to; {example}")
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        raise AnswerError(key, f"{show(text)} is an IPv4 address written as IPv6; write it as {mapped}")
+    return ip.compressed
 
 
 def url(key: str, raw: Any, *, credentials: str = "remove them: kit writes this URL into files others read") -> str:

@@ -30,7 +30,14 @@ GOOD = {
     "admin_password": "correct-horse-battery",
     "read_access": "team", "tls_cert": "", "tls_key": "", "http_port": "3146",
 }
+GOOD["floating_address"] = "198.18.0.10"
 answer_values = {key: nasty_text | spliced(GOOD[key]) | spliced(GOOD[key]) for key in GOOD}
+# A hosts table (the default setups need a master, a mirror and an edge), its addresses spliced.
+answer_values["hosts"] = nasty_text | st.fixed_dictionaries({
+    name: st.fixed_dictionaries({"address": spliced(address), "roles": st.just([role])})
+    for name, address, role in [("m", "198.18.0.6", "master"), ("r", "198.18.0.7", "mirror"),
+                                ("e", "198.18.0.4", "edge")]
+})
 # Passwords: any text at all, so printable unicode and symbols reach kit.toml and secrets.env.
 answer_values["admin_password"] |= st.text(min_size=8, max_size=30)
 raw_answers = st.lists(st.sampled_from([q.key for q in QUESTIONS]), max_size=3, unique=True).flatmap(

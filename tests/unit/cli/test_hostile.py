@@ -349,7 +349,7 @@ ANSWER_FILES = [
     ("password-int", b"admin_password = 12345678\n", "expected a string"),
     ("password-control", b'admin_password = "abcdefgh\\u0001"\n', "control character U+0001"),
     ("setups-table", b"setups = {a = 1}\n", "expected a list of names"),
-    ("unknown-key", b"upstream = 'pypi'\nhots = 'x'\n", "did you mean 'host'"),
+    ("unknown-key", b"upstream = 'pypi'\nhst = 'x'\n", "did you mean 'host'"),
     ("unknown-section", b"[tool.kit]\nteams = ['web']\n", "unknown answer key"),
     ("not-utf8", b"teams = ['w\xff']\n", "cannot read answer file"),
     ("binary", bytes(range(256)), "cannot read answer file"),

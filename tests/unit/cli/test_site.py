@@ -206,7 +206,7 @@ def test_bad_set_option_is_one_line_exit_2_nothing_written(tmp_path, capsys, opt
         ("teams = 5\n", "expected a list of names"),
         ("master_port = true\n", "expected a port number"),
         ("[teams]\nweb = 1\n", "expected a list of names"),
-        ("upstream = 'pypi'\nhots = 'x'\n", "did you mean 'host'"),
+        ("upstream = 'pypi'\nhst = 'x'\n", "did you mean 'host'"),
     ],
 )
 def test_bad_answer_file(tmp_path, capsys, content, message):
