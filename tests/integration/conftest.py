@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tests.conftest import BIN, clean_env, run
-from tests.support.cluster import EdgeSite, running_site, team_upload, varnish_edge, varnish_missing
+from tests.support.cluster import EdgeSite, edge_kind, running_site, team_upload
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +26,7 @@ def edge_site(request, tmp_path_factory, dists):
     The module's tests share it: each makes the upload it checks, and one that stops a
     service brings it back."""
     kind = request.param
-    extra: tuple[str, ...] = ()
-    if kind == "varnish":
-        missing = varnish_missing()
-        if missing:
-            pytest.skip(missing)
-        extra = varnish_edge()
+    extra = edge_kind(kind)
     root = tmp_path_factory.mktemp(f"{kind}-edge-site")
     env = clean_env(root / "home")
     with running_site(root, env, dists.upstream_folder, *extra) as (site, out):

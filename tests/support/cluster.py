@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from kit.cluster.lifecycle import free_ports
 from kit.cluster.varnish import INSTALL_HINT, check_vcl, varnishd_path
 from kit.core.errors import ClusterError
@@ -90,6 +92,17 @@ def edge_url(site: Path) -> str:
 def varnish_edge() -> tuple[str, ...]:
     """The answers of a Varnish edge, the shield on a free port."""
     return ("--set", "edge=varnish", "--set", f"shield_port={free_port()}")
+
+
+def edge_kind(kind: str) -> tuple[str, ...]:
+    """The answers of a site whose edge is ``kind`` ("python" or "varnish"); the test is
+    skipped, saying why, when Varnish cannot run here."""
+    if kind != "varnish":
+        return ()
+    missing = varnish_missing()
+    if missing:
+        pytest.skip(missing)
+    return varnish_edge()
 
 
 def front_url(site: Path) -> str:

@@ -14,19 +14,14 @@ import pytest
 from kit.ops.sample import make_wheel
 from kit.site.folder import Site
 from tests.conftest import BIN, clean_env
-from tests.support.cluster import front_url, running_site, varnish_edge, varnish_missing
+from tests.support.cluster import edge_kind, front_url, running_site
 from tests.support.edge import answer
 from tests.support.processes import leaked, watched_cmdlines
 
 
 @pytest.fixture(scope="module", params=["python", "varnish"])
 def team_site(request, tmp_path_factory, dists):
-    extra: tuple[str, ...] = ()
-    if request.param == "varnish":
-        missing = varnish_missing()
-        if missing:
-            pytest.skip(missing)
-        extra = varnish_edge()
+    extra = edge_kind(request.param)
     root = tmp_path_factory.mktemp(f"{request.param}-devpi-client")
     env = clean_env(root / "home")
     with running_site(root, env, dists.upstream_folder, "--set", "read_access=team", "--set", "teams=web,data",

@@ -28,8 +28,8 @@ from kit.edge.static_copy import refresh
 from kit.ops.sample import make_wheel
 from kit.site.folder import Site
 from tests.conftest import BIN, PRIVATE, UPSTREAM_ONLY, clean_env, kit_cmd, run
-from tests.support.cluster import (EdgeSite, edge_url, make_site, origins_all_up, pids, restored, stop_cluster,
-                                   team_upload, varnish_edge, varnish_missing, wait_mirror_in_sync)
+from tests.support.cluster import (EdgeSite, edge_kind, edge_url, make_site, origins_all_up, pids, restored,
+                                   stop_cluster, team_upload, wait_mirror_in_sync)
 from tests.support.clients import new_venv, who
 from tests.support.edge import answer
 
@@ -105,12 +105,7 @@ def private_cluster(root, dists, *extra: str):
 @pytest.fixture(scope="module", params=["python", "varnish"])
 def private(request, tmp_path_factory, dists):
     """A team-read site of each edge kind, web's kitdemo-private uploaded; its edges keep decisions an hour."""
-    extra: tuple[str, ...] = ()
-    if request.param == "varnish":
-        missing = varnish_missing()
-        if missing:
-            pytest.skip(missing)
-        extra = varnish_edge()
+    extra = edge_kind(request.param)
     with private_cluster(tmp_path_factory.mktemp(f"{request.param}-private"), dists, *extra) as (site, env, out):
         team_upload(site, env, dists.private)
         yield Private(request.param, site, env, out)
