@@ -10,24 +10,43 @@ import typer
 from kit.cli.common import SITE_ARG, say as _say, site_path
 
 
-def up_command(site_dir: Optional[str] = SITE_ARG) -> None:
-    """Start the site's cluster (master, mirror, edge) detached; return when all answer."""
-    site_dir = site_path(site_dir)
+HOST_OPTION = typer.Option(None, "--host", metavar="NAME",
+                           help="On a site spread over hosts: only host NAME's part (its bundle, hosts/NAME/).")
+
+
+def _target(site_dir, host: str | None):
+    """The cluster a command runs on: one host's part, a whole site spread over hosts
+    (:class:`~kit.cluster.hosts.SiteHosts`), or a site of one host."""
     from kit.cluster.lifecycle import Cluster
+    from kit.site.folder import Site
+
+    path = site_path(site_dir)
+    site = Site.find(path)
+    if host is not None or site.is_bundle:
+        from kit.cluster.hosts import host_cluster
+
+        return host_cluster(site, host or site.answers.this_host)
+    if site.answers.is_multi_host:
+        from kit.cluster.hosts import SiteHosts
+
+        return SiteHosts(site)
+    return Cluster.load(path)
+
+
+def up_command(site_dir: Optional[str] = SITE_ARG, host: Optional[str] = HOST_OPTION) -> None:
+    """Start the site's cluster (master, mirror, edge) detached; return when all answer."""
     from kit.core.report import progress
 
-    cluster = Cluster.load(site_dir)
+    cluster = _target(site_dir, host)
     with progress("starting the cluster") as say:
         cluster.up(say=say)
 
 
-def down_command(site_dir: Optional[str] = SITE_ARG) -> None:
+def down_command(site_dir: Optional[str] = SITE_ARG, host: Optional[str] = HOST_OPTION) -> None:
     """Stop everything kit up started."""
-    site_dir = site_path(site_dir)
-    from kit.cluster.lifecycle import Cluster
     from kit.core.report import progress
 
-    cluster = Cluster.load(site_dir)
+    cluster = _target(site_dir, host)
     with progress("stopping the cluster") as say:
         stopped = cluster.down(say=say)
     if not stopped:
@@ -38,15 +57,18 @@ def status_command(
     site_dir: Optional[str] = SITE_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     wait: float = typer.Option(0, "--wait", metavar="SECONDS", min=0, help="Wait up to SECONDS for running services to be healthy and the mirror in sync."),
+    host: Optional[str] = HOST_OPTION,
 ) -> None:
     """Show each service: URL, pid, health, and how far the mirror is behind.
 
     Exit code: 0 all healthy (or degraded: serving, with a reason shown),
     1 some service down, 3 nothing running.
     """
-    from kit.cluster.lifecycle import Cluster, status_json
+    from kit.cluster.lifecycle import status_json
 
-    cluster = Cluster.load(site_path(site_dir))
+    cluster = _target(site_dir, host)
+    if not hasattr(cluster, "wait_ready"):
+        return _site_status(cluster, as_json)
     rows = cluster.wait_ready(wait) if wait else cluster.status()
     if as_json:
         _say(status_json(rows))
@@ -66,6 +88,32 @@ def status_command(
     if not any(r.running for r in rows):
         if not as_json:
             _say(f"nothing is running; start it with: {cluster.site.command('up')}")
+        raise typer.Exit(3)
+    if not all(r.healthy for r in rows):
+        raise typer.Exit(1)
+
+
+def _site_status(hosts, as_json: bool) -> None:
+    """``kit status SITE`` of a site spread over hosts: every host's services, asked over the network."""
+    import json
+
+    from kit.cluster.hosts import rows_json
+
+    rows = hosts.status()
+    if as_json:
+        _say(json.dumps(rows_json(rows), indent=2))
+    else:
+        from kit.core.tables import Column, table_lines
+
+        columns = [Column("host", 8), Column("service", 13), Column("url", 30), Column("state", 9, gap=2),
+                   Column("notes")]
+        state = lambda r: "healthy" if r.healthy else "unhealthy" if r.running else "down"
+        _say("\n".join(table_lines(columns, ([r.host, r.name, r.url, state(r), r.detail] for r in rows))))
+        for warning in hosts.site.certificate_warnings():
+            _say(f"warning: {warning}")
+    if not any(r.running for r in rows):
+        if not as_json:
+            _say(f"nothing answers; start each host with: {hosts.site.command('up', '--host', 'NAME')}")
         raise typer.Exit(3)
     if not all(r.healthy for r in rows):
         raise typer.Exit(1)

@@ -30,7 +30,7 @@ from kit.core.processes import free_ports
 from kit.core.report import plural
 from kit.core.wait import wait_until
 from kit.site.folder import Site
-from kit.site.plan import Service, services_of
+from kit.site.plan import PUBLIC_MIRROR, MirrorPaths, Service, services_of
 
 __all__ = ["Cluster", "ServiceStatus", "free_ports", "status_json", "edge_summary", "static_copy_summary",
            "service_env"]
@@ -54,6 +54,13 @@ class Cluster:
     def load(cls, site_dir: Path | None = None) -> "Cluster":
         """The cluster of the site at or above ``site_dir`` (default: the current folder)."""
         site = Site.find(site_dir)
+        master = site.answers.host_of("master")
+        if master is not None and not site.is_bundle:
+            # A site spread over hosts: what works on "the cluster" (tokens, checks, drills) works
+            # on the master's part; kit up, down and status take each host (kit.cluster.hosts).
+            from kit.site.bundles import bundle_dir
+
+            site = Site.load(bundle_dir(site.path, master.name))
         if "cluster" not in site.answers.setups or not (site.path / "cluster").is_dir():
             raise SiteDirError(
                 f"{site} has no cluster; add it with: "
@@ -96,6 +103,12 @@ class Cluster:
         started_at = time.monotonic()
         self.supervisor.prepare()
         services = self.services()
+        if not services:
+            raise ClusterError(f"{self.site} runs nothing itself: it is spread over hosts; start one host's part "
+                               f"with {self.site.command('up', '--host', 'NAME')}")
+        if any(s.name == PUBLIC_MIRROR for s in services):
+            # What the public mirror's host serves exists before its first sync (an empty mirror).
+            MirrorPaths.of(self.site.path).web.mkdir(parents=True, exist_ok=True)
         running = {s.name: self.pid_of(s) for s in services}
         for stale in self.stale:
             say(f"cleaned a stale pid file: {stale} was not running")
@@ -103,9 +116,11 @@ class Cluster:
         to_start = [s for s in services if running[s.name] is None]
         if not to_start:
             # Answers may have changed (a new team): bring the indexes in line.
-            configure_master(self.site, self.service("master"))
-            say(f"already up: {', '.join(s.name for s in services)} running; indexes match kit.toml; "
-                f"see {self.site.command('status')}")
+            runs_master = any(s.name == "master" for s in services)
+            if runs_master:
+                configure_master(self.site, self.service("master"))
+            say(f"already up: {', '.join(s.name for s in services)} running"
+                + ("; indexes match kit.toml" if runs_master else "") + f"; see {self.site.command('status')}")
             return []
         check_before_start(self.site, to_start)
         env = service_env(os.environ)
@@ -113,13 +128,28 @@ class Cluster:
         starting = Starting(self.supervisor, to_start, env, say)
         try:
             starting.run(started_at, lambda master: configure_master(self.site, master))
-            if "mirror" in starting.procs or "master" in starting.procs:
+            if self.answers.runs("mirror") and ("mirror" in starting.procs or "master" in starting.procs):
                 self._wait_mirror_in_sync(say)
         except BaseException:
             self.supervisor.stop({name: proc.pid for name, proc in starting.procs.items()})
             raise
-        say(f"cluster up in {time.monotonic() - started_at:.1f} s; clients use {self.service('edge').url}")
+        took = f"{time.monotonic() - started_at:.1f} s"
+        if self.answers.is_multi_host:
+            say(f"host {self.answers.this_host} up in {took}: {', '.join(s.name for s in services)}; "
+                f"the whole site: {self.site_command('status')}")
+        else:
+            say(f"cluster up in {took}; clients use {self.service('edge').url}")
         return list(starting.procs)
+
+    def site_command(self, subcommand: str) -> str:
+        """A command for the whole site: from a bundle in SITE/hosts/NAME/, the site folder's."""
+        if self.site.is_bundle:
+            parent = self.site.path.parent.parent
+            from kit.site.folder import is_site_root, site_command
+
+            if is_site_root(parent):
+                return site_command(parent, subcommand)
+        return self.site.command(subcommand)
 
     def _wait_mirror_in_sync(self, say: Say, timeout: float = 15.0) -> None:
         behind = wait_until(self.mirror_lag, timeout, 0.1, accept=lambda lag: lag == 0)

@@ -14,7 +14,7 @@ from kit.cluster.devpi import sync_state
 from kit.cluster.supervisor import Probe, Supervisor
 from kit.core import http
 from kit.core.report import plural
-from kit.site.answers import Answers
+from kit.site.answers import Answers, netloc
 from kit.site.folder import Site
 from kit.site.plan import Service
 
@@ -45,7 +45,10 @@ class ServiceStatus:
 def devpi_status(answers: Answers, name: str) -> dict | None:
     """The ``/+status`` result of devpi's master or mirror, or None when it does not answer in time."""
     port = answers.master_port if name == "master" else answers.mirror_port
-    answer = http.get(f"http://127.0.0.1:{port}/+status")
+    this = answers.this
+    # On a host of a site spread over hosts: this host's own, else the one the site names.
+    where = this.address if this is not None and name in this.roles else answers.address_of(name)
+    answer = http.get(f"http://{netloc(where, port)}/+status")
     payload = answer.json() if answer.ok else None
     return payload.get("result") if isinstance(payload, dict) else None
 
@@ -87,6 +90,11 @@ class StatusRows:
     def _mirror_state(self) -> tuple[int | None, str]:
         """How many changes the (healthy) mirror is behind the master, and that in words."""
         answers = self.site.answers
+        if "master" not in self.probes and answers.runs("mirror") and not answers.runs("master"):
+            # The master is on another host: asked over the network.
+            master = devpi_status(answers, "master")
+            state = sync_state(devpi_status(answers, "mirror"), master, "not answering")
+            return state.behind, state.detail
         master_probe = self.probes.get("master")
         master_ok = master_probe is not None and master_probe.healthy
         master_state = "not answering" if master_probe is not None else "not running"

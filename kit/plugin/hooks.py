@@ -21,6 +21,8 @@ read of the index's pages, JSON and files (:mod:`kit.plugin.reads`).
 
 from __future__ import annotations
 
+import ssl
+
 from pluggy import HookimplMarker
 
 from kit.plugin import reads
@@ -52,6 +54,14 @@ def devpiserver_add_parser_options(parser):
         "--kit-purge-secretfile", metavar="PATH", default=None,
         help="file holding the secret shared with the edge (sent as a bearer token); "
              "a relative path is taken from the working folder, as for --secretfile.")
+    group.addoption(
+        "--kit-purge-cafile", metavar="PATH", default=None,
+        help="the CA certificate(s) the edges' TLS certificates are checked against (an https site "
+             "spread over hosts, whose edges take purges on their TLS port); default: the system's.")
+    group.addoption(
+        "--kit-purge-tls-name", metavar="NAME", default=None,
+        help="the name the edges' certificates carry (the site's host), checked instead of the "
+             "address in each purge URL.")
     group = parser.addgroup("kit ownership options")
     group.addoption(
         "--kit-one-team-per-project", action="store_true", default=False,
@@ -146,7 +156,13 @@ def devpiserver_pyramid_configure(config, pyramid_config):
         # No notifier runs in a requests-only worker; the main process purges.
         threadlog.info("kit-purge: requests-only worker, purges come from the main process")
         return
-    senders = [PurgeSender(one, secret, threadlog) for one in urls]
+    cafile = getattr(args, "kit_purge_cafile", None)
+    try:
+        verify = ssl.create_default_context(cafile=cafile or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise fatal(f"kit-purge-cafile {cafile}: {getattr(exc, 'strerror', None) or exc}; give the site's ca.pem")
+    senders = [PurgeSender(one, secret, threadlog, verify=verify,
+                           tls_name=getattr(args, "kit_purge_tls_name", None) or "") for one in urls]
     xom.thread_pool.register(CommitFollower(xom.keyfs, ChangeWatcher(xom.keyfs, Fanout(senders)), threadlog))
     for sender in senders:
         xom.thread_pool.register(sender)

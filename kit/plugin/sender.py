@@ -73,10 +73,12 @@ def purge_request(keys: Iterable[str], serial: int, secret: str) -> tuple[bytes,
     return body, headers
 
 
-def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], timeout: float) -> str:
+def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], timeout: float,
+          tls_name: str = "") -> str:
     """POST one purge; "" when the edge answered 2xx, else the problem in words, never raised."""
     try:
-        with client.stream("POST", url, content=body, headers=headers) as answer:
+        with client.stream("POST", url, content=body, headers=headers,
+                           extensions={"sni_hostname": tls_name} if tls_name else None) as answer:
             if 200 <= answer.status_code < 300:
                 _read_at_most(answer, MAX_ANSWER)
                 return ""
@@ -112,8 +114,12 @@ class PurgeSender:
 
     def __init__(self, url: str, secret: str, log: Any, *, timeout: float = TIMEOUT,
                  max_keys: int = MAX_PENDING_KEYS, linger: float = LINGER,
-                 failure_log_interval: float = FAILURE_LOG_INTERVAL):
+                 failure_log_interval: float = FAILURE_LOG_INTERVAL, verify: ssl.SSLContext | None = None,
+                 tls_name: str = ""):
         self.url = url
+        #: The name an https edge's certificate carries, checked instead of the URL's address
+        #: (edges on other hosts are reached by address, their certificate names the site).
+        self.tls_name = tls_name
         self._secret = secret
         self.log = log
         self.timeout = timeout
@@ -126,7 +132,7 @@ class PurgeSender:
         # a stale socket. The system's certificates (as Python's urllib uses them), not certifi's.
         self._client = httpx.Client(
             trust_env=False, follow_redirects=False, timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_keepalive_connections=0), verify=ssl.create_default_context())
+            limits=httpx.Limits(max_keepalive_connections=0), verify=verify or ssl.create_default_context())
         self._cond = threading.Condition()
         self._pending: set[str] = set()
         self._serial = -1
@@ -186,7 +192,7 @@ class PurgeSender:
         """POST ``keys`` now; True when the edge took them. Failures are logged, never raised."""
         body, headers = purge_request(keys, serial, self._secret)
         self.stats["requests"] += 1
-        problem = _post(self._client, self.url, body, headers, self.timeout)
+        problem = _post(self._client, self.url, body, headers, self.timeout, self.tls_name)
         if not problem:
             self.stats["keys"] += len(keys)
             if self._failing:

@@ -527,6 +527,15 @@ QUESTIONS: tuple[Question, ...] = (
         when=_redirects,
     ),
     Question(
+        "public_mirror_port", "Port of the public mirror's own host (served to the edges)", "text",
+        lambda a: 3147, _port_parser("public_mirror_port", ("master_port", "mirror_port", "edge_port", "shield_port",
+                                                             "upstream_port", "http_port")),
+        "Used only on a site spread over hosts with a public-mirror host: that host serves bandersnatch's "
+        "folder here, on its own address, to the edges (which serve it to clients at /mirror/) and to the "
+        "master. Given in kit.toml, never asked.",
+        when=lambda a: False,
+    ),
+    Question(
         "clients", "Which clients should get settings?", "checkbox",
         lambda a: tuple(TOOLS), parse_tools,
         "Any of: " + ", ".join(f"{k} ({v})" for k, v in TOOLS.items()) + ".",
@@ -596,8 +605,39 @@ class Answers:
     http_port: int
     clients: tuple[str, ...]
     admin_password: str
+    public_mirror_port: int = 3147
     floating_address: str = ""
     hosts: tuple[Host, ...] = ()
+    #: The host whose bundle (SITE/hosts/NAME/) these answers are for; "" for the whole site.
+    #: Not an answer: :meth:`for_host` sets it, and a bundle's kit.toml records it.
+    this_host: str = field(default="", compare=False)
+
+    def for_host(self, name: str) -> "Answers":
+        """These answers as host ``name``'s bundle sees them: its services bind its address."""
+        from dataclasses import replace
+
+        if not any(host.name == name for host in self.hosts):
+            known = ", ".join(host.name for host in self.hosts) or "none (a single-host site)"
+            raise AnswerError("host", f"no host {name!r} in the hosts table; the hosts are: {known}")
+        return replace(self, this_host=name)
+
+    @property
+    def this(self) -> Host | None:
+        """The host of this bundle (None for the whole site)."""
+        return next((host for host in self.hosts if host.name == self.this_host), None)
+
+    def address_of(self, role: str) -> str:
+        """Where the other parts reach ``role``: on a site spread over hosts, the address of the
+        (first) host that has it; else this machine's loopback."""
+        found = self.hosts_with(role)
+        return found[0].address if found else "127.0.0.1"
+
+    def runs(self, role: str) -> bool:
+        """Whether this folder runs ``role``: the whole site of one host runs all; a bundle its host's roles."""
+        this = self.this
+        if self.is_multi_host and this is None:
+            return False
+        return this is None or role in this.roles
 
     @property
     def client_port(self) -> int:
@@ -614,7 +654,10 @@ class Answers:
 
     @property
     def bind_host(self) -> str:
-        """Where the client-facing server listens: the host itself on loopback, else every interface."""
+        """Where the client-facing server listens: on a host of a site spread over hosts, that
+        host's address; else the host itself on loopback, or every interface."""
+        if self.this is not None:
+            return self.this.address
         return self.host if is_loopback(self.host) else "0.0.0.0"
 
     @property
@@ -623,14 +666,28 @@ class Answers:
         return "127.0.0.1" if self.bind_host == "0.0.0.0" else self.bind_host
 
     @property
+    def upstream_address(self) -> str:
+        """Where the local upstream (a folder upstream) listens: beside the master, on the master's
+        address when the public mirror's host must reach it too."""
+        return self.address_of("master") if self.hosts_with("public-mirror") else "127.0.0.1"
+
+    @property
+    def public_mirror_origin(self) -> str:
+        """The public-mirror host's server, which the edges and the master read ("" on one host)."""
+        found = self.hosts_with("public-mirror")
+        return f"http://{netloc(found[0].address, self.public_mirror_port)}" if found else ""
+
+    @property
     def mirror_url(self) -> str | None:
         """What root/pypi mirrors: None for devpi's built-in PyPI default."""
         if self.devpi_upstream == "public-mirror":
+            if self.public_mirror_origin:
+                return f"{self.public_mirror_origin}/simple/"
             return f"http://{netloc(self.edge_host, self.edge_port)}/mirror/simple/"
         if self.upstream == DEFAULT_UPSTREAM:
             return None
         if upstream_is_folder(self.upstream):
-            return f"http://127.0.0.1:{self.upstream_port}/simple/"
+            return f"http://{netloc(self.upstream_address, self.upstream_port)}/simple/"
         return self.upstream
 
     @property
@@ -666,15 +723,23 @@ class Answers:
 
         Changing ``admin_password`` rotates every team's password at once.
         """
-        digest = hmac.new(self.admin_password.encode(), f"kit-team-upload:{team}".encode(), hashlib.sha256)
+        digest = hmac.new(self._admin_secret().encode(), f"kit-team-upload:{team}".encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
 
     @property
     def edge_read_password(self) -> str:
         """Password of the devpi user the edge reads private indexes as
         (:data:`kit.core.names.EDGE_READER`), derived like the teams' own."""
-        digest = hmac.new(self.admin_password.encode(), f"kit-edge-read:{EDGE_READER}".encode(), hashlib.sha256)
+        digest = hmac.new(self._admin_secret().encode(), f"kit-edge-read:{EDGE_READER}".encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
+
+    def _admin_secret(self) -> str:
+        # A bundle of a host other than the master's is given no admin password: nothing
+        # there may derive the passwords from it (its files hold what it needs).
+        if not self.admin_password:
+            raise AnswerError("admin_password", f"host {self.this_host!r}'s bundle holds no admin password; "
+                              "run this from the site folder (or the master's bundle)")
+        return self.admin_password
 
     @property
     def is_multi_host(self) -> bool:
@@ -825,10 +890,16 @@ def dump_answers(answers: Answers) -> str:
         "# Replay: kit init --answers kit.toml SITE_DIR   (keys: see `kit init --help`)",
         "",
     ]
+    if answers.this_host:
+        lines += [f"# The bundle of host {answers.this_host} (SITE/hosts/{answers.this_host}/): kit up, down and "
+                  "status run its part only. Made by kit init in the site folder: change the site there.",
+                  f"this_host = {toml_value(answers.this_host)}", ""]
     for question in QUESTIONS:
         value = getattr(answers, question.key)
-        if question.key in _SINGLE_HOST_UNWRITTEN and not value:
+        if question.key in _SINGLE_HOST_UNWRITTEN and not answers.is_multi_host:
             continue  # a single-host site's kit.toml stays as it was before hosts existed
+        if question.key == "admin_password" and not value:
+            continue  # a bundle of a host that needs no admin password
         lines.append(f"# {question.help}")
         if question.kind == "table":
             lines += hosts_toml(value, toml_value)  # tables last: a table ends only at the next one
@@ -838,4 +909,4 @@ def dump_answers(answers: Answers) -> str:
 
 
 #: Answers a kit.toml holds only when given: a site without them reads as one host.
-_SINGLE_HOST_UNWRITTEN = ("floating_address", "hosts")
+_SINGLE_HOST_UNWRITTEN = ("public_mirror_port", "floating_address", "hosts")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +129,24 @@ class Site:
         raw = load_answers_file(path)
         # A site made before kit asked who may read keeps what it had: reads for anyone.
         raw.setdefault("read_access", "anonymous")
+        # A host's bundle (SITE/hosts/NAME/) says whose it is; only the master's holds the
+        # admin password (a stand-in is validated, then taken away again).
+        this_host = raw.pop("this_host", "")
+        withheld = bool(this_host) and "admin_password" not in raw
         try:
-            answers = answers_from_raw(raw)
+            if not isinstance(this_host, str):
+                raise AnswerError("this_host", "is not a host name; copy the bundle again from the site folder")
+            answers = answers_from_raw({**raw, "admin_password": "withheld"} if withheld else raw)
+            if this_host:
+                answers = replace(answers.for_host(this_host), admin_password="" if withheld else answers.admin_password)
         except AnswerError as exc:
             raise AnswerFileError(f"{path}: {exc}") from None
         return cls(root, answers, given, raw, manifest)
+
+    @property
+    def is_bundle(self) -> bool:
+        """Whether this folder is one host's bundle (``SITE/hosts/NAME/``), not a whole site."""
+        return bool(self.answers.this_host)
 
     def certificate_warnings(self) -> list[str]:
         """One line per certificate of an https site that expires within
@@ -160,10 +173,12 @@ class Site:
     def secrets(self) -> dict[str, str]:
         """The site's secrets its files hold (see :data:`SITE_SECRETS`), by name."""
         found = {}
+        # A site spread over hosts keeps them in its hosts' bundles (SITE/hosts/NAME/cluster/).
+        bundles = sorted((self.path / "hosts").glob("*")) if (self.path / "hosts").is_dir() else []
         for name, files in SITE_SECRETS.items():
-            for file in files:
+            for path in [self.path / file for file in files] + [bundle / files[0] for bundle in bundles]:
                 try:
-                    text = (self.path / file).read_text(encoding="ascii").strip()
+                    text = path.read_text(encoding="ascii").strip()
                 except (OSError, UnicodeDecodeError):
                     continue
                 if _SECRET_RE.match(text):

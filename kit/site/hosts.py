@@ -28,6 +28,7 @@ The rules, each refused in one line naming the fix (an
 * ``roles``: at least one of :data:`ROLES`, each listed once (a repeat is
   dropped), kept in :data:`ROLES`' order.
 * Exactly one host has the role ``master``.
+* The edges of a site spread over hosts are kit's own (``edge = "python"``).
 * ``balancer``, ``edge`` and ``mirror`` need the ``cluster`` setup, and the
   cluster setup needs at least one ``edge`` and one ``mirror`` host;
   ``public-mirror`` needs the ``public-mirror`` setup, which then needs
@@ -111,6 +112,9 @@ def parse_hosts(raw: Any, answers: dict | None = None) -> tuple[Host, ...]:
                               "leave it empty, or add hosts with the role balancer")
         return ()
     _check_roles(hosts, tuple(answers.get("setups", ())))
+    if answers.get("edge") == "varnish" and "cluster" in answers.get("setups", ()):
+        raise AnswerError("edge", "edge = varnish is not yet built for a site spread over hosts; answer "
+                          "edge = python (kit's edge) for now")
     _check_floating(hosts, floating, answers.get("host", ""))
     return hosts
 

@@ -21,7 +21,7 @@ from kit.core.errors import ClusterError
 from kit.core.processes import system_program
 
 __all__ = ["Service", "services_of", "edge_config", "program", "REINSTALL", "MirrorPaths", "bandersnatch_master",
-           "VCL_FILE", "MODULES", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket"]
+           "VCL_FILE", "MODULES", "host_services", "PUBLIC_MIRROR", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket"]
 
 
 @dataclass(frozen=True)
@@ -69,21 +69,13 @@ def services_of(answers: Answers, site_dir: Path) -> list[Service]:
     ``site_dir``: the site's folder; varnishd takes absolute paths only.
     """
     a = answers
+    if a.is_multi_host:
+        return host_services(a, site_dir)
     py = sys.executable
     found = []
     if upstream_is_folder(a.upstream):
-        found.append(Service(
-            "upstream", "local upstream: the upstream folder as a simple index", a.upstream_port,
-            f"http://127.0.0.1:{a.upstream_port}/simple/", "/simple/",
-            (py, "-m", "kit.upstream", a.upstream, "--host", "127.0.0.1", "--port", str(a.upstream_port)),
-            "kit.upstream",
-        ))
-    found += [
-        Service("master", "devpi primary: indexes, uploads", a.master_port, f"http://127.0.0.1:{a.master_port}",
-                "/+api", (program("devpi-server"), "-c", "master.yml"), "master.yml"),
-        Service("mirror", "devpi replica of the master", a.mirror_port, f"http://127.0.0.1:{a.mirror_port}",
-                "/+api", (program("devpi-server"), "-c", "mirror.yml"), "mirror.yml"),
-    ]
+        found.append(_upstream(a))
+    found += [_master(a, "127.0.0.1"), _mirror(a, "127.0.0.1")]
     if a.edge == "varnish":
         found += [
             Service("shield", "kit's edge behind Varnish: checked files, static copy, public mirror", a.shield_port,
@@ -104,6 +96,64 @@ def services_of(answers: Answers, site_dir: Path) -> list[Service]:
         found.append(Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
                              "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host,
                              **tls_health(a)))
+    return found
+
+
+def _upstream(a: Answers) -> Service:
+    where = a.upstream_address
+    return Service("upstream", "local upstream: the upstream folder as a simple index", a.upstream_port,
+                   f"http://{netloc(where, a.upstream_port)}/simple/", "/simple/",
+                   (sys.executable, "-m", "kit.upstream", a.upstream, "--host", where, "--port", str(a.upstream_port)),
+                   "kit.upstream", where)
+
+
+def _master(a: Answers, where: str) -> Service:
+    return Service("master", "devpi primary: indexes, uploads", a.master_port, f"http://{netloc(where, a.master_port)}",
+                   "/+api", (program("devpi-server"), "-c", "master.yml"), "master.yml", where)
+
+
+def _mirror(a: Answers, where: str) -> Service:
+    return Service("mirror", "devpi replica of the master", a.mirror_port, f"http://{netloc(where, a.mirror_port)}",
+                   "/+api", (program("devpi-server"), "-c", "mirror.yml"), "mirror.yml", where)
+
+
+#: The name of the public mirror host's service (and of its log and pid files).
+PUBLIC_MIRROR = "public-mirror"
+
+
+def host_services(answers: Answers, site_dir: Path) -> list[Service]:
+    """The services of one host of a site spread over hosts (none for the site folder itself:
+    each host's bundle, SITE/hosts/NAME/, runs its part), each bound to the host's address,
+    in the order they start: the master first, then what reads from it, the balancers last."""
+    a = answers
+    this = a.this
+    if this is None:
+        return []
+    where = this.address
+    found = []
+    if "master" in this.roles:
+        if upstream_is_folder(a.upstream):
+            found.append(_upstream(a))
+        found.append(_master(a, where))
+    if "mirror" in this.roles:
+        found.append(_mirror(a, where))
+    if "public-mirror" in this.roles:
+        # bandersnatch's folder over plain http, for the edges and the master (standard library:
+        # a threading server; the edges cache and check what it serves).
+        web = MirrorPaths.of(Path(site_dir).absolute()).web
+        found.append(Service(
+            PUBLIC_MIRROR, "the public mirror's folder, served to the edges", a.public_mirror_port,
+            f"http://{netloc(where, a.public_mirror_port)}/simple/", "/",
+            (sys.executable, "-m", "http.server", str(a.public_mirror_port), "--bind", where, "--directory", str(web)),
+            "http.server", where))
+    if "edge" in this.roles:
+        found.append(Service("edge", "CDN edge: caching proxy the balancers send clients to", a.edge_port,
+                             f"{a.scheme}://{netloc(where, a.edge_port)}", "/+edge/health",
+                             (sys.executable, "-m", "kit.edge", "edge.json"), "kit.edge", where, **tls_health(a)))
+    if "balancer" in this.roles:
+        from kit.site.balancer import balancer_services
+
+        found += balancer_services(a, this, Path(site_dir).absolute())
     return found
 
 
@@ -132,12 +182,14 @@ def edge_config(answers: Answers) -> EdgeConfig:
     never reached by clients.
     """
     shield = answers.edge == "varnish"
+    mirrors = answers.hosts_with("mirror") if answers.is_multi_host else ()
     return EdgeConfig(
         host="127.0.0.1" if shield else answers.bind_host,
         port=answers.shield_port if shield else answers.edge_port,
         public_url=answers.base_url,
-        master=f"http://127.0.0.1:{answers.master_port}",
-        mirrors=[f"http://127.0.0.1:{answers.mirror_port}"],
+        master=f"http://{netloc(answers.address_of('master'), answers.master_port)}",
+        mirrors=[f"http://{netloc(host.address, answers.mirror_port)}" for host in mirrors]
+        or [f"http://127.0.0.1:{answers.mirror_port}"],
         cache_dir="run/edge-cache",
         # The team indexes copied for the edge to serve when master and mirror are both down.
         **({"static_copy_dir": "run/static-copy",
@@ -145,7 +197,9 @@ def edge_config(answers: Answers) -> EdgeConfig:
            if "private" in answers.setups else {}),
         # bandersnatch's tree, written by kit mirror sync: served at /mirror/simple/
         # (relative to the edge's folder, SITE/cluster).
-        **({"public_mirror_dir": str(MirrorPaths.of(Path("..")).web)} if "public-mirror" in answers.setups else {}),
+        # On a site spread over hosts, the public mirror's host serves it to every edge.
+        **({"public_mirror_origin": answers.public_mirror_origin} if answers.public_mirror_origin else
+           {"public_mirror_dir": str(MirrorPaths.of(Path("..")).web)} if "public-mirror" in answers.setups else {}),
         # An https site: the edge itself speaks TLS to the clients (the shield behind Varnish
         # stays plain http on 127.0.0.1: hitch speaks TLS there), and plain http is redirected.
         **({"tls_cert": tls_files(answers)[0], "tls_key": tls_files(answers)[1]} if answers.tls and not shield
@@ -192,7 +246,7 @@ def bandersnatch_master(answers: Answers) -> str | None:
     if answers.upstream == DEFAULT_UPSTREAM:
         return None
     if upstream_is_folder(answers.upstream):
-        return f"http://127.0.0.1:{answers.upstream_port}"
+        return f"http://{netloc(answers.upstream_address, answers.upstream_port)}"
     return answers.upstream.rstrip("/").removesuffix("/simple")
 
 

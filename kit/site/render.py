@@ -28,6 +28,7 @@ from kit.core.errors import HandEditedError, SiteDirError
 from kit.site import systemd
 from kit.site.indexes import IndexPlan
 from kit.site.plan import HITCH_FILE, MirrorPaths, bandersnatch_master, edge_config, hitch_conf, varnishd_argv
+from kit.site.bundles import bundle_answers, bundle_dir, bundle_readme, prune_bundle
 from kit.site.folder import ANSWERS_FILE, MANIFEST, SITE_SECRETS, SITE_TLS, Site, read_manifest
 from kit.site.templating import fix_modes, render_template, write_private
 
@@ -128,11 +129,20 @@ def site_context(answers: Answers, site_secrets: Mapping[str, str], site_dir: Pa
                        ca_file=str(site_dir / "teams" / team / "ca.pem") if answers.site_ca else "")
                   for team in answers.teams],
         "private": "private" in answers.setups,
-        "cluster_master_url": f"http://127.0.0.1:{answers.master_port}",
+        "cluster_master_url": f"http://{netloc(answers.address_of('master'), answers.master_port)}",
+        "master_bind": answers.address_of("master"),
+        "mirror_bind": answers.this.address if answers.this is not None else "127.0.0.1",
+        # A site spread over hosts: every edge on every host takes the purges, on its client port
+        # (over TLS on an https site: the edges' certificate names the site's host, checked
+        # against the site CA kit made, or the system's for the operator's own certificate).
+        "purge_cafile": "../tls/ca.pem" if answers.is_multi_host and answers.site_ca else "",
+        "purge_tls_name": answers.host if answers.is_multi_host and answers.tls else "",
         # Where master and mirror tell the edge which pages a commit changed
         # (with Varnish, Varnish and the shield behind it: both cache pages).
         # (An https edge takes them on its plain-http listener, from this machine only.)
         "edge_purge_url": " ".join(
+            f"{answers.scheme}://{netloc(host.address, answers.edge_port)}/+edge/purge"
+            for host in answers.hosts_with("edge")) if answers.is_multi_host else " ".join(
             f"http://{netloc(host, port)}/+edge/purge"
             for host, port in ([(answers.edge_host, answers.http_port if answers.redirects and answers.edge != "varnish"
                                  else answers.edge_port)]
@@ -203,16 +213,16 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
     it away.
     """
     given = site_secrets or {}
-    context = site_context(answers, {name: given.get(name) or secrets.token_hex(32) for name in SITE_SECRETS},
-                           site_dir)
+    all_secrets = {name: given.get(name) or secrets.token_hex(32) for name in SITE_SECRETS}
+    context = site_context(answers, all_secrets, site_dir)
     render_template("site", context, dest)
     if not ({"mirror", "private"} & set(answers.setups)):
         shutil.rmtree(dest / "server")
     else:
         # What create-indexes.sh makes, in the same type kit up configures from.
         write_private(dest / "server" / "indexes.json", IndexPlan.from_answers(answers).to_json(), 0o644)
-    if "cluster" not in answers.setups:
-        shutil.rmtree(dest / "cluster")
+    if "cluster" not in answers.setups or (answers.is_multi_host and not answers.this_host):
+        shutil.rmtree(dest / "cluster")  # a site spread over hosts has its hosts' bundles instead
     else:
 
         # The edge's settings come from the edge's own config type, so they always load.
@@ -225,22 +235,55 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
         shutil.rmtree(dest / "mirror")
     units = dest / "cluster" / "systemd"
     if units.is_dir():
-        # One unit per service of services_of: no shield without Varnish, no local upstream for a URL.
-        for name in ("shield", "upstream"):
-            if name not in context["units"]:
-                (units / f"kit-{name}.service").unlink()
-    if "clients" in answers.setups:
+        # One unit per service of services_of: no shield without Varnish, no local upstream for a URL,
+        # a host's own services only.
+        for unit in units.glob("kit-*.service"):
+            if unit.name.removeprefix("kit-").removesuffix(".service") not in context["units"]:
+                unit.unlink()
+    if "clients" in answers.setups and not answers.this_host:
         teams = dest / "teams"
         teams.mkdir()
         for team in context["teams"]:
             render_team(team, teams / team["team"])
     if answers.site_ca:
         write_site_tls(answers, dest, Path(site_dir).absolute().name, site_tls or {})
+    if answers.is_multi_host:
+        # Nothing runs from the site folder itself: each host's part is its bundle.
+        for folder in ("cluster", "mirror"):
+            shutil.rmtree(dest / folder, ignore_errors=True)
+        for host in answers.hosts:
+            build_bundle(answers.for_host(host.name), bundle_dir(dest, host.name),
+                         site_dir=bundle_dir(site_dir, host.name), site_secrets=all_secrets, site_tls=dest / "tls")
     write_private(dest / ANSWERS_FILE, dump_answers(answers))
+    _finish(dest)
+
+
+def _finish(dest: Path) -> None:
+    """Modes fixed, then the manifest of everything in ``dest``."""
     fix_modes(dest)
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     manifest = {"files": {name: _sha256(dest / name) for name in files}}
     write_private(dest / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def build_bundle(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Mapping[str, str],
+                 site_tls: Path) -> None:
+    """Render host ``answers.this``'s bundle into ``dest`` (see :mod:`kit.site.bundles`):
+    the site's templates for that host, then only what its roles need."""
+    context = site_context(answers, site_secrets, site_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    render_template("site", context, dest)
+    this = answers.this
+    if "edge" in this.roles:
+        edge_config(answers).write(dest / "cluster" / "edge.json")
+    if "balancer" in this.roles:
+        from kit.site.balancer import write_balancer_files
+
+        write_balancer_files(answers, this, dest / "cluster", Path(site_dir).absolute() / "cluster")
+    prune_bundle(answers, dest, context["units"], site_tls)
+    write_private(dest / "README.md", bundle_readme(answers, context["units"]), 0o644)
+    write_private(dest / ANSWERS_FILE, dump_answers(bundle_answers(answers)))
+    _finish(dest)
 
 
 class SitePlan:

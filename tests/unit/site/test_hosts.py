@@ -100,7 +100,7 @@ def test_a_site_without_hosts_is_a_single_host_site_as_before():
     assert "hosts" not in text.replace("localhost", "") and "floating_address" not in text
     # kit.toml holds exactly one key = value line per other question, as before.
     keys = [line.partition(" = ")[0] for line in text.splitlines() if line and not line.startswith("#")]
-    assert keys == [q.key for q in QUESTIONS if q.key not in ("hosts", "floating_address")]
+    assert keys == [q.key for q in QUESTIONS if q.key not in ("hosts", "floating_address", "public_mirror_port")]
     assert answers_from_raw(tomllib.loads(text)) == answers
     # An empty table, or --set hosts= with nothing, is no hosts too.
     assert answers_from_raw({"admin_password": PASSWORD, "hosts": {}}) == answers
