@@ -16,7 +16,8 @@ stale, and what it has not seen comes from the static copy of the team
 indexes it refreshes in the background (:mod:`kit.edge.static_copy`), its
 last origin. Every cached answer passes :mod:`kit.edge.auth` for its index
 first. Paths under ``/mirror/`` are the public mirror: bandersnatch's tree,
-served from disk with no origin asked (:mod:`kit.edge.public_mirror`).
+served from disk with no origin asked (:mod:`kit.edge.public_mirror`), or
+from the public-mirror host of a multi-host site (:mod:`kit.edge.mirror_origin`).
 
 This module is the wiring: aiohttp's low-level server, which sends every
 request to :meth:`Edge.handle`; the handler, which refuses what no index is
@@ -48,7 +49,8 @@ from kit.edge.failover import Failover
 from kit.edge.files import PackageFiles
 from kit.edge.origins import Origins, check_forever
 from kit.edge.pages import IndexPages
-from kit.edge.public_mirror import NO_MIRROR, PublicMirror
+from kit.edge.mirror_origin import public_mirror
+from kit.edge.public_mirror import NO_MIRROR
 from kit.edge.purge import purge_state
 from kit.edge.replies import refusal, text
 from kit.edge.static_copy import StaticOrigin, check_index, refresh
@@ -118,10 +120,10 @@ class Edge:
             "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0, "static_copy_served": 0,
             "mirror_served": 0, "origin_5xx": 0, "refused": 0, "unauthorised": 0,
         }
-        self.mirror = PublicMirror(Path(config.public_mirror_dir)) if config.public_mirror_dir else None
         self.static = (StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes)
                        if config.static_copy_dir else None)
         self.failover = Failover(config, self.origins, self.stats)
+        self.mirror = public_mirror(config, self.failover, self.files, self.stats)
         self.reader = read_credentials(Path(config.read_credentials_file)) if config.private_reads else ""
         if self.reader:
             self.failover.reader = {"Authorization": self.reader}
@@ -218,7 +220,7 @@ class Edge:
         return text(404, f"kit edge: no {request.method} {path}\n")
 
     async def _public_mirror(self, request: web.Request) -> web.StreamResponse:
-        """bandersnatch's tree from disk (:mod:`kit.edge.public_mirror`): no origin, no cache, no authoriser (it is public)."""
+        """bandersnatch's tree, from disk or from its host (:mod:`kit.edge.mirror_origin`); no authoriser (it is public)."""
         if self.mirror is None:
             return text(404, NO_MIRROR)
         response = await self.mirror.answer(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kit.core.files import write_atomically
 
@@ -74,6 +75,10 @@ class EdgeConfig:
     #: bandersnatch's ``web`` folder, served at ``/mirror/`` ("" for none):
     #: ``/mirror/simple/`` is the mirror's index, for pip's ``--index-url``.
     public_mirror_dir: str = ""
+    #: Or the public-mirror host's server of that folder ("http://ADDRESS:PORT", "" for none):
+    #: every edge of a multi-host site serves ``/mirror/`` from it, pages kept for
+    #: ``page_ttl``, files in the file cache, checked against their page's sha256.
+    public_mirror_origin: str = ""
     #: The certificate chain and key the edge serves TLS with, PEM ("" for plain http).
     #: SIGHUP reads them again: renewed certificates are served without a restart.
     tls_cert: str = ""
@@ -108,6 +113,12 @@ class EdgeConfig:
                                 f"not {json.dumps(value)}")
         if self.read_access not in READ_ACCESS:
             raise ValueError(f"read_access must be one of {', '.join(READ_ACCESS)}, not {json.dumps(self.read_access)}")
+        if self.public_mirror_dir and self.public_mirror_origin:
+            raise ValueError("public_mirror_dir and public_mirror_origin are both set: the public mirror is "
+                             "served from this machine's disk or from its host, not both; keep one")
+        if self.public_mirror_origin and not _http_url(self.public_mirror_origin):
+            raise ValueError(f"public_mirror_origin must be http://ADDRESS:PORT (the public-mirror host's "
+                             f"server), not {json.dumps(self.public_mirror_origin)}")
         if self.private_reads and not self.read_credentials_file:
             raise ValueError(f"read_access {self.read_access} needs read_credentials_file (the edge's "
                              "kit-edge:PASSWORD file); run kit init again to write it")
@@ -131,6 +142,17 @@ class EdgeConfig:
 #: The setting types of edge.json, as its refusals name them.
 _TYPE_WORDS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
                "list[str]": "a list of text"}
+
+
+def _http_url(url: str) -> bool:
+    """Whether ``url`` names an HTTP server (a host, no query, no credentials)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is no number
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+            and parts.username is None)
 
 
 def _of_type(value: object, kind: str) -> bool:

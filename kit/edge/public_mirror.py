@@ -6,13 +6,19 @@ ALL, HTML or JSON) writes:
 - ``simple/index.html`` and ``simple/index.v1_json``, the root listing;
 - ``simple/NAME/index.html`` and ``simple/NAME/index.v1_json`` (NAME
   normalised, PEP 503), their links relative (``../../packages/...``);
-- ``packages/xx/yy/REST/FILENAME``, each file at a path made of its sha256;
+- ``packages/xx/yy/REST/FILENAME``, each file at its URL's path upstream (on
+  PyPI made of its blake2b digest, not its sha256: only the page's link,
+  ``#sha256=...``, says what its bytes must be);
 - ``json/NAME`` and ``pypi/NAME/json``, copies of PyPI's JSON API. They are
   not served: their file URLs point at PyPI itself, not at the mirror.
 
 It writes every page and file to a hidden temporary name and renames it into
 place, so a page opened once is whole; hidden names (a leading ``.``) are never
 served. No origin is asked: the mirror keeps answering with every devpi down.
+
+On a site whose public mirror has a host of its own, that host serves the
+``web`` folder over HTTP and every edge answers ``/mirror/`` from it instead,
+by the same paths and refusals (:mod:`kit.edge.mirror_origin`).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from kit.edge.cache import JSON, representation
 from kit.edge.replies import text
 from kit.core.names import normalize
 
-__all__ = ["PREFIX", "PublicMirror", "NO_MIRROR", "segments"]
+__all__ = ["PREFIX", "PublicMirror", "NO_MIRROR", "segments", "page_files", "no_page", "PAGE_TYPES", "PAGE_CACHE"]
 
 log = logging.getLogger("kit.edge")
 
@@ -42,15 +48,23 @@ _READS = ("GET", "HEAD")
 #: writes index.v1_html, a copy of index.html.
 _HTML_FILES = ("index.html", "index.v1_html")
 _JSON_FILES = ("index.v1_json",)
-_TYPES = {JSON: "application/vnd.pypi.simple.v1+json", "text/html": "text/html; charset=utf-8"}
+#: Each page file's Content-Type (not guessed from its name: ``.v1_json`` means nothing to a web server).
+PAGE_TYPES = {**dict.fromkeys(_HTML_FILES, "text/html; charset=utf-8"),
+              **dict.fromkeys(_JSON_FILES, JSON)}
 #: Pages change with every sync: clients ask again each time (a 304 for an
 #: unchanged page costs no body), so a finished sync is seen at once, as the
-#: edge does for devpi's pages. Files never change: their path is their sha256.
-_PAGE_CACHE = "max-age=0, must-revalidate"
-_FILE_CACHE = "max-age=31536000, immutable"
+#: edge does for devpi's pages. Files never change: their path is made of their digest.
+PAGE_CACHE = "max-age=0, must-revalidate"
+FILE_CACHE = "max-age=31536000, immutable"
 #: Pages past this size (a whole PyPI's root listing is tens of MB) are read
 #: in a thread, not on the event loop.
 _READ_IN_THREAD = 1024 * 1024
+
+
+def page_files(accept: str | None) -> tuple[str, ...]:
+    """A page's files in the order a client with this Accept header prefers them: a tree
+    written in one format serves that one to every client."""
+    return (_JSON_FILES + _HTML_FILES) if representation(accept) == JSON else (_HTML_FILES + _JSON_FILES)
 
 
 def segments(raw_path: str) -> list[str] | None:
@@ -101,7 +115,7 @@ class PublicMirror:
         if parts[:1] == ["simple"]:
             return await self._simple(request, parts[1:])
         if parts[:1] == ["packages"] and len(parts) == 5 and all(parts):
-            return self._file(parts)
+            return await self.file(request, parts)
         return text(404, f"kit edge: the public mirror has no {quote(request.path)} "
                          "(it serves /mirror/simple/ and the files its pages link)\n")
 
@@ -109,22 +123,22 @@ class PublicMirror:
         if not rest:  # /mirror/simple
             return _redirect("/mirror/simple/")
         if rest == [""]:
-            folder, what = "simple", "root listing (simple/index.html)"
-        elif len(rest) <= 2 and rest[0] and rest[1:] in ([], [""]):
+            return await self.page(request, "")
+        if len(rest) <= 2 and rest[0] and rest[1:] in ([], [""]):
             name = normalize(rest[0])
             if name != rest[0] or len(rest) == 1:  # PyPI's answer: one redirect to the normalised, slashed name
                 return _redirect(f"/mirror/simple/{quote(name)}/")
-            folder, what = f"simple/{name}", f"project {name} (simple/{name}/)"
-        else:
-            return text(404, f"kit edge: the public mirror has no {quote(request.path)}\n")
-        wanted = representation(request.headers.get("Accept"))
-        order = (_JSON_FILES + _HTML_FILES) if wanted == JSON else (_HTML_FILES + _JSON_FILES)
-        for filename in order:
+            return await self.page(request, name)
+        return text(404, f"kit edge: the public mirror has no {quote(request.path)}\n")
+
+    async def page(self, request: web.Request, project: str) -> web.StreamResponse:
+        """The root listing (``project`` "") or a project's page, in the representation the client prefers."""
+        folder = f"simple/{project}" if project else "simple"
+        for filename in page_files(request.headers.get("Accept")):
             body = await self._read(f"{folder}/{filename}")
             if body is not None:
-                kind = JSON if filename in _JSON_FILES else "text/html"
-                return _page(request, body, _TYPES[kind])
-        return text(404, f"kit edge: the public mirror has no {what}; has it been synced?\n")
+                return _page(request, body, PAGE_TYPES[filename])
+        return no_page(project)
 
     def _inside(self, relative: str) -> str | None:
         """The real path of ``relative`` when it is inside the folder (symlinks resolved), else None."""
@@ -150,7 +164,8 @@ class PublicMirror:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
-    def _file(self, parts: list[str]) -> web.StreamResponse:
+    async def file(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
+        """``packages/xx/yy/REST/FILENAME`` (``parts``, checked by :func:`segments`)."""
         relative = "/".join(parts)
         real = self._inside(relative)
         try:
@@ -161,12 +176,17 @@ class PublicMirror:
             return text(404, f"kit edge: the public mirror has no file {quote(parts[-1])} ({quote(relative)})\n")
         # aiohttp sends it with sendfile, with Content-Length, HEAD, ranges and If-None-Match.
         return web.FileResponse(real, headers={"Content-Type": "application/octet-stream",
-                                               "Cache-Control": _FILE_CACHE, "X-Served-By": "public-mirror"})
+                                               "Cache-Control": FILE_CACHE, "X-Served-By": "public-mirror"})
+
+
+def no_page(project: str) -> web.Response:
+    what = f"project {project} (simple/{project}/)" if project else "root listing (simple/index.html)"
+    return text(404, f"kit edge: the public mirror has no {what}; has it been synced?\n")
 
 
 def _page(request: web.Request, body: bytes, content_type: str) -> web.Response:
     tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"Content-Type": content_type, "Vary": "Accept", "Cache-Control": _PAGE_CACHE, "ETag": tag,
+    headers = {"Content-Type": content_type, "Vary": "Accept", "Cache-Control": PAGE_CACHE, "ETag": tag,
                "X-Served-By": "public-mirror"}
     if request.headers.get("If-None-Match") == tag:
         return web.Response(status=304, headers=headers)

@@ -123,6 +123,8 @@ def _refresh_static_copy(site, say: Progress) -> None:
     from kit.edge.static_copy import refresh
 
     answers = site.answers
+    if answers.is_multi_host and not answers.runs("edge"):
+        return  # each edge host keeps its own static copy, refreshed by its edge
     config = edge_config(answers)
     if not config.static_copy_dir:
         return
