@@ -116,10 +116,20 @@ def sync_mirror(site, *, say: Progress = quiet, dry_run: bool = False, repair: b
     return record
 
 
+def _edge_reader(site, config) -> str:
+    """The Authorization the edge reads private indexes with: from its credentials file where
+    the site has one (a host's bundle holds no admin password to derive it from)."""
+    from kit.core.names import EDGE_READER
+    from kit.edge.auth import basic_header, read_credentials
+
+    path = site.path / "cluster" / config.read_credentials_file
+    if path.is_file():
+        return read_credentials(path)
+    return basic_header(EDGE_READER, site.answers.edge_read_password)
+
+
 def _refresh_static_copy(site, say: Progress) -> None:
     """The issue's promise: every sync also refreshes the edge's static copy of the team indexes."""
-    from kit.core.names import EDGE_READER
-    from kit.edge.auth import basic_header
     from kit.edge.static_copy import refresh
 
     answers = site.answers
@@ -132,8 +142,7 @@ def _refresh_static_copy(site, say: Progress) -> None:
     try:
         result = refresh(config.static_copy_sources, config.static_copy_indexes, folder,
                          outside_url=config.public_url,
-                         authorization=basic_header(EDGE_READER, answers.edge_read_password)
-                         if config.private_reads else "")
+                         authorization=_edge_reader(site, config) if config.private_reads else "")
     except Exception as exc:  # the mirror is synced; a copy that cannot be written is said, not fatal
         say(f"static copy: not refreshed ({one_line(exc)})")
         return
