@@ -65,7 +65,7 @@ def tour_command(
 
 
 def catch_up_command(
-    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 8)."),
+    chapter: int = typer.Argument(..., help="The tutorial chapter you want to start at (1 to 9)."),
 ) -> None:
     """Make what the tutorial's chapters before CHAPTER leave in your home folder, to start there."""
     from kit.ops.catchup import catch_up
@@ -219,6 +219,46 @@ def drill_failover_command(
     cluster = Cluster.load(site_path(site_dir))
     with progress("drill: starting", file=sys.stderr if as_json else None) as say:
         report = drill_failover(cluster, say=say, project=project, outage=outage)
+    if as_json:
+        _say(json.dumps(report.as_dict(), indent=1))
+    else:
+        _say("\n".join(report_lines(report)))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@drill_app.command("host-loss")
+def drill_host_loss_command(
+    site_dir: Optional[str] = SITE_ARG,
+    host: str = typer.Option(..., "--host", metavar="NAME", help="The host to lose (a name from the site's hosts table)."),
+    outage: float = typer.Option(5.0, "--outage", metavar="SECONDS", min=0.1, help="How long the host stays lost."),
+    cut: Optional[str] = typer.Option(None, "--cut", metavar="CMD", help="A shell command that takes the host's network away, e.g. 'ssh lb1 sudo ip link set eth0 down' (with --restore; required when the hosts are other machines)."),
+    restore: Optional[str] = typer.Option(None, "--restore", metavar="CMD", help="The shell command that brings it back."),
+    project: Optional[str] = typer.Option(None, "--project", metavar="NAME", help="The project to install (default: the first one the first team's index serves files of)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (progress goes to standard error)."),
+) -> None:
+    """Install in a loop through the site's client URL while one host of a site spread over hosts is lost, then brought back.
+
+    With --cut and --restore, the drill runs those commands (each within
+    60 s) to take the host's network away and back: a network loss. Without
+    them, on a site whose hosts are all on this machine, the host's services
+    are stopped and started again: a process loss. Reports failed installs,
+    the worst and median install time, the longest time the client URL did
+    not answer (how long the floating address took to move, when the host
+    is the balancer holding it), and how long after the restore every host
+    was healthy and the mirror in sync. The drill uploads nothing. Exit
+    code: 0 no install failed, 1 some failed, 2 the drill could not run,
+    130 interrupted (the host is brought back first).
+    """
+    import json
+
+    from kit.core.report import progress
+    from kit.ops.host_loss import drill_host_loss, report_lines
+    from kit.site.folder import Site
+
+    site = Site.find(site_path(site_dir))
+    with progress("drill: starting", file=sys.stderr if as_json else None) as say:
+        report = drill_host_loss(site, host, say=say, project=project, outage=outage, cut=cut, restore=restore)
     if as_json:
         _say(json.dumps(report.as_dict(), indent=1))
     else:

@@ -127,12 +127,14 @@ class SiteHosts:
         """Every service of every host, asked over the network at once (each look bounded by ``timeout``)."""
         if self.answers.site_ca:
             http.trust(str(self.site.path / SITE_TLS["ca"]))
-        pairs = self.services()
+        # keepalived answers nothing over the network; the floating address row says where it is.
+        pairs = [(host, service) for host, service in self.services() if service.health_path]
         devpis = [("master", self.answers.address_of("master"), self.answers.master_port)]
         devpis += [("mirror", host.address, self.answers.mirror_port) for host in self.answers.hosts_with("mirror")]
         with ThreadPoolExecutor(max_workers=min(32, len(pairs) + len(devpis))) as pool:
             probes = [pool.submit(self._probe, service, timeout) for _host, service in pairs]
             states = {address: pool.submit(_devpi_status, address, port, timeout) for _n, address, port in devpis}
+            floating = pool.submit(self._floating, timeout) if self.answers.floating_address else None
             answers = [probe.result() for probe in probes]
             devpi = {address: state.result() for address, state in states.items()}
         master = devpi.get(self.answers.address_of("master"))
@@ -148,7 +150,22 @@ class SiteHosts:
                 detail = edge_summary(body)
             rows.append(HostRow(host.name, host.address, service.name, service.url, answer.ok,
                                 detail or service.role, behind, running=bool(answer.status)))
+        if floating is not None:
+            rows.append(floating.result())
         return rows
+
+    def _floating(self, timeout: float) -> HostRow:
+        """The floating address: whether it answers, and which balancer holds it (haproxy names
+        itself in every answer's X-Kit-Balancer)."""
+        from kit.site.answers import netloc
+        from kit.site.balancer import BALANCER_HEADER
+
+        address = self.answers.floating_address
+        url = f"{self.answers.scheme}://{netloc(address, self.answers.edge_port)}"
+        answer = http.get(f"{url}/+edge/health", timeout=timeout, tls_name=self.answers.host if self.answers.tls else "")
+        holder = answer.headers.get(BALANCER_HEADER.lower(), "") if answer.status else ""
+        detail = (f"held by {holder}" if holder else "answers") if answer.ok else answer.describe()
+        return HostRow("floating", address, "address", url, answer.ok, detail, running=bool(answer.status))
 
     def _probe(self, service: Service, timeout: float) -> http.Answer:
         if service.health_port and self.answers.tls:

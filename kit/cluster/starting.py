@@ -10,6 +10,7 @@ themselves are :mod:`kit.cluster.supervisor`'s.
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import time
 from typing import Callable
 
@@ -17,7 +18,7 @@ from kit.cluster.devpi import DevpiAPI, DevpiError, IndexPlan, configure_indexes
 from kit.cluster.supervisor import Supervisor
 from kit.core.errors import ClusterError
 from kit.core.processes import port_busy, port_holder
-from kit.site.folder import Site, find_site_root, site_command
+from kit.site.folder import SITE_TLS, Site, find_site_root, site_command
 from kit.site.plan import Service, program
 
 __all__ = ["Starting", "check_running", "check_before_start", "busy_message", "init_data", "configure_master",
@@ -67,6 +68,8 @@ def check_before_start(site: Site, to_start: list[Service]) -> None:
         except OSError as exc:
             raise ClusterError(f"cannot make {hitch_socket(site.path).parent} ({exc.strerror or exc}) for hitch's "
                                "socket to Varnish; run kit up as the site's user instead of root") from None
+    if any(s.name in ("haproxy", "keepalived") for s in to_start):
+        prepare_balancer_files(site)
     if any(s.name in ("master", "mirror") for s in to_start):
         # A neighbour's pip install (setuptools 82 has no pkg_resources) would
         # otherwise surface as devpi-init's traceback line.
@@ -78,6 +81,23 @@ def check_before_start(site: Site, to_start: list[Service]) -> None:
     busy = [s for s in to_start if port_busy(s.bind, s.port)]
     if busy:
         raise ClusterError(busy_message(site, busy[0]))
+
+
+def prepare_balancer_files(site: Site) -> None:
+    """What a balancer's haproxy and keepalived read that only this machine can write (the
+    interface holding its address, the certificate and key in one file), then both
+    configurations checked by the programs themselves."""
+    from kit.cluster.balancer import check_haproxy, check_keepalived, prepare_balancer
+    from kit.site.balancer import HAPROXY_CFG, KEEPALIVED_CONF, needs_keepalived
+
+    answers = site.answers
+    cluster = site.path / "cluster"
+    tls = {"cert": site.path / SITE_TLS["cert"], "key": site.path / SITE_TLS["key"]} if answers.site_ca else \
+        {"cert": Path(answers.tls_cert), "key": Path(answers.tls_key)} if answers.tls else {}
+    prepare_balancer(answers, answers.this, cluster, **tls)
+    check_haproxy(cluster / HAPROXY_CFG)
+    if needs_keepalived(answers):
+        check_keepalived(cluster / "run" / KEEPALIVED_CONF)
 
 
 def busy_message(site: Site, service: Service) -> str:

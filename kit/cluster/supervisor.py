@@ -164,7 +164,10 @@ class Supervisor:
     # -- health ---------------------------------------------------------------------
 
     def probe(self, service: Service, timeout: float = http.READ_TIMEOUT) -> Probe:
-        """One bounded look at ``service``'s health URL."""
+        """One bounded look at ``service``'s health URL (a service without one, keepalived,
+        is healthy while it runs: it is only looked at when its pid is alive)."""
+        if not service.health_path:
+            return Probe(HEALTHY, timeout=timeout)
         answer = http.get(service.health_url, timeout=timeout)
         body = answer.json() if answer.status else None
         if answer.ok:
@@ -188,6 +191,15 @@ class Supervisor:
     def wait_healthy(self, service: Service, proc: subprocess.Popen, timeout: float = 60.0) -> None:
         """Return once ``service`` answers its health URL; raise :class:`ClusterError` if it exits or never does."""
         logs = self.command("logs", service.name)
+        if not service.health_path:
+            # Nothing to ask: it is up once it has not exited within its first moments
+            # (a configuration it refuses ends it at once).
+            try:
+                code = proc.wait(STARTUP_GRACE)
+            except subprocess.TimeoutExpired:
+                return
+            raise ClusterError(f"{service.name} exited with code {code} while starting: "
+                               f"{self.last_line(service.name)}; see {logs}")
         wait_answering(
             proc, service.health_url, timeout,
             exited=lambda code: ClusterError(f"{service.name} exited with code {code} while starting: "
@@ -202,6 +214,10 @@ class Supervisor:
         except OSError:
             return "no log"
         return lines[-1][-200:] if lines else "empty log"
+
+
+#: Seconds a service without a health URL must keep running to count as started.
+STARTUP_GRACE = 0.5
 
 
 def _is_ours(pid: int, marker: str) -> bool:

@@ -14,7 +14,7 @@ whose :attr:`Answer.failure` says how it failed, for messages that name the fix.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kit.core.errors import one_line
@@ -42,6 +42,8 @@ class Answer:
     #: The failure in words, for messages.
     reason: str = ""
     timeout: float = READ_TIMEOUT
+    #: The answer's headers, names in lower case.
+    headers: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -82,7 +84,8 @@ def request(
             content=data if isinstance(data, bytes) else None, headers=headers, timeout=limits,
             extensions={"sni_hostname": tls_name} if tls_name else None,
         )
-        return Answer(response.status_code, response.content, timeout=timeout)
+        return Answer(response.status_code, response.content, timeout=timeout,
+                      headers={name.lower(): value for name, value in response.headers.items()})
     except httpx.ConnectTimeout:
         # A full accept backlog (a stopped process) looks like this on loopback.
         return Answer(0, failure=HUNG, reason=f"no connection within {CONNECT_TIMEOUT:g} s", timeout=timeout)

@@ -305,9 +305,10 @@ def _list(value) -> list:
     return value if isinstance(value, list) else []
 
 
-def choose_project(cluster: Cluster, project: str | None = None) -> str:
+def choose_project(cluster: "Cluster | Site", project: str | None = None) -> str:
     """``project`` when the first team's index serves a file of it, else the first project it serves:
     one of ``private_projects``, then one the team uploaded, then any; :class:`DrillError` when none."""
+    site = _site_of(cluster)
     index = _index_url(cluster)
     team_index = index[: -len("+simple/")]
     auth = _basic(team_reader(cluster))  # what the installs read as, so the same project is found
@@ -322,13 +323,13 @@ def choose_project(cluster: Cluster, project: str | None = None) -> str:
     listed = http.get(index, headers={"Accept": "application/vnd.pypi.simple.v1+json", **auth}, timeout=10)
     payload = listed.json() if listed.ok else None
     if not isinstance(payload, dict):
-        raise DrillError(f"{index} does not answer ({listed.describe()}); see {cluster.site.command('status')}")
+        raise DrillError(f"{index} does not answer ({listed.describe()}); see {site.command('status')}")
     every = [p.get("name") for p in _list(payload.get("projects")) if isinstance(p, dict)]
     # devpi's JSON view of the index names the projects uploaded to it (not those it inherits).
     config = http.get(team_index, headers={"Accept": "application/json", **auth}, timeout=10).json()
     result = config.get("result") if isinstance(config, dict) else None
     own = sorted(_list(result.get("projects")) if isinstance(result, dict) else [], key=str)
-    ordered = [name for name in (*cluster.answers.private_names, *own, *every) if isinstance(name, str) and name]
+    ordered = [name for name in (*site.answers.private_names, *own, *every) if isinstance(name, str) and name]
     seen: set[str] = set()
     for name in ordered:
         if name in seen:

@@ -111,8 +111,9 @@ def _balancer_ends_tls(answers: Answers) -> bool:
     return ends_tls(answers)
 
 
-def bundle_readme(answers: Answers, services: Mapping[str, object]) -> str:
-    """README.md of a bundle: what runs there, how it gets to its machine, how it starts."""
+def bundle_readme(answers: Answers, services: Mapping[str, object], site_path: Path) -> str:
+    """README.md of a bundle (whose folder is ``site_path``): what runs there, how it gets to
+    its machine, how it starts."""
     this = answers.this
     assert this is not None
     names = ", ".join(services) or "nothing"
@@ -133,9 +134,10 @@ no others, and its systemd units (`cluster/systemd/`). Every service binds
 ## On its own machine
 
 1. Install kit there (the same version), as the site's README says.
-2. Copy this folder over, keeping its modes (it holds secrets):
-   `rsync -a --chmod=Du=rwx,Dgo= hosts/{this.name}/ {this.address}:kit-site/`
-3. Start it: `kit up ~/kit-site` (or install the units of `cluster/systemd/`, see
+2. Copy this folder over to the same path there (its systemd units name it), keeping
+   its modes (it holds secrets):
+   `rsync -a --mkpath {site_path}/ {this.address}:{site_path}/`
+3. Start it: `kit up {site_path}` (or install the units of `cluster/systemd/`, see
    docs/howto/deploy-across-machines).
 4. Check the whole site from any machine with the site folder: `kit status SITE`.
 

@@ -29,6 +29,7 @@ The rules, each refused in one line naming the fix (an
   dropped), kept in :data:`ROLES`' order.
 * Exactly one host has the role ``master``.
 * The edges of a site spread over hosts are kit's own (``edge = "python"``).
+* No host is both ``balancer`` and ``edge``: both listen on ``edge_port`` at its address.
 * ``balancer``, ``edge`` and ``mirror`` need the ``cluster`` setup, and the
   cluster setup needs at least one ``edge`` and one ``mirror`` host;
   ``public-mirror`` needs the ``public-mirror`` setup, which then needs
@@ -187,6 +188,10 @@ def _check_roles(hosts: tuple[Host, ...], setups: tuple[str, ...]) -> None:
         if setup in setups and not hosts_with(hosts, role):
             raise AnswerError("hosts", f"the {setup} setup needs a host with the role {role}, and no host has it; "
                               "add the role to a host")
+    for host in hosts:
+        if {"balancer", "edge"} <= set(host.roles):
+            raise AnswerError("hosts", f"host {host.name!r} is both balancer and edge, which both take edge_port on "
+                              "its address; give the balancers hosts of their own")
     public = hosts_with(hosts, "public-mirror")
     if len(public) > 1:
         raise AnswerError("hosts", f"hosts {public[0].name!r} and {public[1].name!r} both have the role "

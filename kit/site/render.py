@@ -281,7 +281,7 @@ def build_bundle(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: 
 
         write_balancer_files(answers, this, dest / "cluster", Path(site_dir).absolute() / "cluster")
     prune_bundle(answers, dest, context["units"], site_tls)
-    write_private(dest / "README.md", bundle_readme(answers, context["units"]), 0o644)
+    write_private(dest / "README.md", bundle_readme(answers, context["units"], Path(site_dir).absolute()), 0o644)
     write_private(dest / ANSWERS_FILE, dump_answers(bundle_answers(answers)))
     _finish(dest)
 

@@ -448,7 +448,7 @@ CASES += [
 
 CASES += [
     pytest.param(["catch-up", chapter], "there is no chapter", None, id=f"catch-up-{chapter}")
-    for chapter in ("0", "9", "99", "999999999")
+    for chapter in ("0", "10", "99", "999999999")
 ]
 CASES += [
     pytest.param([command, folder], message, None, id=f"{command}-{name}")

@@ -17,15 +17,22 @@ def test_catch_up_to_chapter_1_fills_the_upstream_folder(capsys):
 
 
 def test_catch_up_to_the_instructor_notes_needs_no_site(capsys):
-    """Chapter 8 (the instructor's) starts from ~/wheels alone; chapter 7 (private means private) needs ~/acme."""
+    """Chapter 9 (the instructor's) starts from ~/wheels alone; chapter 7 (private means private) needs ~/acme."""
+    code, out, _ = kit("catch-up", "9", capsys=capsys)
+    assert code == 0 and out == "~/wheels: tutorial-upstream 1.0\nready for chapter 9\n"
+    assert not (Path.home() / "acme").exists()
+
+
+def test_catch_up_to_across_machines_needs_no_site(capsys):
+    """Chapter 8 (across machines) makes a site of its own, spread over hosts: ~/wheels is all it needs."""
     code, out, _ = kit("catch-up", "8", capsys=capsys)
     assert code == 0 and out == "~/wheels: tutorial-upstream 1.0\nready for chapter 8\n"
     assert not (Path.home() / "acme").exists()
 
 
 def test_no_such_chapter(capsys):
-    code, _, err = kit("catch-up", "9", capsys=capsys)
-    assert code == 2 and err == "kit: error: CHAPTER: there is no chapter 9 to catch up to; give a number from 1 to 8\n"
+    code, _, err = kit("catch-up", "10", capsys=capsys)
+    assert code == 2 and err == "kit: error: CHAPTER: there is no chapter 10 to catch up to; give a number from 1 to 9\n"
     assert not (Path.home() / "wheels").exists()
 
 
