@@ -315,10 +315,17 @@ def tls_context(config: EdgeConfig) -> ssl.SSLContext | None:
     return context
 
 
-def _loopback(request: web.BaseRequest) -> bool:
-    peer = request.transport.get_extra_info("peername") if request.transport else None
+def _this_machine(request: web.BaseRequest) -> bool:
+    """Whether the request comes from this machine: over loopback, or from the address it
+    was sent to (a host of a site spread over hosts checks its edge on its own address;
+    a packet from elsewhere claiming one of this machine's addresses is dropped by the kernel,
+    and could not complete a TCP handshake anyway)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport else None
+    own = transport.get_extra_info("sockname") if transport else None
     try:
-        return bool(peer) and ipaddress.ip_address(peer[0]).is_loopback
+        return bool(peer) and (ipaddress.ip_address(peer[0]).is_loopback
+                               or (bool(own) and ipaddress.ip_address(peer[0]) == ipaddress.ip_address(own[0])))
     except ValueError:
         return False
 
@@ -331,7 +338,7 @@ def redirector(edge: "Edge", public_url: str):
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         raw = request.raw_path
-        if raw.startswith("/+edge/") and _loopback(request):
+        if raw.startswith("/+edge/") and _this_machine(request):
             return await edge.handle(request)
         if not origin_form(raw):
             return text(400, "kit edge: the request target must be a path\n")

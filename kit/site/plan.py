@@ -171,6 +171,8 @@ def tls_files(answers: Answers) -> tuple[str, str]:
     if answers.tls_cert:
         return answers.tls_cert, answers.tls_key
     return f"../{SITE_TLS['cert']}", f"../{SITE_TLS['key']}"
+#: An edge's connect timeout to its origins on a site spread over hosts (see edge_config).
+MULTI_HOST_CONNECT_TIMEOUT = 0.25
 #: The edge's reader credentials ("kit-edge:PASSWORD"), relative to SITE/cluster.
 READ_CREDENTIALS_FILE = "edge-read-credentials"
 
@@ -191,6 +193,10 @@ def edge_config(answers: Answers) -> EdgeConfig:
         mirrors=[f"http://{netloc(host.address, answers.mirror_port)}" for host in mirrors]
         or [f"http://127.0.0.1:{answers.mirror_port}"],
         cache_dir="run/edge-cache",
+        # Across hosts, origins are on the site's own network, where a connect takes well under a
+        # millisecond: one unanswered for a quarter of a second is a host gone (its link down, no
+        # refusal ever comes), and the read goes to the next origin.
+        **({"connect_timeout": MULTI_HOST_CONNECT_TIMEOUT} if answers.is_multi_host else {}),
         # The team indexes copied for the edge to serve when master and mirror are both down.
         **({"static_copy_dir": "run/static-copy",
             "static_copy_indexes": [f"{team}/private" for team in answers.teams]}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,39 @@ with open(out, "w") as log, tempfile.TemporaryDirectory() as tmp:
 """
 
 
+#: Run inside the client: GET one path from one edge (argv: address, the site's name, path)
+#: as the web team (NETRC), checking the certificate with SSL_CERT_FILE for the site's name.
+_GET = r"""
+import netrc, os, sys, httpx
+address, name, path = sys.argv[1:4]
+login, _, password = netrc.netrc(os.environ["NETRC"]).authenticators(name)
+with httpx.Client(verify=os.environ["SSL_CERT_FILE"], trust_env=False, timeout=10) as client:
+    answer = client.get(f"https://{address}:3143{path}", auth=(login, password), extensions={"sni_hostname": name})
+print(answer.status_code)
+print(answer.text)
+"""
+
+#: Run inside the client: poll a page on two edges until a name is on both (at most 20 s);
+#: prints "watching" first, then JSON: edge → the time.time() it was first seen there.
+_WATCH = r"""
+import json, ssl, sys, time, httpx
+edge1, edge2, name, page, wanted, ca, login, password = sys.argv[1:9]
+context = ssl.create_default_context(cafile=ca)
+seen = {}
+with httpx.Client(verify=context, trust_env=False, timeout=5, auth=(login, password)) as client:
+    print("watching", flush=True)
+    deadline = time.monotonic() + 20
+    while len(seen) < 2 and time.monotonic() < deadline:
+        for edge, address in (("edge1", edge1), ("edge2", edge2)):
+            if edge not in seen:
+                answer = client.get(f"https://{address}:3143{page}", extensions={"sni_hostname": name})
+                if wanted in answer.text:
+                    seen[edge] = time.time()
+        time.sleep(0.005)
+print(json.dumps(seen))
+"""
+
+
 def answers_toml(net: Network, upstream: Path) -> str:
     lines = ['setups = ["mirror", "private", "clients", "cluster", "public-mirror"]', f'upstream = "{upstream}"',
              'teams = ["web"]', 'read_access = "team"', f'mirror_projects = ["{UPSTREAM}"]',
@@ -96,8 +130,48 @@ class Spread:
         assert not check or done.returncode == 0, (argv, done.stdout, done.stderr)
         return done
 
-    def installs_while(self, action, tmp: Path, *, seconds: float = 40, count: int = 400) -> list[dict]:
+    def get(self, edge: str, path: str) -> tuple[int, str]:
+        """GET ``path`` from one edge, from inside the client, as the web team, checking the
+        edge's certificate against the site CA for the site's name."""
+        done = self.client_run([sys.executable, "-c", _GET, self.net[edge].address, FLOATING, path], check=False)
+        status, _, body = done.stdout.partition("\n")
+        return int(status or 0), body
+
+    def upload(self, wheel: Path, *, check: bool = True):
+        return self.client_run([BIN / "twine", "upload", "--config-file", self.team / ".pypirc", "-r", "web",
+                                "--disable-progress-bar", "--non-interactive", wheel], check=check)
+
+    def listed_after_upload(self, wheel: Path, page: str, name: str) -> dict[str, float]:
+        """Upload ``wheel`` and poll ``page`` on both edges (from the client) until ``name`` is on
+        each; the seconds from the upload's end to each edge's listing."""
+        watcher = self.client.popen([sys.executable, "-c", _WATCH, self.net["edge1"].address,
+                                     self.net["edge2"].address, FLOATING, page, name, str(self.team / "ca.pem"),
+                                     *self.web_password()], stdout=subprocess.PIPE, text=True, env=self.env)
+        assert watcher.stdout.readline().strip() == "watching"
+        self.upload(wheel)
+        uploaded = time.time()
+        out, _ = watcher.communicate(timeout=30)
+        seen = json.loads(out)
+        return {edge: at - uploaded for edge, at in seen.items()}
+
+    def web_password(self) -> tuple[str, str]:
+        words = (self.team / "netrc").read_text().split()
+        return words[words.index("login") + 1], words[words.index("password") + 1]
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        """Until kit status (from the client) says every service is healthy and the mirror in sync."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self.kit("client", "status", str(self.site), "--json", check=False)
+            rows = json.loads(done.stdout or "[]")
+            if done.returncode == 0 and all(row["behind"] in (None, 0) for row in rows):
+                return
+            assert time.monotonic() < deadline, rows
+            time.sleep(0.2)
+
+    def installs_while(self, action, tmp: Path, *, seconds: float = 60, count: int = 400) -> list[dict]:
         """Installs loop in the client while ``action()`` runs; every install's record."""
+        tmp.mkdir(parents=True, exist_ok=True)
         stop, out = tmp / "stop", tmp / "installs.jsonl"
         stop.unlink(missing_ok=True)
         index = f"https://{FLOATING}:3143/web/private/+simple/"
@@ -140,7 +214,9 @@ def test_status_asks_every_host_from_the_client(spread):
     print(f"kit status (7 hosts, from the client): {time.monotonic() - started:.2f} s")
     rows = json.loads(done.stdout)
     assert all(row["healthy"] for row in rows), rows
-    assert {row["host"] for row in rows} == set(ROLES)
+    assert {row["host"] for row in rows} == {*ROLES, "floating"}
+    # keepalived gave the address to the first balancer by name.
+    assert rows[-1]["address"] == FLOATING and rows[-1]["detail"] == "held by lb1", rows[-1]
 
 
 def test_pip_and_uv_install_through_the_floating_address_with_the_teams_files(spread, tmp_path):
@@ -154,5 +230,75 @@ def test_pip_and_uv_install_through_the_floating_address_with_the_teams_files(sp
                                  f"https://{FLOATING}:3143/web/private/+simple/", PRIVATE])):
         spread.client_run(argv, PIP_NO_CACHE_DIR="1", UV_NO_CACHE="1")
         assert list((tmp_path / client).glob("kitdemo_across-1.0.dist-info")), client
-    # The public mirror's own host, through the floating address and every edge.
-    assert spread.client.probe(f"https://{FLOATING}:3143/mirror/simple/{UPSTREAM}/") in ("200", "401")
+    # The public mirror lives on its own host; every edge serves it.
+    for edge in ("edge1", "edge2"):
+        assert spread.get(edge, f"/mirror/simple/{UPSTREAM}/")[0] == 200
+    # An edge's plain-http port answers its own paths to its own machine only: the client is redirected.
+    asked = spread.client.run([sys.executable, "-c", "import http.client, sys; c = http.client.HTTPConnection("
+                               "sys.argv[1], 3146, timeout=5); c.request('GET', '/+edge/health'); "
+                               "print(c.getresponse().status)", spread.net["edge1"].address])
+    assert asked.stdout.strip() == "308", (asked.stdout, asked.stderr)
+
+
+def test_an_upload_is_listed_on_every_edge_at_once(spread, tmp_path):
+    page = f"/web/private/+simple/{PRIVATE}/"
+    for edge in ("edge1", "edge2"):
+        assert "2.0" not in spread.get(edge, page)[1]  # the page cached on both, without 2.0
+    wheel = make_wheel(tmp_path, PRIVATE, "2.0", marker="team")
+    listed = spread.listed_after_upload(wheel, page, "kitdemo_across-2.0")
+    print("upload listed on each edge after:", {edge: f"{seconds:.3f} s" for edge, seconds in listed.items()})
+    assert set(listed) == {"edge1", "edge2"} and max(listed.values()) < 5  # a page ttl: only a purge is faster
+
+
+#: Each host's link taken down in turn (the holder of the floating address, lb1, late:
+#: the address moves to lb2, which keeps it; the master last: uploads are refused meanwhile).
+LOST = ("edge1", "edge2", "mirror", "pub", "lb2", "lb1", "master")
+OUTAGE = 4.0
+
+
+def test_each_hosts_link_taken_down_in_turn_costs_no_install(spread, tmp_path):
+    results = {}
+    for name in LOST:
+        host = spread.net[name]
+        refused = {}
+
+        def outage():
+            host.link_down()
+            try:
+                time.sleep(OUTAGE / 2)
+                if name == "master":
+                    refused["upload"] = spread.upload(make_wheel(tmp_path / "refused", PRIVATE, "3.0"), check=False)
+                time.sleep(OUTAGE / 2)
+            finally:
+                host.link_up()
+            spread.wait_healthy()
+
+        installs = spread.installs_while(outage, tmp_path / name)
+        failed = [i for i in installs if not i["ok"]]
+        results[name] = (len(installs), len(failed), max(i["took"] for i in installs))
+        assert not failed, (name, failed[:3])
+        if name == "master":
+            done = refused["upload"]
+            assert done.returncode != 0 and "503" in done.stdout + done.stderr, (done.stdout, done.stderr)
+    for name, (count, failed, worst) in results.items():
+        print(f"{name:7} link down {OUTAGE:g} s: {count} installs, {failed} failed, worst {worst:.2f} s")
+    # Uploads are taken again once the master is back, and nothing uploaded before was lost.
+    spread.upload(make_wheel(tmp_path / "after", PRIVATE, "3.0", marker="team"))
+    page = spread.get("edge2", f"/web/private/+simple/{PRIVATE}/")[1]
+    assert all(f"kitdemo_across-{version}" in page for version in ("1.0", "2.0", "3.0")), page
+
+
+def test_kit_drill_host_loss_takes_the_holders_link_away_and_measures_the_move(spread):
+    holder = json.loads(spread.kit("client", "status", str(spread.site), "--json").stdout)[-1]["detail"].split()[-1]
+    assert holder in ("lb1", "lb2")
+    switch = spread.net._switch.holder_pid
+    port = spread.net[holder].port
+    cut, restore = (f"nsenter --net=/proc/{switch}/ns/net ip link set {port} {state}" for state in ("down", "up"))
+    done = spread.kit("client", "drill", "host-loss", str(spread.site), "--host", holder, "--outage", "4",
+                      "--cut", cut, "--restore", restore, "--json", check=False, timeout=300)
+    report = json.loads(done.stdout)
+    print("kit drill host-loss --host", holder, json.dumps(report, indent=1)[:2000])
+    assert done.returncode == 0 and report["failed"] == 0, (done.stdout, done.stderr)
+    other = "lb2" if holder == "lb1" else "lb1"
+    assert json.loads(spread.kit("client", "status", str(spread.site), "--json").stdout)[-1]["detail"] == \
+        f"held by {other}"

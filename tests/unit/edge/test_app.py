@@ -105,3 +105,29 @@ async def test_head_has_the_headers_get_has(tmp_path, target):
             assert head_status == get_status and head_body == b""
             assert head_headers.get("content-length") == get_headers.get("content-length") == str(len(get_body))
             assert head_headers.get("content-type") == get_headers.get("content-type")
+
+
+class _Transport:
+    def __init__(self, peer, own):
+        self.extra = {"peername": peer, "sockname": own}
+
+    def get_extra_info(self, name):
+        return self.extra[name]
+
+
+class _Request:
+    def __init__(self, peer, own):
+        self.transport = _Transport(peer, own)
+
+
+@pytest.mark.parametrize("peer, own, local", [
+    (("127.0.0.1", 50000), ("127.0.0.1", 3146), True),     # this machine, over loopback
+    (("::1", 50000, 0, 0), ("::1", 3146, 0, 0), True),
+    (("198.18.0.4", 50000), ("198.18.0.4", 3146), True),   # a host checking its edge on its own address
+    (("198.18.0.9", 50000), ("198.18.0.4", 3146), False),  # another host: redirected, never served
+    (None, ("198.18.0.4", 3146), False),
+])
+def test_the_plain_http_listener_serves_the_edges_own_paths_to_this_machine_only(peer, own, local):
+    from kit.edge.app import _this_machine
+
+    assert _this_machine(_Request(peer, own)) is local
