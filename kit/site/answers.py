@@ -453,13 +453,6 @@ QUESTIONS: tuple[Question, ...] = (
         "127.0.0.1 for a laptop; a LAN name for a room or a team (then serve it over TLS).",
     ),
     Question(
-        "floating_address", "Floating address of the balancers (empty: none)", "text",
-        lambda a: "", parse_floating_address,
-        "Only for a site spread over hosts (the hosts table) with balancers: the one IP address clients "
-        "use, moved between the balancers. host is the name clients type; it may be this address itself.",
-        when=lambda a: False,
-    ),
-    Question(
         "scheme", "Scheme the clients use (http or https)", "text",
         default_scheme, parse_scheme,
         "https (the default for a host other machines reach): the edge serves TLS with a certificate of "
@@ -548,12 +541,22 @@ QUESTIONS: tuple[Question, ...] = (
         "Random: 24 letters and digits. Stored in kit.toml (mode 0600); team upload passwords are derived from it.",
     ),
     Question(
-        "hosts", "Hosts of a site spread over machines", "table",
+        "hosts", "Hosts, for a site spread over machines (NAME=ADDRESS:ROLE+ROLE, comma separated; "
+        "empty: all on this machine)", "table",
         lambda a: (), parse_hosts,
-        "Empty: every service runs on this machine. Else one [hosts.NAME] table per machine, at the end of "
-        "kit.toml, with address (its IP address) and roles (any of balancer, edge, master, mirror, "
-        "public-mirror); exactly one master. Written in kit.toml and given with --answers, never asked.",
-        when=lambda a: False,
+        "Empty: every service runs on this machine. Else one entry per machine, like "
+        "lb1=198.18.0.2:balancer, edge1=198.18.0.4:edge, db=198.18.0.6:master+mirror: its name (a folder "
+        "hosts/NAME/ of what it runs), its IP address and its roles (any of balancer, edge, master, mirror, "
+        "public-mirror); exactly one master. kit.toml keeps them as [hosts.NAME] tables at its end; "
+        "--answers FILE and --set hosts=... take either form.",
+        when=_wants("cluster"),
+    ),
+    Question(
+        "floating_address", "Floating address of the balancers (empty: none)", "text",
+        lambda a: "", parse_floating_address,
+        "Only for a site spread over hosts (the hosts table) with balancers: the one IP address clients "
+        "use, moved between the balancers. host is the name clients type; it may be this address itself.",
+        when=lambda a: any("balancer" in host.roles for host in a.get("hosts", ())),
     ),
 )
 
@@ -894,18 +897,20 @@ def dump_answers(answers: Answers) -> str:
         lines += [f"# The bundle of host {answers.this_host} (SITE/hosts/{answers.this_host}/): kit up, down and "
                   "status run its part only. Made by kit init in the site folder: change the site there.",
                   f"this_host = {toml_value(answers.this_host)}", ""]
+    tables: list[str] = []
     for question in QUESTIONS:
         value = getattr(answers, question.key)
         if question.key in _SINGLE_HOST_UNWRITTEN and not answers.is_multi_host:
             continue  # a single-host site's kit.toml stays as it was before hosts existed
         if question.key == "admin_password" and not value:
             continue  # a bundle of a host that needs no admin password
-        lines.append(f"# {question.help}")
         if question.kind == "table":
-            lines += hosts_toml(value, toml_value)  # tables last: a table ends only at the next one
-        else:
-            lines.append(f"{question.key} = {toml_value(value)}")
-    return "\n".join(lines) + "\n"
+            # Tables last: a table ends only at the next one.
+            tables += ["", f"# {question.help}", *hosts_toml(value, toml_value)[1:]]
+            continue
+        lines.append(f"# {question.help}")
+        lines.append(f"{question.key} = {toml_value(value)}")
+    return "\n".join(lines + tables) + "\n"
 
 
 #: Answers a kit.toml holds only when given: a site without them reads as one host.

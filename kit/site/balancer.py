@@ -56,7 +56,7 @@ from kit.site.hosts import Host
 __all__ = ["HAPROXY_CFG", "KEEPALIVED_CONF", "HAPROXY_PEM", "HEALTH_PATH", "BALANCER_HEADER", "CONNECT_TIMEOUT",
            "READ_TIMEOUT", "UPLOAD_TIMEOUT", "ADVERT_INTERVAL", "SCRIPT_INTERVAL", "haproxy_cfg", "keepalived_conf",
            "haproxy_argv", "keepalived_argv", "needs_keepalived", "ends_tls", "virtual_router_id", "priority",
-           "program", "balancer_services", "write_balancer_files"]
+           "program", "write_balancer_files"]
 
 #: The files of a balancer, in its ``cluster/`` folder (keepalived's is made by ``kit up``, in
 #: the run folder: only the machine knows which interface holds its address).
@@ -310,24 +310,6 @@ def keepalived_argv(conf_path: str, run_dir: str) -> list[str]:
     return [program("keepalived"), "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
             "-f", str(conf_path), "-p", os.path.join(run_dir, "keepalived.pid"),
             "-r", os.path.join(run_dir, "keepalived-vrrp.pid"), "-c", os.path.join(run_dir, "keepalived-checkers.pid")]
-
-
-def balancer_services(answers: Answers, host: Host, site_dir: Path) -> list:
-    """The services of balancer ``host`` (:class:`kit.site.plan.Service`), its bundle in
-    ``site_dir``: haproxy, then keepalived when the site needs it."""
-    from kit.site.plan import Service
-
-    cluster = Path(site_dir) / "cluster"
-    run_dir = str(cluster / "run")
-    found = [Service("haproxy", "balancer: the floating address in front of the edges", answers.edge_port,
-                     answers.base_url, HEALTH_PATH, tuple(haproxy_argv(str(cluster / HAPROXY_CFG), run_dir)),
-                     "haproxy", host.address)]
-    if needs_keepalived(answers):
-        found.append(Service("keepalived", "floating address: moved between the balancers (VRRP)", 0,
-                             answers.floating_address, "",
-                             tuple(keepalived_argv(os.path.join(run_dir, KEEPALIVED_CONF), run_dir)),
-                             "keepalived", host.address))
-    return found
 
 
 def write_balancer_files(answers: Answers, host: Host, dest: Path, cluster_dir: Path) -> None:

@@ -17,8 +17,9 @@ The rules, each refused in one line naming the fix (an
 :class:`~kit.core.errors.AnswerError` like every other answer):
 
 * ``hosts`` is a table of at most :data:`MAX_HOSTS` hosts, each a table with
-  exactly ``address`` and ``roles``; ``--set`` cannot give a table (``--set
-  hosts=`` with nothing removes it). A host's name follows the team-name
+  exactly ``address`` and ``roles``; the wizard and ``--set hosts=`` take the
+  same in one line, ``lb1=198.18.0.2:balancer, db=198.18.0.6:master+mirror``
+  (:data:`TEXT_FORM`; nothing is no hosts). A host's name follows the team-name
   rule (lowercase letters, digits and ``-``, starting with a letter, at most
   32 characters): it names the folder ``hosts/NAME/``.
 * ``address``: one IP address, IPv4 or IPv6 (:func:`kit.site.validate.address`),
@@ -34,7 +35,8 @@ The rules, each refused in one line naming the fix (an
   cluster setup needs at least one ``edge`` and one ``mirror`` host;
   ``public-mirror`` needs the ``public-mirror`` setup, which then needs
   exactly one ``public-mirror`` host (its one copy, served by every edge).
-* A ``balancer`` needs ``floating_address``, and ``floating_address`` needs a
+* ``floating_address`` is answered after the hosts and checked against them:
+  a ``balancer`` needs ``floating_address``, and ``floating_address`` needs a
   balancer; it is no host's own address (the balancers move it between
   them), of the balancers' IP version, and when ``host`` is an IP address it
   is the floating address (else clients would go round the balancers).
@@ -53,7 +55,7 @@ from kit.core.errors import AnswerError
 from kit.site import validate
 
 __all__ = ["Host", "ROLES", "MAX_HOSTS", "parse_hosts", "parse_floating_address", "hosts_with", "host_of",
-           "hosts_table", "hosts_toml"]
+           "hosts_table", "hosts_toml", "hosts_text", "TEXT_FORM"]
 
 #: What a host may run, in the order a host's roles are written.
 ROLES = {
@@ -82,10 +84,19 @@ class Host:
 
 
 def parse_floating_address(raw: Any, answers: dict | None = None) -> str:
-    """The address clients use, moved between the balancers; "" (none) for a site without balancers."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+    """The address clients use, moved between the balancers; "" (none) for a site without balancers.
+    Checked against the hosts (answered before it) and ``host``."""
+    answers = answers or {}
+    floating = "" if raw is None or (isinstance(raw, str) and not raw.strip()) else \
+        validate.address("floating_address", raw)
+    hosts = tuple(answers.get("hosts", ()))
+    if not hosts:
+        if floating:
+            raise AnswerError("floating_address", "floating_address is set but the site has no hosts table; "
+                              "leave it empty, or add hosts with the role balancer")
         return ""
-    return validate.address("floating_address", raw)
+    _check_floating(hosts, floating, answers.get("host", ""))
+    return floating
 
 
 def parse_hosts(raw: Any, answers: dict | None = None) -> tuple[Host, ...]:
@@ -93,10 +104,7 @@ def parse_hosts(raw: Any, answers: dict | None = None) -> tuple[Host, ...]:
     (``setups``, ``host``, ``floating_address``; see the module's rules)."""
     answers = answers or {}
     if isinstance(raw, str):
-        if raw.strip():
-            raise AnswerError("hosts", f"hosts is a table, which --set cannot give; {_TABLE_FIX} and pass it "
-                              "with kit init --answers FILE")
-        raw = {}
+        raw = _from_text(raw)
     if raw is None or raw == ():
         raw = {}
     if not isinstance(raw, dict):
@@ -106,18 +114,46 @@ def parse_hosts(raw: Any, answers: dict | None = None) -> tuple[Host, ...]:
                           "several sites")
     hosts = tuple(sorted((_parse_host(name, value) for name, value in raw.items()), key=lambda h: h.name))
     _check_addresses(hosts)
-    floating = answers.get("floating_address", "")
     if not hosts:
-        if floating:
-            raise AnswerError("floating_address", "floating_address is set but the site has no hosts table; "
-                              "leave it empty, or add hosts with the role balancer")
         return ()
     _check_roles(hosts, tuple(answers.get("setups", ())))
     if answers.get("edge") == "varnish" and "cluster" in answers.get("setups", ()):
         raise AnswerError("edge", "edge = varnish is not yet built for a site spread over hosts; answer "
                           "edge = python (kit's edge) for now")
-    _check_floating(hosts, floating, answers.get("host", ""))
     return hosts
+
+
+#: The one-line form of the hosts (the wizard's, and ``--set hosts=``).
+TEXT_FORM = "NAME=ADDRESS:ROLE+ROLE, ..."
+_TEXT_EXAMPLE = "lb1=198.18.0.2:balancer, edge1=198.18.0.4:edge, db=198.18.0.6:master+mirror"
+
+
+def _from_text(text: str) -> dict[str, dict[str, Any]]:
+    """``lb1=198.18.0.2:balancer, m=[2001:db8::6]:master+mirror`` → the table kit.toml holds;
+    "" is no hosts. Each entry's refusal names the entry and shows the form."""
+    table: dict[str, dict[str, Any]] = {}
+    for entry in (part.strip() for part in text.replace("\n", ",").split(",")):
+        if not entry:
+            continue
+        name, equals, rest = entry.partition("=")
+        address, colon, roles = rest.rpartition(":")
+        if not equals or not colon or not address or not roles:
+            raise AnswerError("hosts", f"{validate.show(entry)} is not NAME=ADDRESS:ROLE; write the hosts like "
+                              f"{_TEXT_EXAMPLE}")
+        name = name.strip()
+        if name in table:
+            raise AnswerError("hosts", f"host {validate.show(name)} is given twice; give each host once")
+        address = address.strip()
+        if address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]
+        table[name] = {"address": address, "roles": [role.strip() for role in roles.split("+")]}
+    return table
+
+
+def hosts_text(hosts: Iterable[Host]) -> str:
+    """The hosts in their one-line form (what :func:`parse_hosts` reads back)."""
+    return ", ".join(f"{host.name}={f'[{host.address}]' if ':' in host.address else host.address}:"
+                     f"{'+'.join(host.roles)}" for host in hosts)
 
 
 def _parse_host(name: Any, value: Any) -> Host:
@@ -255,6 +291,4 @@ def hosts_toml(hosts: Iterable[Host], toml_value) -> list[str]:
     return lines
 
 
-def describe(hosts: Iterable[Host]) -> str:
-    """One line for the wizard's summary: ``lb1 198.18.0.2 balancer; m1 198.18.0.4 master+mirror``."""
-    return "; ".join(f"{host.name} {host.address} {'+'.join(host.roles)}" for host in hosts)
+describe = hosts_text

@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.site.answers import DEFAULT_UPSTREAM, Answers, netloc, upstream_is_folder
+from kit.site.balancer import HAPROXY_CFG, HEALTH_PATH, KEEPALIVED_CONF, haproxy_argv, keepalived_argv, \
+    needs_keepalived
 from kit.site.folder import SITE_TLS
+from kit.site.hosts import Host
 from kit.edge.config import EdgeConfig
 from kit.core.errors import ClusterError
 from kit.core.processes import system_program
 
 __all__ = ["Service", "services_of", "edge_config", "program", "REINSTALL", "MirrorPaths", "bandersnatch_master",
-           "VCL_FILE", "MODULES", "host_services", "PUBLIC_MIRROR", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket"]
+           "VCL_FILE", "MODULES", "host_services", "balancer_services", "PUBLIC_MIRROR", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket"]
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,23 @@ def host_services(answers: Answers, site_dir: Path) -> list[Service]:
                              f"{a.scheme}://{netloc(where, a.edge_port)}", "/+edge/health",
                              (sys.executable, "-m", "kit.edge", "edge.json"), "kit.edge", where, **tls_health(a)))
     if "balancer" in this.roles:
-        from kit.site.balancer import balancer_services
-
         found += balancer_services(a, this, Path(site_dir).absolute())
+    return found
+
+
+def balancer_services(answers: Answers, host: Host, site_dir: Path) -> list[Service]:
+    """The services of balancer ``host``, its bundle in ``site_dir``: haproxy, then keepalived
+    when the site needs it (:mod:`kit.site.balancer` writes what they read)."""
+    cluster = Path(site_dir) / "cluster"
+    run_dir = str(cluster / "run")
+    found = [Service("haproxy", "balancer: the floating address in front of the edges", answers.edge_port,
+                     answers.base_url, HEALTH_PATH, tuple(haproxy_argv(str(cluster / HAPROXY_CFG), run_dir)),
+                     "haproxy", host.address)]
+    if needs_keepalived(answers):
+        found.append(Service("keepalived", "floating address: moved between the balancers (VRRP)", 0,
+                             answers.floating_address, "",
+                             tuple(keepalived_argv(os.path.join(run_dir, KEEPALIVED_CONF), run_dir)),
+                             "keepalived", host.address))
     return found
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from kit.site.answers import answers_from_raw
+from kit.site.plan import balancer_services
 from kit.site.balancer import (
-    ADVERT_INTERVAL, BALANCER_HEADER, CONNECT_TIMEOUT, HAPROXY_CFG, HEALTH_PATH, READ_TIMEOUT, balancer_services,
+    ADVERT_INTERVAL, BALANCER_HEADER, CONNECT_TIMEOUT, HAPROXY_CFG, HEALTH_PATH, READ_TIMEOUT,
     ends_tls, haproxy_argv, haproxy_cfg, keepalived_argv, keepalived_conf, needs_keepalived, priority,
     virtual_router_id, write_balancer_files,
 )

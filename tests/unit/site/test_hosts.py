@@ -186,11 +186,31 @@ def test_each_bad_combination_is_refused_in_one_line_naming_the_fix(raw, start, 
         assert part in message, message
 
 
-def test_set_cannot_give_a_table():
+def test_set_and_the_wizard_give_the_hosts_in_one_line_that_reads_back_the_same():
+    text = ("lb1=198.18.0.2:balancer, lb2=198.18.0.3:balancer, edge1=198.18.0.4:edge, edge2=198.18.0.5:edge,"
+            "master=198.18.0.6:master,mirror=198.18.0.7:mirror\n pub=198.18.0.8:public-mirror")
+    raw = {k: v for k, v in seven().items() if k != "hosts"}
+    from_text = answers_from_raw({**raw, **parse_set_options([f"hosts={text}"])})
+    assert from_text == answers_from_raw(seven())
+    from kit.site.hosts import hosts_text
+
+    assert answers_from_raw({**raw, "hosts": hosts_text(from_text.hosts)}) == from_text
+    v6 = answers_from_raw({"admin_password": PASSWORD, "hosts": "db=[2001:db8::6]:master+mirror, e=2001:db8::4:edge"})
+    assert [(h.name, h.address, h.roles) for h in v6.hosts] == [("db", "2001:db8::6", ("master", "mirror")),
+                                                               ("e", "2001:db8::4", ("edge",))]
+    assert hosts_text(v6.hosts) == "db=[2001:db8::6]:master+mirror, e=[2001:db8::4]:edge"
+
+
+@pytest.mark.parametrize("text, part", [
+    ("lb1=198.18.0.2", "'lb1=198.18.0.2' is not NAME=ADDRESS:ROLE; write the hosts like lb1=198.18.0.2:balancer"),
+    ("198.18.0.2:edge", "'198.18.0.2:edge' is not NAME=ADDRESS:ROLE"),
+    ("a=198.18.0.2:master, a=198.18.0.3:edge", "host 'a' is given twice; give each host once"),
+    ("a=198.18.0.2:master+egde", "unknown role 'egde' (did you mean 'edge'?)"),
+])
+def test_a_bad_line_of_hosts_is_refused_naming_the_entry(text, part):
     with pytest.raises(AnswerError) as info:
-        answers_from_raw(parse_set_options(["hosts=lb1=198.18.0.2"]))
-    assert str(info.value).startswith("hosts: hosts is a table, which --set cannot give")
-    assert "kit init --answers FILE" in str(info.value)
+        answers_from_raw({"admin_password": PASSWORD, "hosts": text})
+    assert part in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
 def test_the_address_rule():
@@ -206,18 +226,34 @@ def test_the_address_rule():
         assert part in str(info.value)
 
 
-def test_the_wizard_never_asks_for_hosts_and_shows_them():
+def test_the_wizard_asks_for_hosts_in_one_line_then_the_floating_address():
     asked = []
+    replies = {"hosts": "db=198.18.0.6:master+mirror, e=198.18.0.4:edge, lb=198.18.0.2:balancer",
+               "floating_address": "198.18.0.10", "host": "198.18.0.10"}
 
     def ask(question, default, answers):
         asked.append(question.key)
-        return ""
+        return replies.get(question.key, "")
 
-    answers = collect_answers(seven(), ask=ask)
-    assert "hosts" not in asked and "floating_address" not in asked
-    assert answers == answers_from_raw(seven())
+    answers = collect_answers({"admin_password": PASSWORD}, ask=ask)
+    assert asked[-2:] == ["hosts", "floating_address"]  # the address is asked once there is a balancer
+    assert [(h.name, h.roles) for h in answers.hosts] == [("db", ("master", "mirror")), ("e", ("edge",)),
+                                                         ("lb", ("balancer",))]
+    assert answers.floating_address == "198.18.0.10"
+    # Without a balancer, no floating address is asked; without the cluster, no hosts.
+    asked.clear()
+    replies["hosts"] = "db=198.18.0.6:master+mirror, e=198.18.0.4:edge"
+    replies["host"] = "127.0.0.1"
+    collect_answers({"admin_password": PASSWORD}, ask=ask)
+    assert "hosts" in asked and "floating_address" not in asked
+    asked.clear()
+    collect_answers({"admin_password": PASSWORD, "setups": "mirror,private"}, ask=ask)
+    assert "hosts" not in asked
+    # The default shown for an existing site's hosts is that line, which reads back the same.
     hosts = next(q for q in QUESTIONS if q.key == "hosts")
-    assert hosts.to_text(answers.hosts).startswith("edge1 198.18.0.4 edge; edge2 198.18.0.5 edge; lb1 ")
+    seven_answers = answers_from_raw(seven())
+    assert hosts.to_text(seven_answers.hosts).startswith("edge1=198.18.0.4:edge, edge2=198.18.0.5:edge, lb1=")
+    assert answers_from_raw({**seven(), "hosts": hosts.to_text(seven_answers.hosts)}) == seven_answers
     # A kit.toml whose hosts no longer fit the other answers is refused, not asked at a prompt.
     base = answers_from_raw(seven()).as_dict()
     with pytest.raises(AnswerError, match="needs the cluster setup"):
@@ -229,7 +265,7 @@ def test_kit_init_answers_refuses_a_bad_hosts_table_and_writes_nothing(tmp_path,
     text = dump_answers(answers_from_raw(seven())).replace('roles = ["master"]', 'roles = ["mirror"]')
     Path("answers.toml").write_text(text)
     for argv, part in [(["init", "site", "--answers", "answers.toml"], "hosts: no host has the role master"),
-                       (["init", "site", "--no-input", "--set", "hosts=lb1"], "hosts: hosts is a table")]:
+                       (["init", "site", "--no-input", "--set", "hosts=lb1"], "hosts: 'lb1' is not NAME=ADDRESS:ROLE")]:
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         err = capsys.readouterr().err
