@@ -210,8 +210,6 @@ def drill_failover_command(
     2 the drill could not run (cluster not up, no project), 130 interrupted
     (what the drill killed is brought back first).
     """
-    import json
-
     from kit.cluster.lifecycle import Cluster
     from kit.ops.drill import drill_failover, report_lines
     from kit.core.report import progress
@@ -219,10 +217,14 @@ def drill_failover_command(
     cluster = Cluster.load(site_path(site_dir))
     with progress("drill: starting", file=sys.stderr if as_json else None) as say:
         report = drill_failover(cluster, say=say, project=project, outage=outage)
-    if as_json:
-        _say(json.dumps(report.as_dict(), indent=1))
-    else:
-        _say("\n".join(report_lines(report)))
+    _drill_report(report, report_lines, as_json)
+
+
+def _drill_report(report, report_lines, as_json: bool) -> None:
+    """A drill's report, as text or JSON; exit 1 when an install failed."""
+    import json
+
+    _say(json.dumps(report.as_dict(), indent=1) if as_json else "\n".join(report_lines(report)))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -250,8 +252,6 @@ def drill_host_loss_command(
     code: 0 no install failed, 1 some failed, 2 the drill could not run,
     130 interrupted (the host is brought back first).
     """
-    import json
-
     from kit.core.report import progress
     from kit.ops.host_loss import drill_host_loss, report_lines
     from kit.site.folder import Site
@@ -259,9 +259,4 @@ def drill_host_loss_command(
     site = Site.find(site_path(site_dir))
     with progress("drill: starting", file=sys.stderr if as_json else None) as say:
         report = drill_host_loss(site, host, say=say, project=project, outage=outage, cut=cut, restore=restore)
-    if as_json:
-        _say(json.dumps(report.as_dict(), indent=1))
-    else:
-        _say("\n".join(report_lines(report)))
-    if not report.ok:
-        raise typer.Exit(1)
+    _drill_report(report, report_lines, as_json)

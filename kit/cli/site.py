@@ -64,11 +64,18 @@ def init_command(
 
 
 def _next_steps(result) -> str:
+    import ipaddress
+
     from kit.site.folder import shown_path, site_command
 
     site = result.site_dir.absolute()
     readme = Path(shown_path(site), "README.md")
-    if "cluster" in result.answers.setups:
+    answers = result.answers
+    if answers.is_multi_host and not all(ipaddress.ip_address(h.address).is_loopback for h in answers.hosts):
+        bundle = Path(shown_path(site), "hosts", "NAME", "README.md")
+        return (f"Site ready. Next: copy each host's bundle to its machine and start it there, as {bundle} "
+                f"says; then {site_command(site, 'status')}")
+    if "cluster" in answers.setups:
         return f"Site ready. Next: {site_command(site, 'up')}   (then read {readme})"
     return f"Site ready. Next: read {readme}"
 

@@ -42,7 +42,7 @@ from kit.core.tables import Column, table_lines
 from kit.site.folder import Site
 from kit.site.validate import project_name
 
-__all__ = ["Installs", "Phase", "DrillReport", "Installer", "installs_while", "team_reader", "drill_failover",
+__all__ = ["Installs", "Counted", "Phase", "DrillReport", "Installer", "installs_while", "team_reader", "drill_failover",
            "choose_project", "report_lines", "PHASES"]
 
 Say = Callable[[str], None]
@@ -82,8 +82,24 @@ class Installs:
         return f"{plural(self.count, 'install')}, {self.failed} failed, worst {self.worst:.2f} s"
 
 
+class Counted:
+    """Installs before, during and after a loss (``before``, ``during``, ``after``), counted together."""
+
+    before: Installs
+    during: Installs
+    after: Installs
+
+    @property
+    def failed(self) -> int:
+        return self.before.failed + self.during.failed + self.after.failed
+
+    @property
+    def count(self) -> int:
+        return self.before.count + self.during.count + self.after.count
+
+
 @dataclass
-class Phase:
+class Phase(Counted):
     name: str  # "master down", "master and mirror down"
     before: Installs
     during: Installs
@@ -93,14 +109,6 @@ class Phase:
     #: Seconds from the restart until the mirror was in sync (``Cluster.mirror_lag() == 0``);
     #: None when it was not within :data:`CATCH_UP_TIMEOUT`.
     caught_up_after: float | None
-
-    @property
-    def failed(self) -> int:
-        return self.before.failed + self.during.failed + self.after.failed
-
-    @property
-    def count(self) -> int:
-        return self.before.count + self.during.count + self.after.count
 
 
 @dataclass

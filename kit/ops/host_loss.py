@@ -34,7 +34,7 @@ from kit.core import http
 from kit.core.errors import DrillError
 from kit.core.report import plural
 from kit.core.tables import Column, table_lines
-from kit.ops.drill import Installer, Installs, _Background, _index_url, _rounded, choose_project, team_reader
+from kit.ops.drill import Counted, Installer, Installs, _Background, _index_url, _rounded, choose_project, team_reader
 from kit.site.folder import SITE_TLS, Site
 
 __all__ = ["HostLossReport", "Window", "unanswered_windows", "drill_host_loss", "report_lines",
@@ -119,7 +119,7 @@ def _prober(site: Site) -> Callable[[str], bool]:
 
 
 @dataclass
-class HostLossReport:
+class HostLossReport(Counted):
     host: str
     address: str
     roles: list[str]
@@ -143,14 +143,6 @@ class HostLossReport:
     @property
     def longest_unanswered(self) -> float:
         return max((w.length for w in self.unanswered), default=0.0)
-
-    @property
-    def failed(self) -> int:
-        return self.before.failed + self.during.failed + self.after.failed
-
-    @property
-    def count(self) -> int:
-        return self.before.count + self.during.count + self.after.count
 
     @property
     def ok(self) -> bool:

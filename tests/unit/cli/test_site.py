@@ -475,3 +475,17 @@ def test_staging_folder_is_private_and_removed_when_rendering_fails(tmp_path, mo
     assert seen == {"mode": 0o700, "where": target}
     assert list(target.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "x"]
+
+
+def test_a_site_on_other_machines_says_to_copy_each_bundle_there(tmp_path, capsys):
+    answers = tmp_path / "answers.toml"
+    answers.write_text('setups = ["mirror", "private", "clients", "cluster"]\nhost = "198.18.0.10"\n'
+                       'floating_address = "198.18.0.10"\n'
+                       + "".join(f'[hosts.{name}]\naddress = "198.18.0.{n}"\nroles = ["{role}"]\n'
+                                 for name, n, role in (("lb", 2, "balancer"), ("edge", 4, "edge"),
+                                                       ("db", 6, "master"), ("replica", 7, "mirror"))))
+    code, out, err = kit("init", str(tmp_path / "site"), "--no-input", "--answers", str(answers), capsys=capsys)
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("Site ready. Next: copy each host's bundle to its machine")
+    assert "hosts/NAME/README.md says; then kit status" in out
+    assert sorted(p.name for p in (tmp_path / "site" / "hosts").iterdir()) == ["db", "edge", "lb", "replica"]
