@@ -8,6 +8,11 @@ fill from an origin (:class:`kit.edge.cache.Fill`): bytes that do not match
 are never cached and never reach a client whole. A disk that will not take a
 file costs the cache, never the download. When no origin answers, a cached
 file is served stale, and one never seen comes from the static copy.
+
+A file served from disk (cache or static copy) answers a single Range (206),
+If-None-Match / If-Modified-Since (304) and HEAD as :mod:`kit.edge.ranges`
+plans; a range is sent only once the whole file matched. A file not cached
+yet is sent whole (200) while it fills, with its sha256 ETag.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 
 from aiohttp import ClientResponse, web
 
+from kit.edge import ranges
 from kit.edge.cache import CachedFile, Files, sha256_of_file
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import AllFailed, Failover, Rejected
@@ -84,31 +90,45 @@ class PackageFiles:
         """Serve a file from disk once its bytes match ``expected``; None (counted, and ``corrupt``
         called, by default dropping it from the cache) when they do not."""
         corrupt = corrupt or self._corrupt_on_disk
+        modified = cached.path.stat().st_mtime  # when it entered the cache (or the static copy)
         headers = headers or {
             "Content-Type": "application/octet-stream",
             "Cache-Control": "max-age=31536000, immutable",
             "X-Cache": state,
             "X-Served-By": "edge",
-            "Age": str(max(0, int(time.time() - cached.path.stat().st_mtime))),
+            "Age": str(max(0, int(time.time() - modified))),
         }
+        headers = {**headers, **ranges.validators(expected, modified)}
         if state == "STALE":
             headers["Warning"] = '111 - "Revalidation Failed"'
+        plan = ranges.plan(request.headers, request.method, cached.size, headers["ETag"], modified)
+        if plan.content_range(cached.size):
+            headers["Content-Range"] = plan.content_range(cached.size)
+        if plan.status in (304, 416):
+            # No byte of the file is sent: nothing to check (it was checked when it was stored).
+            counter = "not_modified" if plan.status == 304 else "unsatisfiable"
+            self.stats[counter] = self.stats.get(counter, 0) + 1
+            return web.Response(status=plan.status, headers=headers)
+        count = plan.stop - plan.start
+        if plan.status == 206:
+            self.stats["ranges"] = self.stats.get("ranges", 0) + 1
         if request.method == "HEAD":
             # What a GET would get, without its bytes: nothing to check (a GET checks them).
             self._count_served(state, 0)
-            return web.Response(headers={**headers, "Content-Length": str(cached.size)})
+            return web.Response(status=plan.status, headers={**headers, "Content-Length": str(count)})
         if cached.size <= _SMALL_FILE:
             data = cached.path.read_bytes()
             if hashlib.sha256(data).hexdigest() != expected:
                 return corrupt(cached)
-            self._count_served(state, len(data))
-            return web.Response(body=data, headers=headers)
-        if cached.size <= self.config.verify_whole_max:
+            self._count_served(state, count)
+            return web.Response(status=plan.status, body=data[plan.start:plan.stop], headers=headers)
+        if plan.status == 206 or cached.size <= self.config.verify_whole_max:
+            # A range is sent only from a file checked whole first, however large it is.
             digest = await asyncio.get_running_loop().run_in_executor(None, sha256_of_file, cached.path)
             if digest != expected:
                 return corrupt(cached)
-            self._count_served(state, cached.size)
-            return web.FileResponse(cached.path, headers=headers)  # sendfile
+            self._count_served(state, count)
+            return _FileSlice(cached.path, plan.start, count, plan.status, headers)  # sendfile
         response, whole = await _stream_verified(request, cached, expected, headers, corrupt)
         if whole:
             self._count_served(state, cached.size)
@@ -175,6 +195,39 @@ class PackageFiles:
             return await self._from_static_copy(request, path, str(exc))
 
 
+class _FileSlice(web.StreamResponse):
+    """Bytes ``offset`` to ``offset + count`` of a file checked just before, sent with sendfile.
+    (aiohttp's FileResponse would put its own ETag, made of the file's time and size, in place
+    of the sha256 one, and decide on Range by itself.)"""
+
+    def __init__(self, path, offset: int, count: int, status: int, headers: dict):
+        super().__init__(status=status, headers=headers)
+        self.content_length = count
+        self._path, self._offset, self._count = path, offset, count
+
+    async def prepare(self, request: web.BaseRequest):
+        writer = await super().prepare(request)
+        if request.method == "HEAD" or not self._count:
+            return writer
+        loop = asyncio.get_running_loop()
+        if request.transport is None:
+            raise ConnectionResetError("Connection lost")
+        with open(self._path, "rb") as data:
+            try:
+                await loop.sendfile(request.transport, data, self._offset, self._count)
+            except NotImplementedError:  # no sendfile here (an SSL transport): in chunks
+                data.seek(self._offset)
+                left = self._count
+                while left > 0:
+                    chunk = data.read(min(CHUNK, left))
+                    if not chunk:
+                        break
+                    await writer.write(chunk)
+                    left -= len(chunk)
+        await super().write_eof()
+        return writer
+
+
 async def _stream_verified(request, cached, expected, headers, corrupt) -> tuple[web.StreamResponse, bool]:
     """A large file, hashed while it streams; the last chunk is held back until the digest matched.
     The response, and whether it was sent whole (else ``corrupt`` was called and the connection cut)."""
@@ -220,7 +273,7 @@ async def _fill_from(request, upstream, files: Files, path: str, expected: str, 
             size += len(chunk)
             if held:
                 if response is None:
-                    response = web.StreamResponse(headers=file_headers("MISS", origin.name))
+                    response = web.StreamResponse(headers=_miss_headers(origin, expected))
                     if upstream.content_length is not None:
                         response.content_length = upstream.content_length
                     await response.prepare(request)
@@ -242,7 +295,13 @@ async def _fill_from(request, upstream, files: Files, path: str, expected: str, 
     stats["misses"] += 1
     stats["bytes_served"] += size
     if response is None:
-        return web.Response(body=held, headers=file_headers("MISS", origin.name))
+        return web.Response(body=held, headers=_miss_headers(origin, expected))
     await response.write(held)
     await response.write_eof()
     return response
+
+
+def _miss_headers(origin: Origin, expected: str) -> dict[str, str]:
+    # A file not cached yet is sent whole, as it arrives (a Range is honoured once it is cached);
+    # no Last-Modified: the time it enters the cache is not known until it has been checked.
+    return {**file_headers("MISS", origin.name), **ranges.validators(expected)}

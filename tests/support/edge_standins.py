@@ -100,16 +100,18 @@ class Answer:
 
 @contextlib.asynccontextmanager
 async def edge_before(urls: list[str], tmp_path):
-    """An edge in-process before ``urls`` (master first); ``get(path)`` asks it over a real connection."""
+    """An edge in-process before ``urls`` (master first); ``get(path)`` asks it over a real connection
+    (``get(path, {"Range": ...}, method="HEAD")`` with request headers, or another method)."""
     (tmp_path / "secret").write_text("ab" * 32)
     edge = Edge(config_for(urls, tmp_path))
     await edge.start()
     server = RawTestServer(edge.handle, host="127.0.0.1")
     await server.start_server()
 
-    async def get(path: str) -> Answer:
+    async def get(path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n".encode())
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: edge.test\r\n{extra}Connection: close\r\n\r\n".encode())
         answer = await asyncio.wait_for(reader.read(), 10)
         writer.close()
         head, _, body = answer.partition(b"\r\n\r\n")
