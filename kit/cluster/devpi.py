@@ -303,15 +303,18 @@ class SyncState:
     detail: str
 
 
-def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "not answering") -> SyncState:
+def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "not answering",
+               mirror_trouble: str = "") -> SyncState:
     """Compare the replica's ``/+status`` with the master's.
 
     "in sync" only when the master answered and the serials are equal: a
     replica's own ``primary-serial`` is only what it last heard, and says
-    nothing about changes made since.
+    nothing about changes made since. ``mirror_trouble``: why the mirror gave no status
+    (``no answer within 2 s``, ``HTTP 500``), when known.
     """
     if mirror is None:
-        return SyncState(None, "no status from the mirror")
+        return SyncState(None, f"no status from the mirror ({mirror_trouble})" if mirror_trouble
+                         else "no status from the mirror")
     serial = mirror.get("serial")
     errors = mirror.get("replication-errors") or {}
     if master is None:

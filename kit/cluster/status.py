@@ -44,13 +44,22 @@ class ServiceStatus:
 
 def devpi_status(answers: Answers, name: str) -> dict | None:
     """The ``/+status`` result of devpi's master or mirror, or None when it does not answer in time."""
+    return devpi_status_and_trouble(answers, name)[0]
+
+
+def devpi_status_and_trouble(answers: Answers, name: str) -> tuple[dict | None, str]:
+    """The ``/+status`` result of devpi's master or mirror, or None and why not
+    (``no answer within 2 s``, ``HTTP 500``, ``no result in its answer``)."""
     port = answers.master_port if name == "master" else answers.mirror_port
     this = answers.this
     # On a host of a site spread over hosts: this host's own, else the one the site names.
     where = this.address if this is not None and name in this.roles else answers.address_of(name)
     answer = http.get(f"http://{netloc(where, port)}/+status")
-    payload = answer.json() if answer.ok else None
-    return payload.get("result") if isinstance(payload, dict) else None
+    if not answer.ok:
+        return None, f"/+status: {answer.describe()}"
+    payload = answer.json()
+    result = payload.get("result") if isinstance(payload, dict) else None
+    return (result, "") if isinstance(result, dict) else (None, "/+status: no result in its answer")
 
 
 class StatusRows:
@@ -93,13 +102,14 @@ class StatusRows:
         if "master" not in self.probes and answers.runs("mirror") and not answers.runs("master"):
             # The master is on another host: asked over the network.
             master = devpi_status(answers, "master")
-            state = sync_state(devpi_status(answers, "mirror"), master, "not answering")
+            mirror, trouble = devpi_status_and_trouble(answers, "mirror")
+            state = sync_state(mirror, master, "not answering", trouble)
             return state.behind, state.detail
         master_probe = self.probes.get("master")
         master_ok = master_probe is not None and master_probe.healthy
         master_state = "not answering" if master_probe is not None else "not running"
-        state = sync_state(devpi_status(answers, "mirror"), devpi_status(answers, "master") if master_ok else None,
-                           master_state)
+        mirror, trouble = devpi_status_and_trouble(answers, "mirror")
+        state = sync_state(mirror, devpi_status(answers, "master") if master_ok else None, master_state, trouble)
         return state.behind, state.detail
 
     def _edge_health(self, body):

@@ -408,7 +408,7 @@ def evaluate(example) -> str | None:
         failure = run_step(step, current.shell)
         if failure:
             current.failed = f"{Path(example.path).name} line {step.line}"
-            return failure
+            return failure + log_tails(current.shell.home)
     return None
 
 
@@ -417,6 +417,16 @@ def tutorial_sybil(path: str) -> Sybil:
 
 
 # -- a chapter alone -------------------------------------------------------------
+
+
+def log_tails(home: Path, lines: int = 25) -> str:
+    """The last lines of every cluster log under ``home``: what a failure report needs
+    when a service misbehaved in CI, where the folder is gone afterwards."""
+    parts = []
+    for log in sorted(home.glob("*/cluster/run/logs/*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {log.relative_to(home)} (last {len(tail)} lines)\n" + "\n".join(tail))
+    return "\n" + "\n".join(parts) if parts else ""
 
 
 def run_chapter_alone(chapter: Path) -> str | None:
@@ -433,7 +443,7 @@ def run_chapter_alone(chapter: Path) -> str | None:
             for step in block.steps:
                 failure = run_step(step, shell)
                 if failure:
-                    return f"{chapter.name} alone: {failure}"
+                    return f"{chapter.name} alone: {failure}{log_tails(home)}"
         leftovers = leftover_processes(home)
         if leftovers:
             return f"{chapter.name} alone left {len(leftovers)} processes running; end it with kit down"

@@ -28,3 +28,40 @@ def test_counts_are_worded_for_one_and_for_many():
     out = io.StringIO()
     print_changes("room", SiteChanges(created=["a"], updated=[], removed=[], unchanged=[]), planned=True, file=out)
     assert out.getvalue().splitlines()[0] == "will create 1 file:"
+
+
+def test_the_mirror_without_status_says_why():
+    """kit status said only "no status from the mirror" for two minutes in CI: a
+    reader cannot tell a mirror that hangs from one that answers an error."""
+    import http.server
+    import threading
+
+    from kit.cluster.status import devpi_status_and_trouble
+    from kit.site.answers import answers_from_raw
+    from kit.cluster.devpi import sync_state
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"type": "status"}' if self.path == "/+status" and self.server.shape == "empty" else b"boom"
+            self.send_response(200 if self.server.shape == "empty" else 500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        answers = answers_from_raw({"mirror_port": server.server_address[1]})
+        server.shape = "error"
+        assert devpi_status_and_trouble(answers, "mirror") == (None, "/+status: HTTP 500")
+        server.shape = "empty"
+        assert devpi_status_and_trouble(answers, "mirror") == (None, "/+status: no result in its answer")
+    finally:
+        server.shutdown()
+        server.server_close()
+    state = sync_state(None, {"serial": 3}, mirror_trouble="/+status: no answer within 2 s")
+    assert state.behind is None and state.detail == "no status from the mirror (/+status: no answer within 2 s)"
+    assert sync_state(None, {"serial": 3}).detail == "no status from the mirror"
