@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 # Imported as _say: several commands name progress's reporter say.
-from kit.cli.common import SITE_ARG, KitGroup, say as _say, site_path
+from kit.cli.common import SITE_ARG, KitGroup, say as _say, site_path, warn as _warn
 
 
 mirror_app = typer.Typer(
@@ -40,7 +40,8 @@ def mirror_sync_command(
 
     site = _mirror_site(site_dir)
     if quiet:
-        sync_mirror(site, dry_run=dry_run, repair=repair)
+        # Errors only, and the warnings cron must mail: a wheel that disagrees with its page.
+        sync_mirror(site, dry_run=dry_run, repair=repair, warn=_warn)
         return
     with progress("syncing the public mirror") as say:
         sync_mirror(site, say=say, dry_run=dry_run, repair=repair)

@@ -19,6 +19,7 @@ The tree::
     ├── BenchError              ``kit bench`` cannot run: the cluster not up, its bench index refused
     ├── WheelhouseError         ``kit wheelhouse`` cannot collect or check the wheels (exit 1)
     ├── SecretError             a shared secret's file is missing, open to others or holds no token
+    ├── CoreMetadataError       a wheel's METADATA cannot be read (not a wheel, bad zip, none, too big)
     └── MirrorError             the public mirror cannot be synced, verified or read (exit 1)
         ├── MirrorStorageError  its storage is not writable or too small
         └── MirrorInterrupted   a sync was stopped by Ctrl-C or SIGTERM (exit 130)
@@ -30,7 +31,7 @@ shown to the user as it is.
 __all__ = [
     "KitError", "AnswerError", "UnknownKeyError", "AnswerFileError", "SiteDirError", "HandEditedError",
     "NotATerminalError", "ClientsError", "OutDirError", "UnsafeValueError", "ClusterError", "ClientRunError",
-    "DevpiError", "DrillError", "BenchError", "WheelhouseError", "SecretError", "MirrorError",
+    "DevpiError", "DrillError", "BenchError", "WheelhouseError", "SecretError", "CoreMetadataError", "MirrorError",
     "MirrorStorageError", "MirrorInterrupted", "one_line",
 ]
 
@@ -134,6 +135,14 @@ class SecretError(KitError):
     """Raised when a shared secret's file (the purge secret) breaks one of
     :mod:`kit.core.secrets`' rules: missing when required, not a file, open to
     every user, unreadable, empty, or not one token."""
+
+
+class CoreMetadataError(KitError):
+    """Raised when a wheel's core metadata (its ``.dist-info/METADATA``) cannot be
+    extracted: the file is not a wheel, not a readable zip, holds no METADATA or
+    several candidates, or one too large to be real."""
+
+    exit_code = 1
 
 
 class MirrorError(KitError):

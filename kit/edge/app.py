@@ -47,6 +47,7 @@ from kit.edge.cache import Files, PageKey, representation
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import Failover
 from kit.edge.files import PackageFiles
+from kit.edge.metadata import METADATA_SUFFIX, CoreMetadata
 from kit.edge.origins import Origins, check_forever
 from kit.edge.pages import IndexPages
 from kit.edge.mirror_origin import public_mirror
@@ -88,11 +89,12 @@ def origin_form(target: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)  # the same few thousand paths, asked again and again
 def classify(path: str) -> tuple[str, str, str]:
-    """("page", index, project), ("file", index, "") or ("other", "", "") for a request path.
+    """("page", index, project), ("file" or "metadata", index, "") or ("other", "", "") for a request path.
 
     Pages are devpi's ``/USER/INDEX/+simple/`` and ``/USER/INDEX/+simple/PROJECT/``
     (a name not normalised, or no valid name at all, is left to devpi, uncached);
-    files are its ``/USER/INDEX/+f/...`` paths of a valid project's files.
+    files are its ``/USER/INDEX/+f/...`` paths of a valid project's files, and
+    metadata those of a wheel's core metadata (``NAME.whl.metadata``, PEP 658).
     """
     parts = path.split("/")
     if len(parts) < 5 or parts[0] or not parts[1] or not parts[2] or parts[1].startswith("+"):
@@ -105,6 +107,9 @@ def classify(path: str) -> tuple[str, str, str]:
             return "page", index, parts[4]
     elif parts[3] == "+f" and NORMALIZED_PROJECT_RE.fullmatch(project_of(parts[-1]) or ""):
         return "file", index, ""
+    elif (parts[3] == "+f" and parts[-1].endswith(".whl" + METADATA_SUFFIX)
+          and NORMALIZED_PROJECT_RE.fullmatch(project_of(parts[-1][: -len(METADATA_SUFFIX)]) or "")):
+        return "metadata", index, ""
     return "other", "", ""
 
 
@@ -118,7 +123,7 @@ class Edge:
         self.stats = {
             "requests": 0, "hits": 0, "misses": 0, "stale": 0, "passes": 0, "purges": 0, "purged": 0,
             "integrity_failures": 0, "unverified": 0, "failovers": 0, "bytes_served": 0, "static_copy_served": 0,
-            "mirror_served": 0, "origin_5xx": 0, "refused": 0, "unauthorised": 0,
+            "mirror_served": 0, "origin_5xx": 0, "refused": 0, "unauthorised": 0, "metadata": 0,
         }
         self.static = (StaticOrigin(Path(config.static_copy_dir), config.static_copy_indexes)
                        if config.static_copy_dir else None)
@@ -132,6 +137,9 @@ class Edge:
             self.authorizer = Authorizer()  # nobody to ask: every index is read by anyone
         self.pages = IndexPages(config, self.failover, self.static, self.stats, self.authorizer)
         self.package_files = PackageFiles(config, self.failover, self.pages, self.files, self.static, self.stats)
+        #: ``.metadata`` answers; its ``value_for`` says what the pages may advertise.
+        self.metadata = CoreMetadata(config, self.failover, self.pages, self.files, self.static, self.stats)
+        self.pages.metadata_value = self.metadata.value_for
         self._refresher: asyncio.Task | None = None
         # One thread of its own: refreshes never run two at once, nor take the threads that hash files.
         self._refresh_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="static-copy")
@@ -196,6 +204,8 @@ class Edge:
             if kind == "page":
                 key = PageKey(index, project, representation(request.headers.get("Accept")))
                 return await self.pages.answer(request, key)
+            if kind == "metadata":
+                return await self.metadata.answer(request, index, path)
             return await self.package_files.answer(request, index, path)
         finally:
             self._in_progress -= 1

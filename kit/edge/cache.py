@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import gzip
 import hashlib
 import json
 import os
@@ -22,9 +23,12 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
+from kit.core.core_metadata import declared_metadata_hashes
+
 __all__ = [
-    "JSON", "HTML", "representation", "upstream_accept", "PageKey", "Page", "Pages", "Hashes",
-    "Files", "Fill", "CachedFile", "links_of", "sha256_of_file",
+    "JSON", "HTML", "GZIP_MIN", "representation", "accepts_gzip", "upstream_accept", "PageKey", "Page", "Pages",
+    "Hashes",
+    "Files", "Fill", "CachedFile", "Links", "links_of", "sha256_of_file",
 ]
 
 #: PEP 691's JSON and the HTML every client understands: the two
@@ -33,7 +37,9 @@ __all__ = [
 #: one cached page each.
 JSON = "application/vnd.pypi.simple.v1+json"
 HTML = "text/html"
-_HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+#: PEP 691's ``latest`` aliases name the newest version the edge serves: v1.
+_JSON_TYPES = (JSON, "application/vnd.pypi.simple.latest+json")
+_HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "application/vnd.pypi.simple.latest+html", "text/html")
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers, on every request
@@ -53,10 +59,33 @@ def representation(accept: str | None) -> str:
                 except ValueError:
                     quality = 0.0
         media = media.lower()
-        kind = JSON if media == JSON else HTML if media in _HTML_TYPES or media in ("*/*", "text/*") else None
+        kind = JSON if media in _JSON_TYPES else HTML if media in _HTML_TYPES or media in ("*/*", "text/*") else None
         if kind is not None:
             best[kind] = max(best[kind], quality)
     return JSON if best[JSON] > 0 and best[JSON] > best[HTML] else HTML
+
+
+@functools.lru_cache(maxsize=64)  # pip, uv and browsers send a few spellings, on every request
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``accept_encoding`` takes gzip: named (or ``*``) with a quality above 0,
+    and not refused by name."""
+    named = star = None
+    for item in (accept_encoding or "").split(","):
+        coding, *params = [part.strip() for part in item.split(";")]
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            named = max(named or 0.0, quality)
+        elif coding == "*":
+            star = quality
+    return (named if named is not None else star or 0.0) > 0
 
 
 def upstream_accept(kind: str) -> str:
@@ -74,6 +103,11 @@ class PageKey(NamedTuple):
         return self.index == index and (project is None or self.project == project)
 
 
+#: Pages of at least this many bytes are sent gzip-encoded to a client that
+#: takes gzip (pip and uv do); below it, gzip's header and the work cost more than they save.
+GZIP_MIN = 4096
+
+
 @dataclass
 class Page:
     body: bytes
@@ -84,9 +118,22 @@ class Page:
     #: What clients get as ETag: the origin's, or one of the bytes. Computed
     #: once here, not per request: a hit is the edge's hot path.
     tag: str = field(init=False)
+    #: The ETag of the gzip-encoded bytes: another representation, another tag
+    #: (``"…-gzip"``, as nginx and Apache spell it); "" for a page too small to compress.
+    gzip_tag: str = field(init=False)
+    _gzipped: bytes | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self):
         self.tag = self.etag or '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+        self.gzip_tag = (self.tag[:-1] + '-gzip"' if self.tag.endswith('"') else self.tag + "-gzip") \
+            if len(self.body) >= GZIP_MIN else ""
+
+    def gzipped(self) -> bytes:
+        """The body gzip-encoded: compressed on the first call only, then kept with the page."""
+        if self._gzipped is None:
+            # mtime 0: the same bytes for the same page, whenever compressed.
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
 
 
 class Pages:
@@ -135,8 +182,26 @@ class Pages:
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
 
-def links_of(body: bytes, content_type: str, page_path: str, public_url: str = "") -> dict[str, str]:
-    """The files a simple page links with a sha256: their paths on this host → the hex digest.
+class Links(dict):
+    """File path → sha256, as :func:`links_of` reads a page; ``metadata`` holds, for the
+    files whose core metadata (PEP 658/714) the page declares a sha256 of, path → that digest."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metadata: dict[str, str] = {}
+
+
+def _local_path(url: str, page_path: str, public) -> str | None:
+    """A link's path on this host, resolved against the page's path; None for a file elsewhere."""
+    parts = urlsplit(urljoin(page_path, url))
+    if parts.netloc and (public is None or parts.netloc != public.netloc):
+        return None  # a file elsewhere: the edge never serves it
+    return unquote(parts.path)
+
+
+def links_of(body: bytes, content_type: str, page_path: str, public_url: str = "") -> Links:
+    """The files a simple page links with a sha256: their paths on this host → the hex digest
+    (and, in ``.metadata``, the sha256 the page declares of their core metadata).
 
     HTML carries the digest in the link's fragment (``#sha256=``), PEP 691 JSON
     in ``hashes``. Links are resolved against the page's path; absolute links
@@ -152,21 +217,22 @@ def links_of(body: bytes, content_type: str, page_path: str, public_url: str = "
                 if isinstance(digest, str) and isinstance(entry.get("url"), str):
                     found.append((entry["url"], digest))
         except (ValueError, AttributeError, TypeError):
-            return {}
+            return Links()
     else:
         for href in _HREF.findall(body.decode("utf-8", "replace")):
             url, _, fragment = href.partition("#")
             if fragment.startswith("sha256="):
                 found.append((url.replace("&amp;", "&"), fragment[len("sha256="):]))
     public = urlsplit(public_url) if public_url else None
-    links = {}
+    links = Links()
     for url, digest in found:
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
-            continue
-        parts = urlsplit(urljoin(page_path, url))
-        if parts.netloc and (public is None or parts.netloc != public.netloc):
-            continue  # a file elsewhere: the edge never serves it
-        links[unquote(parts.path)] = digest.lower()
+        path = _local_path(url, page_path, public) if re.fullmatch(r"[0-9a-fA-F]{64}", digest) else None
+        if path is not None:
+            links[path] = digest.lower()
+    for url, digest in declared_metadata_hashes(body, content_type).items():
+        path = _local_path(url, page_path, public)
+        if path in links:
+            links.metadata[path] = digest
     return links
 
 
@@ -176,28 +242,39 @@ class Hashes:
     def __init__(self, max_entries: int = 1_000_000):
         self.max_entries = max_entries
         self._digests: OrderedDict[str, tuple[str, str, str]] = OrderedDict()  # path → (sha256, index, project)
+        self._metadata: dict[str, str] = {}  # path → the sha256 its page declares of its core metadata
 
     def __len__(self) -> int:
         return len(self._digests)
 
     def learn(self, links: dict[str, str], index: str, project: str) -> None:
+        declared = getattr(links, "metadata", {})
         for path, digest in links.items():
             # Only a file under the page's own index: a page cannot vouch for another team's files.
             if path.startswith(f"/{index}/"):
                 self._digests[path] = (digest, index, project)
                 self._digests.move_to_end(path)
+                if path in declared:
+                    self._metadata[path] = declared[path]
+                else:
+                    self._metadata.pop(path, None)
         while len(self._digests) > self.max_entries:
-            self._digests.popitem(last=False)
+            self._metadata.pop(self._digests.popitem(last=False)[0], None)
 
     def get(self, path: str) -> str | None:
         entry = self._digests.get(path)
         return entry[0] if entry else None
+
+    def metadata_of(self, path: str) -> str | None:
+        """The sha256 a page declared of the core metadata of the file at ``path`` (None: none declared)."""
+        return self._metadata.get(path)
 
     def forget(self, index: str, project: str | None) -> list[str]:
         """Forget an index's digests (``project`` None) or one project's; return the paths forgotten."""
         doomed = [p for p, (_, i, proj) in self._digests.items() if i == index and (project is None or proj == project)]
         for path in doomed:
             del self._digests[path]
+            self._metadata.pop(path, None)
         return doomed
 
 
@@ -224,8 +301,9 @@ class Files:
     and verified, so a killed edge leaves at most a ``.part``, which is never
     served and is removed at the next start. Next to each file, ``*.sha256``
     holds the digest it was verified against, so a file can be checked again
-    when served. Least recently used files go first once the folder holds more
-    than ``max_bytes``.
+    when served, and ``*.metadata`` the core metadata extracted from a wheel
+    (:mod:`kit.edge.metadata`), which goes with it. Least recently used files go
+    first once the folder holds more than ``max_bytes``.
     """
 
     def __init__(self, folder: Path, max_bytes: int):
@@ -313,6 +391,27 @@ class Files:
             self._sizes.move_to_end(name)
         return CachedFile(path, size, digest)
 
+    def metadata_path(self, key: str) -> Path:
+        """Where the core metadata extracted from the wheel cached as ``key`` is kept."""
+        return self.folder / f"{self.name_of(key)}.metadata"
+
+    def store_metadata(self, key: str, data: bytes) -> bool:
+        """Keep ``data``, extracted from the wheel cached as ``key``, beside it (written whole, then
+        renamed); False when the wheel is not cached (nothing to go with) or the disk would not take it."""
+        if self.name_of(key) not in self._sizes:
+            return False
+        part = None
+        try:
+            part = self.new_part()
+            with part:
+                part.write(data)
+            os.replace(part.name, self.metadata_path(key))
+        except OSError:
+            if part is not None:
+                Path(part.name).unlink(missing_ok=True)
+            return False
+        return True
+
     def new_part(self):
         """A temporary file in the cache folder (same file system, so the rename is atomic)."""
         return tempfile.NamedTemporaryFile(dir=self.folder, prefix=".fill-", suffix=".part", delete=False)
@@ -352,7 +451,7 @@ class Files:
 
     def _remove(self, name: str) -> None:
         self.bytes -= self._sizes.pop(name, 0)
-        for suffix in (".file", ".sha256"):
+        for suffix in (".file", ".sha256", ".metadata"):
             try:
                 os.unlink(self.folder / f"{name}{suffix}")
             except FileNotFoundError:

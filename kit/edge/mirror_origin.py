@@ -18,7 +18,9 @@ negotiation as from disk (:class:`kit.edge.public_mirror.PublicMirror`):
   bytes are never cached nor served whole: a 502 when they are found before
   anything was sent (files up to one chunk, 256 KiB; a larger one is cut off
   before its last chunk, as every fill is). A file no page links with a
-  sha256 is not served at all.
+  sha256 is not served at all. A wheel's ``.metadata`` (written by ``kit
+  mirror sync``) is checked the same way, against the sha256 its wheel's link
+  declares of it (``data-core-metadata``, JSON ``core-metadata``).
 
 The host is asked through the edge's one pooled client session, by the
 failover loop of :mod:`kit.edge.failover`, with an origin list of its own:
@@ -37,6 +39,7 @@ from urllib.parse import quote
 from aiohttp import ClientResponse, web
 from yarl import URL
 
+from kit.core.core_metadata import METADATA_SUFFIX
 from kit.core.names import project_of
 from kit.edge.cache import JSON, Files, Hashes, Page, PageKey, Pages, links_of, representation
 from kit.edge.config import EdgeConfig
@@ -201,11 +204,15 @@ class _MirrorFiles(PackageFiles):
     do not match it are a 502 (there is no static copy to fall back to)."""
 
     async def answer(self, request: web.Request, index: str, path: str) -> web.StreamResponse:
-        expected = self.pages.hashes.get(path)
+        # A wheel's core metadata (``kit mirror sync`` writes it beside the wheel) is a file like
+        # any other here, checked against the sha256 its wheel's link declares of it.
+        wheel = path.removesuffix(METADATA_SUFFIX)
+        digest_of = self.pages.hashes.get if wheel == path else self.pages.hashes.metadata_of
+        expected = digest_of(wheel)
         answered = True
         if expected is None:
-            answered = await self.pages.learn_project_of(index, path)
-            expected = self.pages.hashes.get(path)
+            answered = await self.pages.learn_project_of(index, wheel)
+            expected = digest_of(wheel)
         cached = self.files.lookup(path)
         if cached is not None:
             state = "HIT"

@@ -12,26 +12,37 @@ files it lists: the digests :mod:`kit.edge.files` serves files against.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urljoin, urlsplit
 
 from aiohttp import ClientResponse, web
 
+from kit.core.core_metadata import advertise
 from kit.core.names import project_of
 from kit.core.purge_keys import key as purge_key, user_key
 from kit.edge.auth import Authorizer
-from kit.edge.cache import JSON, Hashes, Page, PageKey, Pages, links_of, upstream_accept
+from kit.edge.cache import JSON, Hashes, Page, PageKey, Pages, accepts_gzip, links_of, upstream_accept
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import AllFailed, Failover
 from kit.edge.origins import Origin
 from kit.edge.purge import PurgeRefused, check_authorization, parse_purge, read_secret
 from kit.edge.replies import forwardable, none_answered
+from kit.edge.simple_api import FileFact, FileFacts, acceptable, upgrade, upload_time
 from kit.edge.static_copy import StaticOrigin
 
 __all__ = ["IndexPages"]
 
 log = logging.getLogger("kit.edge")
+
+#: devpi's mirror index fetches a file from PyPI to answer a HEAD of it: the edge
+#: never asks the size of its files that way (their entries go without size).
+_FETCHED_ON_DEMAND = "/root/pypi/"
+#: HEADs under way at once while a page's file facts are learnt.
+_HEADS_AT_ONCE = 8
 
 
 class IndexPages:
@@ -47,10 +58,19 @@ class IndexPages:
         self.stats = stats
         self.pages = Pages(config.max_pages)
         self.hashes = Hashes()
+        #: Each file's size and upload time, for api-version 1.1 pages (:mod:`kit.edge.simple_api`).
+        self.facts = FileFacts()
+        #: What a page may say of each wheel's core metadata (PEP 658/714), by the wheel's
+        #: path on this host: ``"sha256=HEX"``, ``"true"`` or None (set by the edge:
+        #: :meth:`kit.edge.metadata.CoreMetadata.value_for`); None here: pages left as they are.
+        self.metadata_value: Callable[[str], str | None] | None = None
         self._fetches: dict[PageKey, asyncio.Task] = {}
 
     async def answer(self, request: web.Request, key: PageKey) -> web.StreamResponse:
         """A page request: from memory while fresh, else fetched (once for all who ask), else stale."""
+        if not acceptable(request.headers.get("Accept")):
+            return web.Response(status=406, headers={"Vary": "Accept"}, text="kit edge: this index serves pages as "
+                                "application/vnd.pypi.simple.v1+json or text/html; ask for one in Accept\n")
         page = self.pages.get(key)
         if page is not None and time.monotonic() - page.stored_at < self.config.page_ttl:
             return _send(request, page, "HIT", "edge", self.stats)
@@ -126,12 +146,63 @@ class IndexPages:
             if response.status != 200:
                 return response.status, forwardable(response.headers), body, origin.name
             content_type = response.headers.get("Content-Type", "text/html")
-            page = Page(body, content_type, time.monotonic(), origin.name, response.headers.get("ETag", ""))
             self.hashes.learn(links_of(body, content_type, path, self.config.public_url), key.index, key.project)
-            self.pages.put(key, page, since=generation)
-            return page
+            return Page(body, content_type, time.monotonic(), origin.name, response.headers.get("ETag", ""))
 
-        return await self.failover.try_each("GET", path, fetched, headers=headers)
+        outcome = await self.failover.try_each("GET", path, fetched, headers=headers)
+        if isinstance(outcome, Page) and outcome is not known:
+            # Once per page fetched, never per request: api-version 1.1 and PEP 629's <meta>
+            # (the one place every page the edge fetches passes through, once).
+            if outcome.content_type.startswith(JSON):
+                await self._learn_facts(outcome.body, path)
+            body = upgrade(outcome.body, outcome.content_type, lambda url: self.facts.get(self._path_of(url, path)))
+            if self.metadata_value is not None:
+                # Every wheel the edge serves has its METADATA as WHEEL.metadata (made by the edge
+                # from the verified wheel): resolvers read kilobytes instead of whole wheels.
+                value_for = self.metadata_value
+                body = advertise(body, outcome.content_type, lambda url: value_for(self._path_of(url, path)))
+            etag = outcome.etag  # still the origin's, to revalidate with; clients get one of the bytes they get
+            outcome = Page(body, outcome.content_type, outcome.stored_at, outcome.served_by)
+            outcome.etag = etag
+            if outcome.gzip_tag:  # compressed once, here, off the event loop: hits only send the bytes
+                await asyncio.get_running_loop().run_in_executor(None, outcome.gzipped)
+            self.pages.put(key, outcome, since=generation)
+        return outcome
+
+    def _path_of(self, url: str, page_path: str) -> str:
+        """A file's path on this host, as :func:`~kit.edge.cache.links_of` resolves it ("" for a file elsewhere)."""
+        parts = urlsplit(urljoin(page_path, url))
+        if parts.netloc and parts.netloc != urlsplit(self.config.public_url).netloc:
+            return ""
+        return unquote(parts.path)
+
+    async def _learn_facts(self, body: bytes, page_path: str) -> None:
+        """Each file's size and upload time not known yet, from a HEAD to the origin (at most
+        :data:`_HEADS_AT_ONCE` at a time); what no origin answers stays unknown."""
+        try:
+            urls = [entry["url"] for entry in json.loads(body).get("files", []) if isinstance(entry.get("url"), str)]
+        except (ValueError, AttributeError, TypeError):
+            return
+        wanted = {path for path in map(lambda url: self._path_of(url, page_path), urls)
+                  if path and not path.startswith(_FETCHED_ON_DEMAND) and self.facts.get(path) is None}
+        slots = asyncio.Semaphore(_HEADS_AT_ONCE)
+
+        async def answered(_origin: Origin, response: ClientResponse) -> FileFact | None:
+            if response.status != 200 or not response.headers.get("Content-Length", "").isdigit():
+                return None
+            return FileFact(int(response.headers["Content-Length"]), upload_time(response.headers.get("Last-Modified")))
+
+        async def learn(file_path: str) -> None:
+            async with slots:
+                try:
+                    fact = await self.failover.try_each("HEAD", file_path, answered,
+                                                        headers=lambda _origin: dict(self.failover.reader))
+                except AllFailed:
+                    return
+            if fact is not None:
+                self.facts.put(file_path, fact)
+
+        await asyncio.gather(*(learn(p) for p in sorted(wanted)))
 
     def _static_page(self, key: PageKey, known: Page | None) -> Page | None:
         """The static copy's page for ``key`` when it is newer than the page the edge has (wall-clock ages)."""
@@ -183,25 +254,40 @@ def _key_text(key) -> str:
 
 
 def _send(request: web.Request, page: Page, state: str, served_by: str, stats: dict) -> web.StreamResponse:
-    """A page to a client (304 to a conditional GET that names its tag), with its state and age."""
-    tag = page.tag  # a client's conditional GET costs no body
+    """A page to a client, gzip-encoded when it is large and the client takes gzip (304
+    to a conditional GET that names the tag of either encoding), with its state and age."""
+    gzipped = bool(page.gzip_tag) and accepts_gzip(request.headers.get("Accept-Encoding"))
     headers = {
         "Content-Type": page.content_type,
-        # Accept only: the two representations. devpi's "Vary: User-Agent"
-        # would split every client cache by pip version.
-        "Vary": "Accept",
+        # Accept: the two representations; Accept-Encoding for a page large
+        # enough to be sent gzip-encoded. devpi's "Vary: User-Agent" would
+        # split every client cache by pip version.
+        "Vary": "Accept, Accept-Encoding" if page.gzip_tag else "Accept",
         "Cache-Control": "max-age=0, must-revalidate",
-        "ETag": tag,
+        "ETag": page.gzip_tag if gzipped else page.tag,  # a client's conditional GET costs no body
         "X-Cache": state,
         "X-Served-By": served_by,
         "Age": str(int(time.monotonic() - page.stored_at)),
     }
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
     if state == "STALE":
         headers["Warning"] = '111 - "Revalidation Failed"'
-    if request.headers.get("If-None-Match") == tag:
+    if _names_a_tag_of(request.headers.get("If-None-Match"), page):
         return web.Response(status=304, headers=headers)
     if state == "HIT":
         stats["hits"] += 1
-    stats["bytes_served"] += len(page.body)
+    body = page.gzipped() if gzipped else page.body
+    stats["bytes_served"] += len(body)
     # The body for HEAD too: aiohttp sends the Content-Length a GET would get, and no bytes.
-    return web.Response(body=page.body, headers=headers)
+    return web.Response(body=body, headers=headers)
+
+
+def _names_a_tag_of(if_none_match: str | None, page: Page) -> bool:
+    """Whether If-None-Match names the page's tag, plain or gzip (weak comparison, as RFC 9110 says for it)."""
+    if not if_none_match:
+        return False
+    if if_none_match in (page.tag, page.gzip_tag):  # what clients send: the one tag they were given
+        return True
+    named = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in named or page.tag in named or (bool(page.gzip_tag) and page.gzip_tag in named)

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 from kit.core.errors import MirrorError, MirrorInterrupted, one_line
 from kit.core.report import plural
+from kit.mirror.metadata import changed_file_list
 from kit.mirror.plan import SyncPlan
 from kit.mirror.progress import Progress
 from kit.mirror.record import SyncRecord, count_tree, read_serial
@@ -44,6 +45,9 @@ def sync_settings(paths: MirrorPaths, master: str, plan: SyncPlan) -> str:
     parser.set("mirror", "master", master)
     if master.startswith("http:"):
         parser.set("mirror", "allow-non-https", "true")
+    # What this run wrote, one path a line: the pages kit adds core metadata to (kit.mirror.metadata).
+    parser.set("mirror", "diff-file", str(changed_file_list(paths)))
+    parser.set("mirror", "diff-append-epoch", "false")
     for section in ("plugins", "allowlist"):
         parser.remove_section(section)
     if not plan.everything:

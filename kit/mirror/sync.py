@@ -12,8 +12,9 @@ A site with the ``public-mirror`` setup has ``SITE/mirror/``:
 :func:`sync_mirror` holds the site's sync lock, finds the upstream (a folder
 is served by a local upstream of its own), plans what to mirror
 (:mod:`kit.mirror.plan`), checks the storage (:mod:`kit.mirror.storage`), runs
-bandersnatch (:mod:`kit.mirror.bandersnatch`), and refreshes the edge's static
-copy of the team indexes. :mod:`kit.mirror.verify` checks every file against
+bandersnatch (:mod:`kit.mirror.bandersnatch`), adds core metadata to the
+wheels and pages it wrote (:mod:`kit.mirror.metadata`), and refreshes the
+edge's static copy of the team indexes. :mod:`kit.mirror.verify` checks every file against
 its page; :mod:`kit.mirror.status` reads what the last sync left.
 """
 
@@ -28,6 +29,7 @@ from kit.core.errors import MirrorError, one_line
 from kit.core.locks import held
 from kit.core.report import plural
 from kit.mirror.bandersnatch import run_bandersnatch
+from kit.mirror.metadata import add_core_metadata, note_changed_projects
 from kit.mirror.plan import SyncPlan, plan_sync
 from kit.mirror.progress import Progress, quiet
 from kit.mirror.record import SyncRecord
@@ -75,14 +77,16 @@ def _upstream_for(answers: Answers) -> Iterator[str]:
 
 
 def sync_mirror(site, *, say: Progress = quiet, dry_run: bool = False, repair: bool = False,
-                refresh_static: bool = True) -> SyncRecord | SyncPlan:
+                refresh_static: bool = True, warn: Progress | None = None) -> SyncRecord | SyncPlan:
     """Sync the public mirror of ``site`` (a :class:`kit.site.folder.Site`) now.
 
     Resolves, estimates, checks the storage, runs bandersnatch (``say`` gets
     one line per project) and records the result; with ``dry_run``, stops
     after the estimate and returns the plan. With ``repair``, every project
     is synced again and every file compared with its sha256 (a missing or
-    corrupt one is downloaded again), not only what changed upstream. Raises :class:`MirrorError`
+    corrupt one is downloaded again), not only what changed upstream. ``warn``
+    gets the lines a quiet sync (``say`` left quiet, for cron) must still print:
+    a wheel that disagrees with its page; ``say`` gets them when not given. Raises :class:`MirrorError`
     (nothing mirrored when raised before bandersnatch starts),
     :class:`MirrorStorageError` and :class:`MirrorInterrupted`.
     """
@@ -110,7 +114,12 @@ def sync_mirror(site, *, say: Progress = quiet, dry_run: bool = False, repair: b
             # With no serial recorded, bandersnatch syncs every project and checks each file's hash.
             (paths.data / "status").unlink(missing_ok=True)
             say("repair: every project is synced again and every file checked")
-        record = run_bandersnatch(paths, master, plan, say)
+        try:
+            record = run_bandersnatch(paths, master, plan, say)
+        finally:
+            note_changed_projects(paths, everything=repair)
+        if record.result == "ok":
+            add_core_metadata(paths, say, recheck=repair, warn=warn)
     if record.result == "ok" and refresh_static:
         _refresh_static_copy(site, say)
     return record

@@ -22,7 +22,7 @@ PUBLIC = {
                          "parse_set_options", "parse_tools", "site_warnings"],
     # Every error kit raises on purpose, and the one helper that prints any error on one line.
     "kit.core.errors": ["AnswerError", "AnswerFileError", "BenchError", "ClientRunError", "ClientsError",
-                        "ClusterError", "DevpiError", "DrillError", "HandEditedError", "KitError", "MirrorError",
+                        "ClusterError", "CoreMetadataError", "DevpiError", "DrillError", "HandEditedError", "KitError", "MirrorError",
                         "MirrorInterrupted", "MirrorStorageError", "NotATerminalError", "OutDirError", "SecretError",
                         "SiteDirError", "UnknownKeyError", "UnsafeValueError", "WheelhouseError", "one_line"],
 }

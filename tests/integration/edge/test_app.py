@@ -31,7 +31,7 @@ import pytest
 from kit.edge.config import EdgeConfig
 from kit.ops.sample import make_wheel
 from tests.conftest import BIN, free_port, mounted_tmpfs, run
-from tests.support.edge import Relay, RunningEdge, SECRET, edge_process, get
+from tests.support.edge import Relay, RunningEdge, SECRET, answer, edge_process, get
 
 
 # -- a real devpi with the files these tests read -------------------------------------
@@ -439,3 +439,20 @@ def test_one_line_per_request_only_when_asked(tmp_path, master, access_log):
     with edge_process(tmp_path, master.url, [], access_log=access_log) as edge:
         get(edge.url + "/+edge/health")
     assert ("GET /+edge/health" in (tmp_path / "edge.log").read_text()) is access_log
+
+
+def test_a_team_page_is_api_version_1_1_json_with_versions_sizes_and_upload_times(tmp_path, devpi):
+    """devpi 6.20 writes api-version 1.0; the edge serves 1.1 (PEP 700) for ``latest+json``,
+    the sizes and upload times from devpi's answer to a HEAD of each file, fetched once."""
+    with edge_process(tmp_path, devpi.url, [devpi.url]) as edge:
+        status, headers, body = get(edge.url + "/web/private/+simple/kitdemo-edge/",
+                                    {"Accept": "application/vnd.pypi.simple.latest+json"})
+        assert status == 200 and headers["Content-Type"] == "application/vnd.pypi.simple.v1+json"
+        page = json.loads(body)
+        assert page["meta"]["api-version"] == "1.1" and page["versions"] == ["1.0"]
+        [entry] = page["files"]
+        assert entry["size"] == devpi.small.stat().st_size
+        assert entry["upload-time"].endswith("Z") and entry["upload-time"][:4].isdigit()
+        html = get(edge.url + "/web/private/+simple/kitdemo-edge/", {"Accept": "text/html"})[2]
+        assert b'<meta name="pypi:repository-version" content="1.1">' in html
+        assert answer(edge.url + "/web/private/+simple/kitdemo-edge/", {"Accept": "application/xml"})[0] == 406

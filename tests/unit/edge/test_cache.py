@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 
-from kit.edge.cache import HTML, JSON, Files, Hashes, Page, PageKey, Pages, links_of, representation
+import pytest
+
+from kit.edge.cache import GZIP_MIN, HTML, JSON, Files, Hashes, Page, PageKey, Pages, accepts_gzip, links_of, representation
 
 DIGEST = "4e1d6437f594e3cdf5ce52e8c65a447bf5e2a8139db5ce6c367d203f31139061"
 
@@ -95,3 +98,31 @@ def test_a_cache_folder_that_cannot_be_made_is_a_problem_not_a_crash(tmp_path):
     fill.write(b"bytes")
     assert not fill.keep("/u/i/+f/x", "0" * 64)
     assert "cannot store files in" in files.problem() and files.write_failures == 2
+
+
+@pytest.mark.parametrize("accept, kind", [
+    ("application/vnd.pypi.simple.latest+json", JSON),
+    ("application/vnd.pypi.simple.latest+json, text/html;q=0.01", JSON),
+    ("application/vnd.pypi.simple.latest+html", HTML),
+    ("application/vnd.pypi.simple.latest+html, application/vnd.pypi.simple.latest+json;q=0.5", HTML),
+])
+def test_pep_691s_latest_aliases_name_the_v1_representations(accept, kind):
+    assert representation(accept) == kind
+
+
+@pytest.mark.parametrize("header, takes", [
+    ("gzip, deflate", True), ("gzip, deflate, br, zstd", True), ("GZIP;q=0.5", True), ("x-gzip", True), ("*", True),
+    (None, False), ("", False), ("identity", False), ("br", False), ("gzip;q=0", False), ("*;q=0", False),
+    ("gzip;q=0, *", False), ("gzip;q=bogus", False), ("br, *;q=0.1", True),
+])
+def test_accepts_gzip_reads_quality_values(header, takes):
+    assert accepts_gzip(header) is takes
+
+
+def test_a_large_page_has_a_gzip_tag_and_its_gzip_bytes_are_made_once():
+    body = b"<a href='x'>x</a>\n" * 1000
+    page = Page(body, HTML, 0.0, "master", '"origin-tag"')
+    assert (page.tag, page.gzip_tag) == ('"origin-tag"', '"origin-tag-gzip"')
+    assert gzip.decompress(page.gzipped()) == body and page.gzipped() is page.gzipped()
+    small = Page(b"x" * (GZIP_MIN - 1), HTML, 0.0, "master")
+    assert small.gzip_tag == "" and Page(b"x" * GZIP_MIN, HTML, 0.0, "master").gzip_tag.endswith('-gzip"')

@@ -76,6 +76,14 @@ def test_services_reach_each_other_by_their_hosts_addresses(site):
     assert edge["public_url"] == "https://index.example:3143" and edge["redirect_host"] == "198.18.0.5"
 
 
+def test_master_and_mirror_serve_core_metadata(site):
+    # devpi 6.20's --enable-core-metadata: wheels' links carry data-core-metadata, FILE.whl.metadata is served.
+    hosts = site.path / "hosts"
+    for name in ("master", "mirror"):
+        settings = (hosts / name / "cluster" / f"{name}.yml").read_text()
+        assert "\n  enable-core-metadata: true\n" in settings
+
+
 def test_a_bundle_holds_no_secret_its_roles_do_not_need(site):
     answers = site.answers
     secrets = {

@@ -211,9 +211,12 @@ sub kit_authorize {
 }
 
 # PEP 691: JSON for clients that prefer it, HTML for the rest: the choice
-# kit's edge makes (kit.edge.cache.representation), quality values and all.
-# Accept is then rewritten to exactly one of the two, so each page has two
-# cached variants however many ways pip, uv and browsers spell their Accept.
+# kit's edge makes (kit.edge.cache.representation), quality values and all,
+# the "latest" aliases naming v1. Accept is then rewritten to exactly one of
+# the two, so each page has two cached variants however many ways pip, uv and
+# browsers spell their Accept. An Accept naming nothing a page is served as
+# (with a quality above 0) gets 406 here, as from kit's edge
+# (kit.edge.simple_api.acceptable), PyPI and CodeArtifact.
 {%- macro quality(media, into) %}
     if (req.http.Accept ~ "(?i)(^|,)\s*{{ media }}\s*(;|,|$)") {
         set req.http.X-Kit-Q = regsub(req.http.Accept, "(?i)^(.*,)?\s*{{ media }}\s*(;[^,]*)?(,.*)?$", "\2");
@@ -231,11 +234,12 @@ sub kit_representation {
     # What pip, uv and kit itself send, and the two rewritten forms: answered
     # by comparing strings, the regular expressions below only for the rest
     # (on a warm page they would cost a fifth of Varnish's requests a second).
-    if (!req.http.Accept || req.http.Accept == "" || req.http.Accept == "text/html") {
+    if (!req.http.Accept || req.http.Accept == "" || req.http.Accept == "text/html" || req.http.Accept ~ "^\s*$") {
         set req.http.Accept = "text/html";
         return;
     }
     if (req.http.Accept == "application/vnd.pypi.simple.v1+json"
+        || req.http.Accept == "application/vnd.pypi.simple.latest+json"
         || req.http.Accept == "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
         || req.http.Accept == "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01") {
         set req.http.Accept = "application/vnd.pypi.simple.v1+json";
@@ -243,11 +247,19 @@ sub kit_representation {
     }
     set req.http.X-Kit-Json = "-1";
     set req.http.X-Kit-Html = "-1";
+    set req.http.X-Kit-Other = "-1";
 {{- quality("application/vnd\\.pypi\\.simple\\.v1\\+json", "X-Kit-Json") }}
+{{- quality("application/vnd\\.pypi\\.simple\\.latest\\+json", "X-Kit-Json") }}
 {{- quality("application/vnd\\.pypi\\.simple\\.v1\\+html", "X-Kit-Html") }}
+{{- quality("application/vnd\\.pypi\\.simple\\.latest\\+html", "X-Kit-Html") }}
 {{- quality("text/html", "X-Kit-Html") }}
 {{- quality("text/\\*", "X-Kit-Html") }}
 {{- quality("\\*/\\*", "X-Kit-Html") }}
+{{- quality("application/\\*", "X-Kit-Other") }}
+    if (req.http.X-Kit-Kind == "page" && std.real(req.http.X-Kit-Json, -1) <= 0
+        && std.real(req.http.X-Kit-Html, -1) <= 0 && std.real(req.http.X-Kit-Other, -1) <= 0) {
+        return (synth(406, "Not Acceptable"));
+    }
     if (std.real(req.http.X-Kit-Json, -1) > 0 && std.real(req.http.X-Kit-Json, -1) > std.real(req.http.X-Kit-Html, -1)) {
         set req.http.Accept = "application/vnd.pypi.simple.v1+json";
     } else {
@@ -256,6 +268,7 @@ sub kit_representation {
     unset req.http.X-Kit-Q;
     unset req.http.X-Kit-Json;
     unset req.http.X-Kit-Html;
+    unset req.http.X-Kit-Other;
 }
 
 sub kit_purge {
@@ -369,6 +382,7 @@ sub vcl_backend_response {
     }
     if (bereq.http.X-Kit-Kind == "page") {
         set beresp.http.Vary = "Accept";
+        call kit_gzip;
         if (beresp.status != 200 || beresp.http.X-Served-By ~ "static-copy") {
             # Not kept: the static copy answers only until an origin is back.
             set beresp.ttl = 0s;
@@ -410,6 +424,7 @@ sub vcl_backend_response {
         if (beresp.status == 200 && bereq.url ~ "^/mirror/packages/") {
             set beresp.ttl = 365d;
         } elsif (beresp.status == 200) {
+            call kit_gzip;
             set beresp.ttl = 5s;
             set beresp.grace = 7d;
         } else {
@@ -417,6 +432,21 @@ sub vcl_backend_response {
             set beresp.grace = 0s;
         }
         return (deliver);
+    }
+}
+
+# Pages of 4 KiB and more (kit.edge.cache.GZIP_MIN) are kept gzip-encoded,
+# compressed once as they are fetched: Varnish sends the stored bytes to
+# clients that take gzip (pip and uv do) and decompresses them for the rest,
+# adding Accept-Encoding to Vary itself (and making the ETag weak). devpi
+# sends its pages chunked, with no Content-Length: their size is not known
+# before they are read, and they are all compressed (a page read here is
+# compressed once however many clients read it, and a small one costs little).
+sub kit_gzip {
+    if (beresp.status == 200 && !beresp.http.Content-Encoding
+        && std.integer(beresp.http.Content-Length, 4096) >= 4096
+        && beresp.http.Content-Type ~ "^(text/html|application/vnd\.pypi\.simple\.v1\+json|application/json)") {
+        set beresp.do_gzip = true;
     }
 }
 
@@ -447,6 +477,27 @@ sub vcl_backend_error {
 sub vcl_deliver {
     unset resp.http.xkey;
     unset resp.http.Via;
+    if (resp.http.Content-Encoding == "gzip" && resp.http.ETag && req.http.X-Kit-Kind ~ "^(page|mirror)$") {
+        # A page stored gzip-encoded: the gzip bytes get their own tag, as from kit's
+        # edge; a tag of either encoding makes a conditional GET a 304 (which
+        # Varnish decides after this, from the tag sent and If-None-Match).
+        unset req.http.X-Kit-Named;
+        set req.http.X-Kit-Plain = regsub(resp.http.ETag, "^W/", "");
+        set req.http.X-Kit-Gzip = regsub(req.http.X-Kit-Plain, {""$"}, {"-gzip""});
+        if (req.http.If-None-Match && (regsub(req.http.If-None-Match, "^W/", "") == req.http.X-Kit-Plain
+            || regsub(req.http.If-None-Match, "^W/", "") == req.http.X-Kit-Gzip)) {
+            set req.http.X-Kit-Named = "1";
+        }
+        if (req.http.Accept-Encoding ~ "gzip") {
+            set resp.http.ETag = regsub(resp.http.ETag, {""$"}, {"-gzip""});
+        }
+        if (req.http.X-Kit-Named) {
+            set req.http.If-None-Match = resp.http.ETag;
+        }
+        unset req.http.X-Kit-Plain;
+        unset req.http.X-Kit-Gzip;
+        unset req.http.X-Kit-Named;
+    }
     if (req.http.X-Kit-Kind == "page") {
         set resp.http.Cache-Control = "max-age=0, must-revalidate";
     }
@@ -496,6 +547,13 @@ sub vcl_synth {
         return (deliver);
     }
     set resp.http.Content-Type = "text/plain; charset=utf-8";
+    if (resp.status == 406) {
+        set resp.http.Vary = "Accept";
+        synthetic("kit edge (varnish): this index serves pages as application/vnd.pypi.simple.v1+json or "
+                  + "text/html; ask for one in Accept" + {"
+"});
+        return (deliver);
+    }
     if (resp.status == 405) {
         if (req.url == "/+edge/purge") {
             set resp.http.Allow = "POST";
