@@ -137,12 +137,16 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH.svg", help="Also write the numbers as an SVG bar chart."),
     uploads: Optional[int] = typer.Option(None, "--uploads", metavar="N", min=1, help="Uploads per edge for upload→listed (default 25; 5 with --quick)."),
-    quick: bool = typer.Option(False, "--quick", help="Fewer requests and uploads, 1 s of req/s per target: for tests."),
+    quick: bool = typer.Option(False, "--quick", help="Fewer requests and uploads, 1 s of req/s per target, 1 install per real resolver: for tests."),
+    runs: Optional[int] = typer.Option(None, "--runs", metavar="N", min=0, help="Measured installs per real resolver (uv, pip) and target, the median shown (default 5; 1 with --quick; 0: none)."),
+    resolver_set: Optional[str] = typer.Option(None, "--resolver-set", metavar="FILE", help="Requirements the real resolvers install, one a line (default: flask, requests, pytest, rich, python-dateutil and their dependencies)."),
 ) -> None:
     """Measure the edges side by side on a running site: Python edge, Varnish edge, master, nginx.
 
     Latency over keep-alive, req/s on a warm page (wrk when installed), 23
-    pages + 23 files, upload→listed, and installs while the master is killed
+    pages + 23 files, real resolvers (uv and pip, --no-cache, with the first
+    team's settings) installing real wheels with their dependencies through
+    each target, upload→listed, and installs while the master is killed
     (kit bench kills it once and brings it back). Works on a bench index,
     root/kit-bench, deleted at the end. Progress goes to standard error, the
     result alone to standard output (kit bench > bench.txt). Exit code: 0, or
@@ -154,11 +158,15 @@ def bench_command(
     from kit.cluster.lifecycle import Cluster
     from kit.core.report import plural, progress
 
+    from kit.ops.bench.resolvers import read_set
+
     cluster = Cluster.load(site_path(site_dir))
     chart_path = _chart_path(chart) if chart is not None else None
+    requirements = read_set(resolver_set) if resolver_set is not None else None
+    settings = Settings.of(quick=quick, uploads=uploads, runs=runs, resolver_set=requirements)
     # Progress on standard error, always: `kit bench > bench.txt` shows it while the file gets the table.
     with progress("benchmarking", file=sys.stderr) as say:
-        result = run_bench(cluster, say=say, settings=Settings.of(quick=quick, uploads=uploads))
+        result = run_bench(cluster, say=say, settings=settings)
     if chart_path is not None:
         chart_path.write_text(chart_svg(result), encoding="utf-8")
     if as_json:

@@ -115,6 +115,9 @@ class Page:
     stored_at: float  # time.monotonic() when it was fetched or last revalidated
     served_by: str  # the origin's name
     etag: str = ""  # the origin's, for revalidation
+    #: devpi's X-Devpi-Serial when the page was fetched ("" for none): sent on with the page,
+    #: so a cache in front (Varnish) can tell a page older than the newest purge it received.
+    serial: str = ""
     #: What clients get as ETag: the origin's, or one of the bytes. Computed
     #: once here, not per request: a hit is the edge's hot path.
     tag: str = field(init=False)

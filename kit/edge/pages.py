@@ -142,12 +142,14 @@ class IndexPages:
             body = await response.read()
             if response.status == 304 and known is not None:
                 known.stored_at = time.monotonic()
+                known.serial = response.headers.get("X-Devpi-Serial", known.serial)
                 return known
             if response.status != 200:
                 return response.status, forwardable(response.headers), body, origin.name
             content_type = response.headers.get("Content-Type", "text/html")
             self.hashes.learn(links_of(body, content_type, path, self.config.public_url), key.index, key.project)
-            return Page(body, content_type, time.monotonic(), origin.name, response.headers.get("ETag", ""))
+            return Page(body, content_type, time.monotonic(), origin.name, response.headers.get("ETag", ""),
+                        response.headers.get("X-Devpi-Serial", ""))
 
         outcome = await self.failover.try_each("GET", path, fetched, headers=headers)
         if isinstance(outcome, Page) and outcome is not known:
@@ -162,7 +164,7 @@ class IndexPages:
                 value_for = self.metadata_value
                 body = advertise(body, outcome.content_type, lambda url: value_for(self._path_of(url, path)))
             etag = outcome.etag  # still the origin's, to revalidate with; clients get one of the bytes they get
-            outcome = Page(body, outcome.content_type, outcome.stored_at, outcome.served_by)
+            outcome = Page(body, outcome.content_type, outcome.stored_at, outcome.served_by, serial=outcome.serial)
             outcome.etag = etag
             if outcome.gzip_tag:  # compressed once, here, off the event loop: hits only send the bytes
                 await asyncio.get_running_loop().run_in_executor(None, outcome.gzipped)
@@ -271,6 +273,9 @@ def _send(request: web.Request, page: Page, state: str, served_by: str, stats: d
     }
     if gzipped:
         headers["Content-Encoding"] = "gzip"
+    if page.serial:
+        # As devpi sent it: Varnish in front keeps no page older than the newest purge it had.
+        headers["X-Devpi-Serial"] = page.serial
     if state == "STALE":
         headers["Warning"] = '111 - "Revalidation Failed"'
     if _names_a_tag_of(request.headers.get("If-None-Match"), page):

@@ -14,7 +14,10 @@ touched.
 The measurements (the rows): latency over one keep-alive connection for a
 page and a file; requests per second on a warm page (wrk when installed, else
 a Python loop that cannot reach nginx's real rate); the 23 pages and 23
-files fetched one after the other; upload→listed: an upload through the
+files fetched one after the other; real resolvers (uv and pip, with the first
+team's settings, --no-cache) installing a fixed set of real projects and their
+dependencies through each target: the median install, its ratio to the
+master's, the bytes sent, uv's complaints of no Range; upload→listed: an upload through the
 site's edge (as a team's twine does), then from its answer until the page,
 cached before the upload, lists the new file on the target (only for edges
 the master purges); installs through each edge while the master is killed
@@ -27,6 +30,7 @@ targets, rows, the result), :mod:`~kit.ops.bench.client` (the httpx client
 and the failures it counts), :mod:`~kit.ops.bench.workload` (the bench index,
 its uploads, the bytes copied for nginx), :mod:`~kit.ops.bench.static` (nginx,
 the ceiling), :mod:`~kit.ops.bench.measure` (the measurements),
+:mod:`~kit.ops.bench.resolvers` (the real resolvers' rows),
 :mod:`~kit.ops.bench.run` (the run), :mod:`~kit.ops.bench.report` (the table)
 and :mod:`~kit.ops.bench.chart` (the SVG chart).
 """

@@ -3,6 +3,8 @@ then the notes."""
 
 from __future__ import annotations
 
+import textwrap
+
 from kit.core import tables
 from kit.core.report import plural
 from kit.core.tables import Column
@@ -21,8 +23,10 @@ def shown(value: float | str, unit: str) -> str:
         return "n/a" if value.startswith("n/a") else "failed" if value.startswith("failed") else "-"
     if unit in ("req/s", "count"):
         return f"{value:,.0f}"
-    if unit == "ms":
+    if unit in ("ms", "MB"):
         return f"{value:.2f}"
+    if unit == "×":
+        return f"{value:.2f}×"
     return f"{value:.3f}"
 
 
@@ -45,6 +49,9 @@ def table_lines(result: BenchResult) -> list[str]:
         lines.append(f"req/s measured by {tool}")
     if result.tools.get("tls"):
         lines.append(result.tools["tls"])
+    for note in ("resolvers", "resolver bytes", "no range"):
+        if result.tools.get(note):
+            lines.extend(textwrap.wrap(result.tools[note], 76, subsequent_indent="  "))
     lines.append(f"{plural(result.cores, 'core')}, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")
     for error in result.errors:
         lines.append(f"error: {error}")

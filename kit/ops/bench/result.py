@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 __all__ = [
-    "BENCH_INDEX", "PROJECTS", "LISTED_PROJECT", "ACCEPT", "LISTED_TIMEOUT", "NGINX_HINT", "WRK_HINT", "KEPT_ERRORS",
-    "PYTHON", "VARNISH", "MASTER", "NGINX", "TARGETS", "ROWS", "FAILURE_ROWS",
+    "BENCH_INDEX", "PROJECTS", "LISTED_PROJECT", "ACCEPT", "LISTED_TIMEOUT", "NGINX_HINT", "WRK_HINT", "KEPT_ERRORS", "RESOLVER_SET",
+    "PYTHON", "VARNISH", "MASTER", "NGINX", "TARGETS", "ROWS", "FAILURE_ROWS", "ZERO_ROWS",
     "Say", "Settings", "Target", "Row", "BenchResult",
 ]
 
@@ -29,24 +29,33 @@ WRK_HINT = "apt-get install wrk"
 #: Errors kept for the report (the counts are always whole).
 KEPT_ERRORS = 10
 
+#: What the real resolvers install unless --resolver-set names others (from the site's
+#: upstream, PyPI, through root/pypi): the set issue 23 measured, with their dependencies.
+RESOLVER_SET = ("flask", "requests", "pytest", "rich", "python-dateutil")
+
 PYTHON, VARNISH, MASTER, NGINX = "python edge", "varnish edge", "master", "nginx static"
 TARGETS = (PYTHON, VARNISH, MASTER, NGINX)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How much of each measurement: the defaults fit in a minute on two cores."""
+    """How much of each measurement: the defaults fit in a minute on two cores, but for the
+    real resolvers (uv and pip, 1 + ``runs`` installs of ~30 wheels each per target: minutes)."""
 
     requests: int = 200  # sequential GETs per latency measurement
     rate_seconds: int = 3  # wrk's -d per target
     connections: int = 16  # wrk's -c
     uploads: int = 25  # per purged edge
     outage: float = 3.0  # seconds of installs with the master killed
+    runs: int = 5  # measured installs per real resolver and target (0: no real-resolver rows)
+    resolver_set: tuple[str, ...] = RESOLVER_SET  # what the real resolvers install (--resolver-set)
 
     @classmethod
-    def of(cls, *, quick: bool = False, uploads: int | None = None) -> "Settings":
-        base = cls(requests=40, rate_seconds=1, uploads=5, outage=1.5) if quick else cls()
-        return base if uploads is None else cls(**{**asdict(base), "uploads": uploads})
+    def of(cls, *, quick: bool = False, uploads: int | None = None, runs: int | None = None,
+           resolver_set: tuple[str, ...] | None = None) -> "Settings":
+        base = cls(requests=40, rate_seconds=1, uploads=5, outage=1.5, runs=1) if quick else cls()
+        given = {"uploads": uploads, "runs": runs, "resolver_set": resolver_set}
+        return cls(**{**asdict(base), **{key: value for key, value in given.items() if value is not None}})
 
 
 @dataclass
@@ -91,6 +100,15 @@ ROWS = (
     # itself (read_access team or site), so this is what private reads cost.
     ("warm_page_auth_rps", "authorised page", "req/s"),
     ("fetch_23", "23 pages + 23 files", "s"),
+    # Real resolvers installing real wheels and their dependencies (kit.ops.bench.resolvers):
+    # the median install, its ratio to the master's, MB the target sent per install.
+    ("uv_s", "uv install median", "s"),
+    ("uv_ratio", "uv vs master", "×"),
+    ("uv_mb", "uv sent/install", "MB"),
+    ("uv_no_range", "uv: no Range, logged", "count"),
+    ("pip_s", "pip install median", "s"),
+    ("pip_ratio", "pip vs master", "×"),
+    ("pip_mb", "pip sent/install", "MB"),
     ("listed_p50", "upload→listed p50", "s"),
     ("listed_p99", "upload→listed p99", "s"),
     ("listed_max", "upload→listed max", "s"),
@@ -101,6 +119,8 @@ ROWS = (
 )
 #: Rows that count failures: 0 is the good value (the others are > 0 when measured).
 FAILURE_ROWS = ("failed_installs", "failed_requests")
+#: Rows where 0 is a measured value but no failure: uv's "Range requests not supported" lines.
+ZERO_ROWS = ("uv_no_range",)
 
 
 @dataclass

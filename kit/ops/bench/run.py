@@ -20,6 +20,7 @@ from kit.ops.bench.result import (
     BENCH_INDEX, LISTED_PROJECT, MASTER, NGINX, NGINX_HINT, PROJECTS, PYTHON, ROWS, VARNISH, WRK_HINT, BenchResult, Row,
     Say, Settings, Target,
 )
+from kit.ops.bench.resolvers import RESOLVER_ROWS, resolver_rows
 from kit.ops.bench.static import StaticServer
 from kit.ops.bench.workload import copy_for_nginx, delete_index, make_index, upload
 
@@ -68,6 +69,8 @@ def _unmeasured(key: str, target: Target) -> str:
     """A row's value before it is measured: why it never will be, or "failed" until it is."""
     if not target.running:
         return target.note
+    if key in RESOLVER_ROWS and target.name == NGINX:
+        return "n/a: static copies of the bench index, no team index"
     if key.startswith("listed") and not target.purged:
         if target.name == VARNISH:
             return "n/a: devpi purges the site's edge, not a temporary Varnish"
@@ -142,6 +145,7 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
                 if target.running:
                     read_measurements(target, pages, file_paths[0], rows, settings, wrk, failures, say)
             _authorised_row(cluster, targets, pages[0], rows, settings, wrk, failures, say)
+            resolver_rows(cluster, targets, rows, settings, tmp / "resolvers", say, failures, tools, ca_file)
             version = 0
             site_edge = cluster.answers.base_url if cluster.answers.tls else cluster.service("edge").local_url
             for target in [t for t in targets if t.purged]:
@@ -172,6 +176,9 @@ def run_bench(cluster, say: Say = print, *, settings: Settings | None = None) ->
             if temporary is not None:
                 temporary.stop()
             delete_index(api, say)
+            # The site as the bench found it: the mirror has replicated the deletion (and what the
+            # real resolvers' installs made devpi fetch from the upstream) before kit bench ends.
+            cluster.wait_ready(30)
     for target in targets:
         if target.running:
             rows["failed_requests"].values[target.name] = failures.counts.get(target.name, 0)

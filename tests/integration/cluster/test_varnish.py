@@ -172,6 +172,26 @@ def test_files_come_through_the_shield_and_varnish_keeps_them(private_uploaded):
     assert hashlib.sha256(body).hexdigest() == page["files"][0]["hashes"]["sha256"]
 
 
+def test_pages_come_from_the_shield_with_devpi_s_serial_and_varnish_keeps_them(private_uploaded, tmp_path):
+    """Team pages are the shield's (kit's edge: PEP 700, core metadata), which passes on the
+    X-Devpi-Serial devpi sent with them: a page fetched after an upload's purge is newer than
+    it, so Varnish keeps it (with no serial it would be older than every purge, never kept)."""
+    site, env, _ = private_uploaded
+    wheel = make_wheel(tmp_path, "kitdemo-serial", "1.0")
+    team_upload(site, env, wheel)
+    master = {r["name"]: r for r in status(site, env)}["master"]["url"]
+    with urllib.request.urlopen(f"{master}/+api", timeout=10) as response:
+        uploaded = int(response.headers["X-Devpi-Serial"])
+    url = f"{edge_url(site)}/web/private/+simple/kitdemo-serial/"
+    cached(url, {"Accept": JSON})
+    code, headers, body = get(url, {"Accept": JSON})
+    assert code == 200 and headers["X-Served-By"].startswith("shield/"), headers
+    assert int(headers["X-Devpi-Serial"]) >= uploaded, (headers, uploaded)
+    page = json.loads(body)
+    assert page["meta"]["api-version"] == "1.1" and page["versions"] == ["1.0"], page
+    assert page["files"][0]["size"] == wheel.stat().st_size and page["files"][0]["core-metadata"], page
+
+
 # -- an index, never a proxy; no single point of failure for files ----------------------------
 
 

@@ -1,6 +1,7 @@
 """kit bench, really run: a real cluster (kit's edge, and Varnish's when installed),
-the real wrk and nginx when installed; the shape of what it reports and that
-nothing failed, never how fast."""
+the real wrk and nginx when installed, real uv and pip installing real wheels
+(rebuilt from this environment's, the site's upstream); the shape of what it
+reports and that nothing failed, never how fast."""
 
 from __future__ import annotations
 
@@ -16,24 +17,42 @@ import pytest
 from kit.ops.bench import (
     BENCH_INDEX, FAILURE_ROWS, MASTER, NGINX, PYTHON, ROWS, TARGETS, VARNISH, Settings,
 )
+from kit.ops.bench.resolvers import RESOLVER_ROWS
+from kit.ops.bench.result import ZERO_ROWS
 from kit.cluster.varnish import varnishd_path
 from tests.conftest import clean_env, free_port, interrupted_at, kit_cmd, run
 from tests.support.cluster import make_site, running_site, status
+from tests.support.real_wheels import RESOLVER_SET, real_wheel_folder
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
+@pytest.fixture(scope="module")
+def real_upstream(tmp_path_factory):
+    """The site's upstream: 27 real wheels (httpx, rich, typer, pytest, python-dateutil, requests and
+    their dependencies, rebuilt from this environment's), and the requirement file that names them."""
+    root = tmp_path_factory.mktemp("real-wheels")
+    wheels = real_wheel_folder(root / "upstream")
+    assert len(wheels) >= 25, wheels
+    requirements = root / "resolver-set.txt"
+    requirements.write_text("# what kit bench's real resolvers install here\n" + "\n".join(RESOLVER_SET) + "\n")
+    return root / "upstream", requirements
+
+
 @pytest.fixture(scope="module", params=["python", "varnish"])
-def benched(request, tmp_path_factory, dists):
-    """A running site with the edge of the param, and one `kit bench --json --quick` of it."""
+def benched(request, tmp_path_factory, real_upstream):
+    """A running site with the edge of the param, its team's index read with its password
+    (read_access team), and one `kit bench --json --quick` of it (one install per real resolver)."""
     if request.param == "varnish" and varnishd_path() is None:
         pytest.skip("varnishd not installed: apt-get install varnish varnish-modules")
+    upstream, requirements = real_upstream
     root = tmp_path_factory.mktemp(f"bench-{request.param}")
     env = clean_env(root / "home")
-    with running_site(root, env, dists.upstream_folder, "--set", f"edge={request.param}",
+    with running_site(root, env, upstream, "--set", f"edge={request.param}", "--set", "read_access=team",
                       "--set", f"shield_port={free_port()}") as (site, _):
         chart = root / "bench.svg"
-        proc = run(kit_cmd("bench", str(site), "--json", "--quick", "--chart", str(chart)), env=env, check=False)
+        proc = run(kit_cmd("bench", str(site), "--json", "--quick", "--chart", str(chart),
+                           "--resolver-set", str(requirements)), env=env, check=False, timeout=900)
         yield site, env, proc, chart
 
 
@@ -74,6 +93,8 @@ def test_bench_json_has_every_target_and_row_and_nothing_failed(benched):
                 assert value == targets[name]["note"]
             elif row["key"] in FAILURE_ROWS:
                 assert value == 0 or value.startswith("n/a"), row
+            elif row["key"] in ZERO_ROWS:
+                assert (isinstance(value, int) and value >= 0) or value.startswith("n/a: "), row
             else:
                 assert (isinstance(value, (int, float)) and value > 0) or value.startswith("n/a: "), row
     rows = rows_of(result)
@@ -83,6 +104,32 @@ def test_bench_json_has_every_target_and_row_and_nothing_failed(benched):
     assert rows["listed_p50"][MASTER].startswith("n/a") and rows["kill_installs"][MASTER].startswith("n/a")
     if targets[NGINX]["running"]:
         assert set(result["ratios_to_nginx"]) == running - {NGINX}
+
+
+def test_real_resolvers_installed_the_real_set_through_every_target_as_the_team_does(benched):
+    """uv and pip, with the team's uv.toml / pip.conf and netrc pointed at each target, installed
+    the 27 real wheels (a failed install would be counted in failed requests); numbers printed."""
+    site, env, proc, _ = benched
+    result = json.loads(proc.stdout)
+    assert result["failed"] == 0, result["errors"]
+    targets = [t["name"] for t in result["targets"] if t["running"] and t["name"] != NGINX]
+    rows = rows_of(result)
+    for client in ("uv", "pip"):
+        for name in targets:
+            assert rows[f"{client}_s"][name] > 0 and rows[f"{client}_ratio"][name] > 0, (client, name)
+            assert rows[f"{client}_mb"][name] > 1  # MB: the wheels alone are ~20 MB, stored uncompressed
+        assert rows[f"{client}_ratio"][MASTER] == 1.0
+        running_nginx = next(t for t in result["targets"] if t["name"] == NGINX)["running"]
+        assert rows[f"{client}_s"][NGINX].startswith("n/a: static copies") or not running_nginx
+        print(f"{client}: " + "; ".join(f"{name} median {rows[f'{client}_s'][name]:.2f} s, "
+                                         f"{rows[f'{client}_ratio'][name]:.2f}× the master, "
+                                         f"{rows[f'{client}_mb'][name]:.2f} MB/install" for name in targets))
+    # kit's edge answers Range (206): uv reads the wheels' metadata without streaming them whole
+    assert rows["uv_no_range"][PYTHON] == 0
+    print("uv 'Range requests not supported': " + ", ".join(f"{n} {rows['uv_no_range'][n]}" for n in targets))
+    assert "bench: python edge: uv: median" in proc.stderr and "bench: master: pip: median" in proc.stderr
+    assert result["tools"]["resolvers"].startswith("real resolvers: httpx, rich, typer, pytest")
+    assert set(RESOLVER_ROWS) <= set(rows)
 
 
 def test_bench_chart_is_svg_with_a_bar_per_measured_value(benched):
@@ -128,12 +175,17 @@ def test_progress_goes_to_standard_error_and_the_table_alone_to_standard_output(
     assert lines[0].startswith(" ") and all(name in lines[0] for name in TARGETS)  # the table's head first
     assert "bench:" not in proc.stdout  # and no progress line anywhere
     assert any(line.startswith("failed requests") for line in lines)
+    # The default set (flask, ...) is not on this upstream: the rows say so, nothing counted as failed.
+    assert "bench: real resolvers: flask not on web/private; name what its upstream has with --resolver-set" \
+        in proc.stderr
+    shown = next(line for line in lines if line.startswith("uv install median")).split()[-4:]
+    assert shown[0] == shown[2] == "n/a" and set(shown) <= {"n/a", "-"}  # python edge, master; the others
 
 
 def test_ctrl_c_while_the_master_is_killed_brings_it_back_and_removes_the_index(benched):
     """The one moment kit bench breaks the site on purpose: interrupted there, it repairs it."""
     site, env, _, _ = benched
-    code, out = interrupted_at(kit_cmd("bench", str(site), "--quick"), env, "killing the master")
+    code, out = interrupted_at(kit_cmd("bench", str(site), "--quick", "--runs", "0"), env, "killing the master")
     assert code == 130 and "kit: interrupted" in out and "Traceback" not in out, out
     assert "the master is back" in out
     rows = status(site, env)
@@ -164,6 +216,18 @@ def test_bench_refuses_a_bad_chart_path_before_anything_runs(tmp_path, dists, ch
     proc = run(kit_cmd("bench", str(site), "--chart", chart), env=env, cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and problem in proc.stderr, proc.stderr
     assert "--chart" in proc.stderr and not list(tmp_path.glob("**/bench.*"))
+
+
+def test_bench_refuses_a_resolver_set_with_an_option_before_anything_runs(tmp_path, dists):
+    env = clean_env(tmp_path / "home")
+    site = make_site(tmp_path, env, dists.upstream_folder)
+    requirements = tmp_path / "set.txt"
+    requirements.write_text("rich\n--extra-index-url http://127.0.0.1:9/simple/\n")
+    proc = run(kit_cmd("bench", str(site), "--resolver-set", str(requirements), "--chart", str(tmp_path / "b.svg")),
+               env=env, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--resolver-set" in proc.stderr and "line 2" in proc.stderr and "is an option" in proc.stderr
+    assert not (tmp_path / "b.svg").exists() and proc.stdout == ""
 
 
 # -- rendering, no servers ----------------------------------------------------------------------

@@ -7,15 +7,92 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 
+import pytest
 
+from kit.core.errors import AnswerError
 from kit.ops.bench import (
     FAILURE_ROWS, MASTER, NGINX, PYTHON, ROWS, VARNISH, BenchResult, Row, Settings, Target, chart_svg, table_lines,
+)
+from kit.ops.bench.resolvers import (
+    NO_RANGE, RESOLVER_ROWS, Outcome, count_no_range, fill_rows, parse_set, pip_report_files, read_set,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 # -- refused, one line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("rich\n-r other.txt\n", "line 2 ('-r other.txt') is an option"),
+    ("--index-url http://127.0.0.1:1/simple/\n", "line 1 ('--index-url http://127.0.0.1:1/simple/') is an option"),
+    ("rich @ https://example.invalid/rich-13.0-py3-none-any.whl\n", "names a URL"),
+    ("rich\n\nnot a requirement!\n", "line 3 ('not a requirement!') is not a requirement"),
+    ("# only a comment\n\n", "lists no requirement"),
+])
+def test_a_resolver_set_with_anything_but_requirements_is_refused_naming_the_line(text, problem):
+    with pytest.raises(AnswerError) as refused:
+        parse_set(text, "set.txt")
+    message = str(refused.value)
+    assert message.startswith("--resolver-set: set.txt") and problem in message and "\n" not in message
+
+
+def test_a_missing_resolver_set_file_is_refused_in_one_line(tmp_path):
+    with pytest.raises(AnswerError) as refused:
+        read_set(str(tmp_path / "nowhere.txt"))
+    assert "cannot read" in str(refused.value) and "requirements file" in str(refused.value)
+
+
+def test_a_resolver_set_keeps_requirements_and_drops_comments_and_blank_lines(tmp_path):
+    path = tmp_path / "set.txt"
+    path.write_text("# what the room installs\nflask\n\nrequests>=2.31  # pinned low\nrich[jupyter]\n")
+    assert read_set(str(path)) == ("flask", "requests>=2.31", "rich[jupyter]")
+    assert Settings.of(quick=True).runs == 1 and Settings().runs == 5
+    assert Settings().resolver_set == ("flask", "requests", "pytest", "rich", "python-dateutil")
+    assert Settings.of(quick=True, runs=0, resolver_set=("flask",)).resolver_set == ("flask",)
+
+
+# -- what the clients said -----------------------------------------------------------------------
+
+#: Lines of uv 0.13's debug log (uv pip install -v) against a target that answers no Range.
+UV_LOG = """DEBUG Selecting: flask==3.1.3 [compatible] (flask-3.1.3-py3-none-any.whl)
+DEBUG Range requests not supported for flask-3.1.3-py3-none-any.whl; streaming wheel
+DEBUG Adding direct dependency: blinker>=1.9.0
+DEBUG Range requests not supported for blinker-1.9.0-py3-none-any.whl; streaming wheel
+"""
+
+
+def test_uvs_range_complaints_are_counted():
+    assert count_no_range(UV_LOG) == 2 and count_no_range("DEBUG Searching for a compatible version") == 0
+    assert NO_RANGE in UV_LOG
+
+
+def test_pips_report_names_the_installed_files():
+    report = {"version": "1", "install": [
+        {"download_info": {"url": "http://127.0.0.1:1/root/pypi/+f/abc/rich-13.0-py3-none-any.whl",
+                           "archive_info": {"hash": "sha256=00"}}, "metadata": {"name": "rich"}},
+        {"metadata": {"name": "odd"}},  # no download_info: not a file pip fetched
+    ]}
+    assert pip_report_files(report) == ["http://127.0.0.1:1/root/pypi/+f/abc/rich-13.0-py3-none-any.whl"]
+    assert pip_report_files({}) == []
+
+
+def test_resolver_rows_give_each_target_its_ratio_to_the_master_and_say_why_others_have_none():
+    targets = [Target(PYTHON, "http://127.0.0.1:1", "edge"), Target(VARNISH, "http://127.0.0.1:2", "varnish"),
+               Target(MASTER, "http://127.0.0.1:3", "devpi")]
+    rows = {key: Row(key, key, "s", {t.name: "failed: see errors" for t in targets}) for key in RESOLVER_ROWS}
+    rows["uv_s"].values.update({PYTHON: 0.6, VARNISH: "failed: see errors", MASTER: 1.5})
+    outcomes = {PYTHON: Outcome(times=[0.5, 0.6, 0.7], no_range=0, sent=3_000_000),
+                VARNISH: Outcome(errors=["uv exited 1: no route"]), MASTER: Outcome(times=[1.5], no_range=27)}
+    fill_rows("uv", targets, outcomes, rows)
+    assert rows["uv_ratio"].values == {PYTHON: 0.4, VARNISH: "failed: see errors", MASTER: 1.0}
+    assert rows["uv_mb"].values[PYTHON] == 1.0  # 3 MB over 3 installs
+    assert rows["uv_mb"].values[MASTER].startswith("n/a")  # estimated later, from pip's report, or not at all
+    assert rows["uv_no_range"].values == {PYTHON: 0, VARNISH: "failed: see errors", MASTER: 27}
+    rows["pip_s"].values.update({t.name: "n/a: the site writes no pip.conf (clients)" for t in targets})
+    fill_rows("pip", targets, {}, rows)
+    assert set(rows["pip_ratio"].values.values()) == {"n/a: the site writes no pip.conf (clients)"}
+    assert Outcome(times=[3.0, 1.0, 2.0]).median == 2.0 and Outcome().median is None
 
 
 # -- rendering, no servers ----------------------------------------------------------------------
@@ -28,7 +105,8 @@ def fixed_result() -> BenchResult:
                Target(NGINX, "http://127.0.0.1:3", "same bytes as static files")]
     numbers = {"page_p50": 0.12, "page_p99": 0.5, "file_p50": 0.2, "file_p99": 0.9, "warm_page_rps": 25000.0,
                "warm_page_auth_rps": 20000.0,
-               "fetch_23": 0.01, "listed_p50": 0.006, "listed_p99": 0.02, "listed_max": 0.03,
+               "fetch_23": 0.01, "uv_s": 0.85, "uv_ratio": 0.55, "uv_mb": 3.25, "uv_no_range": 0,
+               "pip_s": 2.5, "pip_ratio": 0.6, "pip_mb": 9.5, "listed_p50": 0.006, "listed_p99": 0.02, "listed_max": 0.03,
                "kill_installs": 40, "kill_worst": 0.15, "failed_installs": 0, "failed_requests": 0}
     rows = []
     for key, label, unit in ROWS:
@@ -36,10 +114,14 @@ def fixed_result() -> BenchResult:
         scaled = {"warm_page_rps": (800.0, 100000.0)}.get(key, (numbers[key] * 10, numbers[key] / 2))
         for name, value in zip((MASTER, NGINX), scaled):
             values[name] = ("n/a: not purged" if key.startswith(("listed", "kill", "warm_page_auth"))
-                            or key == "failed_installs"
+                            or key == "failed_installs" or (key in RESOLVER_ROWS and name == NGINX)
                             else 0 if key in FAILURE_ROWS else value)
         rows.append(Row(key, label, unit, values))
-    return BenchResult("/site", "python", targets, rows, {"req/s": "wrk", "installs": "uv"}, 2, 21.5, Settings())
+    tools = {"req/s": "wrk", "installs": "uv",
+             "resolvers": "real resolvers: flask, requests, pytest, rich, python-dateutil and their dependencies, "
+                          "--no-cache, a fresh venv each, after one warming install; median of 5",
+             "no range": "uv's log, 'Range requests not supported': master 27×, python edge 0×"}
+    return BenchResult("/site", "python", targets, rows, tools, 2, 21.5, Settings())
 
 
 def test_table_is_aligned_and_fits_76_columns():
@@ -53,11 +135,18 @@ def test_table_is_aligned_and_fits_76_columns():
     assert table["warm page (req/s)"] == ["25,000", "-", "800", "100,000"]
     assert table["upload→listed p50 (s)"] == ["0.006", "-", "n/a", "n/a"]
     assert table["failed requests"] == ["0", "-", "0", "0"]
+    assert table["uv install median (s)"] == ["0.850", "-", "8.500", "n/a"]
+    assert table["uv vs master (×)"] == ["0.55×", "-", "5.50×", "n/a"]
+    assert table["pip sent/install (MB)"] == ["9.50", "-", "95.00", "n/a"]
+    assert table["uv: no Range, logged"] == ["0", "-", "0", "n/a"]
+    assert all(len(line) <= 76 for line in lines)  # the notes too, wrapped
     assert table["master killed: worst (s)"] == ["0.150", "-", "n/a", "n/a"]
     text = "\n".join(lines)
     assert "varnish edge: not installed: apt-get install varnish varnish-modules" in text
     assert "req/s vs nginx (wrk): python edge 0.25×, master 0.01×" in text
     assert "2 cores, 21.5 s; installs by uv" in text
+    assert "real resolvers: flask, requests, pytest, rich, python-dateutil and their" in text
+    assert "uv's log, 'Range requests not supported': master 27×, python edge 0×" in text
     assert table["authorised page (req/s)"] == ["20,000", "-", "n/a", "n/a"]
     assert "python edge, authorised warm page vs anonymous: 0.80×" in text
 

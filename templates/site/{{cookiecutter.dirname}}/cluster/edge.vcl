@@ -12,15 +12,21 @@ vcl 4.1;
 #   xkey tags (USER/INDEX, USER/INDEX/PROJECT, USER/INDEX/*): a purge drops
 #   exactly the tagged pages, in time proportional to them. A ban would be
 #   kept and tested against every cached object until all were checked.
-# - Reads go master -> mirror -> shield (kit's edge behind Varnish, which
-#   serves the static copy of the team indexes). Health probes skip a dead
-#   origin; a read that fails is retried on the next at once.
+# - Team pages, package files and wheels' core metadata (WHEEL.metadata,
+#   PEP 658) go shield -> master -> mirror. The shield (kit's edge behind
+#   Varnish) serves pages as kit's edge does: PEP 700 sizes and upload
+#   times, PEP 629's <meta>, core metadata for every wheel; it reads them
+#   from master, then mirror, then its static copy of the team indexes.
+#   Health probes skip a dead backend; a read that fails is retried on the
+#   next at once. Pages master or mirror send straight here (the shield
+#   down) are devpi's own, kept 5 s like the shield's.
 # - When every origin fails, a page seen before is served stale (grace).
-# - Package files come from the shield, which checks their bytes against
-#   the sha256 their index publishes before they reach Varnish, and are
-#   kept a year (their URLs never change content). When the shield is down
-#   they come from the master, then the mirror, unchecked by kit (the
-#   client checks the sha256 of the page) and so never kept.
+# - Files and metadata come from the shield, which checks a file's bytes
+#   against the sha256 its index publishes (and extracts metadata from
+#   checked wheels only) before they reach Varnish; both are kept a year
+#   (their URLs never change content). When the shield is down they come
+#   from the master, then the mirror, unchecked by kit (the client checks
+#   the sha256 of the page) and so never kept.
 # - /mirror/ (the public mirror) is served by the shield, from disk.
 # - With read_access team or site, every read under /USER/INDEX/ is passed
 #   to the shield (it authorises each one) and nothing of it is cached here.
@@ -98,15 +104,17 @@ acl purgers {
 }
 
 sub vcl_init {
+    # What Varnish does not cache (devpi's own pages: /+api, other spellings).
     new origins = directors.fallback();
     origins.add_backend(master);
     origins.add_backend(mirror);
     origins.add_backend(shield);
-    # Files: the shield checks them; without it, devpi's own copies.
-    new files = directors.fallback();
-    files.add_backend(shield);
-    files.add_backend(master);
-    files.add_backend(mirror);
+    # Pages, files, metadata: the shield serves them as kit's edge does and
+    # checks files; without it, devpi's own.
+    new shield_first = directors.fallback();
+    shield_first.add_backend(shield);
+    shield_first.add_backend(master);
+    shield_first.add_backend(mirror);
 }
 
 sub vcl_recv {
@@ -161,6 +169,9 @@ sub vcl_recv {
         # name (devpi answers the other spellings itself, uncached).
         set req.http.X-Kit-Kind = "page";
         call kit_representation;
+    } elsif (req.url ~ "^/[^/+][^/]*/[^/]+/\+f/[^/?#]+/[^?#]*\.whl\.metadata$") {
+        # A wheel's core metadata (PEP 658/714), which the pages advertise.
+        set req.http.X-Kit-Kind = "metadata";
     } elsif (req.url ~ "^/[^/+][^/]*/[^/]+/\+f/[^/?#]+/[^?#]*$") {
         set req.http.X-Kit-Kind = "file";
     } elsif (req.url ~ "^/mirror/[^?#]*$") {
@@ -331,11 +342,11 @@ sub vcl_backend_fetch {
         set bereq.backend = master_writes;
     } elsif (bereq.http.X-Kit-Kind == "mirror" || bereq.http.X-Kit-Kind == "private") {
         set bereq.backend = shield;
-    } elsif (bereq.http.X-Kit-Kind == "file") {
+    } elsif (bereq.http.X-Kit-Kind ~ "^(page|file|metadata)$") {
         # shield -> master -> mirror: the first healthy one, then on a failed
         # fetch the next after the one that failed.
         if (bereq.retries == 0) {
-            set bereq.backend = files.backend();
+            set bereq.backend = shield_first.backend();
         } elsif (bereq.http.X-Kit-Tried == "shield") {
             set bereq.backend = master;
         } else {
@@ -351,18 +362,22 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
+    if (beresp.status >= 500 && bereq.http.X-Kit-Kind == "metadata" && beresp.backend.name == "shield") {
+        # The shield's word (metadata that disagrees with its page's sha256, a wheel it
+        # could not fetch): never asked of devpi instead, never kept.
+        set beresp.http.X-Served-By = "shield/" + beresp.http.X-Served-By;
+        set beresp.ttl = 0s;
+        set beresp.grace = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
     if (beresp.status >= 500 && bereq.http.X-Kit-Kind != "write" && bereq.retries < 2) {
         # The backend that failed, by name (a director's pick is known only here).
         set bereq.http.X-Kit-Tried = beresp.backend.name;
         return (retry);
     }
-    if (beresp.status >= 500 && bereq.http.X-Kit-Kind ~ "^(page|file|mirror)$") {
+    if (beresp.status >= 500 && bereq.http.X-Kit-Kind ~ "^(page|file|mirror|metadata)$") {
         # No origin answered: the client side serves a stale page if it has one.
-        return (abandon);
-    }
-    if (beresp.status == 404 && bereq.http.X-Kit-Kind == "page" && beresp.backend.name == "shield") {
-        # Master and mirror failed, and the static copy (older than what was
-        # seen, maybe) lacks the page: a stale page beats a 404.
         return (abandon);
     }
     if (beresp.backend.name == "shield") {
@@ -382,9 +397,16 @@ sub vcl_backend_response {
     }
     if (bereq.http.X-Kit-Kind == "page") {
         set beresp.http.Vary = "Accept";
+        if (beresp.http.Content-Encoding == "gzip") {
+            # The shield sent its gzip bytes (compressed once, there), tagged "TAG-gzip":
+            # kept under the page's own tag, which vcl_deliver names per encoding as the shield does.
+            set beresp.http.ETag = regsub(beresp.http.ETag, {"-gzip"$"}, {"""});
+        }
         call kit_gzip;
-        if (beresp.status != 200 || beresp.http.X-Served-By ~ "static-copy") {
-            # Not kept: the static copy answers only until an origin is back.
+        if (beresp.status != 200 || beresp.http.X-Served-By ~ "static-copy"
+            || (beresp.backend.name == "shield" && beresp.http.X-Cache == "STALE")) {
+            # Not kept: the static copy answers only until an origin is back, and a
+            # page the shield serves stale (master and mirror failed it) only this once.
             set beresp.ttl = 0s;
             set beresp.grace = 0s;
         } else {
@@ -403,7 +425,7 @@ sub vcl_backend_response {
         }
         return (deliver);
     }
-    if (bereq.http.X-Kit-Kind == "file") {
+    if (bereq.http.X-Kit-Kind ~ "^(file|metadata)$") {
         if (beresp.status == 200 && beresp.backend.name == "shield") {
             set beresp.ttl = 365d;
         } elsif (beresp.status == 200) {
@@ -455,7 +477,7 @@ sub vcl_backend_error {
         set bereq.http.X-Kit-Tried = beresp.backend.name;
         return (retry);
     }
-    if (bereq.http.X-Kit-Kind ~ "^(page|file|mirror)$") {
+    if (bereq.http.X-Kit-Kind ~ "^(page|file|mirror|metadata)$") {
         return (abandon);
     }
     set beresp.http.Content-Type = "text/plain; charset=utf-8";
@@ -501,8 +523,12 @@ sub vcl_deliver {
     if (req.http.X-Kit-Kind == "page") {
         set resp.http.Cache-Control = "max-age=0, must-revalidate";
     }
-    if (req.http.X-Kit-Kind == "file") {
+    if (req.http.X-Kit-Kind == "file" || req.http.X-Kit-Kind == "metadata") {
         set resp.http.Cache-Control = "max-age=31536000, immutable";
+    }
+    if (req.http.X-Kit-Kind == "page" && resp.http.X-Cache == "STALE") {
+        # The shield's own stale page (master and mirror both failed it).
+        set req.http.X-Kit-Cache = "STALE";
     }
     if (req.http.X-Kit-Kind == "private" && resp.http.X-Cache) {
         # Passed here, answered by the shield from its cache (HIT, STALE...):
@@ -516,7 +542,7 @@ sub vcl_deliver {
 }
 
 sub vcl_synth {
-    if (resp.status == 503 && req.http.X-Kit-Kind ~ "^(page|file|mirror)$" && !req.http.X-Kit-Stale) {
+    if (resp.status == 503 && req.http.X-Kit-Kind ~ "^(page|file|mirror|metadata)$" && !req.http.X-Kit-Stale) {
         # Every origin failed: once more, taking what was seen before.
         set req.http.X-Kit-Stale = "1";
         return (restart);
