@@ -13,6 +13,13 @@ A file served from disk (cache or static copy) answers a single Range (206),
 If-None-Match / If-Modified-Since (304) and HEAD as :mod:`kit.edge.ranges`
 plans; a range is sent only once the whole file matched. A file not cached
 yet is sent whole (200) while it fills, with its sha256 ETag.
+
+Ranges are the one place a check is remembered (:class:`RecentChecks`): uv
+reads a wheel's table of contents with a few small ranges, and hashing a
+whole wheel for each would cost more than sending it. A whole-file check
+stands for ranges while the file's inode, size, mtime and ctime are those it
+had (any write changes ctime, whatever mtime is set back to), for at most
+``RECHECK_AFTER`` seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
+from collections import OrderedDict
+from pathlib import Path
 
 from aiohttp import ClientResponse, web
 
@@ -36,6 +46,47 @@ from kit.edge.static_copy import StaticOrigin
 __all__ = ["PackageFiles"]
 
 log = logging.getLogger("kit.edge")
+
+#: How long a whole-file check stands for the ranges asked of an unchanged file.
+RECHECK_AFTER = 30.0
+
+
+class RecentChecks:
+    """Files whose whole bytes matched their sha256 lately (see the module's docstring)."""
+
+    def __init__(self, max_entries: int = 10_000, clock=time.monotonic):
+        self.max_entries = max_entries
+        self._clock = clock
+        self._checked: OrderedDict[Path, tuple[tuple, str, float]] = OrderedDict()
+
+    @staticmethod
+    def _identity(path: Path) -> tuple | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+    def matched(self, path: Path, expected: str) -> bool:
+        """Whether ``path`` matched ``expected`` within RECHECK_AFTER seconds and has not changed since."""
+        entry = self._checked.get(path)
+        if entry is None:
+            return False
+        identity, digest, when = entry
+        if digest != expected or self._clock() - when > RECHECK_AFTER or self._identity(path) != identity:
+            del self._checked[path]
+            return False
+        return True
+
+    def remember(self, path: Path, expected: str, identity: tuple | None) -> None:
+        """``path`` (as it was when its check began: ``identity``) matched ``expected``."""
+        if identity is None:
+            return
+        self._checked[path] = (identity, expected, self._clock())
+        self._checked.move_to_end(path)
+        while len(self._checked) > self.max_entries:
+            self._checked.popitem(last=False)
+
 
 #: Files up to this size are read, checked and sent in one write: for small
 #: files one write beats sendfile's extra system calls.
@@ -53,6 +104,7 @@ class PackageFiles:
         self.files = files
         self.static = static
         self.stats = stats
+        self.checks = RecentChecks()
 
     async def answer(self, request: web.Request, index: str, path: str) -> web.StreamResponse:
         expected = self.pages.hashes.get(path)
@@ -116,17 +168,29 @@ class PackageFiles:
             # What a GET would get, without its bytes: nothing to check (a GET checks them).
             self._count_served(state, 0)
             return web.Response(status=plan.status, headers={**headers, "Content-Length": str(count)})
+        if plan.status == 206 and self.checks.matched(cached.path, expected):
+            self._count_served(state, count)
+            if count <= _SMALL_FILE:
+                # One read from the page cache beats sendfile's set-up for the few KiB uv asks.
+                with open(cached.path, "rb") as data:
+                    body = os.pread(data.fileno(), count, plan.start)
+                return web.Response(status=206, body=body, headers=headers)
+            return _FileSlice(cached.path, plan.start, count, plan.status, headers)  # sendfile
         if cached.size <= _SMALL_FILE:
+            identity = RecentChecks._identity(cached.path)
             data = cached.path.read_bytes()
             if hashlib.sha256(data).hexdigest() != expected:
                 return corrupt(cached)
+            self.checks.remember(cached.path, expected, identity)
             self._count_served(state, count)
             return web.Response(status=plan.status, body=data[plan.start:plan.stop], headers=headers)
         if plan.status == 206 or cached.size <= self.config.verify_whole_max:
             # A range is sent only from a file checked whole first, however large it is.
+            identity = RecentChecks._identity(cached.path)
             digest = await asyncio.get_running_loop().run_in_executor(None, sha256_of_file, cached.path)
             if digest != expected:
                 return corrupt(cached)
+            self.checks.remember(cached.path, expected, identity)
             self._count_served(state, count)
             return _FileSlice(cached.path, plan.start, count, plan.status, headers)  # sendfile
         response, whole = await _stream_verified(request, cached, expected, headers, corrupt)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 import time
 from collections import OrderedDict
@@ -45,6 +46,11 @@ log = logging.getLogger("kit.edge")
 
 #: How many wheels' metadata digests are remembered (64 bytes and a key each).
 _REMEMBERED = 200_000
+#: Bytes of metadata kept in memory (a wheel's is a few KiB): served from there, never from disk.
+_MEMORY_BYTES = 32 * 1024**2
+#: A wheel fetched for its metadata is also held in memory up to this size, so that a disk that
+#: will not take it costs the cache, never the answer (larger ones need the disk).
+_HELD_BYTES = 64 * 1024**2
 
 
 class _Refused(Exception):
@@ -71,19 +77,24 @@ class CoreMetadata:
         # wheel has the same metadata whatever its path or page, and a purge does not change that.
         self._extracted: OrderedDict[str, str] = OrderedDict()
         self._extracting: dict[str, asyncio.Future] = {}
+        # The wheel's sha256 → (its METADATA, when extracted): what a warm edge serves, at a
+        # page's pace (memory is not a disk someone can write to; the copy on disk is).
+        self._in_memory: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._memory_bytes = 0
 
-    def value_for(self, path: str) -> str | None:
+    def value_for(self, path: str, wheel_digest: str | None = None) -> str | None:
         """What a page may say of the core metadata of the file at ``path`` (its path on this
         host, as :func:`kit.edge.cache.links_of` resolves links): ``"sha256=HEX"`` once the
         edge extracted it, ``"true"`` for a wheel of an index this edge serves, else None.
 
         A team page lists the wheels it inherits from ``root/pypi`` under that index's path:
         their digests are learnt when their ``.metadata`` is asked (from that index's page,
-        as for the wheel itself), so they are advertised before the edge has seen them."""
+        as for the wheel itself), so they are advertised before the edge has seen them.
+        ``wheel_digest``: the sha256 the page being served gives the wheel, when known."""
         path = path.partition("#")[0]
         if not path.endswith(".whl"):
             return None
-        wheel_digest = self.pages.hashes.get(path)
+        wheel_digest = wheel_digest or self.pages.hashes.get(path)
         if wheel_digest is None:
             parts = path.split("/")
             return "true" if len(parts) >= 6 and parts[3] == "+f" and parts[1] and parts[2] else None
@@ -147,8 +158,13 @@ class CoreMetadata:
                 data = await self._read(static.path, static.sha256, wheel)
                 return data, "STALE", time.time()
             expected, state = cached.sha256, "STALE"  # nobody to ask: the digest it was stored against
+        kept = self._in_memory.get(expected)
+        if kept is not None:
+            self._in_memory.move_to_end(expected)
+            return kept[0], state, kept[1]
         on_disk = self._from_disk(wheel, expected)
         if on_disk is not None:
+            self._keep(expected, *on_disk)
             return on_disk[0], state, on_disk[1]
         task = self._extracting.get(wheel)
         if task is None:
@@ -188,8 +204,10 @@ class CoreMetadata:
                 if not origins_answered:
                     raise _Refused(503, f"no origin answered and {wheel.rsplit('/', 1)[-1]} is not cached; "
                                         "retry when `kit status` shows an origin healthy")
-                await self._fill(wheel, expected)
+                held = await self._fill(wheel, expected)
                 cached = self.files.lookup(wheel)
+                if cached is None and held is not None:
+                    return self._extracted_from(held, wheel, expected)
                 if cached is None:
                     raise _Refused(503, f"cannot store {wheel.rsplit('/', 1)[-1]} to read its metadata "
                                         f"({self.files.problem() or 'evicted at once'}); free the edge's disk")
@@ -201,9 +219,22 @@ class CoreMetadata:
                 self.files.drop_file(cached.path)  # changed on disk since it was stored: fetch it again
                 continue
             self.files.store_metadata(wheel, data)  # not kept (a full disk): extracted again next time
-            self._remember(expected, hashlib.sha256(data).hexdigest())
-            return data, time.time()
+            return self._extracted_now(expected, data)
         raise AssertionError("unreachable")
+
+    def _extracted_from(self, held: bytes, wheel: str, expected: str) -> tuple[bytes, float]:
+        """The METADATA of a verified wheel the disk would not take (``held``: its bytes)."""
+        try:
+            data = metadata_from_wheel(io.BytesIO(held), wheel.rsplit("/", 1)[-1])
+        except CoreMetadataError as exc:
+            raise _Refused(502, f"{exc}") from None
+        return self._extracted_now(expected, data)
+
+    def _extracted_now(self, expected: str, data: bytes) -> tuple[bytes, float]:
+        self._remember(expected, hashlib.sha256(data).hexdigest())
+        extracted_at = time.time()
+        self._keep(expected, data, extracted_at)
+        return data, extracted_at
 
     async def _read(self, path: Path, expected: str, wheel: str) -> bytes:
         """The METADATA of the wheel at ``path``, read only once its bytes matched ``expected``."""
@@ -220,17 +251,23 @@ class CoreMetadata:
             raise _Refused(502, f"{name} on the edge's disk does not match its sha256; retry to fetch it again")
         return data
 
-    async def _fill(self, wheel: str, expected: str) -> None:
-        """Fetch the wheel into the cache, verified, with no client waiting for its bytes."""
-        async def filled(origin: Origin, upstream: ClientResponse) -> None:
+    async def _fill(self, wheel: str, expected: str) -> bytes | None:
+        """Fetch the wheel into the cache, verified, with no client waiting for its bytes; its
+        bytes too when no larger than _HELD_BYTES (None otherwise)."""
+        async def filled(origin: Origin, upstream: ClientResponse) -> bytes | None:
             if upstream.status != 200:
                 raise Rejected(f"HTTP {upstream.status}")
             fill = self.files.fill(upstream.content_length)
             digest = hashlib.sha256()
+            held: bytearray | None = bytearray()
             try:
                 async for chunk in upstream.content.iter_chunked(CHUNK):
                     fill.write(chunk)
                     digest.update(chunk)
+                    if held is not None:
+                        held += chunk
+                        if len(held) > _HELD_BYTES:
+                            held = None
             except BaseException:
                 fill.discard()
                 raise
@@ -240,14 +277,25 @@ class CoreMetadata:
                 fill.discard()
                 raise Rejected("bytes do not match the index's sha256")
             fill.keep(wheel, expected)
+            return bytes(held) if held is not None else None
 
         try:
-            await self.failover.try_each("GET", wheel, filled,
+            return await self.failover.try_each("GET", wheel, filled,
                                          headers=lambda _origin: {"X-Outside-Url": self.config.public_url,
                                                                   **self.failover.reader})
         except AllFailed as exc:
             refused = none_answered(str(exc))
             raise _Refused(refused.status, refused.text.removeprefix("kit edge: ").strip()) from None
+
+    def _keep(self, wheel_digest: str, data: bytes, extracted_at: float) -> None:
+        if len(data) > _MEMORY_BYTES // 16:
+            return  # a freak: served from disk, checked each time
+        old = self._in_memory.pop(wheel_digest, None)
+        self._memory_bytes += len(data) - (len(old[0]) if old else 0)
+        self._in_memory[wheel_digest] = (data, extracted_at)
+        while self._memory_bytes > _MEMORY_BYTES:
+            _digest, (dropped, _when) = self._in_memory.popitem(last=False)
+            self._memory_bytes -= len(dropped)
 
     def _remember(self, wheel_digest: str, metadata_digest: str) -> None:
         self._extracted[wheel_digest] = metadata_digest

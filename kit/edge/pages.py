@@ -63,7 +63,7 @@ class IndexPages:
         #: What a page may say of each wheel's core metadata (PEP 658/714), by the wheel's
         #: path on this host: ``"sha256=HEX"``, ``"true"`` or None (set by the edge:
         #: :meth:`kit.edge.metadata.CoreMetadata.value_for`); None here: pages left as they are.
-        self.metadata_value: Callable[[str], str | None] | None = None
+        self.metadata_value: Callable[[str, str | None], str | None] | None = None
         self._fetches: dict[PageKey, asyncio.Task] = {}
 
     async def answer(self, request: web.Request, key: PageKey) -> web.StreamResponse:
@@ -138,6 +138,10 @@ class IndexPages:
                 sent["If-None-Match"] = known.etag
             return sent
 
+        # This page's own digests: a purge may make the shared Hashes forget them while the page
+        # is upgraded below (an await), and the page must still say what it links.
+        learnt: dict[str, str] = {}
+
         async def fetched(origin: Origin, response: ClientResponse):
             body = await response.read()
             if response.status == 304 and known is not None:
@@ -147,7 +151,9 @@ class IndexPages:
             if response.status != 200:
                 return response.status, forwardable(response.headers), body, origin.name
             content_type = response.headers.get("Content-Type", "text/html")
-            self.hashes.learn(links_of(body, content_type, path, self.config.public_url), key.index, key.project)
+            links = links_of(body, content_type, path, self.config.public_url)
+            self.hashes.learn(links, key.index, key.project)
+            learnt.update(links)
             return Page(body, content_type, time.monotonic(), origin.name, response.headers.get("ETag", ""),
                         response.headers.get("X-Devpi-Serial", ""))
 
@@ -162,7 +168,12 @@ class IndexPages:
                 # Every wheel the edge serves has its METADATA as WHEEL.metadata (made by the edge
                 # from the verified wheel): resolvers read kilobytes instead of whole wheels.
                 value_for = self.metadata_value
-                body = advertise(body, outcome.content_type, lambda url: value_for(self._path_of(url, path)))
+
+                def value(url: str) -> str | None:
+                    file_path = self._path_of(url, path)
+                    return value_for(file_path, learnt.get(file_path))
+
+                body = advertise(body, outcome.content_type, value)
             etag = outcome.etag  # still the origin's, to revalidate with; clients get one of the bytes they get
             outcome = Page(body, outcome.content_type, outcome.stored_at, outcome.served_by, serial=outcome.serial)
             outcome.etag = etag

@@ -97,10 +97,11 @@ def test_metadata_changed_in_the_edges_cache_is_never_served(site, dists):
     stored = cache / f"{Files.name_of(link['path'])}.metadata"
     assert stored.read_bytes() == good
     stored.write_bytes(good.replace(b"kitdemo-private", b"kitdemo-evil"))
-    failures = stats(site)["integrity_failures"]
-    again = httpx.get(url, timeout=30)
-    assert again.status_code == 200 and again.content == good
-    assert stats(site)["integrity_failures"] == failures + 1 and stored.read_bytes() == good
+    # The edge serves what it extracted, from memory; the copy on disk is read (and checked:
+    # tests/unit/edge/test_metadata.py) only once memory has let it go.
+    for _ in range(3):
+        again = httpx.get(url, timeout=30)
+        assert again.status_code == 200 and again.content == good
 
 
 def test_pages_advertise_the_sha256_of_metadata_the_edge_extracted(site, tmp_path):

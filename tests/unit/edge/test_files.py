@@ -101,3 +101,44 @@ async def test_a_range_of_a_large_file_is_sent_only_once_the_whole_file_matched(
         # The spoilt copy is dropped, the file fetched again and sent whole from the origin.
         assert (answer.status, answer.body) == (200, wheel) and edge.stats["integrity_failures"] == 1
         assert (await get(WHEEL_PATH, {"Range": "bytes=0-9"})).body == wheel[:10]
+
+
+@scenario
+async def test_a_remembered_check_never_hides_a_file_changed_since_even_with_its_mtime_put_back(tmp_path):
+    """Ranges reuse a recent whole-file check (hashing a wheel per 64 KiB asked cost more than
+    sending it): a write since, however disguised, means a new check."""
+    import os
+
+    wheel = bytes(range(256)) * 4096 + b"the end"
+    async with serving(_big_wheel_origin("master", wheel)) as urls, edge_before(urls, tmp_path) as (edge, get):
+        assert (await get(WHEEL_PATH)).body == wheel
+        assert (await get(WHEEL_PATH, {"Range": "bytes=-7"})).body == b"the end"  # checked whole, remembered
+        cached = edge.files.lookup(WHEEL_PATH)
+        assert edge.package_files.checks.matched(cached.path, DIGEST_OF(wheel))
+        before = cached.path.stat()
+        spoilt = bytearray(cached.path.read_bytes())
+        spoilt[-1] ^= 1
+        cached.path.write_bytes(bytes(spoilt))
+        os.utime(cached.path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime
+        answer = await get(WHEEL_PATH, {"Range": "bytes=-7"})
+        assert answer.body != b"the enc" and edge.stats["integrity_failures"] == 1
+
+
+def DIGEST_OF(data: bytes) -> str:  # noqa: N802 - reads like the constant it stands beside
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_check_is_remembered_for_recheck_after_seconds_at_most(tmp_path):
+    from kit.edge.files import RECHECK_AFTER, RecentChecks
+
+    now = [100.0]
+    checks = RecentChecks(clock=lambda: now[0])
+    path = tmp_path / "x.file"
+    path.write_bytes(b"x")
+    checks.remember(path, "abc", RecentChecks._identity(path))
+    assert checks.matched(path, "abc") and not checks.matched(path, "other")
+    checks.remember(path, "abc", RecentChecks._identity(path))
+    now[0] += RECHECK_AFTER + 1
+    assert not checks.matched(path, "abc")
+    checks.remember(path, "abc", None)  # the file was gone when its check began: nothing remembered
+    assert not checks.matched(path, "abc")

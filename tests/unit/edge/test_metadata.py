@@ -114,6 +114,11 @@ async def test_metadata_changed_on_disk_is_never_served_it_is_extracted_again(tm
         stored = edge.files.metadata_path(PATH)
         assert stored.read_bytes() == METADATA
         stored.write_bytes(METADATA.replace(b"idna", b"evil"))
+        # A warm edge serves what it extracted from memory: the disk is not read.
+        answer = await get(META_PATH)
+        assert answer.status == 200 and answer.body == METADATA and edge.stats["integrity_failures"] == 0
+        # Once memory let it go (past its bound), the copy on disk is checked, and extracted again.
+        edge.metadata._in_memory.clear()
         answer = await get(META_PATH)
         assert answer.status == 200 and answer.body == METADATA and edge.stats["integrity_failures"] == 1
         assert stored.read_bytes() == METADATA
