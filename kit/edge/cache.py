@@ -42,23 +42,31 @@ _JSON_TYPES = (JSON, "application/vnd.pypi.simple.latest+json")
 _HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "application/vnd.pypi.simple.latest+html", "text/html")
 
 
+def weighted(header: str) -> list[tuple[str, float]]:
+    """An Accept or Accept-Encoding header as (lower-case item, quality) pairs, in order; a
+    quality that is not a number counts as 0 (refused), as PyPI reads it."""
+    pairs = []
+    for item in header.split(","):
+        name, *params = [part.strip() for part in item.split(";")]
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        pairs.append((name.lower(), quality))
+    return pairs
+
+
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers, on every request
 def representation(accept: str | None) -> str:
     """:data:`JSON` or :data:`HTML`: the one of the two ``accept`` prefers (HTML on a tie, as PEP 691 servers do)."""
     if not accept:
         return HTML
     best = {JSON: -1.0, HTML: -1.0}
-    for item in accept.split(","):
-        media, *params = [part.strip() for part in item.split(";")]
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        media = media.lower()
+    for media, quality in weighted(accept):
         kind = JSON if media in _JSON_TYPES else HTML if media in _HTML_TYPES or media in ("*/*", "text/*") else None
         if kind is not None:
             best[kind] = max(best[kind], quality)
@@ -70,17 +78,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     """Whether ``accept_encoding`` takes gzip: named (or ``*``) with a quality above 0,
     and not refused by name."""
     named = star = None
-    for item in (accept_encoding or "").split(","):
-        coding, *params = [part.strip() for part in item.split(";")]
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        coding = coding.lower()
+    for coding, quality in weighted(accept_encoding or ""):
         if coding in ("gzip", "x-gzip"):
             named = max(named or 0.0, quality)
         elif coding == "*":

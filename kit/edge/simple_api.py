@@ -40,6 +40,8 @@ from typing import Callable, NamedTuple
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
+from kit.edge.cache import weighted
+
 __all__ = ["API_VERSION", "FileFact", "FileFacts", "acceptable", "upgrade", "upgrade_html", "upgrade_json",
            "version_of", "upload_time"]
 
@@ -62,19 +64,7 @@ def acceptable(accept: str | None) -> bool:
     """Whether ``accept`` names (with a quality above 0) a type the edge serves pages as; no header at all does."""
     if accept is None or not accept.strip():
         return True
-    for item in accept.split(","):
-        media, *params = [part.strip() for part in item.split(";")]
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0 and media.lower() in _SERVED:
-            return True
-    return False
+    return any(quality > 0 and media in _SERVED for media, quality in weighted(accept))
 
 
 class FileFact(NamedTuple):
