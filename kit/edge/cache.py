@@ -311,6 +311,9 @@ class Files:
         self.folder = Path(folder)
         self.max_bytes = max_bytes
         self._sizes: OrderedDict[str, int] = OrderedDict()  # name (key hash) → size, oldest first
+        # name → the digest its sidecar holds (written by this process, or read once): a hit
+        # reads no sidecar. The file's own bytes are still checked against the index's digest.
+        self._digests: dict[str, str] = {}
         self.bytes = 0
         #: Files that could not be stored (a full or read-only disk): served anyway, not kept.
         self.write_failures = 0
@@ -385,9 +388,10 @@ class Files:
         path = self.folder / f"{name}.file"
         try:
             size = path.stat().st_size
-            digest = (self.folder / f"{name}.sha256").read_text().strip()
+            digest = self._digests.get(name) or (self.folder / f"{name}.sha256").read_text().strip()
         except OSError:
             return None
+        self._digests[name] = digest
         if name in self._sizes:
             self._sizes.move_to_end(name)
         return CachedFile(path, size, digest)
@@ -433,6 +437,7 @@ class Files:
             raise
         size = os.path.getsize(part)
         os.replace(part, final)
+        self._digests[name] = digest
         self.bytes += size - self._sizes.pop(name, 0)
         self._sizes[name] = size
         self._trouble = ""
@@ -452,6 +457,7 @@ class Files:
 
     def _remove(self, name: str) -> None:
         self.bytes -= self._sizes.pop(name, 0)
+        self._digests.pop(name, None)
         for suffix in (".file", ".sha256", ".metadata"):
             try:
                 os.unlink(self.folder / f"{name}{suffix}")

@@ -67,13 +67,15 @@ class RecentChecks:
             return None
         return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
-    def matched(self, path: Path, expected: str) -> bool:
-        """Whether ``path`` matched ``expected`` within RECHECK_AFTER seconds and has not changed since."""
+    def matched(self, path: Path, expected: str, now: tuple | None = None) -> bool:
+        """Whether ``path`` (``now``: its identity, if just read) matched ``expected`` within
+        RECHECK_AFTER seconds and has not changed since."""
         entry = self._checked.get(path)
         if entry is None:
             return False
         identity, digest, when = entry
-        if digest != expected or self._clock() - when > RECHECK_AFTER or self._identity(path) != identity:
+        now = now if now is not None else self._identity(path)
+        if digest != expected or self._clock() - when > RECHECK_AFTER or now != identity:
             del self._checked[path]
             return False
         return True
@@ -142,7 +144,12 @@ class PackageFiles:
         """Serve a file from disk once its bytes match ``expected``; None (counted, and ``corrupt``
         called, by default dropping it from the cache) when they do not."""
         corrupt = corrupt or self._corrupt_on_disk
-        modified = cached.path.stat().st_mtime  # when it entered the cache (or the static copy)
+        try:
+            st = os.stat(cached.path)
+        except OSError:  # gone since it was looked up (evicted): fetched again
+            return None
+        modified = st.st_mtime  # when it entered the cache (or the static copy)
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         headers = headers or {
             "Content-Type": "application/octet-stream",
             "Cache-Control": "max-age=31536000, immutable",
@@ -168,16 +175,18 @@ class PackageFiles:
             # What a GET would get, without its bytes: nothing to check (a GET checks them).
             self._count_served(state, 0)
             return web.Response(status=plan.status, headers={**headers, "Content-Length": str(count)})
-        if plan.status == 206 and self.checks.matched(cached.path, expected):
+        if plan.status == 206 and self.checks.matched(cached.path, expected, identity):
             self._count_served(state, count)
             if count <= _SMALL_FILE:
                 # One read from the page cache beats sendfile's set-up for the few KiB uv asks.
-                with open(cached.path, "rb") as data:
-                    body = os.pread(data.fileno(), count, plan.start)
+                fd = os.open(cached.path, os.O_RDONLY)
+                try:
+                    body = os.pread(fd, count, plan.start)
+                finally:
+                    os.close(fd)
                 return web.Response(status=206, body=body, headers=headers)
             return _FileSlice(cached.path, plan.start, count, plan.status, headers)  # sendfile
         if cached.size <= _SMALL_FILE:
-            identity = RecentChecks._identity(cached.path)
             data = cached.path.read_bytes()
             if hashlib.sha256(data).hexdigest() != expected:
                 return corrupt(cached)
@@ -186,7 +195,6 @@ class PackageFiles:
             return web.Response(status=plan.status, body=data[plan.start:plan.stop], headers=headers)
         if plan.status == 206 or cached.size <= self.config.verify_whole_max:
             # A range is sent only from a file checked whole first, however large it is.
-            identity = RecentChecks._identity(cached.path)
             digest = await asyncio.get_running_loop().run_in_executor(None, sha256_of_file, cached.path)
             if digest != expected:
                 return corrupt(cached)
