@@ -138,7 +138,7 @@ def bench_command(
     chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH.svg", help="Also write the numbers as an SVG bar chart."),
     uploads: Optional[int] = typer.Option(None, "--uploads", metavar="N", min=1, help="Uploads per edge for upload→listed (default 25; 5 with --quick)."),
     quick: bool = typer.Option(False, "--quick", help="Fewer requests and uploads, 1 s of req/s per target, 1 install per real resolver: for tests."),
-    runs: Optional[int] = typer.Option(None, "--runs", metavar="N", min=0, help="Measured installs per real resolver (uv, pip) and target, the median shown (default 5; 1 with --quick; 0: none)."),
+    runs: Optional[int] = typer.Option(None, "--runs", metavar="N", min=0, help="Measured installs and resolves (dry runs) per real resolver (uv, pip) and target, the medians shown (default 5; 1 with --quick; 0: none)."),
     resolver_set: Optional[str] = typer.Option(None, "--resolver-set", metavar="FILE", help="Requirements the real resolvers install, one a line (default: flask, requests, pytest, rich, python-dateutil and their dependencies)."),
 ) -> None:
     """Measure the edges side by side on a running site: Python edge, Varnish edge, master, nginx.

@@ -49,7 +49,7 @@ def table_lines(result: BenchResult) -> list[str]:
         lines.append(f"req/s measured by {tool}")
     if result.tools.get("tls"):
         lines.append(result.tools["tls"])
-    for note in ("resolvers", "resolver bytes", "no range"):
+    for note in ("resolvers", "floor", "resolver bytes", "no range"):
         if result.tools.get(note):
             lines.extend(textwrap.wrap(result.tools[note], 76, subsequent_indent="  "))
     lines.append(f"{plural(result.cores, 'core')}, {result.duration:.1f} s; installs by {result.tools.get('installs', '-')}")

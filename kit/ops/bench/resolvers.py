@@ -1,17 +1,28 @@
 """The real-resolver rows: uv and pip installing a fixed set of real projects and
 their dependencies through each target, as a team's clients do (its uv.toml,
 pip.conf and netrc, pointed at the target), with no cache, into a fresh
-virtual environment each time; the median of N installs, its ratio to the
-master's, the bytes the target sent per install, and how often uv said that
-the target answers no Range request (it then downloads whole wheels to read
-their metadata).
+virtual environment each time. Three measures per client, each the median of
+N runs:
+
+- resolve: a dry run (``uv pip install --dry-run``, ``pip install --dry-run
+  --ignore-installed --report``): what the client decides to install, from
+  the index's pages and metadata, nothing downloaded to install; this is
+  where the index decides the time;
+- install: the real install (resolving, downloading, unpacking), with its
+  ratio to the master's and how often uv said that the target answers no
+  Range request (it then downloads whole wheels to read their metadata);
+- floor: the same install from a local folder of the wheels the master
+  served (``--no-index --find-links``), no index at all: unpacking ~20 MB
+  into a venv, which no index can shorten. An install's median less its
+  floor is what the index costs ("index time").
 
 The bytes: kit's edge counts what it sends (``bytes_served`` in /+edge/stats,
-read before and after the installs). devpi and Varnish count nothing kit can
+read before and after the runs). devpi and Varnish count nothing kit can
 read, so for them it is an estimate, said in the report: each project's page
 once and each installed file once, at the sizes the master serves them (the
 files named by pip's ``--report``): a lower bound, as a resolver that reads a
-wheel twice sends more.
+wheel twice sends more. Their resolves are not estimated (what a resolver
+reads of a wheel it rejects is its own choice).
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ import time
 import venv
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -38,7 +49,7 @@ from kit.ops.bench.result import ACCEPT, MASTER, NGINX, PYTHON, RESOLVER_SET, Ro
 
 __all__ = [
     "DEFAULT_SET", "CLIENTS", "NO_RANGE", "RESOLVER_ROWS", "parse_set", "read_set", "count_no_range", "pip_report_files",
-    "Outcome", "Resolvers", "resolver_rows", "fill_rows",
+    "Outcome", "Resolvers", "resolver_rows", "fill_resolve_rows", "fill_rows", "fill_floor_rows",
 ]
 
 DEFAULT_SET = RESOLVER_SET
@@ -46,7 +57,8 @@ CLIENTS = ("uv", "pip")
 #: What uv's debug log says when a target answers a Range request with the whole file.
 NO_RANGE = "Range requests not supported"
 #: The rows this module fills (kit.ops.bench.result.ROWS says their labels).
-RESOLVER_ROWS = ("uv_s", "uv_ratio", "uv_mb", "uv_no_range", "pip_s", "pip_ratio", "pip_mb")
+RESOLVER_ROWS = (*(f"{client}_{row}" for client in CLIENTS for row in (
+    "resolve_s", "resolve_ratio", "resolve_mb", "s", "ratio", "mb", "floor", "index_s", "index_ratio")), "uv_no_range")
 #: One install of the whole set, cold: far more than it takes on a loopback site.
 INSTALL_TIMEOUT = 300.0
 _CLIENT_PREFIXES = ("PIP_", "UV_", "VIRTUAL_ENV", "PYTHONPATH", "CONDA_", "NETRC")
@@ -148,6 +160,7 @@ class Resolvers:
         self.netrc = folder / "netrc"
         write_private(self.netrc, "", 0o600)
         self.uv = _uv()
+        self.wheels = folder / "wheels"  # the floor's: what the master's installs installed
 
     def missing(self, client: str) -> str:
         """Why ``client`` cannot run ("" when it can)."""
@@ -189,25 +202,41 @@ class Resolvers:
             env.update(SSL_CERT_FILE=self.ca_file, REQUESTS_CA_BUNDLE=self.ca_file)
         return env
 
-    def argv(self, client: str, python: Path, report: Path) -> list[str]:
+    def floor_env(self, client: str) -> dict[str, str]:
+        """The environment of an install with no index at all: no settings file read."""
+        env = {k: v for k, v in self.env(client, Target("floor", self.base_url, "")).items()
+               if k != "UV_CONFIG_FILE"}
+        env.update(PIP_CONFIG_FILE=os.devnull, **({"UV_NO_CONFIG": "1"} if client == "uv" else {}))
+        return env
+
+    def argv(self, client: str, python: Path, report: Path, mode: str = "install") -> list[str]:
+        """``mode``: "resolve" (a dry run into the fresh venv: what the index decides, nothing
+        installed), "install", or "floor" (the install from :attr:`wheels`, no index)."""
         if client == "uv":
             # -v: uv's debug log on standard error, where it says whether Range was answered.
-            return [self.uv, "pip", "install", "--no-cache", "-v", "--python", str(python),
+            # A dry run rather than uv pip compile: the same environment and question as pip's.
+            argv = [self.uv, "pip", "install", "--no-cache", "-v", "--python", str(python),
                     "-r", str(self.requirements)]
-        return [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir",
+            return argv + {"resolve": ["--dry-run"], "install": [],
+                           "floor": ["--offline", "--no-index", "--find-links", str(self.wheels)]}[mode]
+        argv = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir",
                 "--report", str(report), "-r", str(self.requirements)]
+        return argv + {"resolve": ["--dry-run", "--ignore-installed"], "install": [],
+                       "floor": ["--no-index", "--find-links", str(self.wheels)]}[mode]
 
-    def install(self, client: str, target: Target, env: dict[str, str], number: int) -> tuple[float, str, str, list[str]]:
-        """One install into a fresh virtual environment: seconds, uv's log, the problem ("" when
-        none) and, for pip, the installed files' URLs."""
+    def install(self, client: str, env: dict[str, str], number: int,
+                mode: str = "install") -> tuple[float, str, str, list[str]]:
+        """One run of ``client`` into a fresh virtual environment: seconds, uv's log, the problem
+        ("" when none) and, for pip, the URLs of the files it installed (or would)."""
         place = self.folder / f"venv-{number}"
         venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(place)
         report = self.folder / f"report-{number}.json"
         report.unlink(missing_ok=True)
         started = time.perf_counter()
         try:
-            proc = subprocess.run(self.argv(client, place / "bin" / "python", report), env=env, cwd=self.folder,
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+            proc = subprocess.run(self.argv(client, place / "bin" / "python", report, mode), env=env,
+                                  cwd=self.folder, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=INSTALL_TIMEOUT)
         except subprocess.TimeoutExpired:
             return time.perf_counter() - started, "", f"{client}: no result within {INSTALL_TIMEOUT:g} s", []
         took = time.perf_counter() - started
@@ -220,18 +249,21 @@ class Resolvers:
             files = pip_report_files(json.loads(report.read_text()))
         return took, proc.stderr, "", files
 
-    def measure(self, client: str, target: Target, runs: int) -> Outcome:
-        """One install unmeasured (it warms the target's cache, as a warm edge is measured), then
-        ``runs`` measured; the bytes counted by kit's edge over them."""
-        self.point_at(target)
-        env = self.env(client, target)
+    def measure(self, client: str, target: Target | None, runs: int, mode: str = "install",
+                warm: bool = True) -> Outcome:
+        """One run unmeasured when ``warm`` (it warms the target's cache, as a warm edge is
+        measured), then ``runs`` measured; the bytes counted by kit's edge over them. ``target``
+        None: the floor."""
+        if target is not None:
+            self.point_at(target)
+        env = self.env(client, target) if target is not None else self.floor_env(client)
         outcome = Outcome()
-        _, _, problem, _ = self.install(client, target, env, 0)
+        _, _, problem, _ = self.install(client, env, 0, mode) if warm else (0.0, "", "", [])
         if problem:
             outcome.errors.append(f"warming: {problem}")
         before = _bytes_served(target)
         for number in range(1, runs + 1):
-            took, log, problem, files = self.install(client, target, env, number)
+            took, log, problem, files = self.install(client, env, number, mode)
             if problem:
                 outcome.errors.append(problem)
                 continue
@@ -242,6 +274,25 @@ class Resolvers:
         if before is not None and after is not None:
             outcome.sent = after - before
         return outcome
+
+    def fetch_wheels(self, master_url: str, files: list[str]) -> str:
+        """The files an install through the master installed, downloaded once into :attr:`wheels`
+        for the floor; the problem ("" when none)."""
+        from kit.edge.auth import basic_header
+
+        self.wheels.mkdir(exist_ok=True)
+        auth = {"Authorization": basic_header(self.team, self.password)}
+        try:
+            with connection(master_url, timeout=60) as client:
+                for url in files:
+                    path = urlsplit(url).path
+                    answer = client.get(path, headers=auth)
+                    if answer.status_code != 200:
+                        return f"GET {path}: HTTP {answer.status_code}"
+                    (self.wheels / unquote(path.rsplit("/", 1)[-1])).write_bytes(answer.content)
+        except httpx.HTTPError as exc:
+            return f"downloading the wheels: {one_line(exc)}"
+        return ""
 
 
 def _uv() -> str | None:
@@ -297,9 +348,9 @@ def estimated_bytes(resolvers: Resolvers, master_url: str, files: list[str]) -> 
     return total
 
 
-def _bytes_served(target: Target) -> int | None:
+def _bytes_served(target: Target | None) -> int | None:
     """kit's edge's count of the bytes it sent (None for the others: they count none kit reads)."""
-    if target.name != PYTHON:
+    if target is None or target.name != PYTHON:
         return None
     try:
         with connection(target.url) as client:
@@ -315,14 +366,12 @@ def _bytes_served(target: Target) -> int | None:
 def resolver_rows(cluster, targets: list[Target], rows: dict[str, Row], settings: Settings, folder: Path,
                   say: Say, failures, tools: dict[str, str], ca_file: str = "") -> None:
     """Fill the resolver rows for every running target but nginx (the master first: its
-    installs fill devpi's mirror of the upstream); the notes go into ``tools``."""
+    installs fill devpi's mirror of the upstream, and name the wheels of the floor); the notes
+    go into ``tools``."""
     measured = [t for t in targets if t.running and t.name != NGINX]
     measured.sort(key=lambda t: t.name != MASTER)
     if settings.runs < 1 or not cluster.answers.teams:
-        why = "n/a: --runs 0" if settings.runs < 1 else "n/a: the site has no team index"
-        for key in RESOLVER_ROWS:
-            for target in measured:
-                rows[key].values[target.name] = why
+        _say_none(rows, measured, "n/a: --runs 0" if settings.runs < 1 else "n/a: the site has no team index")
         return
     resolvers = Resolvers(cluster, folder, settings.resolver_set, ca_file)
     master = next(t for t in measured if t.name == MASTER)
@@ -332,47 +381,124 @@ def resolver_rows(cluster, targets: list[Target], rows: dict[str, Row], settings
         why = (f"n/a: {', '.join(missing_projects)} not on {resolvers.team}/private; "
                "name what its upstream has with --resolver-set FILE")
         say(f"bench: real resolvers: {why[5:]}")
-        for key in RESOLVER_ROWS:
-            for target in measured:
-                rows[key].values[target.name] = why
+        _say_none(rows, measured, why)
         tools["resolvers"] = f"real resolvers: {why[5:]}"
         return
-    say(f"bench: real resolvers: uv and pip installing {', '.join(settings.resolver_set)} and their "
-        f"dependencies, --no-cache, median of {settings.runs}, through {', '.join(t.name for t in measured)}")
-    estimate: int | None = None
+    say(f"bench: real resolvers: uv and pip installing, then resolving alone, {', '.join(settings.resolver_set)} "
+        f"and their dependencies, --no-cache, median of {settings.runs}, through "
+        f"{', '.join(t.name for t in measured)}; then the same installs from a local folder")
+    # The floor's wheels, named by pip's report of a resolve through the master, are fetched
+    # first: each client's floor is measured right after its installs through the master, on
+    # the machine as loaded as they were.
+    wheels, files = _wheels(resolvers, master)
+    floors: dict[str, Outcome | str] = {}
     for client in CLIENTS:
         missing = resolvers.missing(client)
+        resolves: dict[str, Outcome] = {}
         outcomes: dict[str, Outcome] = {}
         for target in measured:
             if missing:
-                rows[f"{client}_s"].values[target.name] = missing
+                rows[f"{client}_resolve_s"].values[target.name] = rows[f"{client}_s"].values[target.name] = missing
                 continue
-            outcome = outcomes[target.name] = resolvers.measure(client, target, settings.runs)
-            for error in outcome.errors:
-                failures.add(target.name, f"{client} install: {error}")
-            if outcome.median is not None:
-                rows[f"{client}_s"].values[target.name] = round(outcome.median, 3)
-            if client == "pip" and estimate is None and outcome.files and target.name == MASTER:
-                estimate = estimated_bytes(resolvers, target.url, outcome.files)
-            say(_progress(client, target, outcome, settings.runs))
+            # The installs warm the target (pages, files, and the .metadata a resolver reads
+            # first): the resolves after them need no warming run of their own.
+            for mode, found in (("install", outcomes), ("resolve", resolves)):
+                outcome = found[target.name] = resolvers.measure(client, target, settings.runs, mode,
+                                                                 warm=mode == "install")
+                for error in outcome.errors:
+                    failures.add(target.name, f"{client} {mode}: {error}")
+                say(_progress(client, target.name, outcome, settings.runs, mode))
+                if mode == "install" and target.name == MASTER:
+                    floors[client] = _floor(resolvers, client, wheels, settings, say)
+        fill_resolve_rows(client, measured, resolves, rows)
         fill_rows(client, measured, outcomes, rows)
+        fill_floor_rows(client, measured, floors.get(client, missing), rows)
         if client == "uv" and not missing:
-            tools["no range"] = ("uv's log, 'Range requests not supported': "
+            tools["no range"] = ("uv's log, 'Range requests not supported', installs: "
                                  + ", ".join(f"{name} {o.no_range}×" for name, o in outcomes.items()))
+    estimate = estimated_bytes(resolvers, master.url, files) if files else None
     if estimate is not None:
         for client in CLIENTS:
             for target in measured:
                 if target.name != PYTHON and rows[f"{client}_s"].number(target.name) is not None:
                     rows[f"{client}_mb"].values[target.name] = round(estimate / 1e6, 2)
+    shown_floors = [f"{c} {shown(f.median, 's')} s" if isinstance(f, Outcome) and f.median is not None
+                    else f"{c} {f}" for c, f in floors.items()]
+    tools["floor"] = ("install floor: the same install from a local folder of the same wheels (--no-index "
+                      f"--find-links), no index at all, right after the master's: {', '.join(shown_floors)}; "
+                      "index time: an install's median less its floor (below the floor counts as 0 in the ratio)")
     tools["resolvers"] = (f"real resolvers: {', '.join(settings.resolver_set)} and their dependencies, "
-                          f"--no-cache, a fresh venv each, after one warming install; median of {settings.runs}")
-    tools["resolver bytes"] = ("MB per install: counted by kit's edge (/+edge/stats bytes_served); master and "
-                               "varnish estimated: each installed project's page and file once, at the master's "
-                               "sizes (pip's --report): a lower bound")
+                          "--no-cache, a fresh venv each, the installs after one warming install; "
+                          f"median of {settings.runs}. "
+                          "resolve: a dry run (uv pip install --dry-run; pip install --dry-run "
+                          "--ignore-installed --report), what the index decides; install: the real one")
+    tools["resolver bytes"] = ("MB: counted by kit's edge (/+edge/stats bytes_served); an install's through "
+                               "master and varnish estimated: each installed project's page and file once, "
+                               "at the master's sizes (pip's --report): a lower bound; their resolves uncounted")
+
+
+def _say_none(rows: dict[str, Row], measured: list[Target], why: str) -> None:
+    for key in RESOLVER_ROWS:
+        for target in measured:
+            rows[key].values[target.name] = why
+
+
+def _wheels(resolvers: Resolvers, master: Target) -> tuple[str, list[str]]:
+    """The files pip would install through the master (one resolve, its report), downloaded
+    into the floor's folder: the problem ("" when none) and their URLs."""
+    if resolvers.missing("pip"):
+        return "n/a: no pip report to name the wheels (the site writes no pip.conf)", []
+    resolvers.point_at(master)
+    _, _, problem, files = resolvers.install("pip", resolvers.env("pip", master), 0, "resolve")
+    if problem or not files:
+        return f"failed: naming the wheels: {problem or 'pip reported none'}", []
+    problem = resolvers.fetch_wheels(master.url, files)
+    return (f"failed: {problem}" if problem else ""), files
+
+
+def _floor(resolvers: Resolvers, client: str, wheels: str, settings: Settings, say: Say) -> Outcome | str:
+    """``client``'s install from the local folder of wheels (no index at all: unpacking them
+    into the venv, which no index shortens); why there is none."""
+    if wheels:
+        return wheels
+    # The wheels were written before the installs: in the page cache, no warming run.
+    floor = resolvers.measure(client, None, settings.runs, "floor", warm=False)
+    say(_progress(client, "floor", floor, settings.runs, "floor"))
+    # No target's fault: said in the rows and the notes, counted nowhere.
+    return f"failed: {floor.errors[-1]}" if floor.errors else floor
+
+
+def fill_resolve_rows(client: str, measured: list[Target], resolves: dict[str, Outcome],
+                      rows: dict[str, Row]) -> None:
+    """A resolve's median, its ratio to the master's, and the bytes kit's edge counted per resolve."""
+    for target in measured:
+        outcome = resolves.get(target.name)
+        if outcome is not None and outcome.median is not None:
+            rows[f"{client}_resolve_s"].values[target.name] = round(outcome.median, 3)
+        elif outcome is not None:
+            rows[f"{client}_resolve_s"].values[target.name] = "failed: see errors"
+    base = rows[f"{client}_resolve_s"].number(MASTER)
+    for target in measured:
+        median = rows[f"{client}_resolve_s"].number(target.name)
+        outcome = resolves.get(target.name)
+        if median is None:
+            why = rows[f"{client}_resolve_s"].values[target.name]
+            for key in (f"{client}_resolve_ratio", f"{client}_resolve_mb"):
+                rows[key].values[target.name] = why if str(why).startswith("n/a") else "failed: see errors"
+            continue
+        rows[f"{client}_resolve_ratio"].values[target.name] = (round(median / base, 3) if base
+                                                               else "n/a: the master's resolves failed")
+        rows[f"{client}_resolve_mb"].values[target.name] = _sent(outcome, target)
 
 
 def fill_rows(client: str, measured: list[Target], outcomes: dict[str, Outcome], rows: dict[str, Row]) -> None:
-    """The ratio to the master's median, the bytes kit's edge counted per install, uv's no-Range count."""
+    """An install's median, its ratio to the master's, the bytes kit's edge counted per install,
+    uv's no-Range count."""
+    for target in measured:
+        outcome = outcomes.get(target.name)
+        if outcome is not None:
+            rows[f"{client}_s"].values[target.name] = (round(outcome.median, 3) if outcome.median is not None
+                                                       else "failed: see errors")
     base = rows[f"{client}_s"].number(MASTER)
     for target in measured:
         median = rows[f"{client}_s"].number(target.name)
@@ -384,20 +510,51 @@ def fill_rows(client: str, measured: list[Target], outcomes: dict[str, Outcome],
             continue
         rows[f"{client}_ratio"].values[target.name] = (round(median / base, 3) if base
                                                        else "n/a: the master's installs failed")
-        if outcome is not None and outcome.sent is not None and outcome.times:
-            rows[f"{client}_mb"].values[target.name] = round(outcome.sent / len(outcome.times) / 1e6, 2)
-        elif target.name == PYTHON:
-            rows[f"{client}_mb"].values[target.name] = "failed: /+edge/stats unread"
-        else:
-            rows[f"{client}_mb"].values[target.name] = "n/a: no count, no estimate"
+        rows[f"{client}_mb"].values[target.name] = _sent(outcome, target)
         if client == "uv" and outcome is not None:
             rows["uv_no_range"].values[target.name] = outcome.no_range
 
 
-def _progress(client: str, target: Target, outcome: Outcome, runs: int) -> str:
+def fill_floor_rows(client: str, measured: list[Target], floor: Outcome | str, rows: dict[str, Row]) -> None:
+    """The floor (the same in every column), each install's median less it, and that index time's
+    ratio to the master's (an install at or below its floor: 0 s of index time)."""
+    level = floor.median if isinstance(floor, Outcome) else None
+    why = floor if isinstance(floor, str) else "failed: see errors"
+    base = rows[f"{client}_s"].number(MASTER)
+    master_index = base - level if level is not None and base is not None else None
+    keys = (f"{client}_floor", f"{client}_index_s", f"{client}_index_ratio")
+    for target in measured:
+        if level is None:
+            for key in keys:
+                rows[key].values[target.name] = why
+            continue
+        rows[keys[0]].values[target.name] = round(level, 3)
+        median = rows[f"{client}_s"].number(target.name)
+        if median is None:
+            install = str(rows[f"{client}_s"].values[target.name])
+            for key in keys[1:]:
+                rows[key].values[target.name] = install if install.startswith("n/a") else "failed: see errors"
+            continue
+        rows[keys[1]].values[target.name] = round(median - level, 3)
+        rows[keys[2]].values[target.name] = (
+            round(max(median - level, 0.0) / master_index, 3) if master_index is not None and master_index > 0
+            else "n/a: the master's install is within its floor")
+
+
+def _sent(outcome: Outcome | None, target: Target) -> float | str:
+    """MB per run that kit's edge counted; why there is no figure for the others."""
+    if outcome is not None and outcome.sent is not None and outcome.times:
+        return round(outcome.sent / len(outcome.times) / 1e6, 2)
+    if target.name == PYTHON:
+        return "failed: /+edge/stats unread"
+    return "n/a: no count kit reads"
+
+
+def _progress(client: str, name: str, outcome: Outcome, runs: int, mode: str = "install") -> str:
     median = "failed" if outcome.median is None else f"median {shown(outcome.median, 's')} s"
+    runs_of = {"resolve": "resolves", "install": "installs", "floor": "installs from a local folder"}[mode]
     sent = ("" if outcome.sent is None or not outcome.times
-            else f", {outcome.sent / len(outcome.times) / 1e6:.2f} MB sent per install")
-    no_range = f", '{NO_RANGE}' {outcome.no_range}×" if client == "uv" else ""
+            else f", {outcome.sent / len(outcome.times) / 1e6:.2f} MB sent each")
+    no_range = f", '{NO_RANGE}' {outcome.no_range}×" if client == "uv" and mode != "floor" else ""
     failed = f", {len(outcome.errors)} failed" if outcome.errors else ""
-    return f"bench: {target.name}: {client}: {median} of {len(outcome.times)}/{runs} installs{sent}{no_range}{failed}"
+    return f"bench: {name}: {client} {mode}: {median} of {len(outcome.times)}/{runs} {runs_of}{sent}{no_range}{failed}"

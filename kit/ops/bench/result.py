@@ -8,7 +8,7 @@ from typing import Callable
 
 __all__ = [
     "BENCH_INDEX", "PROJECTS", "LISTED_PROJECT", "ACCEPT", "LISTED_TIMEOUT", "NGINX_HINT", "WRK_HINT", "KEPT_ERRORS", "RESOLVER_SET",
-    "PYTHON", "VARNISH", "MASTER", "NGINX", "TARGETS", "ROWS", "FAILURE_ROWS", "ZERO_ROWS",
+    "PYTHON", "VARNISH", "MASTER", "NGINX", "TARGETS", "ROWS", "FAILURE_ROWS", "ZERO_ROWS", "SIGNED_ROWS",
     "Say", "Settings", "Target", "Row", "BenchResult",
 ]
 
@@ -40,14 +40,15 @@ TARGETS = (PYTHON, VARNISH, MASTER, NGINX)
 @dataclass(frozen=True)
 class Settings:
     """How much of each measurement: the defaults fit in a minute on two cores, but for the
-    real resolvers (uv and pip, 1 + ``runs`` installs of ~30 wheels each per target: minutes)."""
+    real resolvers (uv and pip, per target 1 + ``runs`` installs of ~30 wheels and ``runs``
+    resolves, and once ``runs`` installs from a local folder: minutes)."""
 
     requests: int = 200  # sequential GETs per latency measurement
     rate_seconds: int = 3  # wrk's -d per target
     connections: int = 16  # wrk's -c
     uploads: int = 25  # per purged edge
     outage: float = 3.0  # seconds of installs with the master killed
-    runs: int = 5  # measured installs per real resolver and target (0: no real-resolver rows)
+    runs: int = 5  # measured resolves and installs per real resolver and target (0: no real-resolver rows)
     resolver_set: tuple[str, ...] = RESOLVER_SET  # what the real resolvers install (--resolver-set)
 
     @classmethod
@@ -100,15 +101,28 @@ ROWS = (
     # itself (read_access team or site), so this is what private reads cost.
     ("warm_page_auth_rps", "authorised page", "req/s"),
     ("fetch_23", "23 pages + 23 files", "s"),
-    # Real resolvers installing real wheels and their dependencies (kit.ops.bench.resolvers):
-    # the median install, its ratio to the master's, MB the target sent per install.
+    # Real resolvers (kit.ops.bench.resolvers) per client: resolving alone (a dry run: what the
+    # index decides), then installing (resolving, downloading, unpacking); the install's floor is
+    # the same install from a local folder, no index at all, and the index time what is above it.
+    ("uv_resolve_s", "uv resolve median", "s"),
+    ("uv_resolve_ratio", "uv resolve ÷ master", "×"),
+    ("uv_resolve_mb", "uv resolve sent", "MB"),
     ("uv_s", "uv install median", "s"),
-    ("uv_ratio", "uv vs master", "×"),
+    ("uv_ratio", "uv install ÷ master", "×"),
     ("uv_mb", "uv sent/install", "MB"),
+    ("uv_floor", "uv install floor", "s"),
+    ("uv_index_s", "uv index time", "s"),
+    ("uv_index_ratio", "uv index ÷ master", "×"),
     ("uv_no_range", "uv: no Range, logged", "count"),
+    ("pip_resolve_s", "pip resolve median", "s"),
+    ("pip_resolve_ratio", "pip resolve ÷ master", "×"),
+    ("pip_resolve_mb", "pip resolve sent", "MB"),
     ("pip_s", "pip install median", "s"),
-    ("pip_ratio", "pip vs master", "×"),
+    ("pip_ratio", "pip install ÷ master", "×"),
     ("pip_mb", "pip sent/install", "MB"),
+    ("pip_floor", "pip install floor", "s"),
+    ("pip_index_s", "pip index time", "s"),
+    ("pip_index_ratio", "pip index ÷ master", "×"),
     ("listed_p50", "upload→listed p50", "s"),
     ("listed_p99", "upload→listed p99", "s"),
     ("listed_max", "upload→listed max", "s"),
@@ -119,8 +133,11 @@ ROWS = (
 )
 #: Rows that count failures: 0 is the good value (the others are > 0 when measured).
 FAILURE_ROWS = ("failed_installs", "failed_requests")
-#: Rows where 0 is a measured value but no failure: uv's "Range requests not supported" lines.
-ZERO_ROWS = ("uv_no_range",)
+#: Rows where 0 is a measured value but no failure: uv's "Range requests not supported" lines,
+#: an index time no longer than the master's floor's noise.
+ZERO_ROWS = ("uv_no_range", "uv_index_ratio", "pip_index_ratio")
+#: Rows that may be below 0: an install's median less its floor, both measured on a shared machine.
+SIGNED_ROWS = ("uv_index_s", "pip_index_s")
 
 
 @dataclass

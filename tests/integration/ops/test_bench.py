@@ -18,7 +18,7 @@ from kit.ops.bench import (
     BENCH_INDEX, FAILURE_ROWS, MASTER, NGINX, PYTHON, ROWS, TARGETS, VARNISH, Settings,
 )
 from kit.ops.bench.resolvers import RESOLVER_ROWS
-from kit.ops.bench.result import ZERO_ROWS
+from kit.ops.bench.result import SIGNED_ROWS, ZERO_ROWS
 from kit.cluster.varnish import varnishd_path
 from tests.conftest import clean_env, free_port, interrupted_at, kit_cmd, run
 from tests.support.cluster import make_site, running_site, status
@@ -93,8 +93,10 @@ def test_bench_json_has_every_target_and_row_and_nothing_failed(benched):
                 assert value == targets[name]["note"]
             elif row["key"] in FAILURE_ROWS:
                 assert value == 0 or value.startswith("n/a"), row
+            elif row["key"] in SIGNED_ROWS:  # an install's median less its floor
+                assert isinstance(value, (int, float)) or value.startswith("n/a: "), row
             elif row["key"] in ZERO_ROWS:
-                assert (isinstance(value, int) and value >= 0) or value.startswith("n/a: "), row
+                assert (isinstance(value, (int, float)) and value >= 0) or value.startswith("n/a: "), row
             else:
                 assert (isinstance(value, (int, float)) and value > 0) or value.startswith("n/a: "), row
     rows = rows_of(result)
@@ -107,8 +109,9 @@ def test_bench_json_has_every_target_and_row_and_nothing_failed(benched):
 
 
 def test_real_resolvers_installed_the_real_set_through_every_target_as_the_team_does(benched):
-    """uv and pip, with the team's uv.toml / pip.conf and netrc pointed at each target, installed
-    the 27 real wheels (a failed install would be counted in failed requests); numbers printed."""
+    """uv and pip, with the team's uv.toml / pip.conf and netrc pointed at each target, resolved
+    and installed the 27 real wheels (a failed run would be counted in failed requests), and
+    installed them from a local folder (the floor); numbers printed."""
     site, env, proc, _ = benched
     result = json.loads(proc.stdout)
     assert result["failed"] == 0, result["errors"]
@@ -116,20 +119,36 @@ def test_real_resolvers_installed_the_real_set_through_every_target_as_the_team_
     rows = rows_of(result)
     for client in ("uv", "pip"):
         for name in targets:
-            assert rows[f"{client}_s"][name] > 0 and rows[f"{client}_ratio"][name] > 0, (client, name)
+            for measure in ("resolve_s", "resolve_ratio", "s", "ratio", "floor"):
+                assert rows[f"{client}_{measure}"][name] > 0, (client, measure, name)
             assert rows[f"{client}_mb"][name] > 1  # MB: the wheels alone are ~20 MB, stored uncompressed
-        assert rows[f"{client}_ratio"][MASTER] == 1.0
+            assert isinstance(rows[f"{client}_index_s"][name], float)
+        assert rows[f"{client}_ratio"][MASTER] == rows[f"{client}_resolve_ratio"][MASTER] == 1.0
+        assert len({rows[f"{client}_floor"][name] for name in targets}) == 1  # one floor, measured once
+        # kit's edge serves each wheel's core metadata: a resolve reads kilobytes, not the wheels
+        assert 0 < rows[f"{client}_resolve_mb"][PYTHON] < rows[f"{client}_mb"][PYTHON] / 4, client
+        assert rows[f"{client}_resolve_mb"][MASTER] == "n/a: no count kit reads"
         running_nginx = next(t for t in result["targets"] if t["name"] == NGINX)["running"]
         assert rows[f"{client}_s"][NGINX].startswith("n/a: static copies") or not running_nginx
-        print(f"{client}: " + "; ".join(f"{name} median {rows[f'{client}_s'][name]:.2f} s, "
-                                         f"{rows[f'{client}_ratio'][name]:.2f}× the master, "
-                                         f"{rows[f'{client}_mb'][name]:.2f} MB/install" for name in targets))
+        print(f"{client}: floor {rows[f'{client}_floor'][MASTER]:.2f} s; " + "; ".join(
+            f"{name}: resolve {rows[f'{client}_resolve_s'][name]:.2f} s "
+            f"({rows[f'{client}_resolve_ratio'][name]:.2f}×, {_mb(rows[f'{client}_resolve_mb'][name])}), "
+            f"install {rows[f'{client}_s'][name]:.2f} s ({rows[f'{client}_ratio'][name]:.2f}×, "
+            f"{_mb(rows[f'{client}_mb'][name])}), index time {rows[f'{client}_index_s'][name]:.2f} s"
+            for name in targets))
     # kit's edge answers Range (206): uv reads the wheels' metadata without streaming them whole
     assert rows["uv_no_range"][PYTHON] == 0
     print("uv 'Range requests not supported': " + ", ".join(f"{n} {rows['uv_no_range'][n]}" for n in targets))
-    assert "bench: python edge: uv: median" in proc.stderr and "bench: master: pip: median" in proc.stderr
+    for line in ("bench: python edge: uv install: median", "bench: master: pip resolve: median",
+                 "bench: floor: uv floor: median"):
+        assert line in proc.stderr, proc.stderr
     assert result["tools"]["resolvers"].startswith("real resolvers: httpx, rich, typer, pytest")
+    assert "no index at all, right after the master's: uv " in result["tools"]["floor"]
     assert set(RESOLVER_ROWS) <= set(rows)
+
+
+def _mb(value) -> str:
+    return f"{value:.2f} MB" if isinstance(value, (int, float)) else "MB n/a"
 
 
 def test_bench_chart_is_svg_with_a_bar_per_measured_value(benched):
