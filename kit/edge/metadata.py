@@ -102,6 +102,8 @@ class CoreMetadata:
         declared = self.pages.hashes.metadata_of(path)
         if known is not None and declared is not None and known != declared:
             return None  # the edge will not serve it (see answer): promise nothing
+        if known is None and declared is not None:
+            return f"sha256={declared}"  # the page's own promise, kept: the edge serves only bytes that keep it
         return f"sha256={known}" if known else "true"
 
     async def answer(self, request: web.Request, index: str, path: str) -> web.StreamResponse:

@@ -191,3 +191,12 @@ def test_links_of_reads_the_declared_metadata_hash_and_hashes_keep_it_until_forg
     hashes.learn(links, "web/private", "kitdemo")
     hashes.forget("web/private", "kitdemo")
     assert hashes.metadata_of(wheel) is None
+
+
+@scenario
+async def test_a_page_declaring_a_metadata_hash_keeps_it_before_the_edge_extracted_anything(tmp_path):
+    """The edge's own "true" must not replace a hash the origin's page gave: a client checks it."""
+    async with serving(_origin(declared=META_DIGEST)) as urls, edge_before(urls, tmp_path) as (edge, get):
+        page = await get("/web/private/+simple/kitdemo/", {"Accept": "text/html"})
+        assert f'data-core-metadata="sha256={META_DIGEST}"'.encode() in page.body
+        assert b'"true"' not in page.body
