@@ -5,11 +5,14 @@ A resolver that sees ``data-core-metadata`` on a wheel's link asks for
 the wheel only to install it. The edge answers that request itself: from the
 wheel in its cache once the wheel's bytes matched the sha256 its page
 publishes (a wheel not cached yet is filled first, verified, the normal way),
-or from the static copy when no origin answers. The extracted bytes are kept
-beside the cached wheel (:meth:`kit.edge.cache.Files.metadata_path`), evicted
-with it, and each served copy is checked against the digest the edge
-computed when it extracted them (kept in memory, so a file changed on disk
-is never served: it is extracted again). When the page declares a digest of
+or from the static copy when no origin answers; a wheel the disk will not
+take is read from the bytes fetched (up to 64 MiB), so a full disk costs the
+cache, never the answer. What the edge extracted is served from memory (up
+to 32 MiB of it) and kept beside the cached wheel too
+(:meth:`kit.edge.cache.Files.metadata_path`), evicted with it; a copy read
+from disk is checked against the digest the edge computed when it extracted
+it, so a file changed on disk is never served (it is extracted again). When
+the page declares a digest of
 the metadata (``data-core-metadata="sha256=…"``, JSON ``core-metadata``),
 extracted bytes that differ are never served (502). A ``.metadata`` for a
 file no page lists with a sha256 is 404: never unverified.
