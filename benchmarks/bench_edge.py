@@ -364,6 +364,25 @@ def measure_big_upload(edge: int, edge_pid: int, user: str, password: str, megab
 # -- the run ---------------------------------------------------------------------------
 
 
+def bench_env(tmp: Path) -> dict[str, str]:
+    """This process's environment without the machine's packaging settings, its home in ``tmp``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "DEVPISERVER_"))}
+    env.update(HOME=str(tmp / "home"), PIP_CONFIG_FILE=os.devnull, UV_NO_CONFIG="1")
+    return env
+
+
+def start_site(tmp: Path, site: Path, env: dict, *answers: str) -> tuple[int, int, int]:
+    """``kit init`` (with ``answers``, ``name=value`` each) and ``kit up`` of a site on free ports,
+    its upstream a folder of one wheel; (master, mirror, edge) ports."""
+    make_wheel(tmp / "wheels", "bench-upstream", "1.0")
+    m, r, e, u = free_ports(4)
+    more = [arg for answer in answers for arg in ("--set", answer)]
+    kit("init", str(site), "--no-input", "--set", f"upstream={tmp / 'wheels'}", "--set", f"master_port={m}",
+        "--set", f"mirror_port={r}", "--set", f"edge_port={e}", "--set", f"upstream_port={u}", *more, env=env)
+    kit("up", str(site), env=env)
+    return m, r, e
+
+
 def team_credentials(site: Path) -> tuple[str, str]:
     pypirc = configparser.RawConfigParser()
     pypirc.read(site / "teams" / "team" / ".pypirc")
@@ -439,15 +458,11 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=200)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-edge-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "DEVPISERVER_"))}
-    env.update(HOME=str(tmp / "home"), PIP_CONFIG_FILE=os.devnull, UV_NO_CONFIG="1")
+    env = bench_env(tmp)
     site = tmp / "site"
     try:
-        make_wheel(tmp / "wheels", "bench-upstream", "1.0")
-        m, r, e, u = free_ports(4)
-        kit("init", str(site), "--no-input", "--set", f"upstream={tmp / 'wheels'}", "--set", f"master_port={m}",
-            "--set", f"mirror_port={r}", "--set", f"edge_port={e}", "--set", f"upstream_port={u}", env=env)
-        kit("up", str(site), env=env)
+        # Read by anyone: this measures the edge's own hot path (private reads: bench_resolver_answers.py).
+        m, _r, e = start_site(tmp, site, env, "read_access=anonymous")
         user, password = team_credentials(site)
         first = make_wheel(tmp / "dist", PACKAGE, "1.0", marker="bench")
         if upload(e, user, password, first) != 200:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import re
 import shutil
 import subprocess
@@ -32,10 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_edge import TEAM_INDEX, big_wheel, get, kit, team_credentials, upload  # noqa: E402
-
-from kit.core.processes import free_ports  # noqa: E402
-from kit.ops.sample import make_wheel  # noqa: E402
+from bench_edge import TEAM_INDEX, bench_env, big_wheel, get, start_site, team_credentials, upload  # noqa: E402
 
 
 def wrk(url: str, seconds: float, headers: dict[str, str]) -> float:
@@ -54,15 +50,10 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="bench-resolver-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "DEVPISERVER_"))}
-    env.update(HOME=str(tmp / "home"), PIP_CONFIG_FILE=os.devnull, UV_NO_CONFIG="1")
+    env = bench_env(tmp)
     site = tmp / "site"
     try:
-        make_wheel(tmp / "wheels", "bench-upstream", "1.0")
-        m, r, e, u = free_ports(4)
-        kit("init", str(site), "--no-input", "--set", f"upstream={tmp / 'wheels'}", "--set", f"master_port={m}",
-            "--set", f"mirror_port={r}", "--set", f"edge_port={e}", "--set", f"upstream_port={u}", env=env)
-        kit("up", str(site), env=env)
+        m, _r, e = start_site(tmp, site, env)
         user, password = team_credentials(site)
         auth = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
         (tmp / "dist").mkdir()

@@ -468,50 +468,44 @@ def _floor(resolvers: Resolvers, client: str, wheels: str, settings: Settings, s
     return f"failed: {floor.errors[-1]}" if floor.errors else floor
 
 
+def _fill_medians(measured: list[Target], outcomes: dict[str, Outcome], rows: dict[str, Row], seconds: str,
+                  ratio: str, sent: str, what: str, also: tuple[str, ...] = ()) -> None:
+    """One measure's rows: its median per target, the ratio to the master's, the bytes kit's
+    edge counted per run; a target without a median gets its reason in every row (and ``also``)."""
+    for target in measured:
+        outcome = outcomes.get(target.name)
+        if outcome is not None:
+            rows[seconds].values[target.name] = (round(outcome.median, 3) if outcome.median is not None
+                                                 else "failed: see errors")
+    base = rows[seconds].number(MASTER)
+    for target in measured:
+        median = rows[seconds].number(target.name)
+        if median is None:
+            why = rows[seconds].values[target.name]
+            for key in (ratio, sent, *also):
+                rows[key].values[target.name] = why if str(why).startswith("n/a") else "failed: see errors"
+            continue
+        rows[ratio].values[target.name] = (round(median / base, 3) if base
+                                           else f"n/a: the master's {what} failed")
+        rows[sent].values[target.name] = _sent(outcomes.get(target.name), target)
+
+
 def fill_resolve_rows(client: str, measured: list[Target], resolves: dict[str, Outcome],
                       rows: dict[str, Row]) -> None:
     """A resolve's median, its ratio to the master's, and the bytes kit's edge counted per resolve."""
-    for target in measured:
-        outcome = resolves.get(target.name)
-        if outcome is not None and outcome.median is not None:
-            rows[f"{client}_resolve_s"].values[target.name] = round(outcome.median, 3)
-        elif outcome is not None:
-            rows[f"{client}_resolve_s"].values[target.name] = "failed: see errors"
-    base = rows[f"{client}_resolve_s"].number(MASTER)
-    for target in measured:
-        median = rows[f"{client}_resolve_s"].number(target.name)
-        outcome = resolves.get(target.name)
-        if median is None:
-            why = rows[f"{client}_resolve_s"].values[target.name]
-            for key in (f"{client}_resolve_ratio", f"{client}_resolve_mb"):
-                rows[key].values[target.name] = why if str(why).startswith("n/a") else "failed: see errors"
-            continue
-        rows[f"{client}_resolve_ratio"].values[target.name] = (round(median / base, 3) if base
-                                                               else "n/a: the master's resolves failed")
-        rows[f"{client}_resolve_mb"].values[target.name] = _sent(outcome, target)
+    _fill_medians(measured, resolves, rows, f"{client}_resolve_s", f"{client}_resolve_ratio",
+                  f"{client}_resolve_mb", "resolves")
 
 
 def fill_rows(client: str, measured: list[Target], outcomes: dict[str, Outcome], rows: dict[str, Row]) -> None:
     """An install's median, its ratio to the master's, the bytes kit's edge counted per install,
     uv's no-Range count."""
+    no_range = ("uv_no_range",) if client == "uv" else ()
+    _fill_medians(measured, outcomes, rows, f"{client}_s", f"{client}_ratio", f"{client}_mb", "installs",
+                  also=no_range)
     for target in measured:
         outcome = outcomes.get(target.name)
-        if outcome is not None:
-            rows[f"{client}_s"].values[target.name] = (round(outcome.median, 3) if outcome.median is not None
-                                                       else "failed: see errors")
-    base = rows[f"{client}_s"].number(MASTER)
-    for target in measured:
-        median = rows[f"{client}_s"].number(target.name)
-        outcome = outcomes.get(target.name)
-        if median is None:
-            why = rows[f"{client}_s"].values[target.name]
-            for key in (f"{client}_ratio", f"{client}_mb", *(("uv_no_range",) if client == "uv" else ())):
-                rows[key].values[target.name] = why if str(why).startswith("n/a") else "failed: see errors"
-            continue
-        rows[f"{client}_ratio"].values[target.name] = (round(median / base, 3) if base
-                                                       else "n/a: the master's installs failed")
-        rows[f"{client}_mb"].values[target.name] = _sent(outcome, target)
-        if client == "uv" and outcome is not None:
+        if no_range and outcome is not None and rows[f"{client}_s"].number(target.name) is not None:
             rows["uv_no_range"].values[target.name] = outcome.no_range
 
 
