@@ -109,12 +109,8 @@ class PackageFiles:
         self.checks = RecentChecks()
 
     async def answer(self, request: web.Request, index: str, path: str) -> web.StreamResponse:
-        expected = self.pages.hashes.get(path)
-        origins_answered = True
-        if expected is None:
-            # A file whose page the edge has not seen: its project page says what its bytes must be.
-            origins_answered = await self.pages.learn_project_of(index, path)
-            expected = self.pages.hashes.get(path)
+        # A file whose page the edge has not seen: its project page says what its bytes must be.
+        expected, origins_answered = await self.pages.digest_of(index, path)
         cached = self.files.lookup(path)
         if cached is not None:
             if expected is None and not origins_answered:

@@ -147,11 +147,7 @@ class CoreMetadata:
 
     async def _metadata(self, index: str, wheel: str) -> tuple[bytes, str, float]:
         """The wheel's METADATA, ("HIT" | "MISS" | "STALE") and when it was extracted; :class:`_Refused`."""
-        expected = self.pages.hashes.get(wheel)
-        origins_answered = True
-        if expected is None:
-            origins_answered = await self.pages.learn_project_of(index, wheel)
-            expected = self.pages.hashes.get(wheel)
+        expected, origins_answered = await self.pages.digest_of(index, wheel)
         state = "HIT"
         if expected is None:
             cached = self.files.lookup(wheel)

@@ -107,6 +107,28 @@ class IndexPages:
             return False
         return True
 
+    async def digest_of(self, index: str, path: str) -> tuple[str | None, bool]:
+        """The sha256 ``index``'s pages give the file at ``path`` (fetching its project page when
+        the edge has not seen it), and whether an origin answered (True when none was asked).
+
+        Read from the page just fetched when the shared :class:`Hashes` no longer has it: the
+        first fetch of a page of devpi's mirror of PyPI makes devpi commit, and the purge of that
+        commit may arrive before this coroutine reads the digest back."""
+        expected = self.hashes.get(path)
+        if expected is not None:
+            return expected, True
+        project = project_of(path.rsplit("/", 1)[-1])
+        key = PageKey(index, project, JSON)
+        page_path = f"/{index}/+simple/{project}/"
+        try:
+            page = await self._fetch_once(key, page_path, self.pages.get(key))
+        except AllFailed:
+            return None, False
+        expected = self.hashes.get(path)
+        if expected is None and isinstance(page, Page) and path.startswith(f"/{index}/"):
+            expected = links_of(page.body, page.content_type, page_path, self.config.public_url).get(path)
+        return expected, True
+
     def _fetch_once(self, key: PageKey, path: str, known: Page | None) -> asyncio.Future:
         """The fetch of ``key`` under way, or a new one: a page expiring under load costs the origin one request.
 

@@ -200,3 +200,21 @@ async def test_a_page_declaring_a_metadata_hash_keeps_it_before_the_edge_extract
         page = await get("/web/private/+simple/kitdemo/", {"Accept": "text/html"})
         assert f'data-core-metadata="sha256={META_DIGEST}"'.encode() in page.body
         assert b'"true"' not in page.body
+
+
+@scenario
+async def test_a_purge_landing_while_the_project_page_is_fetched_costs_no_answer(tmp_path):
+    """devpi commits when it first fetches a page of its mirror of PyPI, and that commit's purge can
+    make the edge forget the digests before the request reads them back: pip got a 404 in CI."""
+    async with serving(_origin()) as urls, edge_before(urls, tmp_path) as (edge, get):
+        learn = edge.pages.hashes.learn
+
+        def learn_then_purged(links, index, project):
+            learn(links, index, project)
+            edge.pages.hashes.forget(index, project)  # the purge, arriving at once
+
+        edge.pages.hashes.learn = learn_then_purged
+        answer = await get(META_PATH)
+        assert answer.status == 200 and answer.body == METADATA
+        wheel = await get(PATH)
+        assert wheel.status == 200 and wheel.body == WHEEL and edge.stats["unverified"] == 0
