@@ -317,8 +317,10 @@ def test_reads_through_the_floating_address_never_fail_while_links_go_down(tmp_p
     assert all(r["t"] < lb_cut and lb_down < r["t"] + r["took"] for r in retried), retried
     assert len(results) > 200
     assert took_over and moved, "no answer came through lb2 after lb1's link went down"
-    # lb1 came back and did not take the address back (that would have been a second move).
-    assert (lb1_after, lb2_after) == (False, True)
+    # lb1 came back: one balancer holds the address, never both. (Which one is VRRP's choice
+    # when the partition heals: both were masters meanwhile; with nopreempt it is usually lb2,
+    # but CI once saw lb1 win, with no read failed either way.)
+    assert lb1_after != lb2_after, (lb1_after, lb2_after)
     assert all(alive.values()), alive
     assert back and served_again == "200", (tmp_path / "lb2-keepalived.log").read_text()
     # While edge1 was away, edge2 answered alone; edge1 answered again once back.
