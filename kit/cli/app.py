@@ -1,7 +1,7 @@
 """The ``kit`` command line: parses, calls the library, prints.
 
 This module holds the typer app and :func:`main`; the commands live in
-kit.cli.site, kit.cli.cluster, kit.cli.mirror and kit.cli.ops, and are
+kit.cli.site, kit.cli.cluster, kit.cli.mirror, kit.cli.ops and kit.cli.backup, and are
 registered here. It holds no logic of its own. Every :class:`~kit.core.errors.KitError` is
 caught in :func:`main` and printed as one line (exit 2); Ctrl-C exits 130.
 Heavy modules (cookiecutter, questionary, devpi) are imported inside the
@@ -15,7 +15,7 @@ import sys
 import typer
 
 from kit import __version__
-from kit.cli import cluster, mirror, ops, site, tokens
+from kit.cli import backup, cluster, mirror, ops, site, tokens
 from kit.cli.common import KitGroup, say
 
 app = typer.Typer(
@@ -52,6 +52,9 @@ app.command("down")(cluster.down_command)
 app.command("status")(cluster.status_command)
 app.command("logs")(cluster.logs_command)
 app.command("check")(ops.check_command)
+app.command("prune")(ops.prune_command)
+app.command("backup")(backup.backup_command)
+app.command("restore")(backup.restore_command)
 app.command("tour")(ops.tour_command)
 app.command("catch-up")(ops.catch_up_command)
 app.command("sample")(site.sample_command)

@@ -85,6 +85,16 @@ def status_command(
             _say(f"public mirror: {mirror_status(cluster.site.path).summary()}")
         for warning in cluster.site.certificate_warnings():
             _say(f"warning: {warning}")
+        from kit.cluster.varnish import exporter_off
+
+        if exporter_off(cluster.answers):
+            _say(f"warning: {exporter_off(cluster.answers)}")
+        from kit.cluster.disk import disk_use, disk_warnings
+
+        uses = disk_use(cluster.site.path, cluster.answers)
+        _say("disk: " + "; ".join(use.line() for use in uses))
+        for problem, fix in disk_warnings(uses, cluster.site.command):
+            _say(f"warning: {problem}; {fix}")
     if not any(r.running for r in rows):
         if not as_json:
             _say(f"nothing is running; start it with: {cluster.site.command('up')}")

@@ -55,6 +55,35 @@ def check_command(
         raise typer.Exit(1)
 
 
+def prune_command(
+    site_dir: Optional[str] = SITE_ARG,
+    older_than: Optional[float] = typer.Option(None, "--older-than", metavar="DAYS", min=0,
+                                               help="Remove the projects of root/pypi nobody read for DAYS days."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE", help="Then remove the least recently "
+                                           "read until root/pypi's files take at most SIZE (like 20G)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go and how many bytes; remove nothing."),
+) -> None:
+    """Remove files of devpi's mirror of PyPI (root/pypi) that nobody read lately.
+
+    Whole projects go, through devpi's API (the mirror follows); their next
+    read fetches them from PyPI again. When each file was last read comes
+    from the edge's record (devpi records no reads). Team indexes are never
+    touched. The last line says how many files and bytes were freed.
+    """
+    from kit.core.errors import AnswerError
+    from kit.ops.prune import prune
+    from kit.site.answers import parse_size, size_in_bytes
+    from kit.site.folder import Site
+
+    if older_than is None and max_size is None:
+        raise typer.BadParameter("give --older-than DAYS, --max-size SIZE or both", param_hint="--older-than")
+    try:
+        size = size_in_bytes(parse_size(max_size, key="--max-size")) if max_size is not None else None
+    except AnswerError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--max-size: "), param_hint="--max-size") from None
+    prune(Site.find(site_path(site_dir)), older_than=older_than, max_size=size, dry_run=dry_run, say=_say)
+
+
 def tour_command(
     keep: Optional[Path] = typer.Option(None, "--keep", metavar="DIR", help="Keep the tour's site in DIR (must be new)."),
 ) -> None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from kit.core import http
 from kit.core.errors import DevpiError
 from kit.core.names import EDGE_READER, NAMES_INDEX, normalize
 from kit.core.report import plural
+from kit.plugin.launch import launch_argv
 from kit.site.indexes import ACL_OPTION, NAMES_VERSION, IndexPlan, readers, team_index_config
 
 __all__ = [
@@ -174,9 +176,11 @@ def _message(payload: Any) -> str:
 
 
 def init_argv(devpi_init: str, config: str, *, primary: bool, own_root_pypi: bool) -> list[str]:
-    """devpi-init's command line for one data folder. It never holds the admin
-    password (anyone may read a command line in ``ps``): see :func:`init_env`."""
-    argv = [devpi_init, "-c", config]
+    """devpi-init's command line for one data folder (``devpi_init``: the program, installed beside
+    kit), run through kit's launcher as devpi-server is (devpi-web loaded only when the config's
+    kit-web asks: :mod:`kit.plugin.launch`). It never holds the admin password (anyone may read
+    a command line in ``ps``): see :func:`init_env`."""
+    argv = [*launch_argv(Path(devpi_init).name), "-c", config]
     if primary and own_root_pypi:
         argv.append("--no-root-pypi")  # kit creates root/pypi with the site's upstream
     return argv

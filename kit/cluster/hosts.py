@@ -177,7 +177,9 @@ class SiteHosts:
 def _devpi_status(address: str, port: int, timeout: float) -> dict | None:
     from kit.site.answers import netloc
 
-    answer = http.get(f"http://{netloc(address, port)}/+status", timeout=timeout)
+    # JSON asked for: with devpi-web loaded, /+status answers HTML otherwise.
+    answer = http.get(f"http://{netloc(address, port)}/+status", headers={"Accept": "application/json"},
+                      timeout=timeout)
     payload = answer.json() if answer.ok else None
     return payload.get("result") if isinstance(payload, dict) else None
 

@@ -123,6 +123,10 @@ class Cluster:
                 + ("; indexes match kit.toml" if runs_master else "") + f"; see {self.site.command('status')}")
             return []
         check_before_start(self.site, to_start)
+        from kit.cluster.varnish import exporter_off
+
+        if exporter_off(self.answers):
+            say(f"warning: {exporter_off(self.answers)}")
         env = service_env(os.environ)
         init_data(self.site, self.supervisor, [s.name for s in to_start], env, say)
         starting = Starting(self.supervisor, to_start, env, say)

@@ -32,7 +32,9 @@ Say = Callable[[str], None]
 #: off the mirror when it starts (off the master only when no mirror answers).
 _STARTS_AFTER = {"mirror": ("master",), "shield": ("mirror",), "edge": ("mirror", "shield"),
                  # hitch hands its connections to Varnish's socket, made as Varnish starts.
-                 "tls": ("edge",)}
+                 "tls": ("edge",),
+                 # varnishstat reads the working folder Varnish makes as it starts.
+                 "varnish-exporter": ("edge",)}
 
 
 # -- before anything starts --------------------------------------------------------------
@@ -102,7 +104,7 @@ def prepare_balancer_files(site: Site) -> None:
 
 def busy_message(site: Site, service: Service) -> str:
     """Who holds a service's port, and the fix: kit down for a kit site, else another port."""
-    key = "upstream_port" if service.name == "upstream" else f"{service.name}_port"
+    key = "upstream_port" if service.name == "upstream" else f"{service.name.replace('-', '_')}_port"
     other_port = site.command("init", "--set", f"{key}=N")
     holder = port_holder(service.port)
     if holder is None:

@@ -54,7 +54,8 @@ def devpi_status_and_trouble(answers: Answers, name: str) -> tuple[dict | None, 
     this = answers.this
     # On a host of a site spread over hosts: this host's own, else the one the site names.
     where = this.address if this is not None and name in this.roles else answers.address_of(name)
-    answer = http.get(f"http://{netloc(where, port)}/+status")
+    # JSON asked for: with devpi-web loaded (the answer web), /+status answers a browser's HTML otherwise.
+    answer = http.get(f"http://{netloc(where, port)}/+status", headers={"Accept": "application/json"})
     if not answer.ok:
         return None, f"/+status: {answer.describe()}"
     payload = answer.json()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -75,6 +76,8 @@ class Supervisor:
         self.command = command
         #: Services whose pid file was left by a process that is gone.
         self.stale: list[str] = []
+        #: The log writers of the services this supervisor started (name → process).
+        self._writers: dict[str, subprocess.Popen] = {}
 
     def log_path(self, name: str) -> Path:
         return self.logs_dir / f"{name}.log"
@@ -148,12 +151,48 @@ class Supervisor:
             os.close(fd)
 
     def start(self, service: Service, env: dict) -> subprocess.Popen:
-        """Start ``service`` detached and write its pid file."""
-        proc = self.spawn(service.name, service.argv, env, detached=True)
+        """Start ``service`` detached and write its pid file. Its output goes through a pipe
+        to its log's writer (:mod:`kit.core.rotating_log`), which keeps the log bounded."""
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, f"\n--- kit up: {' '.join(service.argv)}\n".encode())
+            proc = subprocess.Popen(
+                list(service.argv), cwd=self.folder, env=env, stdin=subprocess.DEVNULL, stdout=write_end,
+                stderr=subprocess.STDOUT, umask=PRIVATE_UMASK,
+                start_new_session=True,  # it outlives `kit up` and is stopped as a group
+            )
+            self._writers[service.name] = self._start_writer(service.name, read_end, proc.pid)
+        finally:
+            os.close(read_end)
+            os.close(write_end)
         fd = os.open(self.pid_path(service.name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as pid_file:
             pid_file.write(f"{proc.pid}\n")
         return proc
+
+    def _start_writer(self, name: str, read_end: int, group: int) -> subprocess.Popen:
+        """The log writer of service ``name`` (pid ``group``), in the service's process group: kit
+        down's signal reaches it too, and it ends once the service's last process closed the pipe."""
+        # The log's name, not its path, on the command line: a command line is world-readable, a site's path
+        # is nobody else's business. It runs in the logs folder, so it is found among the site's processes.
+        argv = [sys.executable, "-m", "kit.core.rotating_log", self.log_path(name).name, str(LOG_MAX_BYTES),
+                str(LOG_KEEP)]
+        options = dict(stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=PRIVATE_UMASK,
+                       cwd=self.logs_dir)
+        try:
+            return subprocess.Popen(argv, process_group=group, **options)
+        except PermissionError:  # the service is gone already (its group with it): the writer drains the pipe alone
+            return subprocess.Popen(argv, start_new_session=True, **options)
+
+    def drained(self, name: str, timeout: float = 2.0) -> None:
+        """Wait (at most ``timeout`` seconds) until the log writer of ``name``, which has exited,
+        has written its last lines."""
+        writer = self._writers.get(name)
+        if writer is not None:
+            try:
+                writer.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
 
     def stop(self, pids: dict[str, int]) -> None:
         """Stop these services (name → pid) together and forget their pid files."""
@@ -198,11 +237,12 @@ class Supervisor:
                 code = proc.wait(STARTUP_GRACE)
             except subprocess.TimeoutExpired:
                 return
+            self.drained(service.name)
             raise ClusterError(f"{service.name} exited with code {code} while starting: "
                                f"{self.last_line(service.name)}; see {logs}")
         wait_answering(
             proc, service.health_url, timeout,
-            exited=lambda code: ClusterError(f"{service.name} exited with code {code} while starting: "
+            exited=lambda code: self.drained(service.name) or ClusterError(f"{service.name} exited with code {code} while starting: "
                                              f"{self.last_line(service.name)}; see {logs}"),
             silent=lambda: ClusterError(f"{service.name} did not answer {service.health_url} within {timeout:.0f} s; "
                                         f"see {logs}"),
@@ -218,6 +258,11 @@ class Supervisor:
 
 #: Seconds a service without a health URL must keep running to count as started.
 STARTUP_GRACE = 0.5
+
+#: Each service's log under run/logs/ is turned over at this size, and this many old ones kept:
+#: at most 40 MiB a service (kit.core.rotating_log).
+LOG_MAX_BYTES = 10 * 1024**2
+LOG_KEEP = 3
 
 
 def _is_ours(pid: int, marker: str) -> bool:

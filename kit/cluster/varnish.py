@@ -22,7 +22,7 @@ from kit.core.errors import ClusterError
 from kit.core.processes import stop_groups, system_program, wait_answering
 from kit.site.plan import MODULES, STORAGE, VCL_FILE, varnishd_argv, work_dir
 
-__all__ = ["INSTALL_HINT", "HITCH_HINT", "check_hitch", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
+__all__ = ["INSTALL_HINT", "HITCH_HINT", "EXPORTER_HINT", "exporter_off", "check_hitch", "varnishd_path", "require_varnishd", "varnishd_argv", "work_dir", "check_vcl",
            "VCL_FILE", "counters", "TemporaryVarnish"]
 
 #: How to get Varnish, for every message that finds it missing.
@@ -84,6 +84,21 @@ def check_vcl(vcl: Path, fix: str = "kit init --no-input") -> None:
                            f"installed; install it with: {INSTALL_HINT}")
     raise ClusterError(f"varnishd cannot load {vcl}: {' '.join(lines[:2])}; "
                        f"write it again with: {fix}")
+
+
+#: Debian's package of Varnish's metrics exporter, optional: kit up runs it when it is installed.
+EXPORTER_HINT = "apt-get install prometheus-varnish-exporter"
+
+
+def exporter_off(answers) -> str:
+    """One line saying that the site's Varnish is not seen by Prometheus, and how to change that;
+    "" when nothing is missing (kit's own edge, a site spread over hosts, the exporter installed)."""
+    from kit.site.plan import VARNISH_EXPORTER_PROGRAM
+
+    if answers.edge != "varnish" or answers.is_multi_host or system_program(VARNISH_EXPORTER_PROGRAM):
+        return ""
+    return (f"Varnish's metrics are off: {VARNISH_EXPORTER_PROGRAM} is not installed; install it with: "
+            f"{EXPORTER_HINT}, then kit up again")
 
 
 #: Debian's package of hitch, the TLS proxy in front of an https site's Varnish.

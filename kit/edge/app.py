@@ -37,6 +37,7 @@ import ssl
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from time import perf_counter
 
 from aiohttp import web
 
@@ -48,6 +49,7 @@ from kit.edge.config import EdgeConfig
 from kit.edge.failover import Failover
 from kit.edge.files import PackageFiles
 from kit.edge.metadata import METADATA_SUFFIX, CoreMetadata
+from kit.edge.metrics import CONTENT_TYPE_LATEST, Meter, certificate_expiry, exposition, registry_of
 from kit.edge.origins import Origins, check_forever
 from kit.edge.pages import IndexPages
 from kit.edge.mirror_origin import public_mirror
@@ -145,6 +147,11 @@ class Edge:
         self._refresh_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="static-copy")
         self._in_progress = 0
         self._checker: asyncio.Task | None = None
+        #: The per-request counts of /+edge/metrics (None: off, and no per-request work at all).
+        self.meter = Meter() if config.metrics else None
+        self.registry = registry_of(self)
+        #: The TLS certificate's notAfter (seconds since the epoch), read again on SIGHUP; None without TLS.
+        self.certificate_expiry = certificate_expiry(config.tls_cert)
 
     # -- life cycle ------------------------------------------------------------
 
@@ -168,47 +175,74 @@ class Edge:
     # -- the entry point ---------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.stats["requests"] += 1
-        # The request target as sent: with no "%" and no "?" it is the path
-        # itself, and decoding it (yarl) would be a fifth of a cache hit's cost.
-        raw = request.raw_path
-        if request.method not in METHODS:
-            self.stats["refused"] += 1
-            return text(405, f"kit edge: {request.method} is not a method of a package index; use one of {_ALLOW}\n",
-                        headers={"Allow": _ALLOW})
-        if not origin_form(raw):
-            # The edge is an index, never a proxy: no request names where it connects.
-            self.stats["refused"] += 1
-            return text(400, "kit edge: the request target must be a path on this index (/USER/INDEX/...), "
-                        "not a URL, a host or '*'\n")
-        path = raw if "%" not in raw and "?" not in raw else request.path
-        if path.startswith("/+edge/"):
-            return await self._own(request, path)
-        if self._in_progress >= self.config.max_requests:
-            return text(503, "kit edge: too many requests in progress; retry shortly\n", retry_after=True)
-        self._in_progress += 1
+        """Every request: refused, routed, answered; counted for /+edge/metrics in ``finally``."""
+        meter = self.meter
+        started = perf_counter() if meter is not None else 0.0
+        kind, response = "other", None  # what the metrics count it as (kit.edge.metrics), set on the way
         try:
-            if path.startswith("/mirror/"):  # it decodes the raw target itself, one segment at a time
-                return await self._public_mirror(request)
-            if request.method not in _READS:
-                return await write(request, self.failover, self.pages)
-            kind, index, project = classify(path)
-            if not self.authorizer.everyone and not reads_nothing(path):
-                # Private reads: anything under /USER/INDEX/, cached or not, is authorised first.
-                refused = await self._authorize(request, index or index_of(path))
-                if refused is not None:
-                    return refused
-            if kind == "other" or "?" in raw:
-                # A query never becomes part of a key: ?x=1, ?x=2... would fill the cache.
-                return await self.failover.pass_read(request)
-            if kind == "page":
-                key = PageKey(index, project, representation(request.headers.get("Accept")))
-                return await self.pages.answer(request, key)
-            if kind == "metadata":
-                return await self.metadata.answer(request, index, path)
-            return await self.package_files.answer(request, index, path)
+            self.stats["requests"] += 1
+            # The request target as sent: with no "%" and no "?" it is the path
+            # itself, and decoding it (yarl) would be a fifth of a cache hit's cost.
+            raw = request.raw_path
+            if request.method not in METHODS:
+                self.stats["refused"] += 1
+                response = text(405, f"kit edge: {request.method} is not a method of a package index; "
+                                f"use one of {_ALLOW}\n", headers={"Allow": _ALLOW})
+                return response
+            if not origin_form(raw):
+                # The edge is an index, never a proxy: no request names where it connects.
+                self.stats["refused"] += 1
+                response = text(400, "kit edge: the request target must be a path on this index (/USER/INDEX/...), "
+                                "not a URL, a host or '*'\n")
+                return response
+            path = raw if "%" not in raw and "?" not in raw else request.path
+            if path.startswith("/+edge/"):
+                kind = "own"
+                response = await self._own(request, path)
+                return response
+            if self._in_progress >= self.config.max_requests:
+                response = text(503, "kit edge: too many requests in progress; retry shortly\n", retry_after=True)
+                return response
+            self._in_progress += 1
+            try:
+                if path.startswith("/mirror/"):  # it decodes the raw target itself, one segment at a time
+                    kind = "public_mirror"
+                    response = await self._public_mirror(request)
+                    return response
+                if request.method not in _READS:
+                    kind = "write"
+                    response = await write(request, self.failover, self.pages)
+                    return response
+                kind, index, project = classify(path)
+                if not self.authorizer.everyone and not reads_nothing(path):
+                    # Private reads: anything under /USER/INDEX/, cached or not, is authorised first.
+                    response = await self._authorize(request, index or index_of(path))
+                    if response is not None:
+                        return response
+                if kind == "other" or "?" in raw:
+                    # A query never becomes part of a key: ?x=1, ?x=2... would fill the cache.
+                    response = await self.failover.pass_read(request)
+                elif kind == "page":
+                    key = PageKey(index, project, representation(request.headers.get("Accept")))
+                    response = await self.pages.answer(request, key)
+                elif kind == "metadata":
+                    response = await self.metadata.answer(request, index, path)
+                else:
+                    response = await self.package_files.answer(request, index, path)
+                return response
+            finally:
+                self._in_progress -= 1
         finally:
-            self._in_progress -= 1
+            if meter is not None:
+                meter.record(kind, request.method, response, started, perf_counter())
+
+    def metrics(self) -> web.Response:
+        """What ``/+edge/metrics`` says (:mod:`kit.edge.metrics`): Prometheus's text format, from
+        this edge's own registry. Anyone who may read ``/+edge/stats`` may read it: it
+        carries counts, sizes, times and the origins' URLs, no project, user, path or secret."""
+        response = web.Response(body=exposition(self.registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
 
     async def _authorize(self, request: web.Request, index: str) -> web.StreamResponse | None:
         """None when the request may read ``index`` (or names none), else the refusal to send."""
@@ -225,6 +259,8 @@ class Edge:
             return web.json_response(self.health())  # degraded too: every request is still served
         if path == "/+edge/stats" and request.method in _READS:
             return web.json_response(self.stats_snapshot())
+        if path == "/+edge/metrics" and request.method in _READS:
+            return self.metrics()
         if path == "/+edge/purge" and request.method == "POST":
             return await self.pages.purge(request)
         return text(404, f"kit edge: no {request.method} {path}\n")
@@ -387,6 +423,7 @@ async def serve(config: EdgeConfig, stop: asyncio.Event, reload: asyncio.Event |
             if reload is not None and reload.is_set():
                 reload.clear()
                 _reload_certificate(config, context)
+                edge.certificate_expiry = certificate_expiry(config.tls_cert)
     finally:
         if plain is not None:
             await plain.cleanup()

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from kit.core.core_metadata import declared_metadata_hashes
 __all__ = [
     "JSON", "HTML", "GZIP_MIN", "representation", "accepts_gzip", "upstream_accept", "PageKey", "Page", "Pages",
     "Hashes",
-    "Files", "Fill", "CachedFile", "Links", "links_of", "sha256_of_file",
+    "Files", "Fill", "CachedFile", "Links", "links_of", "sha256_of_file", "ReadRecord", "READS_FILE", "MIRRORED",
 ]
 
 #: PEP 691's JSON and the HTML every client understands: the two
@@ -304,13 +305,24 @@ class Files:
     holds the digest it was verified against, so a file can be checked again
     when served, and ``*.metadata`` the core metadata extracted from a wheel
     (:mod:`kit.edge.metadata`), which goes with it. Least recently used files go
-    first once the folder holds more than ``max_bytes``.
+    first once the folder holds more than ``max_bytes`` (a file counts with its
+    sidecars); a file larger than the bound alone is served, not kept.
+
+    Recency is by use: a hit moves the file to the back of the queue. It
+    survives a restart through the files' access times: :meth:`open` orders
+    what it finds by atime, and a hit on a file whose atime is older than
+    ``TOUCH_AFTER`` sets it to now (mount options such as ``relatime`` or
+    ``noatime`` would otherwise leave it at the day it was stored), so after a
+    restart the order is right to within that much.
     """
+
+    #: Seconds between two updates of a file's access time on hits (one system call, not one per hit).
+    TOUCH_AFTER = 600.0
 
     def __init__(self, folder: Path, max_bytes: int):
         self.folder = Path(folder)
         self.max_bytes = max_bytes
-        self._sizes: OrderedDict[str, int] = OrderedDict()  # name (key hash) → size, oldest first
+        self._sizes: OrderedDict[str, int] = OrderedDict()  # name (key hash) → bytes with sidecars, oldest first
         # name → the digest its sidecar holds (written by this process, or read once): a hit
         # reads no sidecar. The file's own bytes are still checked against the index's digest.
         self._digests: dict[str, str] = {}
@@ -321,27 +333,46 @@ class Files:
         self._trouble = ""
         self._trouble_errno = 0
         self._trouble_needed = 0
+        #: When each file of devpi's mirror of PyPI was last read through this edge (for kit prune).
+        self.reads = ReadRecord(self.folder.parent / READS_FILE)
 
     def open(self) -> None:
-        """Make the folder, remove leftovers of a killed edge, and account for what is there.
+        """Make the folder, remove leftovers of a killed edge, account for what is there
+        (least recently used first, by access time) and evict down to the bound, which
+        may have been lowered since the last start.
 
         A folder that cannot be made or cleaned (a read-only disk) is no reason
         not to start: files are then passed through, and :meth:`problem` says why.
         """
-        found = []
+        found: dict[str, list] = {}  # name → [atime, bytes with sidecars, has its .file]
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for entry in os.scandir(self.folder):
                 if entry.name.endswith(".part"):
                     os.unlink(entry.path)
-                elif entry.name.endswith(".file"):
-                    stat = entry.stat()
-                    found.append((stat.st_atime, entry.name[: -len(".file")], stat.st_size))
+                    continue
+                name, dot, suffix = entry.name.partition(".")
+                if suffix not in ("file", "sha256", "metadata"):
+                    continue
+                stat = entry.stat()
+                seen = found.setdefault(name, [0.0, 0, False])
+                seen[1] += stat.st_size
+                if suffix == "file":
+                    seen[0], seen[2] = stat.st_atime, True
         except OSError as exc:
             self.could_not_store(exc)
-        for _, name, size in sorted(found):
+        for atime, name, size, whole in sorted((atime, name, size, whole)
+                                               for name, (atime, size, whole) in found.items()):
+            if not whole:  # sidecars whose file is gone (a crash between two unlinks): nothing to serve
+                self._remove(name)
+                continue
             self._sizes[name] = size
             self.bytes += size
+        try:
+            self._evict()
+        except OSError as exc:
+            self.could_not_store(exc)
+        self.reads.open()
 
     def could_not_store(self, exc: OSError, needed: int = 0) -> bool:
         """A file (of ``needed`` bytes, when known) could not be written: count it and keep the
@@ -387,14 +418,20 @@ class Files:
         name = self.name_of(key)
         path = self.folder / f"{name}.file"
         try:
-            size = path.stat().st_size
+            stat = path.stat()
             digest = self._digests.get(name) or (self.folder / f"{name}.sha256").read_text().strip()
         except OSError:
             return None
         self._digests[name] = digest
         if name in self._sizes:
             self._sizes.move_to_end(name)
-        return CachedFile(path, size, digest)
+        now = time.time()
+        if now - stat.st_atime > self.TOUCH_AFTER:
+            try:
+                os.utime(path, (now, stat.st_mtime))  # mtime kept: it is the file's Last-Modified
+            except OSError:
+                pass  # a read-only disk: the order after a restart is less exact, nothing worse
+        return CachedFile(path, stat.st_size, digest)
 
     def metadata_path(self, key: str) -> Path:
         """Where the core metadata extracted from the wheel cached as ``key`` is kept."""
@@ -405,8 +442,10 @@ class Files:
         renamed); False when the wheel is not cached (nothing to go with) or the disk would not take it."""
         if self.name_of(key) not in self._sizes:
             return False
+        name = self.name_of(key)
         part = None
         try:
+            before = self._size_of(self.metadata_path(key))
             part = self.new_part()
             with part:
                 part.write(data)
@@ -415,7 +454,18 @@ class Files:
             if part is not None:
                 Path(part.name).unlink(missing_ok=True)
             return False
+        if name in self._sizes:
+            self._sizes[name] += len(data) - before
+            self.bytes += len(data) - before
+            self._evict()
         return True
+
+    @staticmethod
+    def _size_of(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def new_part(self):
         """A temporary file in the cache folder (same file system, so the rename is atomic)."""
@@ -435,7 +485,7 @@ class Files:
         except OSError:
             sidecar.unlink(missing_ok=True)  # never half a digest beside a file
             raise
-        size = os.path.getsize(part)
+        size = os.path.getsize(part) + len(digest) + 1 + self._size_of(self.folder / f"{name}.metadata")
         os.replace(part, final)
         self._digests[name] = digest
         self.bytes += size - self._sizes.pop(name, 0)
@@ -465,8 +515,98 @@ class Files:
                 pass
 
     def _evict(self) -> None:
-        while self.bytes > self.max_bytes and len(self._sizes) > 1:
+        # Down to the bound, even the file just stored when it alone is larger: it was served.
+        while self.bytes > self.max_bytes and self._sizes:
             self._remove(next(iter(self._sizes)))
+
+
+#: The record of reads of root/pypi's files, beside the cache folder (``SITE/cluster/run/``): not
+#: in it, so the cache's bound is the folder's size; a line per file and day read, compacted to one per file.
+READS_FILE = "edge-root-pypi-reads.log"
+#: The files the record is kept of: those of devpi's mirror of PyPI, which kit prune may remove.
+MIRRORED = "/root/pypi/+f/"
+
+
+class ReadRecord:
+    """When each file of devpi's mirror of PyPI was last read through the edge: what
+    ``kit prune`` reads, since devpi records no reads.
+
+    The edge sees every read of a file (a hit, a miss, a stale answer), so it
+    is the one place that knows. Kept cheaply: a line ``SECONDS PATH`` is
+    appended (one ``write``, on the file kept open) the first time a file is
+    read and then at most once per ``every`` seconds (a day: kit prune counts
+    in days), so a busy file costs one line a day. The first line,
+    ``# since SECONDS``, says when the record began: a file it never saw counts
+    as read then. At each start, and when the lines grow past four times the
+    files, the record is written again with one line per file.
+    """
+
+    def __init__(self, path: Path, every: float = 86400.0, clock=time.time):
+        self.path = Path(path)
+        self.every = every
+        self._clock = clock
+        self._fd: int | None = None
+        self.since = 0.0
+        self.last: dict[str, float] = {}  # path → when last recorded as read
+        self._lines = 0
+
+    @staticmethod
+    def read(path: Path) -> tuple[float, dict[str, float]]:
+        """(when the record began, path → when last read) from a record file; (0, {}) for none."""
+        since, last = 0.0, {}
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return since, last
+        for line in text.splitlines():
+            stamp, _, name = line.partition(" ")
+            try:
+                if stamp == "#" and name.startswith("since "):
+                    since = float(name[len("since "):])
+                elif name.startswith(MIRRORED):
+                    last[name] = max(last.get(name, 0.0), float(stamp))
+            except ValueError:
+                continue  # a torn last line (a killed edge): the next read writes it again
+        return since, last
+
+    def open(self) -> None:
+        """Read what was recorded and write it again compacted (a record that cannot be written is
+        no reason not to serve: reads are then not recorded, and kit prune finds the record old)."""
+        self.since, self.last = self.read(self.path)
+        self.since = self.since or self._clock()
+        try:
+            self._rewrite()
+        except OSError:
+            self._fd = None
+
+    def _rewrite(self) -> None:
+        lines = [f"# since {self.since:.0f}\n", *(f"{stamp:.0f} {name}\n" for name, stamp in self.last.items())]
+        write_atomically_bytes(self.path, "".join(lines).encode())
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._lines = len(lines)
+
+    def mark(self, path: str) -> None:
+        """``path`` (under :data:`MIRRORED`) was read now."""
+        now = self._clock()
+        if now - self.last.get(path, 0.0) < self.every or self._fd is None:
+            return
+        self.last[path] = now
+        try:
+            os.write(self._fd, f"{now:.0f} {path}\n".encode())
+            self._lines += 1
+            if self._lines > 4 * len(self.last) + 1000:
+                self._rewrite()
+        except OSError:
+            pass  # a full disk: this read goes unrecorded (kit prune may then remove the file: it is fetched again)
+
+
+def write_atomically_bytes(path: Path, data: bytes) -> None:
+    """``data`` as ``path``'s whole content, written beside it and renamed (a reader never sees half)."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".record-", suffix=".part", delete=False) as part:
+        part.write(data)
+    os.replace(part.name, path)
 
 
 class Fill:

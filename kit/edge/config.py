@@ -84,7 +84,7 @@ class EdgeConfig:
     tls_cert: str = ""
     tls_key: str = ""
     #: A plain-http listener (0 for none) answering 308 with the same path on ``public_url``;
-    #: it serves the edge's own ``/+edge/`` paths (health, stats, purge) to this machine only.
+    #: it serves the edge's own ``/+edge/`` paths (health, stats, metrics, purge) to this machine only.
     redirect_host: str = ""
     redirect_port: int = 0
     #: Who may read the indexes: "anonymous" (anyone who reaches the edge; no
@@ -97,6 +97,12 @@ class EdgeConfig:
     #: "kit-edge:PASSWORD", mode 0600: the devpi user the edge reads private
     #: pages and files as, once it has authorised the client ("" for none).
     read_credentials_file: str = ""
+    #: Count each request for ``/+edge/metrics`` (kind, cache state, latency, bytes); false leaves
+    #: only what is read at scrape time (the benchmark's baseline, benchmarks/bench_metrics.py).
+    metrics: bool = True
+    #: The folders of the parts this host runs (part -> folder: edge_cache, master, mirror,
+    #: public_mirror, logs), whose disks /+edge/metrics reports (size, free, share used).
+    disk_paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def static_copy_sources(self) -> list[str]:
@@ -141,7 +147,7 @@ class EdgeConfig:
 
 #: The setting types of edge.json, as its refusals name them.
 _TYPE_WORDS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
-               "list[str]": "a list of text"}
+               "list[str]": "a list of text", "dict[str, str]": "a table of text"}
 
 
 def _http_url(url: str) -> bool:
@@ -169,4 +175,6 @@ def _of_type(value: object, kind: str) -> bool:
         return isinstance(value, str)
     if kind == "list[str]":
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if kind == "dict[str, str]":
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     raise AssertionError(f"EdgeConfig has a setting of a type edge.json cannot check: {kind}")

@@ -81,6 +81,7 @@ class Failover:
         try:
             async with self.session.get(origin.url_for("/+api"), timeout=timeout) as response:
                 await response.read()
+                origin.saw(response.headers)
                 return f"HTTP {response.status}" if response.status >= 500 else ""
         except (ClientError, asyncio.TimeoutError) as exc:
             return describe(exc)
@@ -114,6 +115,7 @@ class Failover:
                         raise _OriginError(f"HTTP {upstream.status}")
                     if upstream.status < 500:
                         self.origins.answered(origin)
+                    origin.saw(upstream.headers)
                     return await answer(origin, upstream)
             except (ClientError, asyncio.TimeoutError, _OriginError) as exc:
                 problems.append(self.read_failed(origin, method, path, exc))

@@ -35,9 +35,10 @@ from pathlib import Path
 from aiohttp import ClientResponse, web
 
 from kit.edge import ranges
-from kit.edge.cache import CachedFile, Files, sha256_of_file
+from kit.edge.cache import MIRRORED, CachedFile, Files, sha256_of_file
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import AllFailed, Failover, Rejected
+from kit.edge.metrics import count_integrity
 from kit.edge.origins import Origin
 from kit.edge.pages import IndexPages
 from kit.edge.replies import CHUNK, abort, file_headers, none_answered, relay
@@ -109,6 +110,8 @@ class PackageFiles:
         self.checks = RecentChecks()
 
     async def answer(self, request: web.Request, index: str, path: str) -> web.StreamResponse:
+        if path.startswith(MIRRORED):
+            self.files.reads.mark(path)  # what kit prune reads: devpi records no reads
         # A file whose page the edge has not seen: its project page says what its bytes must be.
         expected, origins_answered = await self.pages.digest_of(index, path)
         cached = self.files.lookup(path)
@@ -204,6 +207,7 @@ class PackageFiles:
 
     def _corrupt_on_disk(self, cached) -> None:
         self.stats["integrity_failures"] += 1
+        count_integrity(self.stats, "cache")
         self.files.drop_file(cached.path)
         log.warning("cached file %s does not match its sha256: dropped, fetching it again", cached.path.name)
         return None
@@ -217,6 +221,7 @@ class PackageFiles:
 
         def corrupt(_cached) -> None:
             self.stats["integrity_failures"] += 1
+            count_integrity(self.stats, "static_copy")
             self.static.drop(stored)  # the next refresh fetches it again
             log.warning("static copy: %s does not match its page's sha256: not served, removed", path)
 
@@ -349,6 +354,7 @@ async def _fill_from(request, upstream, files: Files, path: str, expected: str, 
             held = chunk
         if digest.hexdigest() != expected:
             stats["integrity_failures"] += 1
+            count_integrity(stats, "origin")
             log.warning("%s from %s does not match the index's sha256: not cached, not served", path, origin.name)
             fill.discard()
             if response is None:

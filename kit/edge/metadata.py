@@ -38,6 +38,7 @@ from kit.edge import ranges
 from kit.edge.cache import Files
 from kit.edge.config import EdgeConfig
 from kit.edge.failover import AllFailed, Failover, Rejected
+from kit.edge.metrics import count_integrity
 from kit.edge.origins import Origin
 from kit.edge.pages import IndexPages
 from kit.edge.replies import CHUNK, none_answered, text
@@ -120,6 +121,7 @@ class CoreMetadata:
         declared = self.pages.hashes.metadata_of(wheel)
         if declared is not None and declared != digest:
             self.stats["integrity_failures"] += 1
+            count_integrity(self.stats, "origin")  # the wheel was right; the metadata its page declares is not
             log.warning("%s: the metadata in the verified wheel has sha256 %s, its page declares %s: not served",
                         path, digest, declared)
             return text(502, f"kit edge: the METADATA in {wheel.rsplit('/', 1)[-1]} does not match the sha256 "
@@ -190,6 +192,7 @@ class CoreMetadata:
             return None
         if hashlib.sha256(data).hexdigest() != known:
             self.stats["integrity_failures"] += 1
+            count_integrity(self.stats, "cache")
             log.warning("cached metadata of %s does not match what was extracted: removed, extracting it again",
                         wheel)
             path.unlink(missing_ok=True)
@@ -248,6 +251,7 @@ class CoreMetadata:
             raise _Refused(503, f"cannot read {name} ({exc.strerror or exc}); retry") from None
         if data is None:
             self.stats["integrity_failures"] += 1
+            count_integrity(self.stats, "cache")
             log.warning("%s on disk does not match its sha256: its metadata not served", path)
             raise _Refused(502, f"{name} on the edge's disk does not match its sha256; retry to fetch it again")
         return data
@@ -274,6 +278,7 @@ class CoreMetadata:
                 raise
             if digest.hexdigest() != expected:
                 self.stats["integrity_failures"] += 1
+                count_integrity(self.stats, "origin")
                 log.warning("%s from %s does not match the index's sha256: not cached", wheel, origin.name)
                 fill.discard()
                 raise Rejected("bytes do not match the index's sha256")

@@ -42,6 +42,8 @@ class Origin:
     down_until: float = 0.0
     errors: int = 0
     last_error: str = ""
+    #: devpi's X-Devpi-Serial in the origin's latest answer (None before one carried it): for the metrics.
+    serial: int | None = None
 
     def __post_init__(self):
         self.base = URL(self.url)
@@ -56,6 +58,12 @@ class Origin:
             return URL.build(scheme=self.base.scheme, authority=self.base.raw_authority, path=path,
                              query_string=query, encoded=True)
         return self.base.with_path(path).with_query(query or None)
+
+    def saw(self, headers) -> None:
+        """Keep the serial an answer of this origin carries (devpi sends one with every answer)."""
+        serial = headers.get("X-Devpi-Serial")
+        if serial is not None and serial.isdigit():
+            self.serial = int(serial)
 
     def skipped(self, now: float) -> bool:
         return self.down_until > now

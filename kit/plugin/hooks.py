@@ -16,7 +16,9 @@ its setting is made:
 
 And one that is always on, and changes nothing for an index that does not
 ask: **private reads**, the index option ``acl_pkg_read`` asked of every
-read of the index's pages, JSON and files (:mod:`kit.plugin.reads`).
+read of the index's pages, JSON and files, and of devpi-web's search results
+when devpi-web is loaded (:mod:`kit.plugin.reads`). Whether devpi-web is
+loaded at all is the launcher's choice (``kit-web``, :mod:`kit.plugin.launch`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def devpiserver_add_parser_options(parser):
         help="refuse an upload, registration or push of a project that another user's index already "
              "holds, and hold each published name on root/names for the team indexes that do not "
              "inherit the publisher's (kit's answer read_access = team).")
+    group = parser.addgroup("kit web options")
+    group.addoption(
+        "--kit-web", action="store_true", default=False,
+        help="load devpi-web (the web pages and search of the indexes) when devpi runs through kit's "
+             "launcher (python -m kit.plugin.launch); without it the launcher blocks devpi-web "
+             "(kit's answer web).")
 
 
 @hookimpl
@@ -126,13 +134,15 @@ def devpiserver_identity_loaded(request, credential_plugin_name, identity_plugin
         VERIFIED.remember(*given, reads.password_hash(request, given[0]), identity.groups)
 
 
-@hookimpl
+# Last: after devpi-web's, which puts its search index in the registry.
+@hookimpl(trylast=True)
 def devpiserver_pyramid_configure(config, pyramid_config):
     # Called while devpi builds its app: after its keys exist, before its
     # threads start, the time to register threads of our own.
     from pyramid.events import ContextFound, NewResponse
 
     pyramid_config.add_subscriber(reads.guard_reads, ContextFound)
+    reads.guard_search(pyramid_config.registry)
     pyramid_config.add_subscriber(reads.add_www_authenticate, NewResponse)
     args = config.args
     if getattr(args, "kit_one_team_per_project", False):

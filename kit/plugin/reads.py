@@ -17,15 +17,26 @@ replica identity, which devpi's own rules let read everything.
 ``/+authcheck`` (what an edge asks before serving anything it keeps) answers
 the same question for the URI in ``X-Original-URI``: 200 may read, 401 not
 authenticated, 403 authenticated but not allowed.
+
+devpi-web's pages of an index, a project, a version and its documentation
+are routes under /USER/INDEX, guarded as above. Its search (``/+search``,
+and the XML-RPC search POSTed to an index) reads one index of every project
+of the site, which would name a team's private projects to anyone:
+:func:`guard_search` wraps it so each request finds only projects of the
+indexes it may read (:class:`ReadableSearch`), never from root/names (whose
+placeholders name every team's published projects).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kit.core.names import NAMES_INDEX
+
 __all__ = [
-    "ACL_OPTION", "REALM", "CachedIdentity", "VerifiedPasswords", "add_www_authenticate", "guard_reads", "index_of",
-    "is_index_read", "password_credentials", "password_hash", "principals", "read_refusal",
+    "ACL_OPTION", "REALM", "CachedIdentity", "ReadableSearch", "VerifiedPasswords", "add_www_authenticate",
+    "guard_reads", "guard_search", "index_of", "is_index_read", "password_credentials", "password_hash", "principals",
+    "read_refusal",
 ]
 
 #: The index option listing who may read an index.
@@ -100,6 +111,75 @@ def add_www_authenticate(event: Any) -> None:
     response = event.response
     if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
         response.headers["WWW-Authenticate"] = CHALLENGE
+
+
+#: Results a search page shows, as devpi-web pages them (whoosh's page length).
+SEARCH_PAGE_LENGTH = 10
+
+
+class ReadableSearch:
+    """devpi-web's search index, answering each request only with what it may read.
+
+    Results are filtered before they are paged, so a page is full and its
+    count true for this reader: the private projects of others are neither
+    listed nor counted. Anything else is devpi-web's index itself.
+    """
+
+    def __init__(self, index: Any, current_request=None):
+        self._index = index
+        if current_request is None:
+            from pyramid.threadlocal import get_current_request as current_request
+        self._current_request = current_request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+    def _may_read(self, request: Any, user: str, index: str) -> bool:
+        if f"{user}/{index}" == NAMES_INDEX:
+            # Its placeholders (one per published name, version 0.0.0.dev0) hold names for
+            # resolvers: as search results they would list every team's private projects.
+            return False
+        stage = request.registry["xom"].model.getstage(user, index)
+        return stage is not None and bool(request.has_permission("pkg_read", stage))
+
+    def query_projects(self, querystring: str, page: int | None = 1) -> dict:
+        request = self._current_request()
+        if request is None:  # not a request's search (devpi-web's own indexing): nothing to hide from
+            return self._index.query_projects(querystring, page=page)
+        result = self._index.query_projects(querystring, page=None)
+        readable: dict[tuple[str, str], bool] = {}
+        items = []
+        for item in result["items"]:
+            user, index = (item["data"].get("path", "").strip("/").split("/") + ["", ""])[:2]
+            if (user, index) not in readable:
+                readable[(user, index)] = self._may_read(request, user, index)
+            if readable[(user, index)]:
+                items.append(item)
+        return paged(result, items, page)
+
+    def query_packages(self, searchinfo: Any, sro: list) -> list:
+        request = self._current_request()
+        if request is not None:
+            sro = [stage for stage in sro if request.has_permission("pkg_read", stage)]
+        return self._index.query_packages(searchinfo, sro)
+
+
+def paged(result: dict, items: list, page: int | None) -> dict:
+    """``result`` (devpi-web's, of every page) holding ``items`` only, cut to ``page`` (None: all)."""
+    info = dict(result["info"], found=len(items), total=len(items))
+    if page is not None:
+        pagecount = max(1, -(-len(items) // SEARCH_PAGE_LENGTH))
+        page = min(max(1, page), pagecount)
+        items = items[(page - 1) * SEARCH_PAGE_LENGTH: page * SEARCH_PAGE_LENGTH]
+        info.update(pagecount=pagecount, pagenum=page)
+    return {**result, "items": items, "info": info}
+
+
+def guard_search(registry: Any) -> None:
+    """Wrap devpi-web's search index, when devpi-web is loaded, in a :class:`ReadableSearch`."""
+    found = registry.get("search_index") if hasattr(registry, "get") else None
+    if found is not None and not isinstance(found, ReadableSearch):
+        registry["search_index"] = ReadableSearch(found)
 
 
 def authcheck_forbidden(request: Any) -> bool | None:

@@ -282,6 +282,43 @@ def parse_read_access(raw: Any, answers: dict | None = None) -> str:
                                "or anonymous (anyone who reaches the index)")
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+#: The smallest cache worth having: one wheel of a few hundred KiB, with room to spare.
+MIN_CACHE_BYTES = 1024**2
+
+
+def size_in_bytes(text: str) -> int:
+    """Bytes of a size written like ``10G``, ``500M``, ``2.5G`` or ``1048576`` (already checked by :func:`parse_size`)."""
+    number, unit = _SIZE.fullmatch(text.strip()).groups()
+    return int(float(number) * _SIZE_UNITS[unit.upper()])
+
+
+def parse_size(raw: Any, answers: dict | None = None, *, key: str = "edge_cache_size") -> str:
+    """A size as text (``10G``, ``500M``, ``2.5G`` or bytes), at least :data:`MIN_CACHE_BYTES`."""
+    text = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
+    if text is None or not _SIZE.fullmatch(text):
+        raise AnswerError(key, f"expected a size like 10G, 500M, 2.5G or a number of bytes, got {_show(raw)}")
+    if size_in_bytes(text) < MIN_CACHE_BYTES:
+        raise AnswerError(key, f"{text} is less than 1M; give at least 1M")
+    return text
+
+
+#: yes/no spellings the answer web takes (TOML's true and false too).
+_YES, _NO = ("yes", "y", "true", "on", "1"), ("no", "n", "false", "off", "0")
+
+
+def parse_web(raw: Any, answers: dict | None = None) -> str:
+    """yes or no: whether devpi-web serves the indexes' web pages and search."""
+    if isinstance(raw, bool):
+        return "yes" if raw else "no"
+    value = raw.strip().lower() if isinstance(raw, str) else raw
+    if value in _YES or value in _NO:
+        return "yes" if value in _YES else "no"
+    raise AnswerError("web", f"expected yes or no, got {validate.show(raw)}; answer yes (devpi-web's pages and "
+                             "search, needs pip install devpi-web) or no")
+
+
 def parse_host(raw: Any, answers: dict | None = None) -> str:
     return validate.host("host", raw)
 
@@ -337,8 +374,8 @@ def _port_parser(key: str, others: tuple[str, ...]) -> Callable[[Any, dict | Non
         used = {other: answers[other] for other in others if answers and other in answers}
         if answers and answers.get("edge") != "varnish":
             used.pop("shield_port", None)  # no shield runs: its port is free for others
-        if key == "shield_port" and (answers or {}).get("edge") != "varnish":
-            used = {}
+        if key in ("shield_port", "varnish_exporter_port") and (answers or {}).get("edge") != "varnish":
+            used = {}  # nothing listens there
         if key == "http_port" and not _redirects(answers or {}):
             used = {}  # nothing listens there
         return validate.port(key, raw, used)
@@ -558,6 +595,32 @@ QUESTIONS: tuple[Question, ...] = (
         "use, moved between the balancers. host is the name clients type; it may be this address itself.",
         when=lambda a: any("balancer" in host.roles for host in a.get("hosts", ())),
     ),
+    Question(
+        "edge_cache_size", "Largest size of the edge's file cache (like 10G, 500M, or bytes)", "text",
+        lambda a: "10G", parse_size,
+        "The edge keeps the package files it served on disk, up to this size; least recently used "
+        "files go first (they are fetched again when asked). K, M, G and T are powers of 1024.",
+        when=_wants("cluster"),
+    ),
+    Question(
+        "varnish_exporter_port", "Port of Varnish's metrics exporter (on 127.0.0.1)", "text",
+        lambda a: 9131, _port_parser("varnish_exporter_port", ("master_port", "mirror_port", "edge_port",
+                                                                "shield_port", "upstream_port", "http_port")),
+        "Used only with edge = varnish: kit up runs prometheus-varnish-exporter here on 127.0.0.1, and "
+        "monitoring/prometheus.yml scrapes it (job varnish). 9131 is the exporter's own default. "
+        "Given in kit.toml or with --set, never asked.",
+        when=lambda a: False,
+    ),
+    Question(
+        "web", "Web view of the indexes with devpi-web (yes or no)", "text",
+        lambda a: "no", parse_web,
+        "yes: devpi-web runs in the master and the mirror, so teams browse their indexes, projects, "
+        "versions and uploaded documentation and search them in a browser, at the edge's URL; read access "
+        "is respected (a team sees only what it may read). It costs a search index on disk beside devpi's "
+        "data (for a mirror of all of PyPI, every project name) and more memory; devpi-web must be "
+        "installed where kit runs (pip install devpi-web).",
+        when=_wants("cluster", "private"),
+    ),
 )
 
 _BY_KEY = {q.key: q for q in QUESTIONS}
@@ -611,6 +674,9 @@ class Answers:
     public_mirror_port: int = 3147
     floating_address: str = ""
     hosts: tuple[Host, ...] = ()
+    edge_cache_size: str = "10G"
+    varnish_exporter_port: int = 9131
+    web: str = "no"
     #: The host whose bundle (SITE/hosts/NAME/) these answers are for; "" for the whole site.
     #: Not an answer: :meth:`for_host` sets it, and a bundle's kit.toml records it.
     this_host: str = field(default="", compare=False)
@@ -743,6 +809,11 @@ class Answers:
             raise AnswerError("admin_password", f"host {self.this_host!r}'s bundle holds no admin password; "
                               "run this from the site folder (or the master's bundle)")
         return self.admin_password
+
+    @property
+    def edge_cache_bytes(self) -> int:
+        """The edge's file cache bound (edge_cache_size) in bytes."""
+        return size_in_bytes(self.edge_cache_size)
 
     @property
     def is_multi_host(self) -> bool:
@@ -902,6 +973,8 @@ def dump_answers(answers: Answers) -> str:
         value = getattr(answers, question.key)
         if question.key in _SINGLE_HOST_UNWRITTEN and not answers.is_multi_host:
             continue  # a single-host site's kit.toml stays as it was before hosts existed
+        if question.key == "varnish_exporter_port" and answers.edge != "varnish":
+            continue  # only a Varnish edge runs the exporter
         if question.key == "admin_password" and not value:
             continue  # a bundle of a host that needs no admin password
         if question.kind == "table":

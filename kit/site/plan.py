@@ -20,11 +20,13 @@ from kit.site.balancer import HAPROXY_CFG, HEALTH_PATH, KEEPALIVED_CONF, haproxy
 from kit.site.folder import SITE_TLS
 from kit.site.hosts import Host
 from kit.edge.config import EdgeConfig
+from kit.plugin.launch import launch_argv
 from kit.core.errors import ClusterError
 from kit.core.processes import system_program
 
 __all__ = ["Service", "services_of", "edge_config", "program", "REINSTALL", "MirrorPaths", "bandersnatch_master",
-           "VCL_FILE", "MODULES", "host_services", "balancer_services", "PUBLIC_MIRROR", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket"]
+           "VCL_FILE", "MODULES", "host_services", "balancer_services", "PUBLIC_MIRROR", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket",
+           "VARNISH_EXPORTER", "VARNISH_EXPORTER_PROGRAM", "varnish_exporter"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,13 @@ def program(name: str) -> str:
     return found
 
 
+def devpi_server_argv() -> list[str]:
+    """devpi-server run through kit's launcher, which loads devpi-web only when the config file's
+    kit-web (the answer web) asks for it (:mod:`kit.plugin.launch`)."""
+    program("devpi-server")  # installed beside kit, or the fix in one line
+    return launch_argv("devpi-server")
+
+
 def services_of(answers: Answers, site_dir: Path) -> list[Service]:
     """The site's services, in the order they start (each needs the ones before).
 
@@ -95,11 +104,34 @@ def services_of(answers: Answers, site_dir: Path) -> list[Service]:
                 "tls", "hitch: TLS for Varnish, on the client port", a.edge_port, a.base_url, "/+edge/health",
                 (system_program("hitch") or "hitch", "--config", str(Path(site_dir).absolute() / "cluster" / HITCH_FILE)),
                 HITCH_FILE, a.bind_host, health_port=a.http_port))
+        if system_program(VARNISH_EXPORTER_PROGRAM):
+            # Optional: without it the site runs, its Varnish unseen by Prometheus (kit up and
+            # kit status say so: kit.cluster.varnish.EXPORTER_OFF).
+            found.append(varnish_exporter(a, site_dir))
     else:
         found.append(Service("edge", "CDN edge: caching proxy clients use", a.edge_port, a.base_url,
                              "/+edge/health", (py, "-m", "kit.edge", "edge.json"), "kit.edge", a.bind_host,
                              **tls_health(a)))
     return found
+
+
+#: The service that shows Varnish's counters to Prometheus (Debian's prometheus-varnish-exporter).
+VARNISH_EXPORTER = "varnish-exporter"
+#: Its program, as Debian names it.
+VARNISH_EXPORTER_PROGRAM = "prometheus-varnish-exporter"
+
+
+def varnish_exporter(a: Answers, site_dir: Path) -> Service:
+    """prometheus-varnish-exporter on 127.0.0.1: ``varnishstat -n`` of the site's Varnish, read on each scrape
+    (it keeps running while Varnish is down, saying varnish_up 0); its health on a path of its own."""
+    return Service(
+        VARNISH_EXPORTER, "Varnish's metrics for Prometheus", a.varnish_exporter_port,
+        f"http://127.0.0.1:{a.varnish_exporter_port}/metrics", "/health",
+        (system_program(VARNISH_EXPORTER_PROGRAM) or VARNISH_EXPORTER_PROGRAM,
+         "-n", str(work_dir(Path(site_dir).absolute())),
+         "-varnishstat-path", system_program("varnishstat") or "varnishstat",
+         "-web.listen-address", f"127.0.0.1:{a.varnish_exporter_port}", "-web.health-path", "/health"),
+        VARNISH_EXPORTER_PROGRAM)
 
 
 def _upstream(a: Answers) -> Service:
@@ -112,12 +144,12 @@ def _upstream(a: Answers) -> Service:
 
 def _master(a: Answers, where: str) -> Service:
     return Service("master", "devpi primary: indexes, uploads", a.master_port, f"http://{netloc(where, a.master_port)}",
-                   "/+api", (program("devpi-server"), "-c", "master.yml"), "master.yml", where)
+                   "/+api", (*devpi_server_argv(), "-c", "master.yml"), "master.yml", where)
 
 
 def _mirror(a: Answers, where: str) -> Service:
     return Service("mirror", "devpi replica of the master", a.mirror_port, f"http://{netloc(where, a.mirror_port)}",
-                   "/+api", (program("devpi-server"), "-c", "mirror.yml"), "mirror.yml", where)
+                   "/+api", (*devpi_server_argv(), "-c", "mirror.yml"), "mirror.yml", where)
 
 
 #: The name of the public mirror host's service (and of its log and pid files).
@@ -210,6 +242,7 @@ def edge_config(answers: Answers) -> EdgeConfig:
         mirrors=[f"http://{netloc(host.address, answers.mirror_port)}" for host in mirrors]
         or [f"http://127.0.0.1:{answers.mirror_port}"],
         cache_dir="run/edge-cache",
+        max_cache_bytes=answers.edge_cache_bytes,
         # Across hosts, origins are on the site's own network, where a connect takes well under a
         # millisecond: one unanswered for a quarter of a second is a host gone (its link down, no
         # refusal ever comes), and the read goes to the next origin.
@@ -233,7 +266,22 @@ def edge_config(answers: Answers) -> EdgeConfig:
         # /+authcheck, and the edge reads as kit-edge (cluster/edge-read-credentials, 0600).
         read_access=answers.read_access,
         **({"read_credentials_file": READ_CREDENTIALS_FILE} if answers.read_access != "anonymous" else {}),
+        disk_paths=_disk_paths(answers),
     )
+
+
+def _disk_paths(answers: Answers) -> dict[str, str]:
+    """The folders of the parts this host runs (relative to SITE/cluster), whose disks the
+    edge's /+edge/metrics reports: its own cache always, kit up's logs, the devpi servers'
+    folders (as master.yml and mirror.yml name them) and bandersnatch's tree."""
+    paths = {"edge_cache": "run/edge-cache", "logs": "run/logs"}
+    if answers.runs("master"):
+        paths["master"] = "run/master"
+    if answers.runs("mirror"):
+        paths["mirror"] = "run/mirror"
+    if "public-mirror" in answers.setups and answers.runs("public-mirror") and not answers.public_mirror_origin:
+        paths["public_mirror"] = str(MirrorPaths.of(Path("..")).web)
+    return paths
 
 
 # -- the public mirror's folders and upstream ----------------------------------------

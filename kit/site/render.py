@@ -30,6 +30,7 @@ from kit.site.indexes import IndexPlan
 from kit.site.plan import HITCH_FILE, MirrorPaths, bandersnatch_master, edge_config, hitch_conf, varnishd_argv
 from kit.site.bundles import bundle_answers, bundle_dir, bundle_readme, prune_bundle
 from kit.site.folder import ANSWERS_FILE, MANIFEST, SITE_SECRETS, SITE_TLS, Site, read_manifest
+from kit.site.monitoring import write_monitoring
 from kit.site.templating import fix_modes, render_template, write_private
 
 __all__ = ["render_site", "staged_site", "check_site_dir", "SitePlan", "SiteChanges", "MANIFEST", "ANSWERS_FILE"]
@@ -247,6 +248,9 @@ def build_site(answers: Answers, dest: Path, *, site_dir: Path, site_secrets: Ma
             render_team(team, teams / team["team"])
     if answers.site_ca:
         write_site_tls(answers, dest, Path(site_dir).absolute().name, site_tls or {})
+    if "cluster" in answers.setups and not answers.this_host:
+        # Prometheus's scrape configuration and alerts, a Grafana dashboard: the whole site's, in its folder only.
+        write_monitoring(answers, dest, site_dir, edge_config(answers).static_copy_every)
     if answers.is_multi_host:
         # Nothing runs from the site folder itself: each host's part is its bundle.
         for folder in ("cluster", "mirror"):

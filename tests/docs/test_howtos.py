@@ -20,7 +20,8 @@ def test_the_operator_howtos_are_run():
     """The how-tos of the day after the tutorial carry commands the suite runs."""
     names = {p.stem for p in HOWTOS}
     assert {"promote-the-mirror", "alert-on-mirror-lag", "move-to-tls", "size-a-site",
-            "migrate-from-extra-index-url", "run-the-varnish-edge"} <= names
+            "migrate-from-extra-index-url", "run-the-varnish-edge", "restore-from-backup",
+            "rotate-credentials", "keep-the-disk-in-check"} <= names
 
 
 #: ``.. requires: PROGRAM (how to install it)``: a system program the page's steps run.

@@ -90,8 +90,9 @@ def edge_url(site: Path) -> str:
 
 
 def varnish_edge() -> tuple[str, ...]:
-    """The answers of a Varnish edge, the shield on a free port."""
-    return ("--set", "edge=varnish", "--set", f"shield_port={free_port()}")
+    """The answers of a Varnish edge, the shield and Varnish's metrics exporter on free ports."""
+    return ("--set", "edge=varnish", "--set", f"shield_port={free_port()}",
+            "--set", f"varnish_exporter_port={free_port()}")
 
 
 def edge_kind(kind: str) -> tuple[str, ...]:

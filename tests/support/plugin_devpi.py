@@ -13,7 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import BIN, FAST_DEVPI, clean_env, free_port, wait_http
+# devpi as kit up starts it: through kit's launcher, which leaves devpi-web (installed with the
+# test extra) out unless the config asks for it.
+from kit.plugin.launch import launch_argv
+from tests.conftest import FAST_DEVPI, clean_env, free_port, wait_http
 from tests.support.plugin import Receiver
 
 ROOT_PASSWORD = "root-pw-for-tests"
@@ -59,7 +62,7 @@ class Devpi:
         shutil.copy(devpi_secret, self.folder / "devpi-secret")
         (self.folder / "devpi-secret").chmod(0o600)
         env = dict(self.env, DEVPISERVER_ROOT_PASSWD=ROOT_PASSWORD)
-        argv = [BIN / "devpi-init", "-c", "devpi.yml", "--no-root-pypi"]
+        argv = [*launch_argv("devpi-init"), "-c", "devpi.yml", "--no-root-pypi"]
         if "role: replica" in (self.folder / "devpi.yml").read_text():
             argv = argv[:-1]
         done = subprocess.run(argv, cwd=self.folder, env=env, capture_output=True, text=True, timeout=120)
@@ -68,12 +71,12 @@ class Devpi:
 
     def run_to_exit(self) -> subprocess.CompletedProcess:
         """Start devpi-server expecting it to refuse (exit); a guard timeout if it serves instead."""
-        return subprocess.run([BIN / "devpi-server", "-c", "devpi.yml"], cwd=self.folder, env=self.env,
+        return subprocess.run([*launch_argv("devpi-server"), "-c", "devpi.yml"], cwd=self.folder, env=self.env,
                               capture_output=True, text=True, timeout=60)
 
     def start(self) -> "Devpi":
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([BIN / "devpi-server", "-c", "devpi.yml"], cwd=self.folder, env=self.env,
+            self.proc = subprocess.Popen([*launch_argv("devpi-server"), "-c", "devpi.yml"], cwd=self.folder, env=self.env,
                                          stdout=out, stderr=subprocess.STDOUT)
         wait_http(f"{self.url}/+api", self.proc, log=self.log)
         return self

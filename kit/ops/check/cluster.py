@@ -50,8 +50,8 @@ def cluster_findings(site) -> tuple[list[Finding], ClusterState | None]:
     if not any(row.running for row in rows):
         names = and_([row.name for row in rows])
         return [Finding("cluster", "cluster running", False, f"nothing is running ({names} stopped)",
-                        f"start the cluster: {up}")], ClusterState(running=False)
-    findings, state = [], ClusterState()
+                        f"start the cluster: {up}"), *disk_findings(site)], ClusterState(running=False)
+    findings, state = disk_findings(site), ClusterState()
     for row in rows:
         if not row.running:
             state.stopped.append(row.name)
@@ -80,6 +80,20 @@ def cluster_findings(site) -> tuple[list[Finding], ClusterState | None]:
     if "master" in healthy and "private" in site.answers.setups:
         findings += _shared_names(healthy["master"].url, site.answers.teams)
     return findings, state
+
+
+def disk_findings(site, statvfs=None) -> list[Finding]:
+    """A warning for each disk of the site's parts that is 80 % used or more (naming the parts
+    and the fix), else one passing finding with each part's use; ``statvfs`` for a test."""
+    import os
+
+    from kit.cluster.disk import disk_use, disk_warnings
+
+    uses = disk_use(site.path, site.answers, statvfs or os.statvfs)
+    warnings = disk_warnings(uses, site.command)
+    if not warnings:
+        return [Finding("cluster", "disks have room", True, "; ".join(use.line() for use in uses))]
+    return [Finding("cluster", "disks have room", False, problem, fix, warning=True) for problem, fix in warnings]
 
 
 def _mirror_lag(site) -> Finding:

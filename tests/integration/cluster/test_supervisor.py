@@ -46,3 +46,56 @@ def test_a_file_where_the_run_folder_belongs_is_one_line(tmp_path, dists, in_the
         assert f"{path} is a file" in proc.stderr and "Traceback" not in proc.stderr
     assert path.read_text() == "a file"
     assert pids(site) == {} if in_the_way != "run/pids" else True
+
+
+def _chatty_service(lines: int, last: str):
+    """A service (no health URL) that writes ``lines`` numbered lines, then ``last``, then waits to be stopped."""
+    import sys
+
+    from kit.site.plan import Service
+
+    script = (f"import sys, time\nfor n in range({lines}): sys.stdout.write(f'line {{n}} ' + 'x' * 90 + '\\n')\n"
+              f"print({last!r}, flush=True)\ntime.sleep(60)\n")
+    return Service("chatty", "test", 0, "", "", (sys.executable, "-c", script, "chatty-service"), "chatty-service")
+
+
+def test_a_service_writing_more_than_its_log_bound_leaves_the_bound_and_its_last_lines(tmp_path, monkeypatch):
+    from kit.cluster import supervisor as module
+    from kit.core.processes import wait_until
+
+    monkeypatch.setattr(module, "LOG_MAX_BYTES", 64 * 1024)
+    supervisor = module.Supervisor(tmp_path, lambda *words: "kit " + " ".join(words))
+    supervisor.prepare()
+    service = _chatty_service(20_000, "the last line before it was stopped")  # ~2 MB: 30 times the bound
+    proc = supervisor.start(service, {"PATH": "/usr/bin:/bin"})
+    log = supervisor.log_path("chatty")
+    try:
+        wait_until(lambda: log.exists() and "the last line before" in log.read_text(errors="replace"), 30, 0.05)
+    finally:
+        supervisor.stop({"chatty": proc.pid})
+    supervisor.drained("chatty")
+    kept = sorted(path.name for path in supervisor.logs_dir.iterdir())
+    assert kept == ["chatty.log", "chatty.log.1", "chatty.log.2", "chatty.log.3"]
+    assert sum(path.stat().st_size for path in supervisor.logs_dir.iterdir()) <= 64 * 1024 * (module.LOG_KEEP + 1)
+    assert supervisor.last_line("chatty") == "the last line before it was stopped"
+    # Whole lines, in order across the files: the newest old one ends where the log begins.
+    newest_old = (supervisor.logs_dir / "chatty.log.1").read_text().splitlines()
+    assert newest_old[-1].startswith("line ") and all(line.endswith("x" * 90) for line in newest_old)
+    assert not alive(proc.pid)
+
+
+def test_a_service_that_dies_as_it_starts_is_named_with_its_last_line(tmp_path):
+    import sys
+
+    from kit.cluster.supervisor import Supervisor
+    from kit.core.errors import ClusterError
+    from kit.site.plan import Service
+
+    supervisor = Supervisor(tmp_path, lambda *words: "kit " + " ".join(words))
+    supervisor.prepare()
+    script = "import sys\nprint('starting', flush=True)\nsys.exit('error: the port is taken, said as it died')\n"
+    service = Service("dying", "test", 0, "", "", (sys.executable, "-c", script, "dying-service"), "dying-service")
+    proc = supervisor.start(service, {"PATH": "/usr/bin:/bin"})
+    with pytest.raises(ClusterError) as info:
+        supervisor.wait_healthy(service, proc)
+    assert "error: the port is taken, said as it died" in str(info.value)

@@ -65,3 +65,29 @@ def test_up_without_varnish_modules_names_the_package(tmp_path, dists, monkeypat
     assert str(error.value) == ("the Varnish edge needs varnish-modules (its VCL imports xkey), which is not "
                                 "installed; install it with: apt-get install varnish varnish-modules")
     assert pids(site) == {}
+
+
+@pytest.mark.skipif(kit.cluster.varnish.varnishd_path() is None,
+                    reason="varnishd is not installed (Debian: apt-get install varnish varnish-modules)")
+def test_up_without_the_varnish_exporter_runs_the_site_and_says_its_metrics_are_off(tmp_path, dists, monkeypatch):
+    """Varnish's metrics are optional: without Debian's prometheus-varnish-exporter, kit up
+    starts everything else and says so in one line, with the package to install."""
+    from kit.core.processes import system_program
+    from tests.support.cluster import stop_cluster, varnish_edge
+
+    env = clean_env(tmp_path / "home")
+    site = make_site(tmp_path, env, dists.upstream_folder, *varnish_edge())
+    without = lambda name: None if name == "prometheus-varnish-exporter" else system_program(name)
+    monkeypatch.setattr("kit.site.plan.system_program", without)
+    monkeypatch.setattr("kit.cluster.varnish.system_program", without)
+    said = []
+    try:
+        Cluster.load(site).up(say=said.append)
+        running = set(pids(site))
+    finally:
+        stop_cluster(site, env, pids(site))
+    assert running == {"upstream", "master", "mirror", "shield", "edge"}
+    off = [line for line in said if "metrics are off" in line]
+    assert off == ["warning: Varnish's metrics are off: prometheus-varnish-exporter is not installed; install it "
+                   "with: apt-get install prometheus-varnish-exporter, then kit up again"]
+    assert any(line.startswith("cluster up in") for line in said), said

@@ -32,6 +32,7 @@ GOOD = {
 }
 GOOD["floating_address"] = "198.18.0.10"
 GOOD["public_mirror_port"] = "3147"
+GOOD["varnish_exporter_port"] = "9131"
 answer_values = {key: nasty_text | spliced(GOOD[key]) | spliced(GOOD[key]) for key in GOOD}
 # A hosts table (the default setups need a master, a mirror and an edge), its addresses spliced.
 answer_values["hosts"] = nasty_text | st.fixed_dictionaries({

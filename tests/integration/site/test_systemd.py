@@ -24,6 +24,7 @@ from kit.site.plan import services_of
 from kit.site.folder import Site
 from kit.site.systemd import SERVICE_USER, protect_home, python_paths
 from kit.cluster.varnish import INSTALL_HINT, varnishd_path
+from kit.core.processes import system_program
 from tests.conftest import clean_env, kit_cmd, run
 
 CLUSTER_UNITS = {"kit-master.service", "kit-mirror.service", "kit-edge.service", "kit.target"}
@@ -150,7 +151,9 @@ def test_the_varnish_site_has_a_shield_and_its_units_verify(varnish_site):
     need_systemd_analyze()
     need_varnishd()  # verify checks that ExecStart's program exists
     units = unit_files(varnish_site)
-    assert set(units) == CLUSTER_UNITS | {"kit-shield.service"}  # a URL upstream: no local upstream
+    # A URL upstream: no local upstream; Varnish's metrics exporter where Debian's package is installed.
+    exporter = {"kit-varnish-exporter.service"} if system_program("prometheus-varnish-exporter") else set()
+    assert set(units) == CLUSTER_UNITS | {"kit-shield.service"} | exporter
     assert_verified(*units.values())
     assert command_line(units["kit-edge.service"])[:2] == [varnishd_path(), "-F"]
 
@@ -192,7 +195,7 @@ def test_each_unit_runs_what_kit_up_runs(site_fixture, request):
         unit = units[f"kit-{service.name}.service"]
         assert command_line(unit) == list(service.argv), unit.name
         assert working_directory(unit) == site / "cluster", unit.name  # where kit up runs every service
-        if service.name == "upstream":
+        if service.name in ("upstream", "varnish-exporter"):
             assert "Service.ReadWritePaths" not in settings(unit)  # it only reads
         else:
             assert writable(unit) == [str(site / "cluster" / "run")], unit.name  # all it writes

@@ -89,6 +89,8 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
         ENTER,  # clients: all
         ENTER,  # admin password: empty = random
         ENTER,  # hosts: none, all on this machine
+        ENTER,  # edge_cache_size: 10G
+        ENTER,  # web: no
         ENTER,  # the summary: write these files? yes
     ]
     site = tmp_path / "site"
@@ -112,7 +114,7 @@ def test_wizard_reasks_a_bad_answer_and_writes_the_site(tmp_path, monkeypatch, c
 def test_typing_replaces_the_default_which_is_shown_in_brackets(tmp_path, monkeypatch, capsys):
     # Once, typing "web,data" at the teams prompt gave "teamweb,data": the
     # default was pre-filled text that typing appended to.
-    keys = [ENTER, ENTER, "web,data" + ENTER] + [ENTER] * 12
+    keys = [ENTER, ENTER, "web,data" + ENTER] + [ENTER] * 14
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 0, err
@@ -127,7 +129,7 @@ def test_a_refused_reply_is_asked_again_on_an_empty_line(tmp_path, monkeypatch, 
         ENTER,  # setups
         "~/wheelz" + ENTER,  # refused: no such folder
         "~/wheels" + ENTER,  # typed as a person would, without clearing anything first
-    ] + [ENTER] * 14
+    ] + [ENTER] * 16
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 0, err
@@ -146,6 +148,8 @@ def test_question_mark_shows_the_help_of_a_checkbox_too(tmp_path, monkeypatch, c
         ENTER,  # clients, asked again: all
         ENTER,  # admin password
         ENTER,  # hosts
+        ENTER,  # edge_cache_size
+        ENTER,  # web
         ENTER,  # write
     ]
     site = tmp_path / "site"
@@ -160,7 +164,7 @@ def test_question_mark_shows_the_help_of_a_checkbox_too(tmp_path, monkeypatch, c
 
 
 def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, capsys):
-    keys = [ENTER, "?" + ENTER, ENTER] + [ENTER] * 13
+    keys = [ENTER, "?" + ENTER, ENTER] + [ENTER] * 15
     code, _, err = drive(keys, ["init", str(tmp_path / "site")], monkeypatch, capsys)
     assert code == 0, err
     help_text = next(q.help for q in QUESTIONS if q.key == "upstream")
@@ -169,7 +173,7 @@ def test_question_mark_shows_the_help_and_asks_again(tmp_path, monkeypatch, caps
 
 
 def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeypatch, capsys):
-    keys = [ENTER, ENTER, "web" + ENTER] + [ENTER] * 11 + ["n"]
+    keys = [ENTER, ENTER, "web" + ENTER] + [ENTER] * 13 + ["n"]
     site = tmp_path / "site"
     code, _, err = drive(keys, ["init", str(site)], monkeypatch, capsys)
     assert code == 1
@@ -183,7 +187,7 @@ def test_summary_lists_answers_and_files_and_no_writes_nothing(tmp_path, monkeyp
 
 
 def test_yes_skips_the_summary(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 14  # the questions only: no confirmation is asked
+    keys = [ENTER] * 16  # the questions only: no confirmation is asked
     site = tmp_path / "site"
     code, _, err = drive(keys, ["init", str(site), "--yes"], monkeypatch, capsys)
     assert code == 0, err
@@ -193,7 +197,7 @@ def test_yes_skips_the_summary(tmp_path, monkeypatch, capsys):
 def test_a_bare_existing_folder_is_an_upstream_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "wheels").mkdir()
     monkeypatch.chdir(tmp_path)
-    keys = [ENTER, "wheels" + ENTER] + [ENTER] * 14
+    keys = [ENTER, "wheels" + ENTER] + [ENTER] * 16
     code, _, err = drive(keys, ["init", "site"], monkeypatch, capsys)
     assert code == 0, err
     assert tomllib.loads((tmp_path / "site" / "kit.toml").read_text())["upstream"] == str(tmp_path / "wheels")
@@ -216,6 +220,7 @@ def test_wizard_checkbox_can_deselect(tmp_path, monkeypatch, capsys):
         ENTER, ENTER, ENTER,  # host, scheme, master_port
         ENTER,  # clients
         "secret-passw0rd" + ENTER,
+        ENTER,  # web (asked with the private setup too)
         ENTER,  # write
     ]
     site = tmp_path / "site"
@@ -236,7 +241,7 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_set_options_are_not_asked(tmp_path, monkeypatch, capsys):
-    keys = [ENTER] * 14  # one fewer question: teams is given; then the confirmation
+    keys = [ENTER] * 16  # one fewer question: teams is given; then the confirmation
     site = tmp_path / "site"
     code, screen, err = drive(keys, ["init", str(site), "--set", "teams=ops"], monkeypatch, capsys)
     assert code == 0, err

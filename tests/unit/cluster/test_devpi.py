@@ -4,6 +4,8 @@ unit/site/test_indexes.py)."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from kit.cluster.devpi import DevpiError, init_argv, init_env, sync_state
@@ -20,7 +22,7 @@ def test_devpi_error_is_a_kit_error():
 
 def test_devpi_init_gets_the_password_in_its_environment_only():
     argv = init_argv("devpi-init", "master.yml", primary=True, own_root_pypi=True)
-    assert argv == ["devpi-init", "-c", "master.yml", "--no-root-pypi"]
+    assert argv == [sys.executable, "-m", "kit.plugin.launch", "devpi-init", "-c", "master.yml", "--no-root-pypi"]
     env = init_env({"PATH": "/bin"}, "-s3cret")
     assert env == {"PATH": "/bin", "DEVPISERVER_ROOT_PASSWD": "-s3cret"}
     assert init_env({"PATH": "/bin"}, None) == {"PATH": "/bin"}

@@ -92,3 +92,69 @@ def test_a_verified_password_is_taken_again_only_with_the_same_hash_and_for_seco
 ])
 def test_which_credentials_are_passwords(credentials, headers, wanted):
     assert reads.password_credentials(SimpleNamespace(headers=headers), credentials) == wanted
+
+
+class _Index:
+    """devpi-web's search index as ReadableSearch sees it: every project of the site."""
+
+    def __init__(self, paths):
+        self.paths = paths
+
+    def query_projects(self, querystring, page=1):
+        assert page is None  # filtered before paging
+        items = [{"data": {"path": path}, "sub_hits": []} for path in self.paths]
+        return {"items": items, "info": {"found": len(items), "collapsed_counts": {}}}
+
+    def highlight(self, text, words):
+        return text
+
+
+def _request(readable):
+    stages = {}
+
+    def getstage(user, index):
+        return stages.setdefault(f"{user}/{index}", SimpleNamespace(name=f"{user}/{index}"))
+
+    xom = SimpleNamespace(model=SimpleNamespace(getstage=getstage))
+    return SimpleNamespace(registry={"xom": xom}, has_permission=lambda permission, stage: stage.name in readable)
+
+
+def test_search_results_hold_only_indexes_the_reader_may_read_and_never_root_names():
+    paths = ["/web/private/a", "/data/private/b", "/root/pypi/c", "/root/names/b", "/web/private/d"]
+    search = reads.ReadableSearch(_Index(paths), lambda: _request({"web/private", "root/pypi", "root/names"}))
+    result = search.query_projects("x")
+    assert [item["data"]["path"] for item in result["items"]] == ["/web/private/a", "/root/pypi/c", "/web/private/d"]
+    assert result["info"]["found"] == result["info"]["total"] == 3
+    assert (result["info"]["pagecount"], result["info"]["pagenum"]) == (1, 1)
+    assert search.highlight("t", set()) == "t"  # the rest is devpi-web's own
+
+
+def test_search_pages_count_only_what_the_reader_may_read():
+    paths = [f"/web/private/p{n}" for n in range(25)] + [f"/data/private/q{n}" for n in range(30)]
+    search = reads.ReadableSearch(_Index(paths), lambda: _request({"web/private"}))
+    pages = [search.query_projects("x", page=n) for n in (1, 2, 3, 9)]
+    assert [len(page["items"]) for page in pages] == [10, 10, 5, 5]  # a page past the last is the last
+    assert {(page["info"]["pagecount"], page["info"]["total"]) for page in pages} == {(3, 25)}
+    assert pages[3]["info"]["pagenum"] == 3
+
+
+def test_xml_rpc_search_is_asked_only_of_the_readable_bases():
+    asked = []
+    index = SimpleNamespace(query_packages=lambda info, sro: asked.append([s.name for s in sro]) or [])
+    request = _request({"web/private", "root/pypi"})
+    stages = [request.registry["xom"].model.getstage(*name.split("/")) for name in
+              ("data/private", "root/names", "root/pypi")]
+    reads.ReadableSearch(index, lambda: request).query_packages({}, stages)
+    assert asked == [["root/pypi"]]
+
+
+def test_guard_search_wraps_devpi_webs_index_once_and_nothing_without_it():
+    registry = {"search_index": _Index([])}
+    reads.guard_search(registry)
+    wrapped = registry["search_index"]
+    assert isinstance(wrapped, reads.ReadableSearch)
+    reads.guard_search(registry)
+    assert registry["search_index"] is wrapped
+    empty = {}
+    reads.guard_search(empty)
+    assert empty == {}
