@@ -49,7 +49,7 @@ from kit.edge.config import EdgeConfig
 from kit.edge.failover import Failover
 from kit.edge.files import PackageFiles
 from kit.edge.metadata import METADATA_SUFFIX, CoreMetadata
-from kit.edge.metrics import CONTENT_TYPE_LATEST, Meter, certificate_expiry, exposition, registry_of
+from kit.edge.metrics import CONTENT_TYPE_LATEST, CertificateWatch, Meter, exposition, registry_of
 from kit.edge.origins import Origins, check_forever
 from kit.edge.pages import IndexPages
 from kit.edge.mirror_origin import public_mirror
@@ -150,8 +150,9 @@ class Edge:
         #: The per-request counts of /+edge/metrics (None: off, and no per-request work at all).
         self.meter = Meter() if config.metrics else None
         self.registry = registry_of(self)
-        #: The TLS certificate's notAfter (seconds since the epoch), read again on SIGHUP; None without TLS.
-        self.certificate_expiry = certificate_expiry(config.tls_cert)
+        #: The site's TLS certificate, for its expiry in /+edge/metrics: the one this edge serves,
+        #: else the one hitch serves in front of Varnish (this edge is then its plain-http shield).
+        self.certificate = CertificateWatch(config.tls_cert or config.watched_certificate)
 
     # -- life cycle ------------------------------------------------------------
 
@@ -423,7 +424,6 @@ async def serve(config: EdgeConfig, stop: asyncio.Event, reload: asyncio.Event |
             if reload is not None and reload.is_set():
                 reload.clear()
                 _reload_certificate(config, context)
-                edge.certificate_expiry = certificate_expiry(config.tls_cert)
     finally:
         if plain is not None:
             await plain.cleanup()

@@ -83,6 +83,9 @@ class EdgeConfig:
     #: SIGHUP reads them again: renewed certificates are served without a restart.
     tls_cert: str = ""
     tls_key: str = ""
+    #: A certificate another program serves for this site (hitch, when this edge is Varnish's
+    #: shield): /+edge/metrics reports its expiry, so the alert on it works on a Varnish site too.
+    watched_certificate: str = ""
     #: A plain-http listener (0 for none) answering 308 with the same path on ``public_url``;
     #: it serves the edge's own ``/+edge/`` paths (health, stats, metrics, purge) to this machine only.
     redirect_host: str = ""

@@ -71,7 +71,7 @@ from prometheus_client.registry import Collector
 from kit import __version__
 
 __all__ = ["BOUNDS", "KINDS", "STATES", "Meter", "EdgeCollector", "registry_of", "exposition",
-           "CONTENT_TYPE_LATEST", "certificate_expiry", "count_integrity", "last_sync_of", "state_of"]
+           "CONTENT_TYPE_LATEST", "CertificateWatch", "certificate_expiry", "count_integrity", "last_sync_of", "state_of"]
 
 #: The latency buckets' upper bounds, seconds.
 BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -193,9 +193,11 @@ class EdgeCollector(Collector):
                 yield GaugeMetricFamily("kit_public_mirror_last_sync_timestamp_seconds",
                                         "When the public mirror last synced successfully", value=synced)
         yield from _disks(edge.config.disk_paths)
-        if edge.certificate_expiry is not None:
+        expiry = edge.certificate.expiry()
+        if expiry is not None:
             yield GaugeMetricFamily("kit_tls_certificate_expiry_timestamp_seconds",
-                                    "When the edge's TLS certificate expires (notAfter)", value=edge.certificate_expiry)
+                                    "When the site's TLS certificate (the edge's, or hitch's before Varnish) "
+                                    "expires (notAfter)", value=expiry)
         info = GaugeMetricFamily("kit_edge_info", "The edge's version", labels=["version"])
         info.add_metric([__version__], 1)
         yield info
@@ -293,6 +295,29 @@ def last_sync_of(web: Path) -> float | None:
     except OSError:
         pass
     return max(found) if found else None
+
+
+class CertificateWatch:
+    """The notAfter of a certificate file, read again whenever the file changes (a renewal,
+    whoever serves it: the edge itself, or hitch in front of Varnish), so the metric never
+    reports a certificate that was replaced."""
+
+    def __init__(self, cert_file: str):
+        self.cert_file = cert_file
+        self._seen: tuple | None = None
+        self._expiry: float | None = None
+
+    def expiry(self) -> float | None:
+        if not self.cert_file:
+            return None
+        try:
+            stat = os.stat(self.cert_file)
+            seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            return None
+        if seen != self._seen:
+            self._seen, self._expiry = seen, certificate_expiry(self.cert_file)
+        return self._expiry
 
 
 def certificate_expiry(cert_file: str) -> float | None:

@@ -259,7 +259,7 @@ def edge_config(answers: Answers) -> EdgeConfig:
         # An https site: the edge itself speaks TLS to the clients (the shield behind Varnish
         # stays plain http on 127.0.0.1: hitch speaks TLS there), and plain http is redirected.
         **({"tls_cert": tls_files(answers)[0], "tls_key": tls_files(answers)[1]} if answers.tls and not shield
-           else {}),
+           else {"watched_certificate": tls_files(answers)[0]} if answers.tls else {}),
         **({"redirect_host": answers.bind_host, "redirect_port": answers.http_port}
            if answers.redirects and not shield else {}),
         # Private reads: every read under /USER/INDEX/ is authorised by the origins'

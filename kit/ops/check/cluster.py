@@ -51,7 +51,7 @@ def cluster_findings(site) -> tuple[list[Finding], ClusterState | None]:
         names = and_([row.name for row in rows])
         return [Finding("cluster", "cluster running", False, f"nothing is running ({names} stopped)",
                         f"start the cluster: {up}"), *disk_findings(site)], ClusterState(running=False)
-    findings, state = disk_findings(site), ClusterState()
+    findings, state = [], ClusterState()
     for row in rows:
         if not row.running:
             state.stopped.append(row.name)
@@ -79,7 +79,8 @@ def cluster_findings(site) -> tuple[list[Finding], ClusterState | None]:
         findings.append(copy)
     if "master" in healthy and "private" in site.answers.setups:
         findings += _shared_names(healthy["master"].url, site.answers.teams)
-    return findings, state
+    # After the services' health: a full disk is a warning, the services' state comes first.
+    return findings + disk_findings(site), state
 
 
 def disk_findings(site, statvfs=None) -> list[Finding]:

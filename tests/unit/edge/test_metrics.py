@@ -11,7 +11,7 @@ import time
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from kit.edge.metrics import certificate_expiry, last_sync_of
+from kit.edge.metrics import CertificateWatch, certificate_expiry, last_sync_of
 from tests.support.edge_inprocess import scenario
 from tests.support.edge_standins import WHEEL, WHEEL_PATH, StandIn, edge_before, refusing_port, serving
 
@@ -205,7 +205,7 @@ def test_the_last_sync_is_the_records_when_it_ended_well_else_bandersnatchs_seri
     assert last_sync_of(web_folder) == 500.0  # a failed sync leaves the last good one's time
 
 
-def test_the_certificate_expiry_is_its_not_after(tmp_path):
+def _certificate(path, not_after: datetime.datetime) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -213,12 +213,32 @@ def test_the_certificate_expiry_is_its_not_after(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge.test")])
-    not_after = datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
             .not_valid_after(not_after).sign(key, hashes.SHA256()))
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_the_certificate_expiry_is_its_not_after(tmp_path):
+    not_after = datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
+    _certificate(tmp_path / "cert.pem", not_after)
     assert certificate_expiry(str(tmp_path / "cert.pem")) == not_after.timestamp()
     assert certificate_expiry("") is None
     assert certificate_expiry(str(tmp_path / "missing.pem")) is None
     assert time.time() < not_after.timestamp()
+
+
+def test_a_renewed_certificate_is_reported_without_a_restart(tmp_path):
+    """hitch serves a Varnish site's certificate: its shield reports the expiry of whatever the
+    file holds now, a renewal included (the edge gets no SIGHUP for hitch's certificate)."""
+    cert = tmp_path / "server.pem"
+    first = datetime.datetime(2027, 1, 2, tzinfo=datetime.timezone.utc)
+    _certificate(cert, first)
+    watch = CertificateWatch(str(cert))
+    assert watch.expiry() == first.timestamp()
+    renewed = datetime.datetime(2027, 4, 2, tzinfo=datetime.timezone.utc)
+    _certificate(tmp_path / "new.pem", renewed)
+    (tmp_path / "new.pem").replace(cert)  # as certbot's deploy step or kit init renews it
+    assert watch.expiry() == renewed.timestamp()
+    cert.unlink()
+    assert watch.expiry() is None and CertificateWatch("").expiry() is None

@@ -114,3 +114,15 @@ def test_a_varnish_site_runs_varnish_s_exporter_last_where_it_is_installed(monke
     python = answers_from_raw({"setups": "private,cluster"})
     monkeypatch.setattr("kit.site.plan.system_program", installed.get)
     assert "varnish-exporter" not in [s.name for s in services_of(python, Path("/srv/site"))]
+
+
+def test_the_certificate_whose_expiry_the_edge_reports_is_the_one_clients_see():
+    """On an https site kit's edge serves the certificate and reports its expiry; behind Varnish,
+    hitch serves it and the shield (plain http) watches the same file, so the alert on an expiring
+    certificate works with either edge."""
+    python = edge_config(answers_from_raw({"setups": "private,cluster", "host": "pkgs.lan.test"}))
+    assert python.tls_cert == "../tls/server.pem" and python.watched_certificate == ""
+    shield = edge_config(answers_from_raw({"setups": "private,cluster", "host": "pkgs.lan.test", "edge": "varnish"}))
+    assert shield.tls_cert == "" and shield.watched_certificate == "../tls/server.pem"
+    plain = edge_config(answers_from_raw({"setups": "private,cluster", "edge": "varnish"}))
+    assert plain.watched_certificate == ""
