@@ -15,6 +15,7 @@ the missing-devpi-web test needs it absent (skipped otherwise).
 from __future__ import annotations
 
 import io
+import sys
 import re
 import zipfile
 from importlib.util import find_spec
@@ -179,9 +180,18 @@ def test_another_team_and_anonymous_never_see_a_private_project(web, server):
     assert SECRET_NAMED.search(web.get("/+search?query=kitdemo", "data", base).text)
 
 
-@pytest.mark.skipif(HAS_WEB, reason="needs devpi-web absent (run with the shared venv)")
+def without_devpi_web(env: dict, folder: Path) -> dict:
+    """``env`` in which kit's Python finds no devpi-web, installed or not (the test extra installs it):
+    a sitecustomize marks the module missing, as importlib does for a module known to be absent."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text('import sys\nsys.modules["devpi_web"] = None\n')
+    return dict(env, PYTHONPATH=str(folder))
+
+
 def test_web_yes_without_devpi_web_stops_kit_up_in_one_line(tmp_path, dists):
-    env = clean_env(tmp_path / "home")
+    env = without_devpi_web(clean_env(tmp_path / "home"), tmp_path / "no-devpi-web")
+    hidden = run([sys.executable, "-c", "import importlib.util as u; print(u.find_spec('devpi_web'))"], env=env)
+    assert hidden.stdout.strip() == "None"  # the stand-in works: kit's Python sees no devpi-web
     site = make_site(tmp_path, env, dists.upstream_folder, "--set", "web=yes")
     try:
         up = run(kit_cmd("up", str(site)), env=env, check=False)

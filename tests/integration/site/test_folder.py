@@ -64,7 +64,7 @@ def test_kit_init_without_a_folder_updates_the_site_it_is_in(room):
 def test_kit_init_prints_a_tree_and_the_next_command(tmp_path):
     proc = kit_in(tmp_path, "init", "room", "--no-input", "--set", "teams=web")
     lines = proc.stdout.splitlines()
-    assert lines[0] == "created 30 files:"
+    assert lines[0] == "created 33 files:"
     assert "room/" in lines and "├── teams/" in lines and "│   └── web/" in lines
     assert "│       ├── pip.conf" in lines
     # A new site's team index is read by the team alone: its credentials for the

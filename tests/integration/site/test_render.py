@@ -33,6 +33,8 @@ GOOD = {
 GOOD["floating_address"] = "198.18.0.10"
 GOOD["public_mirror_port"] = "3147"
 GOOD["varnish_exporter_port"] = "9131"
+GOOD["edge_cache_size"] = "2.5G"
+GOOD["web"] = "no"
 answer_values = {key: nasty_text | spliced(GOOD[key]) | spliced(GOOD[key]) for key in GOOD}
 # A hosts table (the default setups need a master, a mirror and an edge), its addresses spliced.
 answer_values["hosts"] = nasty_text | st.fixed_dictionaries({
