@@ -55,7 +55,7 @@ def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
 
     Exit code: 0 when every file matches, 1 otherwise.
     """
-    from kit.mirror.storage import human_bytes
+    from kit.core.report import byte_size
     from kit.mirror.verify import verify_mirror
     from kit.core.report import plural, progress
 
@@ -64,7 +64,7 @@ def mirror_verify_command(site_dir: Optional[str] = SITE_ARG) -> None:
         result = verify_mirror(site.path, say=say)
     for problem in result.problems:
         _say(problem)
-    summary = f"{plural(result.files, 'file')} of {plural(result.projects, 'project')} ({human_bytes(result.bytes)})"
+    summary = f"{plural(result.files, 'file')} of {plural(result.projects, 'project')} ({byte_size(result.bytes)})"
     if result.problems:
         _say(f"{plural(len(result.problems), 'problem')} in {summary}; "
              f"fix: {site.command('mirror sync', '--repair')} downloads what is missing or corrupt again")

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from kit.core.report import byte_size
 from kit.site.answers import Answers
 from kit.site.plan import MirrorPaths
 
-__all__ = ["DiskUse", "WARN_AT", "WALK_CAP", "disk_use", "disk_warnings", "folder_bytes", "size_words", "PART_NAMES"]
+__all__ = ["DiskUse", "WARN_AT", "WALK_CAP", "disk_use", "disk_warnings", "folder_bytes", "PART_NAMES"]
 
 #: A filesystem this full (used share, as df counts it) gets a warning.
 WARN_AT = 80.0
@@ -48,19 +49,11 @@ class DiskUse:
 
     def line(self) -> str:
         """``edge cache  3.2 MiB of 10.0 GiB  on / (43% used)``"""
-        size = ("" if self.counted_all else "at least ") + size_words(self.bytes)
+        size = ("" if self.counted_all else "at least ") + byte_size(self.bytes, binary=True)
         if self.bound:
-            size += f" of {size_words(self.bound)}"
+            size += f" of {byte_size(self.bound, binary=True)}"
         return f"{self.name}: {size} on {self.mount} ({self.used_percent:.0f}% used)"
 
-
-def size_words(count: float) -> str:
-    """Bytes in powers of 1024, as ``edge_cache_size`` is written: ``512 bytes``, ``3.2 MiB``, ``10.0 GiB``."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if count < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError  # unreachable
 
 
 def folder_bytes(folder: Path, cap: int = WALK_CAP) -> tuple[int, bool]:
@@ -151,7 +144,7 @@ def disk_warnings(uses: list[DiskUse], command: Callable[..., str]) -> list[tupl
         percent = on_it[0].used_percent
         if percent < WARN_AT:
             continue
-        parts = ", ".join(f"{use.name} {size_words(use.bytes)}" for use in on_it)
+        parts = ", ".join(f"{use.name} {byte_size(use.bytes, binary=True)}" for use in on_it)
         warnings.append((f"the disk of {mount} is {percent:.0f}% used (at least {WARN_AT:.0f}%: it may fill); "
                          f"on it: {parts}",
                          "; or ".join(dict.fromkeys(_fix(use.part, command) for use in on_it))))

@@ -10,13 +10,25 @@ import sys
 from pathlib import PurePosixPath
 from typing import IO, Any, Callable, Iterator
 
-__all__ = ["change_counts", "files_tree", "plural", "print_changes", "progress", "console_for"]
+__all__ = ["byte_size", "change_counts", "files_tree", "plural", "print_changes", "progress", "console_for"]
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """``1 project``, ``2 projects``, ``0 projects``; ``many`` where an added s is wrong
     (``plural(n, "miss", "misses")``). The one place kit counts things in words."""
     return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
+def byte_size(count: float, *, binary: bool = False) -> str:
+    """A size for people: ``512 bytes``, ``3.2 MB`` (powers of 1000, as transfers and
+    downloads are counted) or, ``binary``, ``3.2 MiB`` (powers of 1024, as sizes are
+    answered: ``edge_cache_size = "10G"`` is 10 GiB)."""
+    step, units = (1024, ("bytes", "KiB", "MiB", "GiB", "TiB")) if binary else (1000, ("bytes", "KB", "MB", "GB", "TB"))
+    for unit in units:
+        if count < step or unit == units[-1]:
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= step
+    raise AssertionError  # unreachable: the last unit returns
 
 
 def console_for(file: IO[str] | None = None):

@@ -24,7 +24,7 @@ from kit.mirror.metadata import changed_file_list
 from kit.mirror.plan import SyncPlan
 from kit.mirror.progress import Progress
 from kit.mirror.record import SyncRecord, count_tree, read_serial
-from kit.mirror.storage import human_bytes
+from kit.core.report import byte_size
 from kit.mirror.upstream_client import is_loopback_url
 from kit.site.plan import MirrorPaths, program
 
@@ -116,7 +116,7 @@ def run_bandersnatch(paths: MirrorPaths, master: str, plan: SyncPlan, say: Progr
                           "kit mirror sync again")
     record.finish("ok", f"{plural(record.synced, 'project')} updated", paths.record)
     say(f"synced: serial {record.serial}, {record.message}, {plural(record.files, 'file')}, "
-        f"{human_bytes(record.bytes)} in {record.finished - record.started:.1f} s")
+        f"{byte_size(record.bytes)} in {record.finished - record.started:.1f} s")
     return record
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from kit.core.locks import is_held
 from kit.core.report import plural
 from kit.mirror.record import SyncRecord, count_tree, project_pages, read_serial
-from kit.mirror.storage import human_bytes
+from kit.core.report import byte_size
 from kit.site.plan import MirrorPaths
 
 __all__ = ["MirrorStatus", "mirror_status"]
@@ -33,7 +33,7 @@ class MirrorStatus:
 
     def summary(self, now: float | None = None) -> str:
         """One line: what is mirrored, and when and how it was last synced."""
-        size = f"{plural(self.projects, 'project')}, {plural(self.files, 'file')}, {human_bytes(self.bytes)}"
+        size = f"{plural(self.projects, 'project')}, {plural(self.files, 'file')}, {byte_size(self.bytes)}"
         if self.record is None:
             return f"never synced ({size}); run kit mirror sync"
         age = _age((now or time.time()) - (self.record.finished or self.record.started))

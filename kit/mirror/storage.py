@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 
 from kit.core.errors import MirrorStorageError, one_line
+from kit.core.report import byte_size
 
-__all__ = ["STORAGE_MARGIN", "check_storage", "human_bytes"]
+__all__ = ["STORAGE_MARGIN", "check_storage"]
 
 #: Room kept free besides the estimate: pages, JSON, and the file system's own.
 STORAGE_MARGIN = 64 * 1024**2
@@ -29,14 +30,7 @@ def check_storage(data: Path, needed: int) -> int:
                                  "make it writable by this user, or free the path") from None
     free = shutil.disk_usage(data).free
     if needed + STORAGE_MARGIN > free:
-        raise MirrorStorageError(f"the mirror needs about {human_bytes(needed)} more in {data}, which has "
-                                 f"{human_bytes(free)} free; free some space there, or list fewer projects")
+        raise MirrorStorageError(f"the mirror needs about {byte_size(needed)} more in {data}, which has "
+                                 f"{byte_size(free)} free; free some space there, or list fewer projects")
     return free
 
-
-def human_bytes(count: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if count < 1000 or unit == "TB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1000
-    raise AssertionError  # unreachable

@@ -33,7 +33,8 @@ from kit.mirror.metadata import add_core_metadata, note_changed_projects
 from kit.mirror.plan import SyncPlan, plan_sync
 from kit.mirror.progress import Progress, quiet
 from kit.mirror.record import SyncRecord
-from kit.mirror.storage import check_storage, human_bytes
+from kit.core.report import byte_size
+from kit.mirror.storage import check_storage
 from kit.site.answers import DEFAULT_UPSTREAM, Answers, upstream_is_folder
 from kit.site.plan import REINSTALL, MirrorPaths, bandersnatch_master, edge_config
 
@@ -100,14 +101,14 @@ def sync_mirror(site, *, say: Progress = quiet, dry_run: bool = False, repair: b
         plan = plan_sync(answers.mirror_projects, master, paths.web, say=say)
         what = "every project of the upstream" if plan.everything else plural(len(plan.projects), "project")
         if plan.estimated:
-            say(f"to mirror: {what}, {plural(plan.files, 'file')}, {human_bytes(plan.bytes)} "
-                f"({human_bytes(plan.new_bytes)} not on disk yet)")
+            say(f"to mirror: {what}, {plural(plan.files, 'file')}, {byte_size(plan.bytes)} "
+                f"({byte_size(plan.new_bytes)} not on disk yet)")
         else:
             say(f"to mirror: {what} (too many to estimate: check the storage yourself)")
         if plan.missing_dependencies:
             say(f"not on the upstream, mirrored without them: {', '.join(plan.missing_dependencies)}")
         free = check_storage(paths.data, plan.new_bytes if plan.estimated else 0)
-        say(f"storage: {paths.data}, {human_bytes(free)} free")
+        say(f"storage: {paths.data}, {byte_size(free)} free")
         if dry_run:
             return plan
         if repair:

@@ -40,7 +40,7 @@ from typing import IO, Callable
 from kit import __version__
 from kit.core.errors import ClusterError, KitError
 from kit.core.files import replaced
-from kit.core.report import plural
+from kit.core.report import byte_size, plural
 from kit.site.folder import ANSWERS_FILE, SITE_SECRETS, SITE_TLS, Site, is_site_root, shown_path
 
 __all__ = ["BackupError", "Backup", "Restored", "backup_site", "restore_site", "manifest_for", "check_members",
@@ -137,13 +137,6 @@ def check_members(expected: dict[str, str], found: dict[str, str], shown: str) -
         raise BackupError(f"{shown} is incomplete: {plural(len(missing), 'member')} of its manifest missing "
                           f"({missing[0]}…); take another backup file")
 
-
-def _size(count: int) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count} bytes"  # pragma: no cover
 
 
 # -- kit backup --------------------------------------------------------------------------
@@ -264,7 +257,7 @@ def _entry(name: str, size: int) -> tarfile.TarInfo:
 def backup_lines(result: Backup) -> list[str]:
     """kit backup's last lines: what was left out, then the archive's size and what it holds."""
     lines = [f"left out (made again or fetched again): {item}" for item in LEFT_OUT]
-    lines.append(f"backup written: {result.path} ({_size(result.size)}, mode 0600: it holds the site's secrets): "
+    lines.append(f"backup written: {result.path} ({byte_size(result.size)}, mode 0600: it holds the site's secrets): "
                  f"kit.toml, the site's secrets, and the master's data at serial {result.serial} — "
                  f"{plural(len(result.users), 'user')}, {plural(len(result.indexes), 'index', 'indexes')}, "
                  f"{plural(result.files, 'uploaded file')}")

@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import Callable
 
 from kit.cluster.devpi import DevpiAPI
-from kit.cluster.disk import size_words
 from kit.core.errors import KitError
 from kit.core.names import project_of
-from kit.core.report import plural
+from kit.core.report import byte_size, plural
 from kit.edge.cache import MIRRORED, READS_FILE, ReadRecord
 from kit.site.answers import netloc
 from kit.site.folder import Site
@@ -63,7 +62,7 @@ class Project:
 
     def line(self, now: float) -> str:
         days = (now - self.last_read) / DAY
-        return (f"{self.name}: {plural(len(self.files), 'file')}, {size_words(self.bytes)}, "
+        return (f"{self.name}: {plural(len(self.files), 'file')}, {byte_size(self.bytes, binary=True)}, "
                 f"last read {days:.0f} days ago")
 
 
@@ -129,6 +128,6 @@ def prune(site: Site, *, older_than: float | None, max_size: int | None, dry_run
             api.delete(f"/{MIRROR_INDEX}/{project.name}")
         say(f"{'would remove' if dry_run else 'removed'} {project.line(now)}")
         files, size = files + len(project.files), size + project.bytes
-    what = f"{plural(files, 'file')}, {size_words(size)} ({plural(len(doomed), 'project')} of {MIRROR_INDEX})"
+    what = f"{plural(files, 'file')}, {byte_size(size, binary=True)} ({plural(len(doomed), 'project')} of {MIRROR_INDEX})"
     say(f"would free {what}; nothing removed (--dry-run)" if dry_run else f"freed {what}")
     return files, size

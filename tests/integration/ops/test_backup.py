@@ -76,7 +76,7 @@ def test_the_backup_holds_what_cannot_be_fetched_again(backed_up):
     root, _env, site, archive, _token, out = backed_up
     assert archive.stat().st_mode & 0o777 == 0o600
     last = out.strip().splitlines()[-1]
-    assert re.fullmatch(rf"backup written: {re.escape(str(archive))} \(\d+\.\d kB, mode 0600: .*\): kit.toml, the site's "
+    assert re.fullmatch(rf"backup written: {re.escape(str(archive))} \(\d+\.\d KB, mode 0600: .*\): kit.toml, the site's "
                         r"secrets, and the master's data at serial \d+ — \d+ users, \d+ indexes, 1 uploaded file", last), last
     assert "left out" in out and "cluster/run/mirror" in out
     with tarfile.open(archive) as tar:

@@ -35,3 +35,14 @@ def test_a_count_in_words_is_singular_for_one_only():
 
     assert [plural(n, "project") for n in (0, 1, 2)] == ["0 projects", "1 project", "2 projects"]
     assert plural(1, "miss", "misses") == "1 miss" and plural(3, "miss", "misses") == "3 misses"
+
+
+def test_sizes_read_in_the_units_they_were_given_in():
+    """Transfers in powers of 1000 (kit mirror sync, kit backup); sizes an operator answered in
+    powers of 1024 (edge_cache_size = "10G" shows as 10.0 GiB in kit status, not 10.7 GB)."""
+    from kit.core.report import byte_size
+
+    assert byte_size(999) == "999 bytes" and byte_size(3_200_000) == "3.2 MB"
+    assert byte_size(10 * 1024**3, binary=True) == "10.0 GiB" and byte_size(10 * 1024**3) == "10.7 GB"
+    assert byte_size(1023, binary=True) == "1023 bytes" and byte_size(1024, binary=True) == "1.0 KiB"
+    assert byte_size(5e15) == "5000.0 TB"  # past the last unit, still in it
