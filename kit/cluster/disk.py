@@ -18,7 +18,7 @@ from typing import Callable
 
 from kit.core.report import byte_size
 from kit.site.answers import Answers
-from kit.site.plan import MirrorPaths
+from kit.site.plan import disk_parts
 
 __all__ = ["DiskUse", "WARN_AT", "WALK_CAP", "disk_use", "disk_warnings", "folder_bytes", "PART_NAMES"]
 
@@ -99,19 +99,10 @@ def used_percent(path: Path, statvfs: Callable = os.statvfs) -> float:
 
 
 def part_folders(site_path: Path, answers: Answers) -> dict[str, Path]:
-    """The folders of the parts this site (or host bundle) keeps on this machine."""
-    run = Path(site_path) / "cluster" / "run"
-    parts: dict[str, Path] = {}
-    if answers.runs("master"):
-        parts["master"] = run / "master"
-    if answers.runs("mirror"):
-        parts["mirror"] = run / "mirror"
-    if answers.runs("edge"):
-        parts["edge_cache"] = run / "edge-cache"
-    if "public-mirror" in answers.setups and answers.runs("public-mirror") and not answers.public_mirror_origin:
-        parts["public_mirror"] = MirrorPaths.of(Path(site_path)).web
-    parts["logs"] = run / "logs"
-    return parts
+    """The folders of the parts this site (or host bundle) keeps on this machine, as the edge's
+    metrics name them (:func:`kit.site.plan.disk_parts`, relative to SITE/cluster)."""
+    cluster = Path(site_path) / "cluster"
+    return {part: Path(os.path.normpath(cluster / folder)) for part, folder in disk_parts(answers).items()}
 
 
 def disk_use(site_path: Path, answers: Answers, statvfs: Callable = os.statvfs,

@@ -24,7 +24,7 @@ from kit.plugin.launch import launch_argv
 from kit.core.errors import ClusterError
 from kit.core.processes import system_program
 
-__all__ = ["Service", "services_of", "edge_config", "program", "REINSTALL", "MirrorPaths", "bandersnatch_master",
+__all__ = ["Service", "services_of", "edge_config", "disk_parts", "program", "REINSTALL", "MirrorPaths", "bandersnatch_master",
            "VCL_FILE", "MODULES", "host_services", "balancer_services", "PUBLIC_MIRROR", "STORAGE", "work_dir", "varnishd_argv", "HITCH_FILE", "hitch_conf", "hitch_socket",
            "VARNISH_EXPORTER", "VARNISH_EXPORTER_PROGRAM", "varnish_exporter"]
 
@@ -266,21 +266,24 @@ def edge_config(answers: Answers) -> EdgeConfig:
         # /+authcheck, and the edge reads as kit-edge (cluster/edge-read-credentials, 0600).
         read_access=answers.read_access,
         **({"read_credentials_file": READ_CREDENTIALS_FILE} if answers.read_access != "anonymous" else {}),
-        disk_paths=_disk_paths(answers),
+        disk_paths=disk_parts(answers),
     )
 
 
-def _disk_paths(answers: Answers) -> dict[str, str]:
-    """The folders of the parts this host runs (relative to SITE/cluster), whose disks the
-    edge's /+edge/metrics reports: its own cache always, kit up's logs, the devpi servers'
-    folders (as master.yml and mirror.yml name them) and bandersnatch's tree."""
-    paths = {"edge_cache": "run/edge-cache", "logs": "run/logs"}
+def disk_parts(answers: Answers) -> dict[str, str]:
+    """The folders of the parts this host runs (relative to SITE/cluster): the devpi servers'
+    folders (as master.yml and mirror.yml name them), the edge's cache, bandersnatch's tree and
+    kit up's logs. The edge reports their disks in /+edge/metrics; kit status and kit check show them."""
+    paths = {}
     if answers.runs("master"):
         paths["master"] = "run/master"
     if answers.runs("mirror"):
         paths["mirror"] = "run/mirror"
+    if answers.runs("edge"):
+        paths["edge_cache"] = "run/edge-cache"
     if "public-mirror" in answers.setups and answers.runs("public-mirror") and not answers.public_mirror_origin:
         paths["public_mirror"] = str(MirrorPaths.of(Path("..")).web)
+    paths["logs"] = "run/logs"
     return paths
 
 
