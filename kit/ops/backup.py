@@ -287,20 +287,29 @@ def read_archive(archive: Path, into: Path) -> dict:
     try:
         with gzip.open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             manifest, expected = None, {}
-            for entry in tar:
-                if manifest is None:
-                    if entry.name != ARCHIVE_MANIFEST or not entry.isfile() or entry.size > 1 << 26:
-                        raise BackupError(f"{shown} is not a kit backup (no manifest first); take a file kit backup wrote")
-                    try:
-                        manifest = json.loads(tar.extractfile(entry).read())
-                    except ValueError:
-                        raise BackupError(f"{shown} is not a kit backup (its manifest is damaged); "
-                                          "take another backup file") from None
-                    expected = check_manifest(manifest, shown)
-                    continue
-                if not entry.isfile() or not safe_member_name(entry.name) or entry.name in found:
-                    raise BackupError(f"{shown} holds {entry.name!r}, which no kit backup holds; take another backup file")
-                found[entry.name] = _extract(tar.extractfile(entry), into / entry.name)
+            try:
+                for entry in tar:
+                    if manifest is None:
+                        if entry.name != ARCHIVE_MANIFEST or not entry.isfile() or entry.size > 1 << 26:
+                            raise BackupError(f"{shown} is not a kit backup (no manifest first); "
+                                              "take a file kit backup wrote")
+                        try:
+                            manifest = json.loads(tar.extractfile(entry).read())
+                        except ValueError:
+                            raise BackupError(f"{shown} is not a kit backup (its manifest is damaged); "
+                                              "take another backup file") from None
+                        expected = check_manifest(manifest, shown)
+                        continue
+                    if not entry.isfile() or not safe_member_name(entry.name) or entry.name in found:
+                        raise BackupError(f"{shown} holds {entry.name!r}, which no kit backup holds; "
+                                          "take another backup file")
+                    found[entry.name] = _extract(tar.extractfile(entry), into / entry.name)
+            except BackupError:
+                # A manifest or member that makes no sense may be a flipped byte in the compressed
+                # stream: gzip's CRC, checked at the very end, then says "damaged" (below) instead.
+                while raw.read(1 << 20):
+                    pass
+                raise
             # The rest of the stream too: gzip checks its CRC and length at the very end.
             while raw.read(1 << 20):
                 pass
