@@ -305,22 +305,35 @@ class SyncState:
     #: Changes the mirror has not applied; None when the master's serial is unknown.
     behind: int | None
     detail: str
+    #: Files of applied changes the mirror has yet to download (kit's plugin counts
+    #: them); None when unknown (a mirror without kit's plugin).
+    files_pending: int | None = None
+
+    @property
+    def in_sync(self) -> bool:
+        """Every change applied and every file of them downloaded: what promoting the mirror keeps."""
+        return self.behind == 0 and not self.files_pending
 
 
 def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "not answering",
                mirror_trouble: str = "") -> SyncState:
     """Compare the replica's ``/+status`` with the master's.
 
-    "in sync" only when the master answered and the serials are equal: a
-    replica's own ``primary-serial`` is only what it last heard, and says
-    nothing about changes made since. ``mirror_trouble``: why the mirror gave no status
-    (``no answer within 2 s``, ``HTTP 500``), when known.
+    "in sync" only when the master answered, the serials are equal and the
+    mirror has downloaded every file of the changes it applied: a replica's
+    own ``primary-serial`` is only what it last heard, and says nothing about
+    changes made since; it applies a change first and fetches its files
+    after. ``mirror_trouble``: why the mirror gave no status (``no answer
+    within 2 s``, ``HTTP 500``), when known.
     """
     if mirror is None:
         return SyncState(None, f"no status from the mirror ({mirror_trouble})" if mirror_trouble
                          else "no status from the mirror")
     serial = mirror.get("serial")
     errors = mirror.get("replication-errors") or {}
+    pending, listed = _files_pending(mirror)
+    if errors and not pending:
+        pending = len(errors)  # each a file it has yet to get, whether counted or not
     if master is None:
         heard = mirror.get("primary-serial")
         heard_text = f"last heard the master at serial {heard}" if heard is not None else "has not heard the master yet"
@@ -331,7 +344,11 @@ def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "
             behind = int(master["serial"]) - int(serial)
         except (KeyError, TypeError, ValueError):
             return SyncState(None, "the serials are unreadable")
-        if behind == 0:
+        if behind == 0 and not listed:
+            detail = "has the master's changes; still listing the files it lacks"
+        elif behind == 0 and pending:
+            detail = f"has the master's changes; {plural(pending, 'file')} still to download"
+        elif behind == 0:
             detail = "in sync with the master"  # the guides show this line as it is
         else:
             detail = f"{plural(behind, 'change')} behind the master (serial {serial} of {master['serial']})"
@@ -339,7 +356,26 @@ def sync_state(mirror: dict | None, master: dict | None, master_trouble: str = "
         shown = "; ".join(f"{key}: {_error_text(value)}" for key, value in list(errors.items())[:2])
         more = f" and {len(errors) - 2} more" if len(errors) > 2 else ""
         detail += f"; replication errors: {shown}{more}"
-    return SyncState(behind, detail)
+    if not listed:
+        pending = max(pending or 0, 1)  # at least one, until it knows
+    return SyncState(behind, detail, pending)
+
+
+def _files_pending(mirror: dict) -> tuple[int | None, bool]:
+    """The files the mirror has yet to download, from kit's metric in its status (None without it),
+    and whether it has listed the files its data lacks (devpi does that once, after its first
+    catch-up, before which the count means nothing)."""
+    from kit.plugin.replica import FILES_PENDING
+
+    pending = None
+    for metric in mirror.get("metrics") or []:
+        if isinstance(metric, (list, tuple)) and len(metric) == 3 and metric[0] == FILES_PENDING:
+            try:
+                pending = int(metric[2])
+            except (TypeError, ValueError):
+                pending = None
+    listed = pending is None or mirror.get("replica-init-queue-finished-at") is not None
+    return pending, listed
 
 
 def _error_text(value: Any) -> str:

@@ -70,6 +70,8 @@ class HostRow:
     healthy: bool
     detail: str
     behind: int | None = None
+    #: For a mirror: every change applied and every file of them downloaded.
+    in_sync: bool | None = None
     #: Whether it answered at all (from another machine, a pid says nothing).
     running: bool = False
 
@@ -142,14 +144,14 @@ class SiteHosts:
         for (host, service), answer in zip(pairs, answers):
             body = answer.json() if answer.status else None
             detail = "" if answer.ok else answer.describe()
-            behind = None
+            behind = in_sync = None
             if answer.ok and service.name == "mirror":
                 state = sync_state(devpi.get(host.address), master, "not answering")
-                behind, detail = state.behind, state.detail
+                behind, detail, in_sync = state.behind, state.detail, state.in_sync
             elif answer.ok and service.name == "edge":
                 detail = edge_summary(body)
             rows.append(HostRow(host.name, host.address, service.name, service.url, answer.ok,
-                                detail or service.role, behind, running=bool(answer.status)))
+                                detail or service.role, behind, in_sync, running=bool(answer.status)))
         if floating is not None:
             rows.append(floating.result())
         return rows

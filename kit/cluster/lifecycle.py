@@ -19,11 +19,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from kit.cluster.devpi import sync_state
+from kit.cluster.devpi import SyncState, sync_state
 from kit.cluster.starting import (
     Starting, check_before_start, check_running, configure_master, init_data, service_env,
 )
-from kit.cluster.status import ServiceStatus, StatusRows, devpi_status, edge_summary, static_copy_summary, status_json
+from kit.cluster.status import (
+    ServiceStatus, StatusRows, devpi_status, devpi_status_and_trouble, edge_summary, static_copy_summary, status_json,
+)
 from kit.cluster.supervisor import Supervisor
 from kit.core.errors import ClusterError, SiteDirError
 from kit.core.processes import free_ports
@@ -156,17 +158,21 @@ class Cluster:
         return self.site.command(subcommand)
 
     def _wait_mirror_in_sync(self, say: Say, timeout: float = 15.0) -> None:
-        behind = wait_until(self.mirror_lag, timeout, 0.1, accept=lambda lag: lag == 0)
-        if behind != 0:
-            shown = "an unknown number of changes" if behind is None else plural(behind, "change")
-            say(f"warning: the mirror is still {shown} behind the master; see {self.site.command('status')}")
+        state = wait_until(self.mirror_sync, timeout, 0.1, accept=lambda state: state.in_sync)
+        if not state.in_sync:
+            if state.behind:
+                shown = plural(state.behind, "change") + " behind the master"
+            elif state.behind is None:
+                shown = "an unknown number of changes behind the master"
+            else:
+                shown = f"not in sync with the master ({state.detail})"
+            say(f"warning: the mirror is still {shown}; see {self.site.command('status')}")
 
-    def mirror_lag(self) -> int | None:
-        """How many changes the mirror has not applied yet (None if unknown, e.g. the master not answering)."""
-        mirror = devpi_status(self.answers, "mirror")
-        if mirror is None:
-            return None
-        return sync_state(mirror, devpi_status(self.answers, "master")).behind
+    def mirror_sync(self) -> SyncState:
+        """How the mirror stands against the master: changes not applied yet (None if
+        unknown, e.g. the master not answering) and files not downloaded yet."""
+        mirror, trouble = devpi_status_and_trouble(self.answers, "mirror")
+        return sync_state(mirror, devpi_status(self.answers, "master"), mirror_trouble=trouble)
 
     def down(self, say: Say = print) -> list[str]:
         """Stop every running service, all at once; return the names stopped (edge first)."""
@@ -202,5 +208,5 @@ def _ready(rows: list[ServiceStatus]) -> bool:
     by_name = {r.name: r for r in rows}
     master_ok = "master" in by_name and by_name["master"].healthy
     return all(r.healthy for r in rows if r.running) and all(
-        r.behind == 0 for r in rows if r.name == "mirror" and r.healthy and master_ok
+        r.in_sync for r in rows if r.name == "mirror" and r.healthy and master_ok
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from kit.cluster.devpi import sync_state
+from kit.cluster.devpi import SyncState, sync_state
 from kit.cluster.supervisor import Probe, Supervisor
 from kit.core import http
 from kit.core.report import plural
@@ -18,7 +18,7 @@ from kit.site.answers import Answers, netloc
 from kit.site.folder import Site
 from kit.site.plan import Service
 
-__all__ = ["ServiceStatus", "StatusRows", "devpi_status", "edge_summary", "static_copy_summary", "status_json"]
+__all__ = ["ServiceStatus", "StatusRows", "devpi_status", "devpi_status_and_trouble", "edge_summary", "static_copy_summary", "status_json"]
 
 
 @dataclass
@@ -33,6 +33,9 @@ class ServiceStatus:
     #: For the mirror: how many changes (devpi serials) it is behind the master;
     #: None when unknown (the master not answering, say).
     behind: int | None = None
+    #: For the mirror: every change applied and every file of them downloaded
+    #: (what promoting it keeps); None for the other services.
+    in_sync: bool | None = None
     #: For a running service that is not healthy: the fix ("" otherwise).
     fix: str = ""
     #: It accepts connections but does not answer: calls through it cost a timeout.
@@ -83,9 +86,10 @@ class StatusRows:
             detail = "stale pid file: the process is gone"
         else:
             detail = str(trouble) if trouble else ""
-        behind = None
+        behind = in_sync = None
         if service.name == "mirror" and healthy:
-            behind, detail = self._mirror_state()
+            state = self._mirror_state()
+            behind, detail, in_sync = state.behind, state.detail, state.in_sync
         degraded = ""
         if healthy and isinstance(probe.body, dict) and probe.body.get("edge") == "degraded":
             degraded = str(probe.body.get("reason") or "degraded")
@@ -93,25 +97,23 @@ class StatusRows:
         if service.name == "edge" and healthy and not detail:
             detail = f"{service.role}; {edge_summary(self._edge_health(probe.body))}"
         return ServiceStatus(
-            service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind,
+            service.name, service.role, service.url, pid, pid is not None, healthy, detail, behind, in_sync,
             fix=trouble.fix if trouble else "", hung=bool(trouble and trouble.hung), degraded=degraded,
         )
 
-    def _mirror_state(self) -> tuple[int | None, str]:
-        """How many changes the (healthy) mirror is behind the master, and that in words."""
+    def _mirror_state(self) -> SyncState:
+        """How the (healthy) mirror stands against the master."""
         answers = self.site.answers
         if "master" not in self.probes and answers.runs("mirror") and not answers.runs("master"):
             # The master is on another host: asked over the network.
             master = devpi_status(answers, "master")
             mirror, trouble = devpi_status_and_trouble(answers, "mirror")
-            state = sync_state(mirror, master, "not answering", trouble)
-            return state.behind, state.detail
+            return sync_state(mirror, master, "not answering", trouble)
         master_probe = self.probes.get("master")
         master_ok = master_probe is not None and master_probe.healthy
         master_state = "not answering" if master_probe is not None else "not running"
         mirror, trouble = devpi_status_and_trouble(answers, "mirror")
-        state = sync_state(mirror, devpi_status(answers, "master") if master_ok else None, master_state, trouble)
-        return state.behind, state.detail
+        return sync_state(mirror, devpi_status(answers, "master") if master_ok else None, master_state, trouble)
 
     def _edge_health(self, body):
         """The edge's health answer; Varnish's counters added (from varnishstat) for the Varnish edge."""

@@ -106,7 +106,7 @@ class Phase(Counted):
     after: Installs
     #: Seconds from the kill until the killed services answered again.
     down_for: float
-    #: Seconds from the restart until the mirror was in sync (``Cluster.mirror_lag() == 0``);
+    #: Seconds from the restart until the mirror was in sync (``Cluster.mirror_sync().in_sync``);
     #: None when it was not within :data:`CATCH_UP_TIMEOUT`.
     caught_up_after: float | None
 
@@ -362,7 +362,7 @@ def _check_up(cluster: Cluster) -> None:
         raise DrillError(f"the cluster is not fully up ({shown}); the drill needs every service healthy: "
                          f"start it with: {cluster.site.command('up')}")
     mirror = next((r for r in rows if r.name == "mirror"), None)
-    if mirror is not None and mirror.behind != 0:
+    if mirror is not None and not mirror.in_sync:
         raise DrillError(f"the mirror is not in sync with the master ({mirror.detail}); wait, or see "
                          f"{cluster.site.command('status')}")
 
@@ -410,7 +410,7 @@ class _Watch:
         if self.back_at is None:
             if all(self.cluster.supervisor.probe(s, timeout=1.0).healthy for s in self.services):
                 self.back_at = now
-        elif self.cluster.mirror_lag() == 0:
+        elif self.cluster.mirror_sync().in_sync:
             self.in_sync_since = self.in_sync_since or now
             if up_done:
                 return "caught up"

@@ -234,7 +234,7 @@ def _check_healthy(hosts: SiteHosts) -> None:
                else f"kit up BUNDLE on each host, see {hosts.site.command('status')}")
         raise DrillError(f"the site is not fully up ({shown}); the drill needs every host healthy: start it "
                          f"with: {fix}")
-    behind = [r for r in rows if r.name == "mirror" and r.behind != 0]
+    behind = [r for r in rows if r.name == "mirror" and not r.in_sync]
     if behind:
         raise DrillError(f"the mirror on {behind[0].host} is not in sync with the master ({behind[0].detail}); "
                          f"wait, or see {hosts.site.command('status')}")
@@ -243,7 +243,7 @@ def _check_healthy(hosts: SiteHosts) -> None:
 def _settled(rows: list[HostRow]) -> tuple[bool, bool]:
     """(every service healthy, and besides every mirror in sync)."""
     healthy = all(r.healthy for r in rows)
-    return healthy, healthy and all(r.behind == 0 for r in rows if r.name == "mirror")
+    return healthy, healthy and all(r.in_sync for r in rows if r.name == "mirror")
 
 
 # -- taking the host away and back ---------------------------------------------------------

@@ -14,10 +14,13 @@ its setting is made:
 * **One team per project** (``kit-one-team-per-project``): see
   :mod:`kit.plugin.ownership`.
 
-And one that is always on, and changes nothing for an index that does not
-ask: **private reads**, the index option ``acl_pkg_read`` asked of every
+And two that are always on. **Private reads**, which change nothing for an
+index that does not ask: the index option ``acl_pkg_read`` asked of every
 read of the index's pages, JSON and files, and of devpi-web's search results
-when devpi-web is loaded (:mod:`kit.plugin.reads`). Whether devpi-web is
+when devpi-web is loaded (:mod:`kit.plugin.reads`). **Mends to devpi's
+replica** on the mirror: files fetched on demand as the replica, errors its
+``/+status`` can show, and a count of the files it has yet to download
+(:mod:`kit.plugin.replica`). Whether devpi-web is
 loaded at all is the launcher's choice (``kit-web``, :mod:`kit.plugin.launch`).
 """
 
@@ -27,7 +30,7 @@ import ssl
 
 from pluggy import HookimplMarker
 
-from kit.plugin import reads
+from kit.plugin import reads, replica
 from kit.plugin.sender import Fanout, PurgeSender
 from kit.plugin.settings import check_urls, fatal, read_secret, secret_path
 from kit.plugin.watcher import ChangeWatcher, CommitFollower
@@ -144,6 +147,7 @@ def devpiserver_pyramid_configure(config, pyramid_config):
     pyramid_config.add_subscriber(reads.guard_reads, ContextFound)
     reads.guard_search(pyramid_config.registry)
     pyramid_config.add_subscriber(reads.add_www_authenticate, NewResponse)
+    replica.mend(pyramid_config.registry["xom"])
     args = config.args
     if getattr(args, "kit_one_team_per_project", False):
         # Under devpi's transaction tween: it reads the indexes as the view will see them.
@@ -182,10 +186,14 @@ def devpiserver_pyramid_configure(config, pyramid_config):
 
 @hookimpl
 def devpiserver_metrics(request):
+    xom = request.registry["xom"]
+    metrics = []
+    if xom.is_replica():
+        metrics.append((replica.FILES_PENDING, "gauge", replica.files_pending(xom.replica_thread.shared_data)))
     senders = request.registry.get("kit_purge")
     if not senders:
-        return []
-    return [
+        return metrics
+    return metrics + [
         ("kit_purge_requests_total", "counter", sum(s.stats["requests"] for s in senders)),
         ("kit_purge_failures_total", "counter", sum(s.stats["failures"] for s in senders)),
         ("kit_purge_keys_total", "counter", sum(s.stats["keys"] for s in senders)),

@@ -133,7 +133,7 @@ def origins_all_up(site: Path, timeout: float = 15) -> None:
 
 
 def wait_mirror_in_sync(site: Path, env: dict, timeout: float = 30) -> None:
-    wait_until(lambda: {r["name"]: r for r in status(site, env)}["mirror"]["behind"] == 0, timeout,
+    wait_until(lambda: {r["name"]: r for r in status(site, env)}["mirror"]["in_sync"], timeout,
                fail=lambda: AssertionError("the mirror did not catch up with the master"))
 
 

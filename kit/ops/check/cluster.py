@@ -106,8 +106,8 @@ def _mirror_lag(site) -> Finding:
         mirror = devpi_status(site.answers, "mirror")
         return mirror, sync_state(mirror, devpi_status(site.answers, "master"))
 
-    mirror, state = _settled(look, lambda seen: seen[1].behind == 0)
-    if state.behind == 0:
+    mirror, state = _settled(look, lambda seen: seen[1].in_sync)
+    if state.in_sync:
         return Finding("cluster", "mirror in sync", True,
                        f"0 changes behind the master (both at serial {mirror.get('serial')})")
     return Finding("cluster", "mirror in sync", False, f"{state.detail}, still after {SETTLE_SECONDS:g} s",

@@ -50,7 +50,7 @@ def spread(tmp_path_factory, dists):
 
 def healthy(site, env) -> bool:
     rows = json.loads(run(kit_cmd("status", str(site), "--json"), env=env, check=False).stdout)
-    return all(r["healthy"] for r in rows) and all(r["behind"] == 0 for r in rows if r["name"] == "mirror")
+    return all(r["healthy"] for r in rows) and all(r["in_sync"] for r in rows if r["name"] == "mirror")
 
 
 def drill(site, env, *args: str) -> subprocess.CompletedProcess:

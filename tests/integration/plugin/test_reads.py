@@ -127,6 +127,24 @@ def test_the_upstreams_files_through_a_team_index_are_read_by_any_user_of_the_si
     assert reads.get(server, f"/root/pypi/+simple/{UPSTREAM_ONLY}/", "anonymous").status_code == 401
 
 
+def test_the_mirror_serves_a_team_file_it_has_not_downloaded_yet(reads, dists):
+    """A replica asked for a file its file replication has not brought yet
+    (or lost) fetches it from the master at once. devpi-server 6.20 sends that
+    request without the replica's credentials, which private reads refused
+    (401): the mirror answered the team 502. kit's plugin sends them."""
+    path = file_path(reads, "web/private", PRIVATE)
+    files = reads.site / "cluster" / "run" / "mirror" / "+files" / "web" / "private"
+    stored = wait_until(lambda: next(files.rglob(dists.private.name), None), 30,
+                        fail=lambda: AssertionError(f"the mirror never stored {dists.private.name}"))
+    stored.unlink()  # as if its replication had not got there yet
+    answer = reads.get("mirror", path, "web")
+    assert answer.status_code == 200, f"{answer.status_code} {answer.text[:300]}"
+    assert answer.content == dists.private.read_bytes()
+    # Kept for the next reader (written as the answer ends).
+    wait_until(stored.exists, 10, fail=lambda: AssertionError("the mirror did not keep the file it fetched"))
+    assert stored.read_bytes() == dists.private.read_bytes()
+
+
 @pytest.mark.parametrize("server", ["master", "mirror"])
 def test_authcheck_answers_for_the_uri_it_is_given(reads, server):
     def check(uri: str, who: str) -> int:

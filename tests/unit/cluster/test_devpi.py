@@ -49,8 +49,34 @@ def test_a_missed_upload_is_never_in_sync():
 def test_replication_errors_are_shown():
     errors = {"web/private/+f/abc/kitdemo_private-1.0-py3-none-any.whl": {"message": "checksum mismatch"}}
     state = sync_state(dict(REPLICA, **{"replication-errors": errors}), {"serial": 7})
-    assert state.detail == ("in sync with the master; replication errors: "
+    assert state.detail == ("has the master's changes; 1 file still to download; replication errors: "
                             "web/private/+f/abc/kitdemo_private-1.0-py3-none-any.whl: checksum mismatch")
+    assert state.behind == 0 and not state.in_sync
+
+
+def metrics(pending: int) -> list:
+    return [["devpi_server_replica_file_download_queue_size", "gauge", 0],
+            ["kit_replica_files_pending", "gauge", pending]]
+
+
+def test_in_sync_only_once_the_files_of_the_changes_are_downloaded():
+    """A replica applies a change first and fetches its files after: promoting it before they
+    arrive would lose them, so its serial alone does not make it in sync."""
+    waiting = sync_state(dict(REPLICA, metrics=metrics(3), **{"replica-init-queue-finished-at": 1.0}), {"serial": 7})
+    assert waiting.behind == 0 and waiting.files_pending == 3 and not waiting.in_sync
+    assert waiting.detail == "has the master's changes; 3 files still to download"
+    done = sync_state(dict(REPLICA, metrics=metrics(0), **{"replica-init-queue-finished-at": 1.0}), {"serial": 7})
+    assert done.in_sync and done.detail == "in sync with the master"
+    # Before it has listed the files its data lacks (once, after its first catch-up), it cannot know.
+    listing = sync_state(dict(REPLICA, metrics=metrics(0), **{"replica-init-queue-finished-at": None}), {"serial": 7})
+    assert not listing.in_sync and listing.detail == "has the master's changes; still listing the files it lacks"
+    # Behind, the changes come first.
+    assert sync_state(dict(REPLICA, metrics=metrics(3)), {"serial": 9}).detail.startswith("2 changes behind")
+
+
+def test_a_mirror_without_kits_count_is_in_sync_on_its_serial():
+    assert sync_state(REPLICA, {"serial": 7}).in_sync
+    assert sync_state(dict(REPLICA, metrics=[["kit_replica_files_pending", "gauge", "?"]]), {"serial": 7}).in_sync
 
 
 

@@ -1,0 +1,111 @@
+"""Mends to devpi-server's replica (the mirror), made by the plugin where devpi
+runs as one.
+
+* **A file asked for before it is replicated.** A replica asked for a file
+  it does not hold (its file replication has not got there, or the file was
+  lost) fetches it from the primary at once. devpi-server 6.20 sends that
+  request without the replica's credentials (earlier versions sent them);
+  with private reads (:mod:`kit.plugin.reads`) the primary refuses it, and
+  the mirror answered the team 502. :func:`fetch_as_replica` makes devpi send
+  the replica's own credentials to the primary, as its file replication does.
+* **An error that broke /+status.** A file the primary answered with an
+  error is kept in the replica's list of replication errors with the URL as
+  an object devpi's ``/+status`` cannot write as JSON: it answered 500 until
+  the file arrived, which may be never. :func:`json_ready_errors` keeps the
+  URL as text.
+* **Files still to download.** A replica takes the primary's changes first
+  and downloads their files afterwards; devpi's status says when its serial
+  matches, not whether the files are there. :func:`files_pending` counts them
+  (queued, being downloaded, or waiting to be retried), so kit's "in sync"
+  means the mirror holds what the master holds: what promoting it keeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["FILES_PENDING", "fetch_as_replica", "files_pending", "json_ready_errors", "mend"]
+
+#: The metric, in devpi's ``/+status`` "metrics", of :func:`files_pending`.
+FILES_PENDING = "kit_replica_files_pending"
+
+
+def mend(xom: Any) -> None:
+    """Make the mends on a replica's ``xom`` (nothing on a primary). Called
+    while devpi builds its app, before its replica threads start."""
+    if not xom.is_replica():
+        return
+    json_ready_errors(xom.replica_thread.shared_data.errors)
+    fetch_as_replica()
+
+
+def json_ready_errors(errors: Any) -> None:
+    """Have devpi's ``ReplicationErrors`` keep each error's URL as text."""
+    add = errors.add
+
+    def add_with_text_url(error: dict) -> None:
+        if error.get("url") is not None:
+            error = dict(error, url=str(error["url"]))
+        add(error)
+
+    errors.add = add_with_text_url
+
+
+def fetch_as_replica() -> None:
+    """Have devpi's on-demand fetch of a file from the primary go with the
+    replica's credentials (its replication client's). Once per process."""
+    from devpi_server import views
+
+    fetch = views.iter_remote_file_replica
+    if getattr(fetch, "kit_as_replica", False):
+        return
+
+    def iter_remote_file_replica(stage, entry, url):
+        return fetch(_StageReadingAsReplica(stage), entry, url)
+
+    iter_remote_file_replica.kit_as_replica = True  # type: ignore[attr-defined]
+    views.iter_remote_file_replica = iter_remote_file_replica
+
+
+class _StageReadingAsReplica:
+    """A stage whose ``http`` reads the primary as the replica; the rest is the stage's."""
+
+    def __init__(self, stage: Any):
+        self._stage = stage
+        xom = stage.xom
+        self.http = _PrimaryAsReplica(stage.http, xom.replica_thread.http, xom.config.primary_url.url)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stage, name)
+
+
+class _PrimaryAsReplica:
+    """``stream`` with the replica's client for the primary's URLs, the stage's for any other."""
+
+    def __init__(self, http: Any, replica_http: Any, primary_url: str):
+        self._http, self._replica_http = http, replica_http
+        self._primary = primary_url.rstrip("/") + "/"
+
+    def stream(self, cstack, method, url, **options):
+        client = self._replica_http if str(url).startswith(self._primary) else self._http
+        return client.stream(cstack, method, url, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._http, name)
+
+
+def files_pending(shared_data: Any) -> int:
+    """Files the replica has yet to download: queued, being downloaded or
+    waiting to be retried after an error.
+
+    devpi may queue a file twice (once as it applies the change, once as it
+    lists what its data lacks), so queued files are counted by name; one
+    being downloaded is out of its queue but not done yet (the queue's
+    unfinished tasks count it until then)."""
+    names = set()
+    busy = 0
+    for queue, name_at in ((shared_data.queue, 2), (shared_data.error_queue, 4)):
+        with queue.mutex:
+            names.update(item[name_at] for item in queue.queue)
+            busy += queue.unfinished_tasks - len(queue.queue)
+    return len(names) + busy

@@ -1,0 +1,114 @@
+"""kit's mends to devpi's replica (:mod:`kit.plugin.replica`) on devpi's own
+objects, without a server; tests/integration/plugin/test_replica.py and
+test_reads.py run them in a real master and replica."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from queue import PriorityQueue
+from types import SimpleNamespace
+
+import httpx
+from devpi_server.replica import ReplicationErrors
+
+from kit.plugin import replica
+
+
+def test_a_replication_error_is_kept_as_json_devpis_status_can_write():
+    """devpi-server 6.20 keeps the response's URL object, and its /+status then answers 500."""
+    errors = ReplicationErrors()
+    replica.json_ready_errors(errors)
+    url = httpx.URL("http://127.0.0.1:3141/web/private/+f/abc/kitdemo-1.0-py3-none-any.whl")
+    errors.add({"url": url, "message": "Not Found", "relpath": "web/private/+f/abc/kitdemo-1.0-py3-none-any.whl"})
+    errors.add({"url": None, "message": "error on connection", "relpath": "web/private/+f/def/other.whl"})
+    assert json.loads(json.dumps(errors.errors))["web/private/+f/abc/kitdemo-1.0-py3-none-any.whl"] == {
+        "url": str(url), "message": "Not Found", "relpath": "web/private/+f/abc/kitdemo-1.0-py3-none-any.whl"}
+    errors.remove(SimpleNamespace(relpath="web/private/+f/abc/kitdemo-1.0-py3-none-any.whl"))
+    assert list(errors.errors) == ["web/private/+f/def/other.whl"]
+
+
+def shared_data():
+    return SimpleNamespace(queue=PriorityQueue(), error_queue=PriorityQueue())
+
+
+def queued(relpath: str, serial: int = 1):
+    """An item of devpi's download queue: (index type, -serial, relpath, keyname, value, back serial)."""
+    return ("stage", -serial, relpath, "STAGEFILE", {}, 0)
+
+
+def errored(relpath: str):
+    """An item of its error queue: (when, delay, index type, serial, relpath, keyname, value, back serial)."""
+    return (1e9, 11, "stage", 1, relpath, "STAGEFILE", {}, 0)
+
+
+def test_files_pending_counts_each_file_once_until_it_is_done():
+    data = shared_data()
+    assert replica.files_pending(data) == 0
+    # The same file queued twice (as the change was applied, and as the replica listed what it lacks).
+    data.queue.put(queued("web/private/+f/a/one.whl", 2))
+    data.queue.put(queued("web/private/+f/a/one.whl", 3))
+    data.queue.put(queued("web/private/+f/b/two.whl"))
+    assert replica.files_pending(data) == 2
+    # Being downloaded: out of the queue, not done. The newest serial first, so one.whl, still
+    # queued once more: counted twice (a moment's overcount, never an undercount).
+    assert data.queue.get()[2] == "web/private/+f/a/one.whl"
+    assert replica.files_pending(data) == 3
+    data.queue.task_done()
+    while not data.queue.empty():
+        data.queue.get()
+        data.queue.task_done()
+    assert replica.files_pending(data) == 0
+    data.error_queue.put(errored("web/private/+f/c/lost.whl"))
+    assert replica.files_pending(data) == 1
+
+
+class Client:
+    def __init__(self, name: str):
+        self.name, self.calls = name, []
+        self.timeout = 30
+
+    def stream(self, cstack, method, url, **options):
+        self.calls.append((method, url, options))
+        return self.name
+
+
+def test_the_fetch_from_the_primary_goes_as_the_replica_and_any_other_as_before():
+    stage_http, replica_http = Client("plain"), Client("replica")
+    http = replica._PrimaryAsReplica(stage_http, replica_http, "http://127.0.0.1:3141")
+    with ExitStack() as cstack:
+        assert http.stream(cstack, "GET", "http://127.0.0.1:3141/web/private/+f/a/one.whl",
+                           allow_redirects=True, extra_headers={"X-Devpi-Replica-Filerepl": "YES"}) == "replica"
+        assert http.stream(cstack, "GET", "http://127.0.0.1:31410/other", allow_redirects=True) == "plain"
+    assert replica_http.calls == [("GET", "http://127.0.0.1:3141/web/private/+f/a/one.whl",
+                                   {"allow_redirects": True, "extra_headers": {"X-Devpi-Replica-Filerepl": "YES"}})]
+    assert http.timeout == 30  # the rest is the stage's client
+
+
+def test_the_on_demand_fetch_is_wrapped_once_and_given_the_replicas_client(monkeypatch):
+    from devpi_server import views
+
+    seen = []
+
+    def original(stage, entry, url):
+        seen.append((stage.http.stream(None, "GET", "http://127.0.0.1:3141/x", allow_redirects=True), stage.name))
+        yield b"bytes"
+
+    monkeypatch.setattr(views, "iter_remote_file_replica", original)
+    replica.fetch_as_replica()
+    wrapped = views.iter_remote_file_replica
+    replica.fetch_as_replica()
+    assert views.iter_remote_file_replica is wrapped is not original
+    xom = SimpleNamespace(replica_thread=SimpleNamespace(http=Client("replica")),
+                          config=SimpleNamespace(primary_url=SimpleNamespace(url="http://127.0.0.1:3141/")))
+    stage = SimpleNamespace(xom=xom, http=Client("plain"), name="web/private")
+    assert list(wrapped(stage, None, None)) == [b"bytes"]
+    assert seen == [("replica", "web/private")]
+
+
+def test_nothing_is_mended_on_a_primary(monkeypatch):
+    from devpi_server import views
+
+    before = views.iter_remote_file_replica
+    replica.mend(SimpleNamespace(is_replica=lambda: False))
+    assert views.iter_remote_file_replica is before
