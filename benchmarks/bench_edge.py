@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import configparser
+import contextlib
 import hashlib
 import http.client
 import json
@@ -42,6 +43,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -371,6 +373,22 @@ def bench_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def bench_folder(prefix: str) -> Iterator[tuple[Path, Path, dict[str, str]]]:
+    """(a new temporary folder, the site's path in it, the environment of :func:`bench_env`);
+    afterwards the site, if made, is stopped (``kit down``) and the folder removed."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    env = bench_env(tmp)
+    site = tmp / "site"
+    try:
+        yield tmp, site, env
+    finally:
+        if site.exists():
+            subprocess.run([sys.executable, "-m", "kit", "down", str(site)], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def start_site(tmp: Path, site: Path, env: dict, *answers: str) -> tuple[int, int, int]:
     """``kit init`` (with ``answers``, ``name=value`` each) and ``kit up`` of a site on free ports,
     its upstream a folder of one wheel; (master, mirror, edge) ports."""
@@ -457,10 +475,7 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=500)
     parser.add_argument("--megabytes", type=int, default=200)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-edge-"))
-    env = bench_env(tmp)
-    site = tmp / "site"
-    try:
+    with bench_folder("bench-edge-") as (tmp, site, env):
         # Read by anyone: this measures the edge's own hot path (private reads: bench_resolver_answers.py).
         m, _r, e = start_site(tmp, site, env, "read_access=anonymous")
         user, password = team_credentials(site)
@@ -489,11 +504,6 @@ def main() -> None:
         else:
             report(results)
             print("edge counters:", json.dumps(results["edge_stats"]))
-    finally:
-        if site.exists():
-            subprocess.run([sys.executable, "-m", "kit", "down", str(site)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_edge import TEAM_INDEX, PACKAGE, bench_env, get, load, start_site, team_credentials, upload  # noqa: E402
+from bench_edge import TEAM_INDEX, bench_folder, PACKAGE, get, load, start_site, team_credentials, upload  # noqa: E402
 
 from kit.core.processes import free_ports  # noqa: E402
 from kit.ops.sample import make_wheel  # noqa: E402
@@ -149,10 +148,7 @@ def main() -> None:
     parser.add_argument("--same", action="store_true",
                         help="a control: both edges count (metrics on), to see what two processes differ by alone")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
-    env = bench_env(tmp)
-    site = tmp / "site"
-    try:
+    with bench_folder("bench-metrics-") as (tmp, site, env):
         # Read by anyone: the edge's own hot path, as bench_edge.py measures it.
         _m, _r, e = start_site(tmp, site, env, "read_access=anonymous")
         user, password = team_credentials(site)
@@ -181,11 +177,6 @@ def main() -> None:
               f"{(1 - results['median_cpu_ratio']) * 100:.1f} %; a scrape took "
               f"{results['scrape_ms_median'] or 0:.1f} ms (median), {results['exposition_bytes']:,} bytes")
         print(f"   load average now {os.getloadavg()[0]:.2f}")
-    finally:
-        if site.exists():
-            subprocess.run([sys.executable, "-m", "kit", "down", str(site)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_edge import TEAM_INDEX, bench_env, big_wheel, get, start_site, team_credentials, upload  # noqa: E402
+from bench_edge import TEAM_INDEX, bench_folder, big_wheel, get, start_site, team_credentials, upload  # noqa: E402
 
 
 def wrk(url: str, seconds: float, headers: dict[str, str]) -> float:
@@ -49,10 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-resolver-"))
-    env = bench_env(tmp)
-    site = tmp / "site"
-    try:
+    with bench_folder("bench-resolver-") as (tmp, site, env):
         m, _r, e = start_site(tmp, site, env)
         user, password = team_credentials(site)
         auth = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
@@ -78,11 +74,6 @@ def main() -> None:
             edge_rate = wrk(f"http://127.0.0.1:{e}{path}", args.seconds, sent)
             devpi_rate = wrk(f"http://127.0.0.1:{m}{path}", args.seconds, sent)
             print(f"{name:24} {edge_rate:11,.0f} {devpi_rate:12,.0f} {edge_rate / devpi_rate:10.1f}x  {answers}")
-    finally:
-        if site.exists():
-            subprocess.run([sys.executable, "-m", "kit", "down", str(site)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,13 @@ DIGEST = hashlib.sha256(WHEEL).hexdigest()
 @dataclass
 class StandIn:
     """An origin that answers every request with ``status`` (pages and the wheel when 200),
-    unless ``files`` says otherwise for the wheel; every target it saw, in order."""
+    unless ``files`` says otherwise for the wheel; with ``wrong_bytes``, the wheel's
+    length in other bytes (what its page's sha256 must catch); every target it saw, in order."""
 
     name: str
     status: int = 200
     files: int | None = None
+    wrong_bytes: bool = False
     seen: list = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -42,7 +44,8 @@ class StandIn:
             href = f"../../{WHEEL_PATH.split('/web/private/')[1]}#sha256={DIGEST}"
             return web.Response(text=f"<a href='{href}'>kitdemo-1.0</a> from {self.name}\n", content_type="text/html")
         if path == WHEEL_PATH:
-            return web.Response(body=WHEEL, content_type="application/octet-stream")
+            return web.Response(body=b"x" * len(WHEEL) if self.wrong_bytes else WHEEL,
+                                content_type="application/octet-stream")
         return web.Response(text=f"{self.name} at {path}\n")
 
 

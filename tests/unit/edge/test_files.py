@@ -13,15 +13,7 @@ from tests.support.edge_standins import DIGEST, WHEEL, WHEEL_PATH, StandIn, edge
 
 @scenario
 async def test_a_file_with_wrong_bytes_on_the_master_comes_from_the_mirror(tmp_path):
-    wrong = StandIn("master")
-
-    async def wrong_bytes(request):
-        if request.raw_path == WHEEL_PATH:
-            return web.Response(body=b"x" * len(WHEEL))
-        return await StandIn.handle(wrong, request)
-
-    wrong.handle = wrong_bytes
-    async with serving(wrong, StandIn("mirror")) as urls, edge_before(urls, tmp_path) as (edge, get):
+    async with serving(StandIn("master", wrong_bytes=True), StandIn("mirror")) as urls, edge_before(urls, tmp_path) as (edge, get):
         answer = await get(WHEEL_PATH)
         assert answer.status == 200 and answer.body == WHEEL and answer.headers["x-served-by"] == "mirror"
         assert edge.stats["integrity_failures"] == 1

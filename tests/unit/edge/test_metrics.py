@@ -8,7 +8,6 @@ import json
 import os
 import time
 
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from kit.edge.metrics import CertificateWatch, certificate_expiry, last_sync_of
@@ -69,15 +68,7 @@ async def test_files_count_misses_hits_and_the_cache_size(tmp_path):
 
 @scenario
 async def test_integrity_failures_count_by_where_the_bytes_were_wrong(tmp_path):
-    wrong = StandIn("master")
-
-    async def wrong_bytes(request):
-        if request.raw_path == WHEEL_PATH:
-            return web.Response(body=b"x" * len(WHEEL))
-        return await StandIn.handle(wrong, request)
-
-    wrong.handle = wrong_bytes
-    async with serving(wrong, StandIn("mirror")) as urls, edge_before(urls, tmp_path) as (edge, get):
+    async with serving(StandIn("master", wrong_bytes=True), StandIn("mirror")) as urls, edge_before(urls, tmp_path) as (edge, get):
         assert (await get(WHEEL_PATH)).body == WHEEL  # the master's bytes refused, the mirror's served
         found, _ = await scrape(get)
         assert found[("kit_edge_integrity_failures_total", (("where", "origin"),))] == 1
