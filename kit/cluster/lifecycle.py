@@ -34,8 +34,12 @@ from kit.core.wait import wait_until
 from kit.site.folder import Site
 from kit.site.plan import PUBLIC_MIRROR, MirrorPaths, Service, services_of
 
-__all__ = ["Cluster", "ServiceStatus", "free_ports", "status_json", "edge_summary", "static_copy_summary",
-           "service_env"]
+#: How long kit up, and a drill before it starts, wait for the mirror to catch up: the master's
+#: changes, then their files (a file whose first download failed is tried again after 11 s).
+MIRROR_CATCH_UP_SECONDS = 15.0
+
+__all__ = ["MIRROR_CATCH_UP_SECONDS", "Cluster", "ServiceStatus", "free_ports", "status_json", "edge_summary",
+           "static_copy_summary", "service_env"]
 
 Say = Callable[[str], None]
 
@@ -157,7 +161,7 @@ class Cluster:
                 return site_command(parent, subcommand)
         return self.site.command(subcommand)
 
-    def _wait_mirror_in_sync(self, say: Say, timeout: float = 15.0) -> None:
+    def _wait_mirror_in_sync(self, say: Say, timeout: float = MIRROR_CATCH_UP_SECONDS) -> None:
         state = wait_until(self.mirror_sync, timeout, 0.1, accept=lambda state: state.in_sync)
         if not state.in_sync:
             if state.behind:

@@ -33,7 +33,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from kit.core import http
-from kit.cluster.lifecycle import Cluster
+from kit.cluster.lifecycle import MIRROR_CATCH_UP_SECONDS, Cluster
 from kit.core.errors import DrillError
 from kit.core.processes import alive
 from kit.core.wait import wait_until
@@ -362,6 +362,9 @@ def _check_up(cluster: Cluster) -> None:
         raise DrillError(f"the cluster is not fully up ({shown}); the drill needs every service healthy: "
                          f"start it with: {cluster.site.command('up')}")
     mirror = next((r for r in rows if r.name == "mirror"), None)
+    if mirror is not None and not mirror.in_sync:
+        rows = cluster.wait_ready(MIRROR_CATCH_UP_SECONDS)
+        mirror = next((r for r in rows if r.name == "mirror"), None)
     if mirror is not None and not mirror.in_sync:
         raise DrillError(f"the mirror is not in sync with the master ({mirror.detail}); wait, or see "
                          f"{cluster.site.command('status')}")

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Callable
 
 from kit.cluster.hosts import HostRow, SiteHosts, host_cluster
+from kit.cluster.lifecycle import MIRROR_CATCH_UP_SECONDS
 from kit.core import http
 from kit.core.errors import DrillError
 from kit.core.report import plural
 from kit.core.tables import Column, table_lines
+from kit.core.wait import wait_until
 from kit.ops.drill import Counted, Installer, Installs, _Background, _index_url, _rounded, choose_project, team_reader
 from kit.site.folder import SITE_TLS, Site
 
@@ -234,6 +236,8 @@ def _check_healthy(hosts: SiteHosts) -> None:
                else f"kit up BUNDLE on each host, see {hosts.site.command('status')}")
         raise DrillError(f"the site is not fully up ({shown}); the drill needs every host healthy: start it "
                          f"with: {fix}")
+    if not _settled(rows)[1]:
+        rows = wait_until(hosts.status, MIRROR_CATCH_UP_SECONDS, 0.2, accept=lambda rows: _settled(rows)[1])
     behind = [r for r in rows if r.name == "mirror" and not r.in_sync]
     if behind:
         raise DrillError(f"the mirror on {behind[0].host} is not in sync with the master ({behind[0].detail}); "

@@ -13,6 +13,9 @@ runs as one.
   an object devpi's ``/+status`` cannot write as JSON: it answered 500 until
   the file arrived, which may be never. :func:`json_ready_errors` keeps the
   URL as text.
+* **One download of a file at a time.** devpi may queue a file twice and
+  download it in two threads at once; the second fails, and is tried again
+  only 11 s later: :class:`Downloads` has it wait for the first.
 * **Files still to download.** A replica takes the primary's changes first
   and downloads their files afterwards; devpi's status says when its serial
   matches, not whether the files are there. :func:`files_pending` counts them
@@ -22,9 +25,11 @@ runs as one.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, Callable
 
-__all__ = ["FILES_PENDING", "fetch_as_replica", "files_pending", "json_ready_errors", "mend"]
+__all__ = ["FILES_PENDING", "Downloads", "count_downloads", "fetch_as_replica", "files_pending", "json_ready_errors",
+           "mend"]
 
 #: The metric, in devpi's ``/+status`` "metrics", of :func:`files_pending`.
 FILES_PENDING = "kit_replica_files_pending"
@@ -35,8 +40,10 @@ def mend(xom: Any) -> None:
     while devpi builds its app, before its replica threads start."""
     if not xom.is_replica():
         return
-    json_ready_errors(xom.replica_thread.shared_data.errors)
+    replica_thread = xom.replica_thread
+    json_ready_errors(replica_thread.shared_data.errors)
     fetch_as_replica()
+    count_downloads(replica_thread)
 
 
 def json_ready_errors(errors: Any) -> None:
@@ -94,18 +101,71 @@ class _PrimaryAsReplica:
         return getattr(self._http, name)
 
 
-def files_pending(shared_data: Any) -> int:
-    """Files the replica has yet to download: queued, being downloaded or
-    waiting to be retried after an error.
+class Downloads:
+    """The files devpi's download threads are working on now, by name; one
+    download of a file at a time.
 
     devpi may queue a file twice (once as it applies the change, once as it
-    lists what its data lacks), so queued files are counted by name; one
-    being downloaded is out of its queue but not done yet (the queue's
-    unfinished tasks count it until then)."""
-    names = set()
-    busy = 0
+    lists what its data lacks), and two of its threads then download it at
+    once: the second fails (``assert not self.exists(path)`` as it opens the
+    file the first is writing) and is tried again 11 s later, the file long
+    there. Here the second waits for the first, then finds the file there.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: name: [the lock its downloads take turns on, how many hold or wait for it]
+        self._names: dict[str, list] = {}
+
+    def track(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` (a download thread's, called with the queue item: index type, serial,
+        relpath, ...) that notes its file while it runs, after any other download of it."""
+        def handle(index_type, serial, relpath, *rest):
+            with self._lock:
+                turn = self._names.setdefault(relpath, [threading.Lock(), 0])
+                turn[1] += 1
+            try:
+                with turn[0]:
+                    return handler(index_type, serial, relpath, *rest)
+            finally:
+                with self._lock:
+                    turn[1] -= 1
+                    if not turn[1]:
+                        del self._names[relpath]
+        return handle
+
+    def now(self) -> tuple[set[str], int]:
+        """(the names being downloaded, how many downloads run or wait their turn)."""
+        with self._lock:
+            return set(self._names), sum(turn[1] for turn in self._names.values())
+
+
+def count_downloads(replica_thread: Any) -> None:
+    """Have each of devpi's file download threads note what it downloads (on ``shared_data``)."""
+    downloads = Downloads()
+    for thread in replica_thread.file_replication_threads:
+        thread.handler = downloads.track(thread.handler)
+    replica_thread.shared_data.kit_downloads = downloads
+
+
+def files_pending(shared_data: Any) -> int:
+    """Files the replica has yet to download: queued, being downloaded, or
+    waiting to be retried after an error; each counted once.
+
+    devpi may queue a file twice (once as it applies the change, once as it
+    lists what its data lacks). An item taken from a queue stays one of its
+    unfinished tasks until done; those not being downloaded (a moment
+    between the queue and the download, or an error being put back) are
+    counted without a name: never fewer than there are, for a moment one more."""
+    names: set[str] = set()
+    taken = 0
     for queue, name_at in ((shared_data.queue, 2), (shared_data.error_queue, 4)):
         with queue.mutex:
             names.update(item[name_at] for item in queue.queue)
-            busy += queue.unfinished_tasks - len(queue.queue)
-    return len(names) + busy
+            taken += queue.unfinished_tasks - len(queue.queue)
+    downloads = getattr(shared_data, "kit_downloads", None)
+    if downloads is not None:
+        downloading, running = downloads.now()
+        names |= downloading
+        taken = max(0, taken - running)
+    return len(names) + taken

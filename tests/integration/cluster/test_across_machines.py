@@ -165,7 +165,7 @@ class Spread:
         while True:
             done = self.kit("client", "status", str(self.site), "--json", check=False)
             rows = json.loads(done.stdout or "[]")
-            if done.returncode == 0 and all(row["behind"] in (None, 0) for row in rows):
+            if done.returncode == 0 and all(row.get("in_sync") is not False for row in rows):
                 return
             assert time.monotonic() < deadline, rows
             time.sleep(0.2)

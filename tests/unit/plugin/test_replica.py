@@ -5,6 +5,7 @@ test_reads.py run them in a real master and replica."""
 from __future__ import annotations
 
 import json
+import threading
 from contextlib import ExitStack
 from queue import PriorityQueue
 from types import SimpleNamespace
@@ -44,23 +45,86 @@ def errored(relpath: str):
 
 def test_files_pending_counts_each_file_once_until_it_is_done():
     data = shared_data()
+    data.kit_downloads = replica.Downloads()
     assert replica.files_pending(data) == 0
     # The same file queued twice (as the change was applied, and as the replica listed what it lacks).
     data.queue.put(queued("web/private/+f/a/one.whl", 2))
     data.queue.put(queued("web/private/+f/a/one.whl", 3))
     data.queue.put(queued("web/private/+f/b/two.whl"))
     assert replica.files_pending(data) == 2
-    # Being downloaded: out of the queue, not done. The newest serial first, so one.whl, still
-    # queued once more: counted twice (a moment's overcount, never an undercount).
-    assert data.queue.get()[2] == "web/private/+f/a/one.whl"
+    item = data.queue.get()  # the newest serial first: one.whl
+    assert item[2] == "web/private/+f/a/one.whl"
+    # Taken, not yet being downloaded: counted without its name (one more, for a moment).
     assert replica.files_pending(data) == 3
+    seen = []
+    download = data.kit_downloads.track(lambda *item: seen.append(replica.files_pending(data)))
+    download(*item)
+    assert seen == [2]  # being downloaded: counted by its name, once
+    assert data.kit_downloads.now() == (set(), 0)
     data.queue.task_done()
+    assert replica.files_pending(data) == 2
     while not data.queue.empty():
         data.queue.get()
         data.queue.task_done()
     assert replica.files_pending(data) == 0
     data.error_queue.put(errored("web/private/+f/c/lost.whl"))
+    data.error_queue.put(errored("web/private/+f/c/lost.whl"))
     assert replica.files_pending(data) == 1
+
+
+def test_a_download_that_fails_is_no_longer_counted_as_running():
+    downloads = replica.Downloads()
+
+    def failing(*item):
+        assert downloads.now() == ({"web/private/+f/a/one.whl"}, 1)
+        raise OSError("the primary went away")
+
+    try:
+        downloads.track(failing)("stage", 1, "web/private/+f/a/one.whl", "STAGEFILE", {}, 0)
+    except OSError:
+        pass
+    assert downloads.now() == (set(), 0)
+
+
+def test_two_downloads_of_one_file_take_turns_and_of_two_files_run_together():
+    """devpi queues a file twice when a replica starts, and two of its threads fetched it at
+    once: the second failed (its file open while the first wrote it) and waited 11 s to retry."""
+    downloads = replica.Downloads()
+    inside: dict[str, int] = {}
+    most: dict[str, int] = {}
+    both_files_at_once = threading.Event()
+    lock = threading.Lock()
+
+    def download(index_type, serial, relpath, *rest):
+        with lock:
+            inside[relpath] = inside.get(relpath, 0) + 1
+            most[relpath] = max(most.get(relpath, 0), inside[relpath])
+            if len([n for n in inside.values() if n]) == 2:
+                both_files_at_once.set()
+        both_files_at_once.wait(0.3)
+        with lock:
+            inside[relpath] -= 1
+
+    handle = downloads.track(download)
+    threads = [threading.Thread(target=handle, args=("stage", 1, name, "STAGEFILE", {}, 0))
+               for name in ("web/private/+f/a/one.whl", "web/private/+f/a/one.whl", "web/private/+f/b/two.whl")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert most == {"web/private/+f/a/one.whl": 1, "web/private/+f/b/two.whl": 1}
+    assert both_files_at_once.is_set()
+    assert downloads.now() == (set(), 0)
+
+
+def test_each_download_thread_of_devpi_notes_what_it_downloads():
+    calls = []
+    threads = [SimpleNamespace(handler=lambda *item, n=n: calls.append((n, item[2]))) for n in range(2)]
+    replica_thread = SimpleNamespace(file_replication_threads=threads, shared_data=SimpleNamespace())
+    replica.count_downloads(replica_thread)
+    threads[1].handler("stage", 1, "web/private/+f/a/one.whl", "STAGEFILE", {}, 0)
+    assert calls == [(1, "web/private/+f/a/one.whl")]
+    assert replica_thread.shared_data.kit_downloads.now() == (set(), 0)
 
 
 class Client:
