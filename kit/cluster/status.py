@@ -18,7 +18,8 @@ from kit.site.answers import Answers, netloc
 from kit.site.folder import Site
 from kit.site.plan import Service
 
-__all__ = ["ServiceStatus", "StatusRows", "devpi_status", "devpi_status_and_trouble", "edge_summary", "static_copy_summary", "status_json"]
+__all__ = ["ServiceStatus", "StatusRows", "devpi_status", "devpi_status_and_trouble", "edge_summary",
+           "static_copy_summary", "status_json"]
 
 
 @dataclass
