@@ -65,3 +65,26 @@ def test_the_mirror_without_status_says_why():
     state = sync_state(None, {"serial": 3}, mirror_trouble="/+status: no answer within 2 s")
     assert state.behind is None and state.detail == "no status from the mirror (/+status: no answer within 2 s)"
     assert sync_state(None, {"serial": 3}).detail == "no status from the mirror"
+
+
+def test_kit_up_says_what_the_mirror_still_lacks_when_it_does_not_catch_up(monkeypatch):
+    from types import SimpleNamespace
+
+    from kit.cluster.devpi import SyncState
+    from kit.cluster.lifecycle import Cluster
+
+    cluster = Cluster.__new__(Cluster)
+    cluster.site = SimpleNamespace(command=lambda sub: f"kit {sub} ~/acme")
+    said = []
+    for state, shown in [
+        (SyncState(0, "has the master's changes; 1 file still to download", 1),
+         "not in sync with the master (has the master's changes; 1 file still to download)"),
+        (SyncState(2, "2 changes behind the master (serial 5 of 7)"), "2 changes behind the master"),
+        (SyncState(None, "no status from the mirror"), "an unknown number of changes behind the master"),
+    ]:
+        monkeypatch.setattr(cluster, "mirror_sync", lambda state=state: state)
+        cluster._wait_mirror_in_sync(said.append, timeout=0.05)
+        assert said.pop() == f"warning: the mirror is still {shown}; see kit status ~/acme"
+    monkeypatch.setattr(cluster, "mirror_sync", lambda: SyncState(0, "in sync with the master", 0))
+    cluster._wait_mirror_in_sync(said.append, timeout=0.05)
+    assert said == []
