@@ -188,8 +188,9 @@ def devpiserver_pyramid_configure(config, pyramid_config):
 def devpiserver_metrics(request):
     xom = request.registry["xom"]
     metrics = []
-    if xom.is_replica():
-        metrics.append((replica.FILES_PENDING, "gauge", replica.files_pending(xom.replica_thread.shared_data)))
+    pending = replica.files_pending(xom.replica_thread.shared_data) if xom.is_replica() else None
+    if pending is not None:
+        metrics.append((replica.FILES_PENDING, "gauge", pending))
     senders = request.registry.get("kit_purge")
     if not senders:
         return metrics

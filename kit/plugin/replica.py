@@ -35,15 +35,34 @@ __all__ = ["FILES_PENDING", "Downloads", "count_downloads", "fetch_as_replica", 
 FILES_PENDING = "kit_replica_files_pending"
 
 
-def mend(xom: Any) -> None:
-    """Make the mends on a replica's ``xom`` (nothing on a primary). Called
-    while devpi builds its app, before its replica threads start."""
+def mend(xom: Any, warn: Callable[..., Any] | None = None) -> list[str]:
+    """Make the mends on a replica's ``xom`` (nothing on a primary); the names of those
+    made. Called while devpi builds its app, before its replica threads start.
+
+    Each mend reaches into one of devpi's internals. Where a devpi release
+    has changed one, that mend is left out and ``warn`` (devpi's log) says
+    so: the replica runs as devpi made it rather than not at all."""
     if not xom.is_replica():
-        return
+        return []
+    if warn is None:
+        from devpi_server.log import threadlog
+
+        warn = threadlog.warning
     replica_thread = xom.replica_thread
-    json_ready_errors(replica_thread.shared_data.errors)
-    fetch_as_replica()
-    count_downloads(replica_thread)
+    made = []
+    for name, step in (
+        ("replication errors its /+status can show", lambda: json_ready_errors(replica_thread.shared_data.errors)),
+        ("files fetched on demand as the replica", fetch_as_replica),
+        ("one download of a file at a time, and the count of files to download",
+         lambda: count_downloads(replica_thread)),
+    ):
+        try:
+            step()
+        except (AttributeError, ImportError) as exc:
+            warn("kit: devpi's replica is not what kit's plugin knows (%s): left without %s", exc, name)
+        else:
+            made.append(name)
+    return made
 
 
 def json_ready_errors(errors: Any) -> None:
@@ -148,7 +167,7 @@ def count_downloads(replica_thread: Any) -> None:
     replica_thread.shared_data.kit_downloads = downloads
 
 
-def files_pending(shared_data: Any) -> int:
+def files_pending(shared_data: Any) -> int | None:
     """Files the replica has yet to download: queued, being downloaded, or
     waiting to be retried after an error; each counted once.
 
@@ -156,16 +175,20 @@ def files_pending(shared_data: Any) -> int:
     lists what its data lacks). An item taken from a queue stays one of its
     unfinished tasks until done; those not being downloaded (a moment
     between the queue and the download, or an error being put back) are
-    counted without a name: never fewer than there are, for a moment one more."""
+    counted without a name: never fewer than there are, for a moment one more.
+    None when devpi's download queues are not what kit knows, or not counted
+    (:func:`count_downloads` left out)."""
+    downloads = getattr(shared_data, "kit_downloads", None)
+    if downloads is None:
+        return None
     names: set[str] = set()
     taken = 0
-    for queue, name_at in ((shared_data.queue, 2), (shared_data.error_queue, 4)):
-        with queue.mutex:
-            names.update(item[name_at] for item in queue.queue)
-            taken += queue.unfinished_tasks - len(queue.queue)
-    downloads = getattr(shared_data, "kit_downloads", None)
-    if downloads is not None:
-        downloading, running = downloads.now()
-        names |= downloading
-        taken = max(0, taken - running)
-    return len(names) + taken
+    try:
+        for queue, name_at in ((shared_data.queue, 2), (shared_data.error_queue, 4)):
+            with queue.mutex:
+                names.update(item[name_at] for item in queue.queue)
+                taken += queue.unfinished_tasks - len(queue.queue)
+    except (AttributeError, IndexError, TypeError):
+        return None
+    downloading, running = downloads.now()
+    return len(names | downloading) + max(0, taken - running)

@@ -11,6 +11,7 @@ from queue import PriorityQueue
 from types import SimpleNamespace
 
 import httpx
+import pytest
 from devpi_server.replica import ReplicationErrors
 
 from kit.plugin import replica
@@ -174,5 +175,34 @@ def test_nothing_is_mended_on_a_primary(monkeypatch):
     from devpi_server import views
 
     before = views.iter_remote_file_replica
-    replica.mend(SimpleNamespace(is_replica=lambda: False))
+    assert replica.mend(SimpleNamespace(is_replica=lambda: False)) == []
     assert views.iter_remote_file_replica is before
+
+
+def test_a_devpi_that_changed_is_left_as_it_is_and_the_log_says_so(monkeypatch):
+    """A devpi release whose internals differ runs unmended rather than not at all."""
+    from devpi_server import views
+
+    monkeypatch.delattr(views, "iter_remote_file_replica")
+    warned = []
+    xom = SimpleNamespace(is_replica=lambda: True, replica_thread=SimpleNamespace(shared_data=SimpleNamespace()))
+    assert replica.mend(xom, warn=lambda *args: warned.append(args[0] % args[1:])) == []
+    assert len(warned) == 3 and all(w.startswith("kit: devpi's replica is not what kit's plugin knows (") for w in warned)
+    assert "left without files fetched on demand as the replica" in warned[1]
+    # Without the count, the metric is left out, and kit status judges by the serial alone.
+    assert replica.files_pending(xom.replica_thread.shared_data) is None
+    odd = SimpleNamespace(kit_downloads=replica.Downloads(), queue=[], error_queue=[])
+    assert replica.files_pending(odd) is None
+
+
+def test_a_replica_of_this_devpi_is_mended_whole(monkeypatch):
+    from devpi_server import views
+    from devpi_server.replica import ReplicationErrors
+
+    monkeypatch.setattr(views, "iter_remote_file_replica", views.iter_remote_file_replica)
+    threads = [SimpleNamespace(handler=lambda *item: None)]
+    shared = SimpleNamespace(errors=ReplicationErrors(), queue=PriorityQueue(), error_queue=PriorityQueue())
+    xom = SimpleNamespace(is_replica=lambda: True,
+                          replica_thread=SimpleNamespace(shared_data=shared, file_replication_threads=threads))
+    assert len(replica.mend(xom, warn=lambda *args: pytest.fail(args[0] % args[1:]))) == 3
+    assert replica.files_pending(shared) == 0
