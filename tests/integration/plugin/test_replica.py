@@ -1,8 +1,11 @@
 """kit's mends to devpi's replica (kit/plugin/replica.py) on a real master and
 replica: a file the master cannot give is reported in the replica's
 ``/+status`` (devpi-server 6.20 answered 500 there, for as long as the error
-lasted), and the files the replica still has to download are counted, so
-"in sync" means the mirror holds what the master holds."""
+lasted); the files the replica still has to download are counted, so
+"in sync" means the mirror holds what the master holds; and a new replica
+downloads each file once, without the failed second download devpi made.
+(The on-demand fetch of a team's file: test_reads.py, on a site with private
+reads.)"""
 
 from __future__ import annotations
 
