@@ -20,6 +20,7 @@ from kit.core import http
 from kit.core.errors import DevpiError
 from kit.core.names import EDGE_READER, NAMES_INDEX, normalize
 from kit.core.report import plural
+from kit.plugin.replica import FILES_PENDING
 from kit.plugin.launch import launch_argv
 from kit.site.indexes import ACL_OPTION, NAMES_VERSION, IndexPlan, readers, team_index_config
 
@@ -365,8 +366,6 @@ def _files_pending(mirror: dict) -> tuple[int | None, bool]:
     """The files the mirror has yet to download, from kit's metric in its status (None without it),
     and whether it has listed the files its data lacks (devpi does that once, after its first
     catch-up, before which the count means nothing)."""
-    from kit.plugin.replica import FILES_PENDING
-
     pending = None
     for metric in mirror.get("metrics") or []:
         if isinstance(metric, (list, tuple)) and len(metric) == 3 and metric[0] == FILES_PENDING:

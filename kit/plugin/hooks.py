@@ -188,7 +188,9 @@ def devpiserver_pyramid_configure(config, pyramid_config):
 def devpiserver_metrics(request):
     xom = request.registry["xom"]
     metrics = []
-    pending = replica.files_pending(xom.replica_thread.shared_data) if xom.is_replica() else None
+    # Looked up step by step: a devpi whose replica kit does not know still answers /+status.
+    shared_data = getattr(getattr(xom, "replica_thread", None), "shared_data", None)
+    pending = replica.files_pending(shared_data) if xom.is_replica() else None
     if pending is not None:
         metrics.append((replica.FILES_PENDING, "gauge", pending))
     senders = request.registry.get("kit_purge")

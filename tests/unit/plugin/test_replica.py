@@ -206,3 +206,16 @@ def test_a_replica_of_this_devpi_is_mended_whole(monkeypatch):
                           replica_thread=SimpleNamespace(shared_data=shared, file_replication_threads=threads))
     assert len(replica.mend(xom, warn=lambda *args: pytest.fail(args[0] % args[1:]))) == 3
     assert replica.files_pending(shared) == 0
+
+
+def test_the_metric_is_left_out_where_devpis_replica_is_not_what_kit_knows():
+    """/+status (which runs the metrics hook) still answers: kit status then judges by the serial."""
+    from kit.plugin.hooks import devpiserver_metrics
+
+    changed = SimpleNamespace(registry={"xom": SimpleNamespace(is_replica=lambda: True, replica_thread=SimpleNamespace())})
+    assert devpiserver_metrics(changed) == []
+    shared = SimpleNamespace(queue=PriorityQueue(), error_queue=PriorityQueue(), kit_downloads=replica.Downloads())
+    shared.queue.put(queued("web/private/+f/a/one.whl"))
+    known = SimpleNamespace(registry={"xom": SimpleNamespace(is_replica=lambda: True,
+                                                             replica_thread=SimpleNamespace(shared_data=shared))})
+    assert devpiserver_metrics(known) == [(replica.FILES_PENDING, "gauge", 1)]
